@@ -1,0 +1,84 @@
+/** The auth contract every provider implements (DESIGN §4); the seed's semantics, typed. */
+
+export const IDENTITY_CONTEXTS = [
+  "ProxyAuthRfc1929",
+  "SmtpAuthPlainAuthentication",
+  "SmtpAuthPlainAuthorization",
+  "HttpBasicAuth",
+  "BearerToken",
+  "LocalSystem",
+  "GenericAuth",
+] as const;
+export type IdentityContext = (typeof IDENTITY_CONTEXTS)[number];
+
+export interface ConnMeta {
+  /** The client's socket address, `ip:port` (`[v6]:port` for IPv6). */
+  readonly peer_address: string;
+  /** The listener's socket address the client reached, same form. */
+  readonly local_address: string;
+}
+
+export interface AuthRequest {
+  readonly username: string;
+  readonly password: string;
+  readonly connMeta: ConnMeta;
+}
+
+export interface Identity {
+  readonly identity: string;
+  readonly context: IdentityContext;
+}
+
+export interface AuthInfo {
+  readonly identities: readonly Identity[];
+  readonly groups?: readonly string[];
+}
+
+export type AuthResult = boolean | AuthInfo;
+
+export interface AuthProvider {
+  readonly name: string;
+  /** Connect and validate; a failure stops startup. */
+  init?(): Promise<void>;
+  /**
+   * `false` = bad credentials; a thrown error or rejection = the backend is broken. Both deny,
+   * but they are logged differently. The signal aborts when the caller's deadline passes.
+   */
+  authenticate(request: AuthRequest, signal: AbortSignal): Promise<AuthResult>;
+  /** Throws when unhealthy. */
+  health?(signal: AbortSignal): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** Why an attempt was denied: stable codes for logs and metrics. */
+export type AuthDenyReason =
+  | "bad_credentials"
+  | "invalid_utf8"
+  | "no_provider"
+  | "backend_error"
+  | "backend_timeout"
+  | "backend_unavailable"
+  | "invalid_response"
+  | "overloaded"
+  | "throttled";
+
+/** The normalised outcome the session acts on. */
+export type AuthDecision =
+  | { readonly allowed: true; readonly info: NormalizedAuthInfo; readonly provider: string }
+  | {
+      readonly allowed: false;
+      readonly reason: AuthDenyReason;
+      readonly provider?: string;
+      /** Diagnostic for logs; never contains the password. */
+      readonly detail?: string;
+    };
+
+export interface NormalizedAuthInfo {
+  readonly identities: readonly Identity[];
+  readonly groups: readonly string[];
+}
+
+/** What the session asks; the pipeline (deadline, cache, chain, ...) answers. */
+export interface Authenticator {
+  decide(request: AuthRequest): Promise<AuthDecision>;
+}

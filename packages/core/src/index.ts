@@ -1,0 +1,34 @@
+export * from "./auth/contract.js";
+export { normalizeAuthResult } from "./auth/normalize.js";
+export type { NormalizeOutcome } from "./auth/normalize.js";
+export { ProviderAuthenticator, AuthTimeoutError, DEFAULT_AUTH_TIMEOUT_MS } from "./auth/provider-authenticator.js";
+export { redactSecret } from "./auth/redact.js";
+export { ListenerConfigError, parseHostPort, resolveListenerOptions } from "./listener/options.js";
+export type { ListenerOptions, ResolvedListenerOptions } from "./listener/options.js";
+export { createJsonLogger, silentLogger } from "./log.js";
+export type { Logger, LogLevel } from "./log.js";
+export * from "./protocol/constants.js";
+export { ProtocolError } from "./protocol/errors.js";
+export type { ProtocolErrorCode } from "./protocol/errors.js";
+export { parseGreeting, parseRequest, parseUserPass } from "./protocol/parse.js";
+export type { Greeting, Parsed, RequestAddress, SocksRequest, UserPassCredentials } from "./protocol/parse.js";
+export {
+  AUTH_FAILURE,
+  AUTH_SUCCESS,
+  NO_ACCEPTABLE_METHODS,
+  failureReply,
+  methodSelection,
+  serializeGreeting,
+  serializeReply,
+  serializeRequest,
+  serializeUserPass,
+} from "./protocol/serialize.js";
+export { createProxyServer } from "./server.js";
+export type { AuthOptions, ProxyServer, ProxyServerOptions } from "./server.js";
+export type { AuthEvent, HostResolver, ProxyHooks, SessionRecord } from "./session/context.js";
+export { replyForDialError } from "./session/reply-codes.js";
+export { ProxyStats } from "./stats.js";
+export { parseDuration } from "./util/duration.js";
+export type { Duration } from "./util/duration.js";
+export { TimerWheel } from "./util/timer-wheel.js";
+export type { WheelEntry } from "./util/timer-wheel.js";

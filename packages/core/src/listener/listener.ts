@@ -1,0 +1,93 @@
+import { createServer as createNetServer } from "node:net";
+import type { AddressInfo, Server, Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import { Session } from "../session/session.js";
+import type { ListenerContext } from "../session/context.js";
+import { loadTlsMaterial } from "./tls.js";
+
+/** Accept errors (EMFILE, ENFILE, ...) are logged at most this often, and never stop the listener. */
+const ACCEPT_ERROR_LOG_INTERVAL_MS = 5000;
+
+export class Listener {
+  private server: Server | undefined;
+  private lastAcceptErrorLog = 0;
+
+  constructor(private readonly ctx: ListenerContext) {}
+
+  get name(): string {
+    return this.ctx.options.name;
+  }
+
+  address(): AddressInfo {
+    const address = this.server?.address();
+    if (address === null || address === undefined || typeof address === "string") {
+      throw new Error(`listener ${this.name} is not listening`);
+    }
+    return address;
+  }
+
+  async start(): Promise<void> {
+    const { options, logger } = this.ctx;
+    const socketOptions = {
+      allowHalfOpen: true,
+      noDelay: true,
+      keepAlive: options.keepAliveMs > 0,
+      keepAliveInitialDelay: options.keepAliveMs,
+    };
+    let server: Server;
+    if (options.tls !== undefined) {
+      const material = await loadTlsMaterial(options.tls, options.name, logger);
+      server = createTlsServer({ ...socketOptions, ...material, handshakeTimeout: options.stepTimeoutMs }, (socket) =>
+        this.accept(socket),
+      );
+      server.on("tlsClientError", (error: NodeJS.ErrnoException) => {
+        logger.debug({ event: "tls_error", code: error.code }, "TLS handshake failed");
+      });
+    } else {
+      server = createNetServer(socketOptions, (socket) => this.accept(socket));
+    }
+    if (options.maxConnections > 0) server.maxConnections = options.maxConnections;
+    server.on("drop", () => {
+      this.ctx.stats.connectionsRefused++;
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: options.host, port: options.port, backlog: 1024 }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (error: NodeJS.ErrnoException) => this.onAcceptError(error));
+    this.server = server;
+    const address = this.address();
+    logger.info(
+      { event: "listening", address: address.address, port: address.port, tls: options.tls !== undefined },
+      "listening",
+    );
+  }
+
+  /** Stops accepting and ends every session of this listener. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (server === undefined) return;
+    this.server = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const session of [...this.ctx.sessions]) session.destroy("server_shutdown");
+    await closed;
+  }
+
+  private accept(socket: Socket): void {
+    new Session(socket, this.ctx);
+  }
+
+  private onAcceptError(error: NodeJS.ErrnoException): void {
+    this.ctx.stats.acceptErrors++;
+    const now = Date.now();
+    if (now - this.lastAcceptErrorLog < ACCEPT_ERROR_LOG_INTERVAL_MS) return;
+    this.lastAcceptErrorLog = now;
+    this.ctx.logger.error(
+      { event: "accept_error", code: error.code, accept_errors_total: this.ctx.stats.acceptErrors },
+      "accept failed; the listener keeps serving",
+    );
+  }
+}

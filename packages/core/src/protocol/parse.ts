@@ -1,0 +1,147 @@
+import { AddressType, Command, SOCKS_VERSION, USERPASS_VERSION } from "./constants.js";
+import { ProtocolError } from "./errors.js";
+
+/**
+ * Incremental parsers: each takes the bytes received so far and returns `undefined` when
+ * more bytes are needed, or the parsed message and how many bytes it used. They never
+ * consume bytes past the message, so a pipelined next message stays in the buffer.
+ */
+export interface Parsed<T> {
+  readonly value: T;
+  readonly length: number;
+}
+
+export interface Greeting {
+  readonly methods: Uint8Array;
+}
+
+export function parseGreeting(buf: Uint8Array): Parsed<Greeting> | undefined {
+  if (buf.length < 1) return undefined;
+  if (buf[0] !== SOCKS_VERSION) {
+    throw new ProtocolError("bad_version", `greeting version ${String(buf[0])}, expected 5`);
+  }
+  if (buf.length < 2) return undefined;
+  const count = buf[1]!;
+  const length = 2 + count;
+  if (buf.length < length) return undefined;
+  return { value: { methods: buf.subarray(2, length) }, length };
+}
+
+/** RFC 1929 credentials, still as raw bytes: decoding is the session's decision. */
+export interface UserPassCredentials {
+  readonly username: Uint8Array;
+  readonly password: Uint8Array;
+}
+
+export function parseUserPass(buf: Uint8Array): Parsed<UserPassCredentials> | undefined {
+  if (buf.length < 1) return undefined;
+  if (buf[0] !== USERPASS_VERSION) {
+    throw new ProtocolError("bad_auth_version", `username/password version ${String(buf[0])}, expected 1`);
+  }
+  if (buf.length < 2) return undefined;
+  const ulen = buf[1]!;
+  if (buf.length < 2 + ulen + 1) return undefined;
+  const plen = buf[2 + ulen]!;
+  const length = 3 + ulen + plen;
+  if (buf.length < length) return undefined;
+  return {
+    value: {
+      username: buf.subarray(2, 2 + ulen),
+      password: buf.subarray(3 + ulen, length),
+    },
+    length,
+  };
+}
+
+export type RequestAddress =
+  | { readonly type: "ipv4"; readonly host: string }
+  | { readonly type: "ipv6"; readonly host: string }
+  | { readonly type: "domain"; readonly host: string };
+
+export interface SocksRequest {
+  readonly command: number;
+  readonly address: RequestAddress;
+  readonly port: number;
+}
+
+const KNOWN_COMMANDS: ReadonlySet<number> = new Set(Object.values(Command));
+
+export function parseRequest(buf: Uint8Array): Parsed<SocksRequest> | undefined {
+  if (buf.length < 1) return undefined;
+  if (buf[0] !== SOCKS_VERSION) {
+    throw new ProtocolError("bad_version", `request version ${String(buf[0])}, expected 5`);
+  }
+  if (buf.length < 4) return undefined;
+  const command = buf[1]!;
+  if (buf[2] !== 0x00) {
+    throw new ProtocolError("bad_reserved", `request reserved byte ${String(buf[2])}, expected 0`);
+  }
+  const atyp = buf[3]!;
+  let addressEnd: number;
+  let address: RequestAddress;
+  switch (atyp) {
+    case AddressType.IPv4:
+      addressEnd = 8;
+      if (buf.length < addressEnd + 2) return undefined;
+      address = { type: "ipv4", host: formatIPv4(buf, 4) };
+      break;
+    case AddressType.IPv6:
+      addressEnd = 20;
+      if (buf.length < addressEnd + 2) return undefined;
+      address = { type: "ipv6", host: formatIPv6(buf, 4) };
+      break;
+    case AddressType.DomainName: {
+      if (buf.length < 5) return undefined;
+      const nameLength = buf[4]!;
+      addressEnd = 5 + nameLength;
+      if (buf.length < addressEnd + 2) return undefined;
+      if (nameLength === 0) throw new ProtocolError("empty_domain_name", "empty domain name");
+      address = { type: "domain", host: Buffer.from(buf.subarray(5, addressEnd)).toString("utf8") };
+      break;
+    }
+    default:
+      throw new ProtocolError("unknown_address_type", `address type ${String(atyp)}`);
+  }
+  // The command is checked after the whole request is read so the reply is sent for a
+  // complete request, as RFC 1928 expects.
+  if (!KNOWN_COMMANDS.has(command)) {
+    throw new ProtocolError("unknown_command", `command ${String(command)}`);
+  }
+  const port = (buf[addressEnd]! << 8) | buf[addressEnd + 1]!;
+  return { value: { command, address, port }, length: addressEnd + 2 };
+}
+
+function formatIPv4(buf: Uint8Array, offset: number): string {
+  return `${String(buf[offset])}.${String(buf[offset + 1])}.${String(buf[offset + 2])}.${String(buf[offset + 3])}`;
+}
+
+function formatIPv6(buf: Uint8Array, offset: number): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    groups.push(((buf[offset + 2 * i]! << 8) | buf[offset + 2 * i + 1]!).toString(16));
+  }
+  return compressIPv6(groups);
+}
+
+/** RFC 5952 form: the longest run (≥2) of zero groups becomes `::`. */
+function compressIPv6(groups: string[]): string {
+  let bestStart = -1;
+  let bestLength = 0;
+  for (let i = 0; i < groups.length;) {
+    if (groups[i] !== "0") {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < groups.length && groups[j] === "0") j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  if (bestLength < 2) return groups.join(":");
+  const head = groups.slice(0, bestStart).join(":");
+  const tail = groups.slice(bestStart + bestLength).join(":");
+  return `${head}::${tail}`;
+}

@@ -1,0 +1,52 @@
+import type { LookupAddress } from "node:dns";
+import type { Authenticator, AuthDecision, NormalizedAuthInfo } from "../auth/contract.js";
+import type { ResolvedListenerOptions } from "../listener/options.js";
+import type { Logger } from "../log.js";
+import type { ProxyStats } from "../stats.js";
+import type { TimerWheel } from "../util/timer-wheel.js";
+
+/** Resolves a host name to the one address the proxy will dial. */
+export type HostResolver = (host: string) => Promise<LookupAddress>;
+
+/** The record written when a session ends: who, from, to, bytes, why. */
+export interface SessionRecord {
+  readonly listener: string;
+  readonly peer: string;
+  readonly identity: string | undefined;
+  readonly groups: readonly string[];
+  readonly command: string | undefined;
+  readonly destination: string | undefined;
+  readonly destinationAddress: string | undefined;
+  readonly sourceAddress: string | undefined;
+  readonly bytesClientToDest: number;
+  readonly bytesDestToClient: number;
+  readonly durationMs: number;
+  readonly reason: string;
+}
+
+export interface AuthEvent {
+  readonly listener: string;
+  readonly peer: string;
+  readonly username: string | undefined;
+  readonly decision: AuthDecision;
+  readonly durationMs: number;
+}
+
+export interface ProxyHooks {
+  onAuthDecision?(event: AuthEvent): void;
+  onSessionEnd?(record: SessionRecord): void;
+}
+
+/** Everything one listener's sessions share. */
+export interface ListenerContext {
+  readonly options: ResolvedListenerOptions;
+  readonly authenticator: Authenticator;
+  readonly logger: Logger;
+  readonly wheel: TimerWheel;
+  readonly stats: ProxyStats;
+  readonly resolveHost: HostResolver;
+  readonly hooks: ProxyHooks;
+  readonly sessions: Set<{ destroy(reason: string): void }>;
+}
+
+export type { NormalizedAuthInfo };

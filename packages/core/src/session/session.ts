@@ -1,0 +1,497 @@
+import { createServer, connect, isIP } from "node:net";
+import type { Socket } from "node:net";
+import type { AuthDecision, NormalizedAuthInfo } from "../auth/contract.js";
+import { Command, Method, Reply } from "../protocol/constants.js";
+import type { ReplyCode } from "../protocol/constants.js";
+import { ProtocolError } from "../protocol/errors.js";
+import { parseGreeting, parseRequest, parseUserPass } from "../protocol/parse.js";
+import type { Greeting, SocksRequest, UserPassCredentials } from "../protocol/parse.js";
+import {
+  AUTH_FAILURE,
+  AUTH_SUCCESS,
+  NO_ACCEPTABLE_METHODS,
+  failureReply,
+  methodSelection,
+  serializeReply,
+} from "../protocol/serialize.js";
+import { startRelay } from "../relay/relay.js";
+import type { Tunnel } from "../relay/relay.js";
+import { formatHostPort, formatSocketAddress } from "../util/address.js";
+import { decodeUtf8Strict } from "../util/utf8.js";
+import type { WheelEntry } from "../util/timer-wheel.js";
+import type { ListenerContext, SessionRecord } from "./context.js";
+import { replyForDialError } from "./reply-codes.js";
+
+const State = {
+  Greeting: 0,
+  Credentials: 1,
+  Authenticating: 2,
+  Request: 3,
+  Binding: 4,
+  Connecting: 5,
+  Relaying: 6,
+  /** A failure reply was sent; reading and discarding until the client closes or lingering ends. */
+  Closing: 7,
+  Closed: 8,
+} as const;
+type State = (typeof State)[keyof typeof State];
+
+/** How long a refused client may keep the connection after the failure reply. */
+const FAILURE_LINGER_MS = 2000;
+
+const kSession = Symbol("gatehouse.session");
+type SessionSocket = Socket & { [kSession]?: Session | undefined };
+
+/**
+ * One client connection: the SOCKS5 state machine from greeting to relay, its deadlines
+ * (one entry on the shared timer wheel) and its end-of-session record.
+ */
+export class Session implements Tunnel, WheelEntry {
+  wheelDueAt = 0;
+  wheelSlot = -1;
+
+  bytesClientToDest = 0;
+  bytesDestToClient = 0;
+  clientEnded = false;
+  destEnded = false;
+
+  private state: State = State.Greeting;
+  private pending: Buffer | undefined;
+  private destSocket: Socket | undefined;
+  private readonly startedAt = Date.now();
+  private readonly handshakeDeadline: number;
+  private auth: NormalizedAuthInfo | undefined;
+  private command: string | undefined;
+  private destination: string | undefined;
+  private destinationAddress: string | undefined;
+  private sourceAddress: string | undefined;
+  private relayStarted = false;
+  private clientClosed = false;
+  private destClosed = false;
+  private activityMark = -1;
+  private endReason: string | undefined;
+  private readonly peer: string;
+
+  constructor(
+    readonly client: Socket,
+    private readonly ctx: ListenerContext,
+  ) {
+    this.peer = formatSocketAddress(client.remoteAddress, client.remotePort);
+    this.handshakeDeadline = this.startedAt + ctx.options.handshakeTimeoutMs;
+    ctx.stats.connectionsAccepted++;
+    ctx.stats.activeConnections++;
+    ctx.sessions.add(this);
+    const socket = client as SessionSocket;
+    socket[kSession] = this;
+    socket.on("data", onClientHandshakeData);
+    socket.on("end", onClientEnd);
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
+    this.armStepDeadline(ctx.options.stepTimeoutMs);
+  }
+
+  get dest(): Socket {
+    return this.destSocket!;
+  }
+
+  /** Ends the session at once: both legs destroyed, one record written. */
+  destroy(reason: string): void {
+    if (this.state === State.Closed) return;
+    this.endReason ??= reason;
+    this.state = State.Closed;
+    this.client.destroy();
+    this.destSocket?.destroy();
+    this.finish();
+  }
+
+  receive(chunk: Buffer): void {
+    if (this.state === State.Closing || this.state === State.Closed) return;
+    this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    this.advance();
+  }
+
+  onWheelExpire(now: number): void {
+    switch (this.state) {
+      case State.Relaying:
+        return this.checkActivity();
+      case State.Closing:
+        return this.destroy(this.endReason ?? "closed");
+      case State.Closed:
+        return;
+      case State.Connecting:
+        if (now < this.handshakeDeadline) return this.failRequest(Reply.TtlExpired, "connect_timeout");
+        return this.destroy("handshake_timeout");
+      default:
+        return this.destroy(now >= this.handshakeDeadline ? "handshake_timeout" : "step_timeout");
+    }
+  }
+
+  onHalfClose(): void {
+    this.scheduleRelayCheck();
+  }
+
+  onClientEnded(): void {
+    // During the relay the relay's own handler forwards the FIN; before it, the client is gone.
+    if (this.state !== State.Relaying) this.destroy("client_closed_during_handshake");
+  }
+
+  onSocketClosed(socket: Socket, hadError: boolean): void {
+    if (socket === this.client) this.clientClosed = true;
+    else if (socket === this.destSocket) this.destClosed = true;
+    else return;
+    if (this.state === State.Closing && socket === this.client) return this.destroy(this.endReason ?? "closed");
+    if (this.state !== State.Relaying) {
+      if (socket === this.client) this.destroy("client_closed_during_handshake");
+      return; // a failed dial is handled by its error
+    }
+    const graceful = this.clientEnded && this.destEnded && !hadError;
+    if (!graceful) return this.destroy(socket === this.client ? "client_closed" : "dest_closed");
+    if (this.clientClosed && this.destClosed) {
+      this.state = State.Closed;
+      this.endReason ??= "completed";
+      this.finish();
+    }
+  }
+
+  onSocketError(socket: Socket, error: NodeJS.ErrnoException): void {
+    if (socket === this.destSocket && this.state === State.Connecting) {
+      return this.failRequest(replyForDialError(error), `connect_failed:${error.code ?? "unknown"}`);
+    }
+    const side = socket === this.client ? "client" : "dest";
+    this.destroy(`${side}_error:${error.code ?? "unknown"}`);
+  }
+
+  private advance(): void {
+    try {
+      while (this.pending !== undefined) {
+        switch (this.state) {
+          case State.Greeting: {
+            const parsed = parseGreeting(this.pending);
+            if (parsed === undefined) return;
+            this.consume(parsed.length);
+            this.onGreeting(parsed.value);
+            break;
+          }
+          case State.Credentials: {
+            const parsed = parseUserPass(this.pending);
+            if (parsed === undefined) return;
+            this.consume(parsed.length);
+            void this.authenticate(parsed.value);
+            return;
+          }
+          case State.Request: {
+            const parsed = parseRequest(this.pending);
+            if (parsed === undefined) return;
+            this.consume(parsed.length);
+            this.onRequest(parsed.value);
+            return;
+          }
+          default:
+            return; // waiting on the provider, a bind or a dial: bytes stay buffered
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.onProtocolError(error);
+    }
+  }
+
+  private consume(length: number): void {
+    this.pending = length >= this.pending!.length ? undefined : this.pending!.subarray(length);
+  }
+
+  private onGreeting(greeting: Greeting): void {
+    // KumoMTA's rule: username/password whenever offered, even when not required; never GSSAPI.
+    if (greeting.methods.includes(Method.UserPass)) {
+      this.client.write(methodSelection(Method.UserPass));
+      this.state = State.Credentials;
+    } else if (this.ctx.options.requireAuth) {
+      return this.closeWithFailure(NO_ACCEPTABLE_METHODS, "auth_required");
+    } else if (greeting.methods.includes(Method.NoAuth)) {
+      this.client.write(methodSelection(Method.NoAuth));
+      this.state = State.Request;
+    } else {
+      return this.closeWithFailure(NO_ACCEPTABLE_METHODS, "no_acceptable_method");
+    }
+    this.armStepDeadline(this.ctx.options.stepTimeoutMs);
+  }
+
+  private async authenticate(credentials: UserPassCredentials): Promise<void> {
+    this.state = State.Authenticating;
+    this.client.pause();
+    this.ctx.wheel.schedule(this, this.handshakeDeadline);
+    const startedAt = Date.now();
+    const username = decodeUtf8Strict(credentials.username);
+    const password = decodeUtf8Strict(credentials.password);
+    let decision: AuthDecision;
+    if (username === undefined || password === undefined) {
+      decision = { allowed: false, reason: "invalid_utf8" };
+    } else {
+      try {
+        decision = await this.ctx.authenticator.decide({
+          username,
+          password,
+          connMeta: {
+            peer_address: this.peer,
+            local_address: formatSocketAddress(this.client.localAddress, this.client.localPort),
+          },
+        });
+      } catch (error) {
+        decision = { allowed: false, reason: "backend_error", detail: (error as Error).name };
+      }
+    }
+    if (!this.isIn(State.Authenticating)) return; // the client left or the deadline passed
+    this.recordAuth(username, decision, Date.now() - startedAt);
+    if (!decision.allowed) return this.closeWithFailure(AUTH_FAILURE, `auth_failed:${decision.reason}`);
+    this.auth = decision.info;
+    this.client.write(AUTH_SUCCESS);
+    this.state = State.Request;
+    this.armStepDeadline(this.ctx.options.stepTimeoutMs);
+    this.client.resume();
+    this.advance();
+  }
+
+  private recordAuth(username: string | undefined, decision: AuthDecision, durationMs: number): void {
+    const { stats, logger, hooks, options } = this.ctx;
+    if (decision.allowed) stats.authAllowed++;
+    else stats.authDenied++;
+    hooks.onAuthDecision?.({ listener: options.name, peer: this.peer, username, decision, durationMs });
+    const fields = {
+      event: "auth",
+      peer: this.peer,
+      username,
+      outcome: decision.allowed ? "allowed" : "denied",
+      provider: decision.provider,
+      duration_ms: durationMs,
+      ...(decision.allowed
+        ? { identity: decision.info.identities[0]?.identity, groups: decision.info.groups }
+        : { reason: decision.reason, detail: decision.detail }),
+    };
+    if (decision.allowed || decision.reason === "bad_credentials") logger.info(fields, "auth decision");
+    else logger.warn(fields, "auth denied");
+  }
+
+  private onRequest(request: SocksRequest): void {
+    switch (request.command) {
+      case Command.Connect:
+        return void this.connect(request);
+      case Command.Bind:
+        return this.bindSource(request);
+      default:
+        this.command = "udp_associate";
+        return this.closeWithFailure(failureReply(Reply.CommandNotSupported), "command_not_supported");
+    }
+  }
+
+  /**
+   * KumoMTA's BIND: choose the local source address for the CONNECT that follows on this
+   * connection. The address is test-bound once so an address this host does not own is
+   * refused here rather than at connect time.
+   */
+  private bindSource(request: SocksRequest): void {
+    const host = request.address.host;
+    if (this.sourceAddress !== undefined || isIP(host) === 0) {
+      return this.closeWithFailure(failureReply(Reply.GeneralFailure), "bind_rejected");
+    }
+    this.state = State.Binding;
+    this.client.pause();
+    const probe = createServer();
+    probe.once("error", (error: NodeJS.ErrnoException) => {
+      if (this.state !== State.Binding) return;
+      this.closeWithFailure(failureReply(Reply.GeneralFailure), `bind_failed:${error.code ?? "unknown"}`);
+    });
+    probe.listen({ host, port: request.port, exclusive: true }, () => {
+      probe.close();
+      if (this.state !== State.Binding) return;
+      this.sourceAddress = host;
+      this.client.write(serializeReply(Reply.Succeeded, host, request.port));
+      this.state = State.Request;
+      this.armStepDeadline(this.ctx.options.stepTimeoutMs);
+      this.client.resume();
+      this.advance();
+    });
+  }
+
+  private async connect(request: SocksRequest): Promise<void> {
+    this.state = State.Connecting;
+    this.client.pause();
+    this.command = "connect";
+    const { host } = request.address;
+    this.destination = formatHostPort(host, request.port);
+    this.ctx.wheel.schedule(this, Math.min(this.handshakeDeadline, Date.now() + this.ctx.options.connectTimeoutMs));
+    let address = host;
+    if (request.address.type === "domain" && isIP(host) === 0) {
+      try {
+        address = (await this.ctx.resolveHost(host)).address;
+      } catch (error) {
+        if (!this.isIn(State.Connecting)) return;
+        return this.failRequest(
+          replyForDialError(error),
+          `dns_failed:${(error as NodeJS.ErrnoException).code ?? "unknown"}`,
+        );
+      }
+      if (!this.isIn(State.Connecting)) return;
+    }
+    this.destinationAddress = formatHostPort(address, request.port);
+    const keepAliveMs = this.ctx.options.keepAliveMs;
+    const dest = connect({
+      host: address,
+      port: request.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      keepAlive: keepAliveMs > 0,
+      keepAliveInitialDelay: keepAliveMs,
+      autoSelectFamily: false,
+      ...(this.sourceAddress !== undefined && { localAddress: this.sourceAddress }),
+    }) as SessionSocket;
+    dest[kSession] = this;
+    this.destSocket = dest;
+    dest.once("connect", onDestConnect);
+    dest.on("error", onSocketError);
+    dest.on("close", onSocketClose);
+  }
+
+  onDestConnected(): void {
+    if (!this.isIn(State.Connecting)) return;
+    const dest = this.dest;
+    this.state = State.Relaying;
+    this.relayStarted = true;
+    this.ctx.wheel.cancel(this);
+    this.ctx.stats.activeTunnels++;
+    this.client.write(serializeReply(Reply.Succeeded, dest.localAddress, dest.localPort));
+    this.client.removeListener("data", onClientHandshakeData);
+    startRelay(this);
+    const early = this.pending;
+    this.pending = undefined;
+    let flowing = true;
+    if (early !== undefined) {
+      this.bytesClientToDest += early.length;
+      flowing = dest.write(early);
+    }
+    if (flowing) this.client.resume(); // otherwise the dest's drain resumes it
+    if (this.ctx.options.idleTimeoutMs > 0) this.scheduleRelayCheck();
+  }
+
+  /** Idle and FIN-wait bounds: due when no byte moved for the period. */
+  private scheduleRelayCheck(): void {
+    if (this.state !== State.Relaying) return;
+    const halfClosed = this.clientEnded !== this.destEnded;
+    const { idleTimeoutMs, finWaitTimeoutMs } = this.ctx.options;
+    const periods = [idleTimeoutMs, halfClosed ? finWaitTimeoutMs : 0].filter((ms) => ms > 0);
+    if (periods.length === 0) return this.ctx.wheel.cancel(this);
+    this.activityMark = this.bytesClientToDest + this.bytesDestToClient;
+    this.ctx.wheel.schedule(this, Date.now() + Math.min(...periods));
+  }
+
+  private checkActivity(): void {
+    const moved = this.bytesClientToDest + this.bytesDestToClient;
+    if (moved !== this.activityMark) return this.scheduleRelayCheck();
+    const halfClosed = this.clientEnded !== this.destEnded;
+    this.destroy(halfClosed ? "fin_wait_timeout" : "idle_timeout");
+  }
+
+  private onProtocolError(error: ProtocolError): void {
+    this.pending = undefined;
+    switch (error.code) {
+      case "unknown_command":
+        return this.closeWithFailure(failureReply(Reply.CommandNotSupported), "command_not_supported");
+      case "unknown_address_type":
+        return this.closeWithFailure(failureReply(Reply.AddressTypeNotSupported), "address_type_not_supported");
+      case "bad_reserved":
+      case "empty_domain_name":
+        return this.closeWithFailure(failureReply(Reply.GeneralFailure), `protocol_error:${error.code}`);
+      default:
+        return this.destroy(`protocol_error:${error.code}`);
+    }
+  }
+
+  private failRequest(code: ReplyCode, reason: string): void {
+    const dest = this.destSocket as SessionSocket | undefined;
+    if (dest !== undefined) {
+      dest[kSession] = undefined;
+      dest.destroy();
+      this.destSocket = undefined;
+    }
+    this.closeWithFailure(failureReply(code), reason);
+  }
+
+  /** Sends a final reply, half-closes, and discards whatever else arrives until the client closes. */
+  private closeWithFailure(reply: Buffer, reason: string): void {
+    this.endReason = reason;
+    this.pending = undefined;
+    this.state = State.Closing;
+    this.client.end(reply);
+    this.client.resume();
+    this.ctx.wheel.schedule(this, Date.now() + Math.min(FAILURE_LINGER_MS, this.ctx.options.stepTimeoutMs));
+  }
+
+  /** Re-reads the state after an await (where it may have changed). */
+  private isIn(state: State): boolean {
+    return this.state === state;
+  }
+
+  private armStepDeadline(stepMs: number): void {
+    this.ctx.wheel.schedule(this, Math.min(this.handshakeDeadline, Date.now() + stepMs));
+  }
+
+  private finish(): void {
+    const { ctx } = this;
+    ctx.wheel.cancel(this);
+    ctx.sessions.delete(this);
+    ctx.stats.activeConnections--;
+    if (this.relayStarted) ctx.stats.activeTunnels--;
+    ctx.stats.bytesClientToDest += this.bytesClientToDest;
+    ctx.stats.bytesDestToClient += this.bytesDestToClient;
+    const record: SessionRecord = {
+      listener: ctx.options.name,
+      peer: this.peer,
+      identity: this.auth?.identities[0]?.identity,
+      groups: this.auth?.groups ?? [],
+      command: this.command,
+      destination: this.destination,
+      destinationAddress: this.destinationAddress,
+      sourceAddress: this.sourceAddress,
+      bytesClientToDest: this.bytesClientToDest,
+      bytesDestToClient: this.bytesDestToClient,
+      durationMs: Date.now() - this.startedAt,
+      reason: this.endReason ?? "closed",
+    };
+    ctx.hooks.onSessionEnd?.(record);
+    ctx.logger.info(
+      {
+        event: "session_end",
+        peer: record.peer,
+        identity: record.identity,
+        command: record.command,
+        destination: record.destination,
+        destination_address: record.destinationAddress,
+        source_address: record.sourceAddress,
+        bytes_client_to_dest: record.bytesClientToDest,
+        bytes_dest_to_client: record.bytesDestToClient,
+        duration_ms: record.durationMs,
+        reason: record.reason,
+      },
+      "session end",
+    );
+  }
+}
+
+function onClientHandshakeData(this: SessionSocket, chunk: Buffer): void {
+  this[kSession]?.receive(chunk);
+}
+
+function onClientEnd(this: SessionSocket): void {
+  this[kSession]?.onClientEnded();
+}
+
+function onDestConnect(this: SessionSocket): void {
+  this[kSession]?.onDestConnected();
+}
+
+function onSocketError(this: SessionSocket, error: NodeJS.ErrnoException): void {
+  this[kSession]?.onSocketError(this, error);
+}
+
+function onSocketClose(this: SessionSocket, hadError: boolean): void {
+  this[kSession]?.onSocketClosed(this, hadError);
+}

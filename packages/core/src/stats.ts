@@ -1,0 +1,12 @@
+/** Counters a metrics exporter reads; plain numbers so the hot path only adds. */
+export class ProxyStats {
+  connectionsAccepted = 0;
+  connectionsRefused = 0;
+  activeConnections = 0;
+  activeTunnels = 0;
+  bytesClientToDest = 0;
+  bytesDestToClient = 0;
+  authAllowed = 0;
+  authDenied = 0;
+  acceptErrors = 0;
+}

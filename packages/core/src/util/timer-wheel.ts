@@ -1,0 +1,77 @@
+/**
+ * One shared, coarse timer for every connection's deadlines: sessions hold a single entry
+ * each instead of a Node timer (and a closure) per step. Deadlines fire up to one
+ * resolution late, which is fine for timeouts measured in seconds.
+ */
+export interface WheelEntry {
+  /** Absolute time (Date.now()) when the entry is due; written by the wheel. */
+  wheelDueAt: number;
+  /** Slot index while scheduled, -1 otherwise; written by the wheel. */
+  wheelSlot: number;
+  onWheelExpire(now: number): void;
+}
+
+export class TimerWheel {
+  private readonly slots: Set<WheelEntry>[];
+  private lastTick: number;
+  private scheduled = 0;
+  private interval: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly resolutionMs = 100,
+    slotCount = 512,
+  ) {
+    this.slots = Array.from({ length: slotCount }, () => new Set<WheelEntry>());
+    this.lastTick = Math.floor(Date.now() / resolutionMs);
+  }
+
+  get size(): number {
+    return this.scheduled;
+  }
+
+  schedule(entry: WheelEntry, dueAt: number): void {
+    if (entry.wheelSlot >= 0) this.slots[entry.wheelSlot]!.delete(entry);
+    else this.scheduled++;
+    entry.wheelDueAt = dueAt;
+    // Never into a slot the sweep has already passed for this tick.
+    const tick = Math.max(Math.ceil(dueAt / this.resolutionMs), this.lastTick + 1);
+    entry.wheelSlot = tick % this.slots.length;
+    this.slots[entry.wheelSlot]!.add(entry);
+    if (this.interval === undefined) {
+      this.lastTick = Math.floor(Date.now() / this.resolutionMs);
+      this.interval = setInterval(() => this.sweep(), this.resolutionMs);
+      this.interval.unref();
+    }
+  }
+
+  cancel(entry: WheelEntry): void {
+    if (entry.wheelSlot < 0) return;
+    this.slots[entry.wheelSlot]!.delete(entry);
+    entry.wheelSlot = -1;
+    this.scheduled--;
+    if (this.scheduled === 0) this.stop();
+  }
+
+  stop(): void {
+    if (this.interval !== undefined) clearInterval(this.interval);
+    this.interval = undefined;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    const currentTick = Math.floor(now / this.resolutionMs);
+    const steps = Math.min(currentTick - this.lastTick, this.slots.length);
+    for (let step = 1; step <= steps; step++) {
+      const slot = this.slots[(this.lastTick + step) % this.slots.length]!;
+      for (const entry of slot) {
+        if (entry.wheelDueAt > now) continue; // due on a later turn of the wheel
+        slot.delete(entry);
+        entry.wheelSlot = -1;
+        this.scheduled--;
+        entry.onWheelExpire(now);
+      }
+    }
+    this.lastTick = currentTick;
+    if (this.scheduled === 0) this.stop();
+  }
+}
