@@ -1,0 +1,106 @@
+import { createProxyServer } from "@gatehouse/core";
+import type {
+  AuthEvent,
+  AuthOptions,
+  HostResolver,
+  ListenerOptions,
+  Logger,
+  ProxyServer,
+  SessionRecord,
+} from "@gatehouse/core";
+
+export interface LogRecord {
+  readonly level: "debug" | "info" | "warn" | "error";
+  readonly fields: Record<string, unknown>;
+  readonly message: string | undefined;
+}
+
+/** A Logger that keeps every record, so tests can assert on log lines (and on their absence). */
+export function memoryLogger(
+  records: LogRecord[] = [],
+  bindings: Record<string, unknown> = {},
+): Logger & {
+  records: LogRecord[];
+} {
+  const push =
+    (level: LogRecord["level"]) =>
+    (fields: object, message?: string): void => {
+      records.push({ level, fields: { ...bindings, ...fields }, message });
+    };
+  return {
+    records,
+    debug: push("debug"),
+    info: push("info"),
+    warn: push("warn"),
+    error: push("error"),
+    child: (more: object) => memoryLogger(records, { ...bindings, ...more }),
+  };
+}
+
+export interface TestProxy {
+  readonly server: ProxyServer;
+  readonly port: number;
+  readonly ports: number[];
+  readonly logs: LogRecord[];
+  readonly sessions: SessionRecord[];
+  readonly authEvents: AuthEvent[];
+  close(): Promise<void>;
+  /** Resolves when `count` sessions have ended (their records were written). */
+  sessionsEnded(count: number, timeoutMs?: number): Promise<SessionRecord[]>;
+}
+
+export interface TestProxyOptions {
+  readonly listeners?: readonly Partial<ListenerOptions>[];
+  readonly auth?: AuthOptions;
+  readonly resolveHost?: HostResolver;
+}
+
+/** Starts the engine in-process on 127.0.0.1 with random ports. */
+export async function startProxy(options: TestProxyOptions = {}): Promise<TestProxy> {
+  const logger = memoryLogger();
+  const sessions: SessionRecord[] = [];
+  const authEvents: AuthEvent[] = [];
+  const waiters: (() => void)[] = [];
+  const listeners = (options.listeners ?? [{}]).map((listener) => ({ listen: "127.0.0.1:0", ...listener }));
+  const server = createProxyServer({
+    listeners,
+    logger,
+    ...(options.auth !== undefined && { auth: options.auth }),
+    ...(options.resolveHost !== undefined && { resolveHost: options.resolveHost }),
+    hooks: {
+      onSessionEnd(record) {
+        sessions.push(record);
+        for (const wake of waiters.splice(0)) wake();
+      },
+      onAuthDecision(event) {
+        authEvents.push(event);
+      },
+    },
+  });
+  await server.start();
+  const ports = server.addresses().map((address) => address.port);
+  return {
+    server,
+    port: ports[0]!,
+    ports,
+    logs: logger.records,
+    sessions,
+    authEvents,
+    close: () => server.close(),
+    async sessionsEnded(count, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (sessions.length < count) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw new Error(`expected ${String(count)} ended sessions, saw ${String(sessions.length)}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, remaining);
+          waiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      return sessions;
+    },
+  };
+}
