@@ -65,6 +65,7 @@ export class Session implements Tunnel, WheelEntry {
   private destination: string | undefined;
   private destinationAddress: string | undefined;
   private sourceAddress: string | undefined;
+  private sourcePort = 0;
   private relayStarted = false;
   private clientClosed = false;
   private destClosed = false;
@@ -304,6 +305,7 @@ export class Session implements Tunnel, WheelEntry {
       probe.close();
       if (this.state !== State.Binding) return;
       this.sourceAddress = host;
+      this.sourcePort = request.port;
       this.client.write(serializeReply(Reply.Succeeded, host, request.port));
       this.state = State.Request;
       this.armStepDeadline(this.ctx.options.stepTimeoutMs);
@@ -343,6 +345,7 @@ export class Session implements Tunnel, WheelEntry {
       keepAliveInitialDelay: keepAliveMs,
       autoSelectFamily: false,
       ...(this.sourceAddress !== undefined && { localAddress: this.sourceAddress }),
+      ...(this.sourcePort > 0 && { localPort: this.sourcePort }),
     }) as SessionSocket;
     dest[kSession] = this;
     this.destSocket = dest;
