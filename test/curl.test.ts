@@ -59,9 +59,10 @@ describe("curl through the proxy", () => {
     assert.equal(result.exitCode, 0, result.stderr);
     assert.equal(result.stdout, "hello /c");
     const [record] = (await authed.sessionsEnded(before + 1)).slice(before);
-    assert.equal(record?.identity, "proxyuser");
-    assert.deepEqual(record?.groups, ["proxy-users", "premium-tier"]);
-    assert.equal(record?.reason, "completed");
+    assert.ok(record);
+    assert.equal(record.identity, "proxyuser");
+    assert.deepEqual(record.groups, ["proxy-users", "premium-tier"]);
+    assert.equal(record.reason, "completed");
   });
 
   it("--proxy-user with a wrong password is refused (curl exit 97) and the password is never logged", async () => {

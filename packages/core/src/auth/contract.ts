@@ -80,5 +80,6 @@ export interface NormalizedAuthInfo {
 
 /** What the session asks; the pipeline (deadline, cache, chain, ...) answers. */
 export interface Authenticator {
-  decide(request: AuthRequest): Promise<AuthDecision>;
+  /** `signal` aborts when the client leaves or the session's deadline passes. Never rejects. */
+  decide(request: AuthRequest, signal?: AbortSignal): Promise<AuthDecision>;
 }

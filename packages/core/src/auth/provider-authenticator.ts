@@ -23,10 +23,12 @@ export class ProviderAuthenticator implements Authenticator {
     private readonly timeoutMs = DEFAULT_AUTH_TIMEOUT_MS,
   ) {}
 
-  async decide(request: AuthRequest): Promise<AuthDecision> {
+  async decide(request: AuthRequest, sessionSignal?: AbortSignal): Promise<AuthDecision> {
     const provider = this.provider;
     if (provider === undefined) return { allowed: false, reason: "no_provider" };
     const controller = new AbortController();
+    const abortFromSession = (): void => controller.abort(sessionSignal?.reason);
+    sessionSignal?.addEventListener("abort", abortFromSession, { once: true });
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
       timer = setTimeout(resolve, this.timeoutMs, TIMED_OUT);
@@ -59,6 +61,7 @@ export class ProviderAuthenticator implements Authenticator {
       };
     } finally {
       clearTimeout(timer);
+      sessionSignal?.removeEventListener("abort", abortFromSession);
     }
   }
 }

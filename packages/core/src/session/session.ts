@@ -67,6 +67,9 @@ export class Session implements Tunnel, WheelEntry {
   private sourceAddress: string | undefined;
   private sourcePort = 0;
   private relayStarted = false;
+  /** The client's FIN arrived before the relay started. */
+  private clientFinished = false;
+  private authAbort: AbortController | undefined;
   private clientClosed = false;
   private destClosed = false;
   private activityMark = -1;
@@ -100,6 +103,7 @@ export class Session implements Tunnel, WheelEntry {
     if (this.state === State.Closed) return;
     this.endReason ??= reason;
     this.state = State.Closed;
+    this.authAbort?.abort(new Error(`session ended: ${reason}`));
     this.client.destroy();
     this.destSocket?.destroy();
     this.finish();
@@ -132,8 +136,19 @@ export class Session implements Tunnel, WheelEntry {
   }
 
   onClientEnded(): void {
-    // During the relay the relay's own handler forwards the FIN; before it, the client is gone.
-    if (this.state !== State.Relaying) this.destroy("client_closed_during_handshake");
+    switch (this.state) {
+      case State.Relaying:
+        return; // the relay's own handler forwards the FIN
+      case State.Authenticating:
+      case State.Binding:
+      case State.Connecting:
+        // A client may send its whole handshake and payload, then shut down its write side:
+        // the FIN is passed on once the tunnel is up (or the session ends if bytes are missing).
+        this.clientFinished = true;
+        return;
+      default:
+        return this.destroy("client_closed_during_handshake");
+    }
   }
 
   onSocketClosed(socket: Socket, hadError: boolean): void {
@@ -163,6 +178,13 @@ export class Session implements Tunnel, WheelEntry {
   }
 
   private advance(): void {
+    this.parsePending();
+    const waitingForBytes =
+      this.state === State.Greeting || this.state === State.Credentials || this.state === State.Request;
+    if (waitingForBytes && this.clientFinished) this.destroy("client_closed_during_handshake");
+  }
+
+  private parsePending(): void {
     try {
       while (this.pending !== undefined) {
         switch (this.state) {
@@ -229,18 +251,17 @@ export class Session implements Tunnel, WheelEntry {
       decision = { allowed: false, reason: "invalid_utf8" };
     } else {
       try {
-        decision = await this.ctx.authenticator.decide({
-          username,
-          password,
-          connMeta: {
-            peer_address: this.peer,
-            local_address: formatSocketAddress(this.client.localAddress, this.client.localPort),
-          },
-        });
+        this.authAbort = new AbortController();
+        const connMeta = {
+          peer_address: this.peer,
+          local_address: formatSocketAddress(this.client.localAddress, this.client.localPort),
+        };
+        decision = await this.ctx.authenticator.decide({ username, password, connMeta }, this.authAbort.signal);
       } catch (error) {
         decision = { allowed: false, reason: "backend_error", detail: (error as Error).name };
       }
     }
+    this.authAbort = undefined;
     if (!this.isIn(State.Authenticating)) return; // the client left or the deadline passed
     this.recordAuth(username, decision, Date.now() - startedAt);
     if (!decision.allowed) return this.closeWithFailure(AUTH_FAILURE, `auth_failed:${decision.reason}`);
@@ -370,6 +391,11 @@ export class Session implements Tunnel, WheelEntry {
     if (early !== undefined) {
       this.bytesClientToDest += early.length;
       flowing = dest.write(early);
+    }
+    if (this.clientFinished) {
+      this.clientEnded = true;
+      dest.end();
+      this.onHalfClose();
     }
     if (flowing) this.client.resume(); // otherwise the dest's drain resumes it
     if (this.ctx.options.idleTimeoutMs > 0) this.scheduleRelayCheck();
