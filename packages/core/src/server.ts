@@ -63,7 +63,6 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         stats,
         resolveHost: options.resolveHost ?? systemResolver,
         hooks: options.hooks ?? {},
-        sessions: new Set(),
       }),
   );
   let started = false;

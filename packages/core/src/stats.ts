@@ -9,4 +9,6 @@ export class ProxyStats {
   authAllowed = 0;
   authDenied = 0;
   acceptErrors = 0;
+  /** Dials that failed with EMFILE/ENFILE. */
+  resourceErrors = 0;
 }

@@ -5,14 +5,18 @@ import { Session } from "../session/session.js";
 import type { ListenerContext } from "../session/context.js";
 import { loadTlsMaterial } from "./tls.js";
 
-/** Accept errors (EMFILE, ENFILE, ...) are logged at most this often, and never stop the listener. */
-const ACCEPT_ERROR_LOG_INTERVAL_MS = 5000;
+/** Accept and fd-exhaustion errors are logged at most this often; they never stop the listener. */
+const ERROR_LOG_INTERVAL_MS = 5000;
 
 export class Listener {
   private server: Server | undefined;
-  private lastAcceptErrorLog = 0;
+  private lastErrorLog = 0;
 
-  constructor(private readonly ctx: ListenerContext) {}
+  private readonly ctx: ListenerContext;
+
+  constructor(shared: Omit<ListenerContext, "sessions" | "onResourceExhausted">) {
+    this.ctx = { ...shared, sessions: new Set(), onResourceExhausted: (code) => this.onResourceExhausted(code) };
+  }
 
   get name(): string {
     return this.ctx.options.name;
@@ -40,7 +44,9 @@ export class Listener {
       server = createTlsServer({ ...socketOptions, ...material, handshakeTimeout: options.stepTimeoutMs }, (socket) =>
         this.accept(socket),
       );
-      server.on("tlsClientError", (error: NodeJS.ErrnoException) => {
+      // With allowHalfOpen, Node leaves a socket whose TLS handshake failed or timed out open.
+      server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+        socket.destroy();
         logger.debug({ event: "tls_error", code: error.code }, "TLS handshake failed");
       });
     } else {
@@ -82,12 +88,26 @@ export class Listener {
 
   private onAcceptError(error: NodeJS.ErrnoException): void {
     this.ctx.stats.acceptErrors++;
-    const now = Date.now();
-    if (now - this.lastAcceptErrorLog < ACCEPT_ERROR_LOG_INTERVAL_MS) return;
-    this.lastAcceptErrorLog = now;
+    if (!this.errorLogDue()) return;
     this.ctx.logger.error(
       { event: "accept_error", code: error.code, accept_errors_total: this.ctx.stats.acceptErrors },
       "accept failed; the listener keeps serving",
     );
+  }
+
+  private onResourceExhausted(code: string): void {
+    this.ctx.stats.resourceErrors++;
+    if (!this.errorLogDue()) return;
+    this.ctx.logger.error(
+      { event: "resource_exhausted", code, resource_errors_total: this.ctx.stats.resourceErrors },
+      "out of file descriptors: raise the fd limit (ulimit -n) or lower max_connections",
+    );
+  }
+
+  private errorLogDue(): boolean {
+    const now = Date.now();
+    if (now - this.lastErrorLog < ERROR_LOG_INTERVAL_MS) return false;
+    this.lastErrorLog = now;
+    return true;
   }
 }

@@ -47,6 +47,11 @@ export interface ListenerContext {
   readonly resolveHost: HostResolver;
   readonly hooks: ProxyHooks;
   readonly sessions: Set<{ destroy(reason: string): void }>;
+  /**
+   * Out of file descriptors on an outbound dial. (Accepts that hit EMFILE are shed inside
+   * libuv without telling Node, so dials are where exhaustion becomes visible.)
+   */
+  readonly onResourceExhausted: (code: string) => void;
 }
 
 export type { NormalizedAuthInfo };

@@ -124,8 +124,10 @@ export class Session implements Tunnel, WheelEntry {
       case State.Closed:
         return;
       case State.Connecting:
-        if (now < this.handshakeDeadline) return this.failRequest(Reply.TtlExpired, "connect_timeout");
-        return this.destroy("handshake_timeout");
+        return this.failRequest(
+          Reply.TtlExpired,
+          now < this.handshakeDeadline ? "connect_timeout" : "handshake_timeout",
+        );
       default:
         return this.destroy(now >= this.handshakeDeadline ? "handshake_timeout" : "step_timeout");
     }
@@ -171,6 +173,7 @@ export class Session implements Tunnel, WheelEntry {
 
   onSocketError(socket: Socket, error: NodeJS.ErrnoException): void {
     if (socket === this.destSocket && this.state === State.Connecting) {
+      if (error.code === "EMFILE" || error.code === "ENFILE") this.ctx.onResourceExhausted(error.code);
       return this.failRequest(replyForDialError(error), `connect_failed:${error.code ?? "unknown"}`);
     }
     const side = socket === this.client ? "client" : "dest";
