@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Runs one Gatehouse core proxy for the benchmark and prints `{"port":N,...}` on stdout.
+//   node bench/gatehouse-proxy.js [--listen 127.0.0.1:0] [--user U --password P] [--log-level warn|silent]
+// With --user, the listener requires auth and an in-memory provider knows that one user.
+// Logs (JSON lines) go to stderr. SIGTERM/SIGINT close the server and exit 0, so that
+// `node --cpu-prof` can write its profile.
+import { parseArgs } from "node:util";
+import { createJsonLogger, createProxyServer, silentLogger } from "@gatehouse/core";
+import { createMemoryProvider } from "./memory-auth.js";
+
+const { values } = parseArgs({
+  options: {
+    listen: { type: "string", default: "127.0.0.1:0" },
+    user: { type: "string" },
+    password: { type: "string", default: "" },
+    "log-level": { type: "string", default: "warn" },
+  },
+});
+
+const level = values["log-level"];
+const logger = level === "silent" ? silentLogger : createJsonLogger(level, (line) => process.stderr.write(line));
+const withAuth = values.user !== undefined;
+const server = createProxyServer({
+  listeners: [{ listen: values.listen, require_auth: withAuth }],
+  ...(withAuth && { auth: { provider: createMemoryProvider(new Map([[values.user, values.password]])) } }),
+  logger,
+});
+await server.start();
+const { port } = server.addresses()[0];
+process.stdout.write(`${JSON.stringify({ port, auth: withAuth, log_level: level, pid: process.pid })}\n`);
+
+let stopping = false;
+function stop() {
+  if (stopping) return;
+  stopping = true;
+  setTimeout(() => process.exit(0), 2000).unref(); // do not wait on stuck sessions
+  void server.close().then(() => process.exit(0));
+}
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

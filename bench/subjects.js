@@ -1,0 +1,130 @@
+// The proxies under test. Each subject's start() launches it pinned to the proxy CPU and
+// resolves with { record, port, note }; `direct` has no proxy at all.
+import { writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { createInterface } from "node:readline";
+import { join } from "node:path";
+import { haveCommand, startProcess, stopProcess } from "./procs.js";
+import { repoRoot, waitForPort } from "./socksbench.js";
+
+export const BENCH_USER = "bench";
+export const BENCH_PASSWORD = "bench-secret-1";
+const credentials = { user: BENCH_USER, password: BENCH_PASSWORD };
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen({ host: "127.0.0.1", port: 0 }, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startGatehouse(ctx, auth) {
+  const node = [process.execPath];
+  if (ctx.cpuProf) node.push("--cpu-prof", `--cpu-prof-dir=${ctx.profDir}`);
+  const args = [join(repoRoot, "bench", "gatehouse-proxy.js"), "--log-level", ctx.logLevel];
+  if (auth) args.push("--user", auth.user, "--password", auth.password);
+  const logFile = join(ctx.tmp, `gatehouse${auth ? "-auth" : ""}.log`);
+  const record = startProcess({
+    name: "gatehouse",
+    argv: [...node, ...args],
+    cpu: ctx.cpu,
+    nofile: ctx.nofile,
+    logFile,
+    pipeStdout: true,
+  });
+  const line = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gatehouse did not start; see ${logFile}`)), 15000);
+    record.child.on("exit", () => reject(new Error(`gatehouse exited at startup; see ${logFile}`)));
+    createInterface({ input: record.child.stdout }).once("line", (text) => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+  });
+  const { port } = JSON.parse(line);
+  return { record, port, logFile, note: `node ${process.version}, logger ${ctx.logLevel}` };
+}
+
+async function startMicrosocks(ctx, auth) {
+  const port = await freePort();
+  const argv = ["microsocks", "-i", "127.0.0.1", "-p", String(port)];
+  if (auth) argv.push("-u", auth.user, "-P", auth.password);
+  const logFile = join(ctx.tmp, `microsocks${auth ? "-auth" : ""}.log`);
+  const record = startProcess({ name: "microsocks", argv, cpu: ctx.cpu, nofile: ctx.nofile, logFile });
+  await waitForPort(port, record);
+  return { record, port, logFile, note: "microsocks (thread per client)" };
+}
+
+function danteConfig(port) {
+  return [
+    "logoutput: stderr",
+    `internal: 127.0.0.1 port = ${String(port)}`,
+    "external: 127.0.0.1",
+    "clientmethod: none",
+    "socksmethod: none",
+    "user.privileged: root",
+    "user.unprivileged: nobody",
+    "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }",
+    "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }",
+    "",
+  ].join("\n");
+}
+
+async function startDante(ctx) {
+  const port = await freePort();
+  const conf = join(ctx.tmp, "danted.conf");
+  writeFileSync(conf, danteConfig(port));
+  const logFile = join(ctx.tmp, "danted.log");
+  // Without -D danted stays in the foreground; it forks its own helper processes.
+  const record = startProcess({
+    name: "danted",
+    argv: ["danted", "-f", conf],
+    cpu: ctx.cpu,
+    nofile: ctx.nofile,
+    logFile,
+  });
+  await waitForPort(port, record);
+  return { record, port, logFile, note: "danted (multi-process; memory = sum of Pss)" };
+}
+
+/** Every subject, in table order. `binary` is checked before a subject runs. */
+export const SUBJECTS = [
+  { name: "gatehouse", binary: undefined, auth: undefined, start: (ctx) => startGatehouse(ctx) },
+  { name: "gatehouse-auth", binary: undefined, auth: credentials, start: (ctx) => startGatehouse(ctx, credentials) },
+  { name: "microsocks", binary: "microsocks", auth: undefined, start: (ctx) => startMicrosocks(ctx) },
+  {
+    name: "microsocks-auth",
+    binary: "microsocks",
+    auth: credentials,
+    start: (ctx) => startMicrosocks(ctx, credentials),
+  },
+  { name: "dante", binary: "danted", auth: undefined, start: (ctx) => startDante(ctx) },
+  { name: "direct", binary: undefined, auth: undefined, direct: true, start: () => Promise.resolve(undefined) },
+];
+
+/** `gatehouse` selects gatehouse and gatehouse-auth; `gatehouse-auth` only that one. */
+export function selectSubjects(only) {
+  if (only === undefined) return SUBJECTS;
+  const wanted = only
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
+  const unknown = wanted.filter((item) => !SUBJECTS.some((s) => s.name === item || s.name.startsWith(`${item}-`)));
+  if (unknown.length > 0) {
+    throw new Error(
+      `--only: unknown subject(s) ${unknown.join(", ")}; known: ${SUBJECTS.map((s) => s.name).join(", ")}`,
+    );
+  }
+  return SUBJECTS.filter((s) => wanted.some((item) => s.name === item || s.name.startsWith(`${item}-`)));
+}
+
+export function missingBinary(subject) {
+  if (subject.binary === undefined || haveCommand(subject.binary)) return undefined;
+  const pkg = subject.binary === "danted" ? "dante-server" : subject.binary;
+  return `${subject.binary} not found (install with: apt-get install -y ${pkg})`;
+}
+
+export { stopProcess };
