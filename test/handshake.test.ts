@@ -407,7 +407,11 @@ void describe("SOCKS5 handshake over real TCP", () => {
       let gated: TestProxy;
       const manual = manualProvider("gate");
       before(async () => {
-        gated = await startProxy({ listeners: [{ require_auth: true }], auth: { provider: manual.provider } });
+        gated = await startProxy({
+          listeners: [{ require_auth: true }],
+          // Both tests send the same credentials and need the provider asked each time.
+          auth: { provider: manual.provider, cache: false },
+        });
       });
       after(() => gated.close());
 

@@ -1,7 +1,21 @@
 export * from "./auth/contract.js";
 export { normalizeAuthResult } from "./auth/normalize.js";
 export type { NormalizeOutcome } from "./auth/normalize.js";
-export { ProviderAuthenticator, AuthTimeoutError, DEFAULT_AUTH_TIMEOUT_MS } from "./auth/provider-authenticator.js";
+export { AuthPipeline } from "./auth/pipeline.js";
+export { AUTH_PIPELINE_DEFAULTS, AuthConfigError } from "./auth/pipeline-options.js";
+export type {
+  AuthCacheOptions,
+  AuthChainEntry,
+  AuthPipelineOptions,
+  AuthThrottleOptions,
+} from "./auth/pipeline-options.js";
+export {
+  ProviderAuthenticator,
+  AuthTimeoutError,
+  DEFAULT_AUTH_TIMEOUT_MS,
+  askProvider,
+} from "./auth/provider-authenticator.js";
+export type { AskProviderOptions } from "./auth/provider-authenticator.js";
 export { redactSecret } from "./auth/redact.js";
 export { ListenerConfigError, parseHostPort, resolveListenerOptions } from "./listener/options.js";
 export type { ListenerOptions, ResolvedListenerOptions } from "./listener/options.js";
@@ -24,7 +38,7 @@ export {
   serializeUserPass,
 } from "./protocol/serialize.js";
 export { createProxyServer } from "./server.js";
-export type { AuthOptions, ProxyServer, ProxyServerOptions } from "./server.js";
+export type { AuthOptions, AuthPipelineSettings, ProxyServer, ProxyServerOptions } from "./server.js";
 export type { AuthEvent, HostResolver, ProxyHooks, SessionRecord } from "./session/context.js";
 export { replyForDialError } from "./session/reply-codes.js";
 export { ProxyStats } from "./stats.js";

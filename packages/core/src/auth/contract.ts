@@ -60,17 +60,27 @@ export type AuthDenyReason =
   | "backend_unavailable"
   | "invalid_response"
   | "overloaded"
-  | "throttled";
+  | "throttled"
+  /** The caller gave up (the client left) before an answer; never cached or counted as a failure. */
+  | "aborted";
 
 /** The normalised outcome the session acts on. */
 export type AuthDecision =
-  | { readonly allowed: true; readonly info: NormalizedAuthInfo; readonly provider: string }
+  | {
+      readonly allowed: true;
+      readonly info: NormalizedAuthInfo;
+      /** The provider that allowed the attempt (also on a cache hit). */
+      readonly provider: string;
+      /** Answered from the pipeline's cache, without asking the provider. */
+      readonly cached?: boolean;
+    }
   | {
       readonly allowed: false;
       readonly reason: AuthDenyReason;
       readonly provider?: string;
       /** Diagnostic for logs; never contains the password. */
       readonly detail?: string;
+      readonly cached?: boolean;
     };
 
 export interface NormalizedAuthInfo {

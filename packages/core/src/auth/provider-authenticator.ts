@@ -12,58 +12,98 @@ export class AuthTimeoutError extends Error {
 }
 
 const TIMED_OUT = Symbol("timed out");
+const CALLER_LEFT = Symbol("caller left");
+
+export interface AskProviderOptions {
+  readonly timeoutMs: number;
+  /** Aborts the provider's signal (the caller left). */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Called once the provider's own promise settles, which may be after the deadline (a
+   * concurrency slot stays taken until the backend is really done with the call), or at
+   * once when the provider is not called at all.
+   */
+  readonly onSettled?: () => void;
+}
 
 /**
  * Asks one provider under a deadline and applies the seed's result table. Late answers are
- * ignored; a throw, a rejection, an invalid shape or a missed deadline all deny.
+ * ignored; a throw, a rejection, an invalid shape or a missed deadline all deny; when the
+ * caller's signal aborts, the provider's signal aborts and the answer is `aborted` at once.
+ * Never rejects.
  */
+export async function askProvider(
+  provider: AuthProvider,
+  request: AuthRequest,
+  options: AskProviderOptions,
+): Promise<AuthDecision> {
+  const { timeoutMs, signal: callerSignal, onSettled } = options;
+  if (callerSignal?.aborted === true) {
+    onSettled?.();
+    return callerLeftDecision(provider);
+  }
+  const controller = new AbortController();
+  let callerLeft: ((value: typeof CALLER_LEFT) => void) | undefined;
+  const left = new Promise<typeof CALLER_LEFT>((resolve) => (callerLeft = resolve));
+  const abortFromCaller = (): void => {
+    controller.abort(callerSignal?.reason);
+    callerLeft?.(CALLER_LEFT);
+  };
+  callerSignal?.addEventListener("abort", abortFromCaller, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
+  });
+  try {
+    const call = callProvider(provider, request, controller.signal);
+    if (onSettled !== undefined) call.then(onSettled, onSettled);
+    const result = await Promise.race([call, deadline, left]);
+    if (result === CALLER_LEFT) return callerLeftDecision(provider);
+    if (result === TIMED_OUT) {
+      controller.abort(new AuthTimeoutError(timeoutMs));
+      return {
+        allowed: false,
+        reason: "backend_timeout",
+        provider: provider.name,
+        detail: `no answer within ${String(Math.round(timeoutMs))} ms`,
+      };
+    }
+    const outcome = normalizeAuthResult(result, request.username);
+    if (outcome.ok) return { allowed: true, info: outcome.info, provider: provider.name };
+    return {
+      allowed: false,
+      reason: outcome.invalid ? "invalid_response" : "bad_credentials",
+      provider: provider.name,
+      detail: redactSecret(outcome.detail, request.password),
+    };
+  } catch (error) {
+    return {
+      allowed: false,
+      reason: "backend_error",
+      provider: provider.name,
+      detail: redactSecret(describeError(error), request.password),
+    };
+  } finally {
+    clearTimeout(timer);
+    callerSignal?.removeEventListener("abort", abortFromCaller);
+  }
+}
+
+/** One provider under a deadline, nothing else (no cache, no chain): see AuthPipeline for those. */
 export class ProviderAuthenticator implements Authenticator {
   constructor(
     private readonly provider: AuthProvider | undefined,
     private readonly timeoutMs = DEFAULT_AUTH_TIMEOUT_MS,
   ) {}
 
-  async decide(request: AuthRequest, sessionSignal?: AbortSignal): Promise<AuthDecision> {
-    const provider = this.provider;
-    if (provider === undefined) return { allowed: false, reason: "no_provider" };
-    const controller = new AbortController();
-    const abortFromSession = (): void => controller.abort(sessionSignal?.reason);
-    sessionSignal?.addEventListener("abort", abortFromSession, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(resolve, this.timeoutMs, TIMED_OUT);
-    });
-    try {
-      const result = await Promise.race([callProvider(provider, request, controller.signal), deadline]);
-      if (result === TIMED_OUT) {
-        controller.abort(new AuthTimeoutError(this.timeoutMs));
-        return {
-          allowed: false,
-          reason: "backend_timeout",
-          provider: provider.name,
-          detail: `no answer within ${String(this.timeoutMs)} ms`,
-        };
-      }
-      const outcome = normalizeAuthResult(result, request.username);
-      if (outcome.ok) return { allowed: true, info: outcome.info, provider: provider.name };
-      return {
-        allowed: false,
-        reason: outcome.invalid ? "invalid_response" : "bad_credentials",
-        provider: provider.name,
-        detail: redactSecret(outcome.detail, request.password),
-      };
-    } catch (error) {
-      return {
-        allowed: false,
-        reason: "backend_error",
-        provider: provider.name,
-        detail: redactSecret(describeError(error), request.password),
-      };
-    } finally {
-      clearTimeout(timer);
-      sessionSignal?.removeEventListener("abort", abortFromSession);
-    }
+  decide(request: AuthRequest, signal?: AbortSignal): Promise<AuthDecision> {
+    if (this.provider === undefined) return Promise.resolve({ allowed: false, reason: "no_provider" });
+    return askProvider(this.provider, request, { timeoutMs: this.timeoutMs, signal });
   }
+}
+
+function callerLeftDecision(provider: AuthProvider): AuthDecision {
+  return { allowed: false, reason: "aborted", provider: provider.name, detail: "the caller left before an answer" };
 }
 
 function callProvider(provider: AuthProvider, request: AuthRequest, signal: AbortSignal): Promise<unknown> {
@@ -74,7 +114,7 @@ function callProvider(provider: AuthProvider, request: AuthRequest, signal: Abor
   }
 }
 
-function describeError(error: unknown): string {
+export function describeError(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return `non-Error thrown: ${typeof error}`;
 }

@@ -287,6 +287,7 @@ export class Session implements Tunnel, WheelEntry {
       username,
       outcome: decision.allowed ? "allowed" : "denied",
       provider: decision.provider,
+      cached: decision.cached === true,
       duration_ms: durationMs,
       ...(decision.allowed
         ? { identity: decision.info.identities[0]?.identity, groups: decision.info.groups }

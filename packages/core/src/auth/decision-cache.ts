@@ -1,0 +1,52 @@
+import type { AuthDecision } from "./contract.js";
+
+export interface DecisionCacheOptions {
+  /** How long an allow is remembered; 0 remembers none. */
+  readonly ttlMs: number;
+  /** How long a bad-credentials denial is remembered; 0 remembers none. */
+  readonly negativeTtlMs: number;
+  readonly maxEntries: number;
+  readonly now: () => number;
+}
+
+interface Entry {
+  readonly decision: AuthDecision;
+  readonly expiresAt: number;
+}
+
+/**
+ * Recent decisions by credential key, least recently used evicted first. Only allows and
+ * bad-credentials denials are kept: an error says nothing about the credentials.
+ */
+export class DecisionCache {
+  /** Map order is the LRU order: a hit moves its entry to the end. */
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly options: DecisionCacheOptions) {}
+
+  get(key: string): AuthDecision | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    this.entries.delete(key);
+    if (entry.expiresAt <= this.options.now()) return undefined;
+    this.entries.set(key, entry);
+    return entry.decision;
+  }
+
+  remember(key: string, decision: AuthDecision): void {
+    const ttlMs = this.ttlFor(decision);
+    if (ttlMs <= 0) return;
+    this.entries.delete(key);
+    this.entries.set(key, { decision, expiresAt: this.options.now() + ttlMs });
+    while (this.entries.size > this.options.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) break;
+      this.entries.delete(oldest.value);
+    }
+  }
+
+  private ttlFor(decision: AuthDecision): number {
+    if (decision.allowed) return this.options.ttlMs;
+    return decision.reason === "bad_credentials" ? this.options.negativeTtlMs : 0;
+  }
+}

@@ -1,0 +1,142 @@
+import type { AuthProvider } from "./contract.js";
+
+export interface AuthChainEntry {
+  readonly provider: AuthProvider;
+  /**
+   * When this provider fails (throws, rejects, answers nonsense, misses the deadline, is
+   * overloaded): `"deny"` stops the chain and denies; `"next"` asks the next provider.
+   */
+  readonly onError?: "deny" | "next";
+  /** Calls to this provider at once. */
+  readonly maxConcurrent?: number;
+  /** Calls waiting for a slot; beyond that an attempt is denied at once (`overloaded`). */
+  readonly maxQueue?: number;
+}
+
+export interface AuthCacheOptions {
+  /** How long an allow is remembered; 0 disables the positive cache. */
+  readonly ttlMs?: number;
+  /** How long a bad-credentials denial is remembered; 0 (the default) remembers none. */
+  readonly negativeTtlMs?: number;
+  readonly maxEntries?: number;
+}
+
+export interface AuthThrottleOptions {
+  /** Bad-credential denials within `windowMs` after which a client address or username is refused. */
+  readonly maxFailures?: number;
+  readonly windowMs?: number;
+  /** How long the refusal lasts. */
+  readonly blockMs?: number;
+  /** Client addresses (and, separately, usernames) tracked at most; the least recently failed go first. */
+  readonly maxTracked?: number;
+}
+
+export interface AuthPipelineOptions {
+  /** Providers in the order they are asked. */
+  readonly chain: readonly AuthChainEntry[];
+  /** Deadline per provider, waiting for a concurrency slot included. */
+  readonly timeoutMs?: number;
+  readonly cache?: AuthCacheOptions | false;
+  readonly throttle?: AuthThrottleOptions | false;
+  /** The clock for cache TTLs and throttle windows (not for deadlines, which are timers). */
+  readonly now?: () => number;
+}
+
+export const AUTH_PIPELINE_DEFAULTS = {
+  timeoutMs: 5000,
+  maxConcurrent: 64,
+  maxQueue: 256,
+  cache: { ttlMs: 60_000, negativeTtlMs: 0, maxEntries: 10_000 },
+  throttle: { maxFailures: 10, windowMs: 60_000, blockMs: 60_000, maxTracked: 10_000 },
+} as const;
+
+export class AuthConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join("; "));
+    this.name = "AuthConfigError";
+  }
+}
+
+export interface ResolvedChainEntry {
+  readonly provider: AuthProvider;
+  readonly onError: "deny" | "next";
+  readonly maxConcurrent: number;
+  readonly maxQueue: number;
+}
+
+export interface ResolvedPipelineOptions {
+  readonly chain: readonly ResolvedChainEntry[];
+  readonly timeoutMs: number;
+  readonly cache: Required<AuthCacheOptions> | undefined;
+  readonly throttle: Required<AuthThrottleOptions> | undefined;
+  readonly now: () => number;
+}
+
+/** Fills in the defaults; throws an AuthConfigError naming every bad value. */
+export function resolvePipelineOptions(options: AuthPipelineOptions): ResolvedPipelineOptions {
+  const check = new Checker();
+  const defaults = AUTH_PIPELINE_DEFAULTS;
+  const chain = options.chain.map((entry, index): ResolvedChainEntry => {
+    const path = `chain[${String(index)}]`;
+    // Configs can come from plain JavaScript: the types alone do not guarantee a provider.
+    const provider = entry.provider as Partial<AuthProvider> | undefined;
+    if (typeof provider?.authenticate !== "function") check.problem(`${path}.provider: expected an AuthProvider`);
+    const onError: unknown = entry.onError ?? "deny";
+    if (onError !== "deny" && onError !== "next") check.problem(`${path}.onError: expected "deny" or "next"`);
+    return {
+      provider: entry.provider,
+      onError: onError === "next" ? "next" : "deny",
+      maxConcurrent: check.integer(`${path}.maxConcurrent`, entry.maxConcurrent ?? defaults.maxConcurrent, 1),
+      maxQueue: check.integer(`${path}.maxQueue`, entry.maxQueue ?? defaults.maxQueue, 0),
+    };
+  });
+  const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) check.problem(`timeoutMs: expected a positive number of ms`);
+  const cacheOptions = options.cache === false ? undefined : (options.cache ?? {});
+  const cache = cacheOptions && {
+    ttlMs: check.milliseconds("cache.ttlMs", cacheOptions.ttlMs ?? defaults.cache.ttlMs),
+    negativeTtlMs: check.milliseconds(
+      "cache.negativeTtlMs",
+      cacheOptions.negativeTtlMs ?? defaults.cache.negativeTtlMs,
+    ),
+    maxEntries: check.integer("cache.maxEntries", cacheOptions.maxEntries ?? defaults.cache.maxEntries, 1),
+  };
+  const throttleOptions = options.throttle === false ? undefined : (options.throttle ?? {});
+  const throttle = throttleOptions && {
+    maxFailures: check.integer("throttle.maxFailures", throttleOptions.maxFailures ?? defaults.throttle.maxFailures, 1),
+    windowMs: check.milliseconds("throttle.windowMs", throttleOptions.windowMs ?? defaults.throttle.windowMs),
+    blockMs: check.milliseconds("throttle.blockMs", throttleOptions.blockMs ?? defaults.throttle.blockMs),
+    maxTracked: check.integer("throttle.maxTracked", throttleOptions.maxTracked ?? defaults.throttle.maxTracked, 1),
+  };
+  check.throwIfAny();
+  const cacheUseful = cache !== undefined && (cache.ttlMs > 0 || cache.negativeTtlMs > 0);
+  return {
+    chain,
+    timeoutMs,
+    cache: cacheUseful ? cache : undefined,
+    throttle,
+    now: options.now ?? Date.now,
+  };
+}
+
+class Checker {
+  private readonly problems: string[] = [];
+
+  problem(text: string): void {
+    this.problems.push(text);
+  }
+
+  integer(path: string, value: number, min: number): number {
+    if (!Number.isSafeInteger(value) || value < min) this.problem(`${path}: expected an integer ≥ ${String(min)}`);
+    return value;
+  }
+
+  milliseconds(path: string, value: number): number {
+    if (!Number.isFinite(value) || value < 0) this.problem(`${path}: expected a non-negative number of ms`);
+    return value;
+  }
+
+  throwIfAny(): void {
+    if (this.problems.length > 0) throw new AuthConfigError(this.problems);
+  }
+}
