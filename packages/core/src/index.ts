@@ -46,3 +46,7 @@ export { parseDuration } from "./util/duration.js";
 export type { Duration } from "./util/duration.js";
 export { TimerWheel } from "./util/timer-wheel.js";
 export type { WheelEntry } from "./util/timer-wheel.js";
+export { Tokens, definePlugin, isPluginDefinition } from "./plugin/define-plugin.js";
+export type { PluginContext, PluginDefinition } from "./plugin/define-plugin.js";
+/** Plugins build their config schemas with the host's zod, so there is one copy. */
+export { z } from "zod";
