@@ -379,7 +379,11 @@ describe("accept() errors (EMFILE) do not kill the listener", () => {
   it("under a low fd limit: excess connections are shed, dials fail with 01, and it serves again", async (t) => {
     if (!hasPrlimit) return t.skip("prlimit (util-linux) is not installed");
     const echo = await startRecordingServer("127.0.0.1");
-    const proxy = await startChildProxy({ wrapper: ["prlimit", `--nofile=${FD_LIMIT}:${FD_LIMIT}`, "--"] });
+    // The limit is lowered once the proxy runs: loading @gatehouse/core (zod opens ~50 locale
+    // files at once) needs more descriptors than the limit under test.
+    const proxy = await startChildProxy();
+    const limited = spawnSync("prlimit", ["--pid", String(proxy.pid), `--nofile=${FD_LIMIT}:${FD_LIMIT}`]);
+    assert.equal(limited.status, 0, limited.stderr.toString());
     const held: Socket[] = [];
     try {
       // A burst of more connections than the proxy has descriptors.

@@ -50,3 +50,14 @@ export { Tokens, definePlugin, isPluginDefinition } from "./plugin/define-plugin
 export type { PluginContext, PluginDefinition } from "./plugin/define-plugin.js";
 /** Plugins build their config schemas with the host's zod, so there is one copy. */
 export { z } from "zod";
+export { hashPassword, verifyAgainstDummy, verifyPassword } from "./password/password.js";
+export type { HashPasswordOptions, VerifyPasswordOptions } from "./password/password.js";
+export { parsePasswordRecord } from "./password/record.js";
+export type { PasswordRecord } from "./password/record.js";
+export { PasswordRecordError } from "./password/record-error.js";
+export type { PasswordRecordErrorCode } from "./password/record-error.js";
+export { SCRYPT_BOUNDS, SCRYPT_DEFAULTS } from "./password/scrypt-record.js";
+export type { ScryptParams, ScryptRecord } from "./password/scrypt-record.js";
+export { BCRYPT_COST_BOUNDS } from "./password/bcrypt-record.js";
+export type { BcryptRecord } from "./password/bcrypt-record.js";
+export { KdfLimiter, kdfLimiter } from "./password/kdf-limiter.js";

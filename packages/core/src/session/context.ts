@@ -22,6 +22,8 @@ export interface SessionRecord {
   readonly bytesDestToClient: number;
   readonly durationMs: number;
   readonly reason: string;
+  /** The CONNECT succeeded and the relay ran. */
+  readonly tunnel: boolean;
 }
 
 export interface AuthEvent {

@@ -488,6 +488,7 @@ export class Session implements Tunnel, WheelEntry {
       bytesDestToClient: this.bytesDestToClient,
       durationMs: Date.now() - this.startedAt,
       reason: this.endReason ?? "closed",
+      tunnel: this.relayStarted,
     };
     ctx.hooks.onSessionEnd?.(record);
     ctx.logger.info(

@@ -1,0 +1,12 @@
+export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "./auth-outcome.js";
+export type { AuthOutcome } from "./auth-outcome.js";
+export { createAdminServer } from "./admin-server.js";
+export type { AdminServer, AdminServerOptions } from "./admin-server.js";
+export { combineHooks } from "./combine-hooks.js";
+export { DEFAULT_ADMIN_LISTEN, parseAdminListen } from "./listen-address.js";
+export { ALL_LISTENERS, AUTH_DURATION_BUCKETS, NO_PROVIDER_LABEL, createProxyMetrics } from "./proxy-metrics.js";
+export type { ProxyMetrics, StatsSourceOptions } from "./proxy-metrics.js";
+export { DEFAULT_READY_TIMEOUT_MS, describeFailure } from "./readiness.js";
+export type { ReadyResult } from "./readiness.js";
+export { sessionDialedOut, sessionHadTunnel } from "./session-outcome.js";
+export { Registry } from "prom-client";

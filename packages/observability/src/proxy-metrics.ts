@@ -1,0 +1,151 @@
+import type { AuthEvent, ProxyHooks, ProxyStats, SessionRecord } from "@gatehouse/core";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { classifyAuthDecision } from "./auth-outcome.js";
+import { sessionDialedOut, sessionHadTunnel } from "./session-outcome.js";
+
+/** Auth latency buckets in seconds: 1 ms to 10 s. */
+export const AUTH_DURATION_BUCKETS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/** The `listener` label of the metrics read from a ProxyStats that serves several listeners. */
+export const ALL_LISTENERS = "all";
+
+/** `provider` label value when the decision names no provider (e.g. `no_provider`, `invalid_utf8`). */
+export const NO_PROVIDER_LABEL = "none";
+
+export interface StatsSourceOptions {
+  /**
+   * The `listener` label of `proxy_connections_accepted_total` and `proxy_active_connections`
+   * read from this ProxyStats. ProxyStats counts a whole server, so pass a listener name only
+   * when that server has exactly one listener; default `all`.
+   */
+  readonly listener?: string;
+}
+
+export interface ProxyMetrics {
+  readonly registry: Registry;
+  /** Pass as `hooks` to createProxyServer (combine with other hooks via combineHooks). */
+  readonly hooks: ProxyHooks;
+  /**
+   * Reads accepted and active connections from a server's stats at scrape time. Returns a
+   * detach function (call it when that server is closed, e.g. replaced on reload); what it
+   * had counted stays in the accepted total, so the counter never goes backwards.
+   */
+  collectFrom(stats: ProxyStats, options?: StatsSourceOptions): () => void;
+}
+
+interface StatsSource {
+  readonly stats: ProxyStats;
+  readonly listener: string;
+}
+
+/**
+ * Prometheus metrics for the engine, KumoMTA's names. Per listener (from the hooks):
+ * failed, completed, bytes each way, outbound. From ProxyStats (per server, label `all` by
+ * default): accepted, active. Auth: `proxy_auth_total{provider,outcome,reason}` and
+ * `proxy_auth_duration_seconds{provider,outcome}`. No label ever holds a username, password,
+ * peer or destination.
+ */
+export function createProxyMetrics(registry: Registry = new Registry()): ProxyMetrics {
+  const sources = new Set<StatsSource>();
+  const retiredAccepted = new Map<string, number>();
+
+  new Counter({
+    name: "proxy_connections_accepted_total",
+    help: "Client connections accepted (read from the server's stats; see the listener label)",
+    labelNames: ["listener"],
+    registers: [registry],
+    collect() {
+      const totals = new Map(retiredAccepted);
+      for (const { stats, listener } of sources) {
+        totals.set(listener, (totals.get(listener) ?? 0) + stats.connectionsAccepted);
+      }
+      this.reset();
+      for (const [listener, total] of totals) this.inc({ listener }, total);
+    },
+  });
+  new Gauge({
+    name: "proxy_active_connections",
+    help: "Client connections currently open (read from the server's stats; see the listener label)",
+    labelNames: ["listener"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { stats, listener } of sources) this.inc({ listener }, stats.activeConnections);
+    },
+  });
+  const failed = new Counter({
+    name: "proxy_connections_failed_total",
+    help: "Sessions that ended without a tunnel (handshake, auth or dial failed)",
+    labelNames: ["listener"],
+    registers: [registry],
+  });
+  const completed = new Counter({
+    name: "proxy_connections_completed_total",
+    help: "Sessions that had a tunnel, counted when they end",
+    labelNames: ["listener"],
+    registers: [registry],
+  });
+  const bytesUp = new Counter({
+    name: "proxy_bytes_client_to_dest_total",
+    help: "Bytes relayed from clients to destinations, counted when the session ends",
+    labelNames: ["listener"],
+    registers: [registry],
+  });
+  const bytesDown = new Counter({
+    name: "proxy_bytes_dest_to_client_total",
+    help: "Bytes relayed from destinations to clients, counted when the session ends",
+    labelNames: ["listener"],
+    registers: [registry],
+  });
+  const outbound = new Counter({
+    name: "proxy_outbound_connections_total",
+    help: "Outbound connections dialled for CONNECT requests (successful or not), counted when the session ends",
+    labelNames: ["listener"],
+    registers: [registry],
+  });
+  const authTotal = new Counter({
+    name: "proxy_auth_total",
+    help: "Username/password auth decisions by provider, outcome (allow, deny, error) and reason",
+    labelNames: ["provider", "outcome", "reason"],
+    registers: [registry],
+  });
+  const authDuration = new Histogram({
+    name: "proxy_auth_duration_seconds",
+    help: "Time to decide a username/password attempt, by provider and outcome",
+    labelNames: ["provider", "outcome"],
+    buckets: [...AUTH_DURATION_BUCKETS],
+    registers: [registry],
+  });
+
+  const hooks: ProxyHooks = {
+    onAuthDecision(event: AuthEvent): void {
+      const { outcome, reason } = classifyAuthDecision(event.decision);
+      const provider = event.decision.provider ?? NO_PROVIDER_LABEL;
+      authTotal.inc({ provider, outcome, reason });
+      authDuration.observe({ provider, outcome }, Math.max(0, event.durationMs) / 1000);
+    },
+    onSessionEnd(record: SessionRecord): void {
+      const labels = { listener: record.listener };
+      (sessionHadTunnel(record) ? completed : failed).inc(labels);
+      if (sessionDialedOut(record)) outbound.inc(labels);
+      bytesUp.inc(labels, record.bytesClientToDest);
+      bytesDown.inc(labels, record.bytesDestToClient);
+    },
+  };
+
+  return {
+    registry,
+    hooks,
+    collectFrom(stats, options = {}) {
+      const source: StatsSource = { stats, listener: options.listener ?? ALL_LISTENERS };
+      sources.add(source);
+      return () => {
+        if (!sources.delete(source)) return;
+        const { listener } = source;
+        retiredAccepted.set(listener, (retiredAccepted.get(listener) ?? 0) + stats.connectionsAccepted);
+      };
+    },
+  };
+}

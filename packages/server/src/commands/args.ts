@@ -1,0 +1,62 @@
+import { parseArgs } from "node:util";
+import { CliError, EXIT_CONFIG } from "./exit-codes.js";
+
+export type Command =
+  | { readonly kind: "help" }
+  | { readonly kind: "version" }
+  | { readonly kind: "check-config"; readonly file: string }
+  | { readonly kind: "hash-password" }
+  | { readonly kind: "run-config"; readonly file: string }
+  | { readonly kind: "run-flags"; readonly listen: readonly string[]; readonly timeoutSeconds: number };
+
+/** Parses the command line; bad usage is a CliError with exit code 2. */
+export function parseCommand(argv: readonly string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        config: { type: "string", short: "c" },
+        listen: { type: "string", multiple: true },
+        "timeout-seconds": { type: "string" },
+        "no-splice": { type: "boolean" },
+        version: { type: "boolean", short: "V" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new CliError(`${(error as Error).message}\nRun gatehouse --help for usage.`, EXIT_CONFIG);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  const [verb, ...rest] = positionals;
+  if (verb === "check-config") {
+    const file = rest[0] ?? values.config;
+    if (file === undefined || rest.length > 1) usage("check-config takes exactly one FILE");
+    return { kind: "check-config", file };
+  }
+  if (verb === "hash-password") {
+    if (rest.length > 0) usage("hash-password takes no arguments (the password is read from stdin)");
+    return { kind: "hash-password" };
+  }
+  if (verb !== undefined) usage(`unknown command ${JSON.stringify(verb)}`);
+  if (values.config !== undefined) {
+    if (values.listen !== undefined) usage("--listen cannot be combined with --config (put listeners in the file)");
+    return { kind: "run-config", file: values.config };
+  }
+  if (values.listen !== undefined) {
+    const text = values["timeout-seconds"] ?? "60";
+    const timeoutSeconds = Number(text);
+    if (!/^\d+(\.\d+)?$/.test(text) || !(timeoutSeconds > 0)) {
+      usage(`--timeout-seconds: expected a positive number of seconds, got ${JSON.stringify(text)}`);
+    }
+    return { kind: "run-flags", listen: values.listen, timeoutSeconds };
+  }
+  usage("nothing to do: give --config FILE or --listen ADDR");
+}
+
+function usage(message: string): never {
+  throw new CliError(`${message}\nRun gatehouse --help for usage.`, EXIT_CONFIG);
+}

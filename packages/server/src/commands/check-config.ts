@@ -1,0 +1,11 @@
+import { prepareFromFile } from "./prepare.js";
+
+/** Validates a config file (plugins loaded, their schemas applied) without opening ports. */
+export async function checkConfig(file: string, out: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const prepared = await prepareFromFile(file);
+  const providers = prepared.plans.map((plan) => `${plan.instanceName} (${plan.plugin.name})`);
+  out.write(
+    `${file}: OK — ${String(prepared.listeners.length)} listener(s)` +
+      `${providers.length > 0 ? `, providers: ${providers.join(", ")}` : ", no auth providers"}\n`,
+  );
+}

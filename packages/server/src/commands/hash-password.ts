@@ -1,0 +1,10 @@
+import { hashPassword } from "@gatehouse/core";
+import { CliError, EXIT_CONFIG } from "./exit-codes.js";
+import { readPassword } from "./read-password.js";
+
+/** Prints the self-describing record of `hashPassword` (@gatehouse/core) for a password read from stdin. */
+export async function hashPasswordCommand(out: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const password = await readPassword();
+  if (password === "") throw new CliError("hash-password: empty password", EXIT_CONFIG);
+  out.write(`${await hashPassword(password)}\n`);
+}

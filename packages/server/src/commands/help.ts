@@ -1,0 +1,26 @@
+export const HELP = `gatehouse: a SOCKS5 proxy whose username/password authentication is delegated to plugins
+
+Usage:
+  gatehouse --config FILE              run the proxy described by FILE (YAML or JSON)
+  gatehouse check-config FILE          validate FILE (plugins included) without opening ports
+  gatehouse hash-password              read a password on stdin, print a password record
+  gatehouse --listen ADDR [...]        run without a config file (KumoMTA-compatible flags)
+  gatehouse --version | --help
+
+Options:
+  -c, --config FILE          the config file
+      --listen HOST:PORT     listen here (repeatable; without --config: no authentication)
+      --timeout-seconds N    per-step negotiation timeout for --listen listeners (default 60)
+      --no-splice            accepted for KumoMTA compatibility; no effect
+  -V, --version              print the version
+  -h, --help                 print this help
+
+Exit codes: 0 ok, 1 startup failure, 2 bad config or usage.
+
+Examples:
+  gatehouse --config examples/quickstart.yaml
+  gatehouse check-config /etc/gatehouse/gatehouse.yaml
+  echo -n 'secretpassword' | gatehouse hash-password
+  gatehouse --listen 127.0.0.1:1080 --listen [::1]:1080 --timeout-seconds 30
+  curl --socks5-hostname 127.0.0.1:1080 --proxy-user proxyuser:secretpassword https://example.com/
+`;

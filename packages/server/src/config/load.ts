@@ -1,0 +1,51 @@
+import { readFile } from "node:fs/promises";
+import { dirname, extname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { ConfigError } from "./config-error.js";
+import { substituteEnv } from "./env.js";
+import { configSchema } from "./schema.js";
+import type { GatehouseConfig } from "./schema.js";
+import { formatIssues } from "./zod-issues.js";
+
+export interface LoadedConfig {
+  readonly config: GatehouseConfig;
+  /** Absolute path of the config file. */
+  readonly file: string;
+  /** Its folder: relative plugin paths and `_file` options resolve against it. */
+  readonly configDir: string;
+}
+
+/** Reads, parses (YAML or JSON), substitutes `${env:NAME}` and validates the host's part of a config file. */
+export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new ConfigError([`${path}: cannot read the config file: ${(error as Error).message}`]);
+  }
+  const raw = parseText(text, file);
+  return { config: validateConfig(raw, env), file, configDir: dirname(file) };
+}
+
+function parseText(text: string, file: string): unknown {
+  try {
+    if (extname(file).toLowerCase() === ".json") return JSON.parse(text) as unknown;
+    return parseYaml(text, { prettyErrors: true }) as unknown;
+  } catch (error) {
+    throw new ConfigError([
+      `${file}: not valid ${extname(file) === ".json" ? "JSON" : "YAML"}: ${(error as Error).message}`,
+    ]);
+  }
+}
+
+/** Validates a parsed config; throws a ConfigError with every problem. */
+export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): GatehouseConfig {
+  if (raw === null || raw === undefined) throw new ConfigError(["(root): the config file is empty"]);
+  const problems: string[] = [];
+  const substituted = substituteEnv(raw, env, problems);
+  const result = configSchema.safeParse(substituted);
+  if (!result.success) problems.push(...formatIssues(result.error.issues, ""));
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return result.data;
+}

@@ -1,0 +1,131 @@
+import { parseDuration, parseHostPort, z } from "@gatehouse/core";
+import type { Duration } from "@gatehouse/core";
+
+/** `500ms`, `60s`, `5m` or milliseconds; the message says what was expected. */
+const duration = z.custom<Duration>().superRefine((value, ctx) => {
+  try {
+    if (typeof value !== "number" && typeof value !== "string") {
+      throw new RangeError(`expected a duration such as 500ms, 60s or 5m, got ${typeof value}`);
+    }
+    parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+  }
+});
+
+function isDuration(value: unknown): boolean {
+  if (typeof value !== "number" && typeof value !== "string") return false;
+  try {
+    parseDuration(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A duration, or a value of another kind that `allowed` accepts (`false`, a boolean). */
+function durationOr<T>(allowed: (value: unknown) => value is T, what: string) {
+  return z.custom<Duration | T>().superRefine((value, ctx) => {
+    if (allowed(value) || isDuration(value)) return;
+    ctx.addIssue({
+      code: "custom",
+      message: `expected ${what} or a duration such as 500ms, 60s or 5m, got ${JSON.stringify(value)}`,
+    });
+  });
+}
+
+const isFalse = (value: unknown): value is false => value === false;
+const isBoolean = (value: unknown): value is boolean => typeof value === "boolean";
+
+const listenAddress = z.string().superRefine((value, ctx) => {
+  if (parseHostPort(value) === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected host:port (IPv6 as [::1]:1080), got ${JSON.stringify(value)}`,
+    });
+  }
+});
+
+const count = z.number().int().positive();
+
+export const listenerSchema = z.strictObject({
+  listen: listenAddress,
+  name: z.string().min(1).optional(),
+  require_auth: z.boolean().optional(),
+  timeout: duration.optional(),
+  handshake_timeout: duration.optional(),
+  connect_timeout: duration.optional(),
+  idle_timeout: durationOr(isFalse, "false").optional(),
+  fin_wait_timeout: duration.optional(),
+  tcp_keepalive: durationOr(isBoolean, "true/false").optional(),
+  max_connections: count.optional(),
+  use_tls: z.boolean().optional(),
+  tls_certificate: z.string().min(1).optional(),
+  tls_private_key: z.string().min(1).optional(),
+});
+
+/** One provider instance: `use:` and `on_error:` are the host's; the rest is the plugin's. */
+export const providerEntrySchema = z.looseObject({
+  use: z.string().min(1),
+  on_error: z.enum(["deny", "next"]).optional(),
+});
+
+const cacheSchema = z.union([
+  z.literal(false),
+  z.strictObject({
+    ttl: duration.optional(),
+    negative_ttl: duration.optional(),
+    max_entries: count.optional(),
+  }),
+]);
+
+const throttleSchema = z.union([
+  z.literal(false),
+  z.strictObject({
+    max_failures: count.optional(),
+    window: duration.optional(),
+    block: duration.optional(),
+    max_tracked: count.optional(),
+  }),
+]);
+
+export const authSchema = z
+  .strictObject({
+    provider: z.string().min(1).optional(),
+    chain: z.array(z.string().min(1)).min(1).optional(),
+    providers: z.record(z.string(), providerEntrySchema).default({}),
+    timeout: duration.optional(),
+    cache: cacheSchema.optional(),
+    throttle: throttleSchema.optional(),
+  })
+  .superRefine((auth, ctx) => {
+    if (auth.provider !== undefined && auth.chain !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["chain"], message: "give either provider or chain, not both" });
+    }
+    const defined = Object.keys(auth.providers);
+    const known = defined.length === 0 ? "none are defined under auth.providers" : `defined: ${defined.join(", ")}`;
+    const check = (name: string, path: PropertyKey[]): void => {
+      if (!Object.hasOwn(auth.providers, name)) {
+        ctx.addIssue({ code: "custom", path, message: `unknown provider ${JSON.stringify(name)} (${known})` });
+      }
+    };
+    if (auth.provider !== undefined) check(auth.provider, ["provider"]);
+    auth.chain?.forEach((name, index) => check(name, ["chain", index]));
+  });
+
+export const logSchema = z.strictObject({
+  level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  format: z.enum(["json", "pretty"]).optional(),
+});
+
+export const configSchema = z.strictObject({
+  listeners: z.array(listenerSchema).min(1),
+  auth: authSchema.optional(),
+  log: logSchema.optional(),
+});
+
+export type GatehouseConfig = z.output<typeof configSchema>;
+export type ListenerConfig = z.output<typeof listenerSchema>;
+export type AuthConfig = z.output<typeof authSchema>;
+export type ProviderEntry = z.output<typeof providerEntrySchema>;
+export type LogConfig = z.output<typeof logSchema>;

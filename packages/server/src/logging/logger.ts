@@ -1,0 +1,19 @@
+import { pino } from "pino";
+import type { Logger as PinoLogger } from "pino";
+import type { LogConfig } from "../config/schema.js";
+import { prettyStream } from "./pretty.js";
+
+/** Never logged, whatever a caller passes in. */
+const REDACT = ["password", "*.password", "credentials", "*.credentials", "secret", "*.secret"];
+
+/** pino to stdout: JSON, or human-readable lines when `format: pretty` (the default on a TTY). */
+export function createLogger(log: LogConfig | undefined, out: NodeJS.WriteStream = process.stdout): PinoLogger {
+  const format = log?.format ?? (out.isTTY ? "pretty" : "json");
+  const options = {
+    level: log?.level ?? "info",
+    base: { pid: process.pid },
+    redact: { paths: REDACT, censor: "[redacted]" },
+  };
+  if (format === "pretty") return pino(options, prettyStream(out));
+  return pino(options, out === process.stdout ? pino.destination({ dest: 1, sync: true }) : out);
+}

@@ -1,0 +1,77 @@
+import { existsSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { isPluginDefinition } from "@gatehouse/core";
+import type { PluginDefinition } from "@gatehouse/core";
+import semver from "semver";
+import { locatePackage } from "./locate.js";
+import { PluginLoadError } from "./plugin-load-error.js";
+import { parseUse } from "./specifier.js";
+
+/**
+ * Turns a `use:` value into a plugin definition, or throws a PluginLoadError of one of four
+ * kinds: not installed, failed to load, not a Gatehouse plugin, needs another Gatehouse version.
+ * `where` is the config path of the `use:` key, used in every message.
+ */
+export async function loadPlugin(
+  use: string,
+  configDir: string,
+  where: string,
+  host: string,
+): Promise<PluginDefinition> {
+  const specifier = parseUse(use, configDir);
+  let url: string;
+  if (specifier.kind === "path") {
+    if (!existsSync(specifier.path)) {
+      throw new PluginLoadError("not_installed", `${where}: plugin file ${specifier.path} does not exist`);
+    }
+    url = pathToFileURL(specifier.path).href;
+  } else {
+    const located = locatePackage(specifier.name, configDir);
+    if (!located.found) {
+      if (located.installed || located.cause !== undefined) {
+        throw new PluginLoadError(
+          "load_failed",
+          `${where}: plugin ${specifier.name} is installed but failed to load: ${causeText(located.cause ?? "its entry point cannot be resolved")}`,
+          { cause: located.cause },
+        );
+      }
+      throw new PluginLoadError(
+        "not_installed",
+        `${where}: plugin ${specifier.name} is not installed; install it with: npm install ${specifier.name}`,
+      );
+    }
+    url = located.url;
+  }
+  const label = specifier.kind === "path" ? use : specifier.name;
+
+  let module: { default?: unknown };
+  try {
+    module = (await import(url)) as { default?: unknown };
+  } catch (error) {
+    throw new PluginLoadError("load_failed", `${where}: plugin ${label} failed to load: ${causeText(error)}`, {
+      cause: error,
+    });
+  }
+  const definition = module.default;
+  if (!isPluginDefinition(definition)) {
+    throw new PluginLoadError(
+      "not_a_plugin",
+      `${where}: ${label} is not a Gatehouse plugin (its default export is not the result of definePlugin() from @gatehouse/core)`,
+    );
+  }
+  if (
+    semver.validRange(definition.gatehouse) === null ||
+    !semver.satisfies(host, definition.gatehouse, { includePrerelease: true })
+  ) {
+    throw new PluginLoadError(
+      "version_mismatch",
+      `${where}: plugin ${definition.name} needs Gatehouse ${definition.gatehouse}, but this is Gatehouse ${host}`,
+    );
+  }
+  return definition;
+}
+
+function causeText(cause: unknown): string {
+  if (cause instanceof Error) return cause.message;
+  return String(cause);
+}

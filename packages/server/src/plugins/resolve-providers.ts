@@ -1,0 +1,50 @@
+import type { PluginDefinition } from "@gatehouse/core";
+import type { AuthConfig } from "../config/schema.js";
+import { ConfigError } from "../config/config-error.js";
+import { formatIssues } from "../config/zod-issues.js";
+import { loadPlugin } from "./load-plugin.js";
+import { PluginLoadError } from "./plugin-load-error.js";
+
+/** A configured provider instance, its plugin loaded and its options validated by the plugin's schema. */
+export interface ProviderPlan {
+  readonly instanceName: string;
+  readonly plugin: PluginDefinition;
+  readonly onError: "deny" | "next";
+  readonly config: unknown;
+}
+
+/**
+ * Loads the plugin of every provider defined under `auth.providers` and validates its options
+ * (throws a ConfigError with every problem of every provider); returns the ones `provider` or
+ * `chain` uses, in chain order.
+ */
+export async function resolveProviders(
+  auth: AuthConfig | undefined,
+  configDir: string,
+  host: string,
+): Promise<ProviderPlan[]> {
+  if (auth === undefined) return [];
+  const names = auth.chain ?? (auth.provider === undefined ? [] : [auth.provider]);
+  const problems: string[] = [];
+  const plans = new Map<string, ProviderPlan>();
+  for (const [instanceName, entry] of Object.entries(auth.providers)) {
+    const prefix = `auth.providers.${instanceName}`;
+    const { use, on_error: onError, ...options } = entry;
+    let plugin: PluginDefinition;
+    try {
+      plugin = await loadPlugin(use, configDir, `${prefix}.use`, host);
+    } catch (error) {
+      if (!(error instanceof PluginLoadError)) throw error;
+      problems.push(error.message);
+      continue;
+    }
+    const result = plugin.configSchema.safeParse(options);
+    if (!result.success) {
+      problems.push(...formatIssues(result.error.issues, prefix));
+      continue;
+    }
+    plans.set(instanceName, { instanceName, plugin, onError: onError ?? "deny", config: result.data });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return names.flatMap((name) => plans.get(name) ?? []);
+}

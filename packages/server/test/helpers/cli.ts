@@ -1,0 +1,99 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { CLI, REPO_ROOT } from "./paths.js";
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI to completion (for commands that exit by themselves). */
+export function runCli(
+  args: readonly string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (data: string) => (stdout += data));
+    child.stderr.setEncoding("utf8").on("data", (data: string) => (stderr += data));
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+      reject(new Error(`gatehouse ${args.join(" ")} did not exit; stdout: ${stdout}; stderr: ${stderr}`));
+    }, options.timeoutMs ?? 20000);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+export interface RunningCli {
+  readonly child: ChildProcess;
+  /** Bound listener ports, in config order. */
+  readonly ports: number[];
+  stdout(): string;
+  stderr(): string;
+  /** Sends a signal by PID and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts a long-running CLI and waits for its `started` log line. */
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunningCli> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let started = false;
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+      child.on("close", (code, signal) => done({ code, signal })),
+    );
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+      reject(new Error(`gatehouse did not start; stdout: ${stdout}; stderr: ${stderr}`));
+    }, 20000);
+    child.stderr.setEncoding("utf8").on("data", (data: string) => (stderr += data));
+    child.stdout.setEncoding("utf8").on("data", (data: string) => {
+      stdout += data;
+      if (started) return;
+      for (const line of stdout.split("\n")) {
+        if (!line.includes('"event":"started"')) continue;
+        started = true;
+        clearTimeout(timer);
+        const record = JSON.parse(line) as { listeners: string[] };
+        const ports = record.listeners.map((address) => Number(address.slice(address.lastIndexOf(":") + 1)));
+        resolve({
+          child,
+          ports,
+          stdout: () => stdout,
+          stderr: () => stderr,
+          async stop(signal = "SIGTERM") {
+            if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+              process.kill(child.pid, signal);
+            }
+            return exited;
+          },
+        });
+        return;
+      }
+    });
+    void exited.then(({ code }) => {
+      if (started) return;
+      clearTimeout(timer);
+      reject(new Error(`gatehouse exited with ${String(code)} before starting; stderr: ${stderr}`));
+    });
+  });
+}

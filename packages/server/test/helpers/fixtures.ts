@@ -1,0 +1,61 @@
+import { mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { FIXTURES_ROOT } from "./paths.js";
+
+/** A temp folder under packages/server/test-fixtures-tmp (so @gatehouse/core resolves), removed by `remove()`. */
+export function makeFixtureDir(): { dir: string; write(name: string, text: string): string; remove(): void } {
+  mkdirSync(FIXTURES_ROOT, { recursive: true });
+  const dir = mkdtempSync(join(FIXTURES_ROOT, "case-"));
+  return {
+    dir,
+    write(name, text) {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    },
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+      try {
+        rmdirSync(FIXTURES_ROOT); // only when no other test file still has a folder there
+      } catch {
+        // not empty
+      }
+    },
+  };
+}
+
+/** A plugin whose provider checks `users: {name: password}` inline; `fail_init` makes init() throw. */
+export const INLINE_PLUGIN = `
+import { Tokens, definePlugin, z } from "@gatehouse/core";
+
+export default definePlugin({
+  name: "fixture-inline",
+  gatehouse: "*",
+  configSchema: z.strictObject({
+    users: z.record(z.string(), z.string().min(1)),
+    fail_init: z.boolean().optional(),
+  }),
+  register(container, config, context) {
+    container.register(Tokens.AuthProvider, {
+      useValue: {
+        name: context.instanceName,
+        async init() {
+          if (config.fail_init) throw new Error("backend down");
+        },
+        async authenticate(request) {
+          return config.users[request.username] === request.password;
+        },
+      },
+    });
+  },
+});
+`;
+
+export const THROWING_PLUGIN = `throw new Error("boom at import time");\n`;
+
+export const NOT_A_PLUGIN = `export default { name: "imposter", register() {} };\n`;
+
+export const FUTURE_PLUGIN = `
+import { definePlugin, z } from "@gatehouse/core";
+export default definePlugin({ name: "fixture-future", gatehouse: ">=99", configSchema: z.object({}), register() {} });
+`;

@@ -1,0 +1,77 @@
+import "reflect-metadata";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Tokens, hashPassword } from "@gatehouse/core";
+import type { AuthProvider, AuthRequest, Logger, PluginContext } from "@gatehouse/core";
+import { container } from "tsyringe";
+import type { DependencyContainer } from "tsyringe";
+import plugin from "@gatehouse/auth-static";
+
+/** Cheap scrypt parameters for tests that are not about KDF cost. */
+export const FAST = { ln: 10, r: 8, p: 1 } as const;
+
+export function request(username: string, password: string): AuthRequest {
+  return { username, password, connMeta: { peer_address: "127.0.0.1:5000", local_address: "127.0.0.1:1080" } };
+}
+
+export const noSignal: AbortSignal = new AbortController().signal;
+
+/** A logger that keeps every line it is given, to check what was (never) logged. */
+export function recordingLogger(lines: string[] = []): Logger & { readonly lines: string[] } {
+  const write = (level: string) => (fields: object, message?: string) => {
+    lines.push(JSON.stringify({ level, ...fields, msg: message }));
+  };
+  const logger = {
+    lines,
+    debug: write("debug"),
+    info: write("info"),
+    warn: write("warn"),
+    error: write("error"),
+    child: () => logger,
+  };
+  return logger;
+}
+
+export interface Wired {
+  readonly provider: AuthProvider & { reload(): Promise<void> };
+  readonly logger: ReturnType<typeof recordingLogger>;
+  readonly container: DependencyContainer;
+}
+
+/** Validates `rawConfig` with the plugin's schema and wires it as the host does: a child container. */
+export function wire(rawConfig: unknown, configDir = "/nonexistent"): Wired {
+  const logger = recordingLogger();
+  const child = container.createChildContainer();
+  child.register(Tokens.Logger, { useValue: logger });
+  const context: PluginContext = { instanceName: "local-users", configDir, logger };
+  plugin.register(child, plugin.configSchema.parse(rawConfig), context);
+  return { provider: child.resolve(Tokens.AuthProvider), logger, container: child };
+}
+
+export async function users(entries: Record<string, { password: string; groups?: string[]; identity?: string }>) {
+  const result: Record<string, { password: string; groups?: string[]; identity?: string }> = {};
+  for (const [name, entry] of Object.entries(entries)) {
+    result[name] = { ...entry, password: await hashPassword(entry.password, FAST) };
+  }
+  return result;
+}
+
+export interface TempDir {
+  readonly path: string;
+  write(name: string, text: string): Promise<string>;
+  remove(): Promise<void>;
+}
+
+export async function tempDir(): Promise<TempDir> {
+  const path = await mkdtemp(join(tmpdir(), "gatehouse-auth-static-"));
+  return {
+    path,
+    async write(name, text) {
+      const file = join(path, name);
+      await writeFile(file, text);
+      return file;
+    },
+    remove: () => rm(path, { recursive: true, force: true }),
+  };
+}
