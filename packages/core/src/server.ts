@@ -11,7 +11,7 @@ import type {
 } from "./auth/pipeline-options.js";
 import { Listener } from "./listener/listener.js";
 import { ListenerConfigError, resolveListenerOptions } from "./listener/options.js";
-import type { ListenerOptions } from "./listener/options.js";
+import type { ListenerOptions, ResolvedListenerOptions } from "./listener/options.js";
 import { silentLogger } from "./log.js";
 import type { Logger } from "./log.js";
 import type { HostResolver, ProxyHooks } from "./session/context.js";
@@ -57,7 +57,14 @@ export interface ProxyServerOptions {
 
 export interface ProxyServer {
   start(): Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Applies new listeners and auth without dropping established tunnels: unchanged listeners
+   * stay, removed ones stop accepting (their tunnels run on), new ones open; new sessions use
+   * the new auth. On failure (a port cannot be bound) the old configuration stays in force.
+   */
+  reconfigure(next: { readonly listeners: readonly ListenerOptions[]; readonly auth?: AuthOptions }): Promise<void>;
+  /** Stops accepting; waits up to `drainMs` (default 0) for sessions to end, then ends the rest. */
+  close(options?: { readonly drainMs?: number }): Promise<void>;
   /** The bound address of each listener, in configuration order (after start). */
   addresses(): AddressInfo[];
   readonly stats: ProxyStats;
@@ -66,9 +73,94 @@ export interface ProxyServer {
 const systemResolver: HostResolver = (host) => lookup(host);
 
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
-  if (options.listeners.length === 0) throw new ListenerConfigError(["listeners: at least one listener is required"]);
+  const resolved = resolveAllListeners(options.listeners);
+  const logger = options.logger ?? silentLogger;
+  const auth = { current: toAuthenticator(options.auth) };
+  const stats = new ProxyStats();
+  const wheel = new TimerWheel();
+  const newListener = (listenerOptions: ResolvedListenerOptions): Listener =>
+    new Listener({
+      options: listenerOptions,
+      auth,
+      logger: logger.child({ listener: listenerOptions.name }),
+      wheel,
+      stats,
+      resolveHost: options.resolveHost ?? systemResolver,
+      hooks: options.hooks ?? {},
+    });
+  let active = new Map(
+    keyedListeners(resolved).map(([key, listenerOptions]) => [key, newListener(listenerOptions)] as const),
+  );
+  /** Listeners removed by a reload whose sessions have not all ended yet. */
+  const retired = new Set<Listener>();
+  let started = false;
+  const everyListener = (): Listener[] => [...active.values(), ...retired];
+
+  return {
+    stats,
+    async start() {
+      if (started) throw new Error("proxy server already started");
+      started = true;
+      try {
+        for (const listener of active.values()) await listener.start();
+      } catch (error) {
+        for (const listener of active.values()) listener.close();
+        throw error;
+      }
+    },
+    async reconfigure(next) {
+      const nextResolved = resolveAllListeners(next.listeners);
+      const nextAuth = toAuthenticator(next.auth);
+      const nextActive = new Map<string, Listener>();
+      const added: Listener[] = [];
+      for (const [key, listenerOptions] of keyedListeners(nextResolved)) {
+        const kept = active.get(key);
+        if (kept !== undefined) {
+          nextActive.set(key, kept);
+          continue;
+        }
+        const listener = newListener(listenerOptions);
+        nextActive.set(key, listener);
+        added.push(listener);
+      }
+      const removed = [...active.entries()].filter(([key]) => !nextActive.has(key)).map(([, listener]) => listener);
+      // Removed listeners go first so a changed listener can take over the same port.
+      for (const listener of removed) {
+        listener.stopAccepting();
+        retired.add(listener);
+      }
+      try {
+        for (const listener of added) await listener.start();
+      } catch (error) {
+        for (const listener of added) listener.close();
+        for (const listener of removed) {
+          retired.delete(listener);
+          await listener.start();
+        }
+        throw error;
+      }
+      active = nextActive;
+      auth.current = nextAuth;
+    },
+    async close(closeOptions = {}) {
+      for (const listener of everyListener()) listener.stopAccepting();
+      const deadline = Date.now() + (closeOptions.drainMs ?? 0);
+      while (Date.now() < deadline && everyListener().some((listener) => listener.sessionCount > 0)) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      for (const listener of everyListener()) listener.destroySessions("server_shutdown");
+      wheel.stop();
+    },
+    addresses() {
+      return [...active.values()].map((listener) => listener.address());
+    },
+  };
+}
+
+function resolveAllListeners(listeners: readonly ListenerOptions[]): ResolvedListenerOptions[] {
+  if (listeners.length === 0) throw new ListenerConfigError(["listeners: at least one listener is required"]);
   const problems: string[] = [];
-  const resolved = options.listeners.flatMap((listener, index) => {
+  const resolved = listeners.flatMap((listener, index) => {
     try {
       return [resolveListenerOptions(listener, `listeners[${String(index)}]`)];
     } catch (error) {
@@ -78,45 +170,21 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     }
   });
   if (problems.length > 0) throw new ListenerConfigError(problems);
+  return resolved;
+}
 
-  const logger = options.logger ?? silentLogger;
-  const authenticator = toAuthenticator(options.auth);
-  const stats = new ProxyStats();
-  const wheel = new TimerWheel();
-  const listeners = resolved.map(
-    (listenerOptions) =>
-      new Listener({
-        options: listenerOptions,
-        authenticator,
-        logger: logger.child({ listener: listenerOptions.name }),
-        wheel,
-        stats,
-        resolveHost: options.resolveHost ?? systemResolver,
-        hooks: options.hooks ?? {},
-      }),
-  );
-  let started = false;
-
-  return {
-    stats,
-    async start() {
-      if (started) throw new Error("proxy server already started");
-      started = true;
-      try {
-        for (const listener of listeners) await listener.start();
-      } catch (error) {
-        await Promise.all(listeners.map((listener) => listener.close()));
-        throw error;
-      }
-    },
-    async close() {
-      await Promise.all(listeners.map((listener) => listener.close()));
-      wheel.stop();
-    },
-    addresses() {
-      return listeners.map((listener) => listener.address());
-    },
-  };
+/**
+ * Two listeners are the same when every resolved option is; identical ones (say, two on
+ * port 0) are told apart by their order.
+ */
+function keyedListeners(listeners: readonly ResolvedListenerOptions[]): [string, ResolvedListenerOptions][] {
+  const seen = new Map<string, number>();
+  return listeners.map((options) => {
+    const base = JSON.stringify(options);
+    const occurrence = (seen.get(base) ?? 0) + 1;
+    seen.set(base, occurrence);
+    return [`${base}#${String(occurrence)}`, options];
+  });
 }
 
 function toAuthenticator(auth: AuthOptions | undefined): Authenticator {

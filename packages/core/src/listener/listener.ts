@@ -72,14 +72,27 @@ export class Listener {
     );
   }
 
-  /** Stops accepting and ends every session of this listener. */
-  async close(): Promise<void> {
+  /** Sessions still open on this listener (accepting or not). */
+  get sessionCount(): number {
+    return this.ctx.sessions.size;
+  }
+
+  /** Stops accepting; established sessions carry on until they end or `destroySessions`. */
+  stopAccepting(): void {
     const server = this.server;
     if (server === undefined) return;
     this.server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const session of [...this.ctx.sessions]) session.destroy("server_shutdown");
-    await closed;
+    server.close();
+  }
+
+  destroySessions(reason: string): void {
+    for (const session of [...this.ctx.sessions]) session.destroy(reason);
+  }
+
+  /** Stops accepting and ends every session of this listener. */
+  close(): void {
+    this.stopAccepting();
+    this.destroySessions("server_shutdown");
   }
 
   private accept(socket: Socket): void {

@@ -42,7 +42,8 @@ export interface ProxyHooks {
 /** Everything one listener's sessions share. */
 export interface ListenerContext {
   readonly options: ResolvedListenerOptions;
-  readonly authenticator: Authenticator;
+  /** Swapped by a reload; sessions read it when they authenticate. */
+  readonly auth: { current: Authenticator };
   readonly logger: Logger;
   readonly wheel: TimerWheel;
   readonly stats: ProxyStats;

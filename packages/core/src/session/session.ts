@@ -259,7 +259,7 @@ export class Session implements Tunnel, WheelEntry {
           peer_address: this.peer,
           local_address: formatSocketAddress(this.client.localAddress, this.client.localPort),
         };
-        decision = await this.ctx.authenticator.decide({ username, password, connMeta }, this.authAbort.signal);
+        decision = await this.ctx.auth.current.decide({ username, password, connMeta }, this.authAbort.signal);
       } catch (error) {
         decision = { allowed: false, reason: "backend_error", detail: (error as Error).name };
       }
