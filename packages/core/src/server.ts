@@ -124,18 +124,38 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         added.push(listener);
       }
       const removed = [...active.entries()].filter(([key]) => !nextActive.has(key)).map(([, listener]) => listener);
-      // Removed listeners go first so a changed listener can take over the same port.
+      const started: Listener[] = [];
+      const rollBack = (): void => {
+        for (const listener of started) listener.close();
+      };
+      // A new listener on the port of one being removed can only bind once that one stops.
+      const waiting: Listener[] = [];
+      for (const listener of added) {
+        try {
+          await listener.start();
+          started.push(listener);
+        } catch (error) {
+          if (!isAddressInUse(error) || !removed.some((old) => sameAddress(old, listener))) {
+            rollBack();
+            throw error;
+          }
+          waiting.push(listener);
+        }
+      }
       for (const listener of removed) {
         listener.stopAccepting();
         retired.add(listener);
       }
       try {
-        for (const listener of added) await listener.start();
+        for (const listener of waiting) {
+          await listener.start();
+          started.push(listener);
+        }
       } catch (error) {
-        for (const listener of added) listener.close();
+        rollBack();
         for (const listener of removed) {
           retired.delete(listener);
-          await listener.start();
+          await listener.start(); // its own fixed port, just released by the listener that failed
         }
         throw error;
       }
@@ -155,6 +175,14 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       return [...active.values()].map((listener) => listener.address());
     },
   };
+}
+
+function isAddressInUse(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === "EADDRINUSE";
+}
+
+function sameAddress(a: Listener, b: Listener): boolean {
+  return a.host === b.host && a.port === b.port;
 }
 
 function resolveAllListeners(listeners: readonly ListenerOptions[]): ResolvedListenerOptions[] {

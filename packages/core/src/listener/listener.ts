@@ -22,6 +22,15 @@ export class Listener {
     return this.ctx.options.name;
   }
 
+  /** As configured (port 0 = any). */
+  get host(): string {
+    return this.ctx.options.host;
+  }
+
+  get port(): number {
+    return this.ctx.options.port;
+  }
+
   address(): AddressInfo {
     const address = this.server?.address();
     if (address === null || address === undefined || typeof address === "string") {
