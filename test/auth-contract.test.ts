@@ -432,7 +432,7 @@ void describe("the auth contract through the real engine", () => {
         await sessionOf(proxy, result.conn);
         const logs = proxy.logs.slice(logsFrom);
         const authLog = logs.find(
-          (record) => record.fields["event"] === "auth" && record.fields["peer"] === result.conn.peer,
+          (record) => record.fields["event"] === "auth" && record.fields["peer_address"] === result.conn.peer,
         );
         assert.ok(authLog !== undefined, "no auth log record for this attempt");
         const leaked = allStrings(logs).filter((text) => text.includes(SECRET));

@@ -61,3 +61,5 @@ export type { ScryptParams, ScryptRecord } from "./password/scrypt-record.js";
 export { BCRYPT_COST_BOUNDS } from "./password/bcrypt-record.js";
 export type { BcryptRecord } from "./password/bcrypt-record.js";
 export { KdfLimiter, kdfLimiter } from "./password/kdf-limiter.js";
+export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "./auth/outcome.js";
+export type { AuthOutcome } from "./auth/outcome.js";

@@ -1,5 +1,5 @@
-export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "./auth-outcome.js";
-export type { AuthOutcome } from "./auth-outcome.js";
+export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "@gatehouse/core";
+export type { AuthOutcome } from "@gatehouse/core";
 export { createAdminServer } from "./admin-server.js";
 export type { AdminServer, AdminServerOptions } from "./admin-server.js";
 export { combineHooks } from "./combine-hooks.js";

@@ -1,6 +1,6 @@
 import type { AuthEvent, ProxyHooks, ProxyStats, SessionRecord } from "@gatehouse/core";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { classifyAuthDecision } from "./auth-outcome.js";
+import { classifyAuthDecision } from "@gatehouse/core";
 import { sessionDialedOut, sessionHadTunnel } from "./session-outcome.js";
 
 /** Auth latency buckets in seconds: 1 ms to 10 s. */

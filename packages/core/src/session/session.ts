@@ -1,6 +1,7 @@
 import { createServer, connect, isIP } from "node:net";
 import type { Socket } from "node:net";
 import type { AuthDecision, NormalizedAuthInfo } from "../auth/contract.js";
+import { classifyAuthDecision } from "../auth/outcome.js";
 import { Command, Method, Reply } from "../protocol/constants.js";
 import type { ReplyCode } from "../protocol/constants.js";
 import { ProtocolError } from "../protocol/errors.js";
@@ -281,20 +282,22 @@ export class Session implements Tunnel, WheelEntry {
     if (decision.allowed) stats.authAllowed++;
     else stats.authDenied++;
     hooks.onAuthDecision?.({ listener: options.name, peer: this.peer, username, decision, durationMs });
+    const { outcome, reason } = classifyAuthDecision(decision);
     const fields = {
       event: "auth",
-      peer: this.peer,
-      username,
-      outcome: decision.allowed ? "allowed" : "denied",
+      outcome,
+      reason,
       provider: decision.provider,
+      username,
+      identities: decision.allowed ? decision.info.identities.map((entry) => entry.identity) : [],
+      groups: decision.allowed ? decision.info.groups : [],
+      peer_address: this.peer,
       cached: decision.cached === true,
       duration_ms: durationMs,
-      ...(decision.allowed
-        ? { identity: decision.info.identities[0]?.identity, groups: decision.info.groups }
-        : { reason: decision.reason, detail: decision.detail }),
+      ...(!decision.allowed && decision.detail !== undefined && { detail: decision.detail }),
     };
-    if (decision.allowed || decision.reason === "bad_credentials") logger.info(fields, "auth decision");
-    else logger.warn(fields, "auth denied");
+    if (outcome === "error") logger.warn(fields, "auth error");
+    else logger.info(fields, "auth decision");
   }
 
   private onRequest(request: SocksRequest): void {

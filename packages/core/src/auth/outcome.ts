@@ -1,4 +1,4 @@
-import type { AuthDecision, AuthDenyReason } from "@gatehouse/core";
+import type { AuthDecision, AuthDenyReason } from "./contract.js";
 
 /** The three outcomes of an auth attempt (issue 3): allowed, refused, or the backend failed. */
 export type AuthOutcome = "allow" | "deny" | "error";
