@@ -2,7 +2,14 @@ export { ConfigError } from "./config/config-error.js";
 export { loadConfigFile, validateConfig } from "./config/load.js";
 export type { LoadedConfig } from "./config/load.js";
 export { configSchema } from "./config/schema.js";
-export type { AuthConfig, GatehouseConfig, ListenerConfig, LogConfig, ProviderEntry } from "./config/schema.js";
+export type {
+  AdminConfig,
+  AuthConfig,
+  GatehouseConfig,
+  ListenerConfig,
+  LogConfig,
+  ProviderEntry,
+} from "./config/schema.js";
 export { loadPlugin } from "./plugins/load-plugin.js";
 export { PluginLoadError } from "./plugins/plugin-load-error.js";
 export type { PluginLoadErrorKind } from "./plugins/plugin-load-error.js";
@@ -12,7 +19,7 @@ export type { ProviderPlan } from "./plugins/resolve-providers.js";
 export { createRootContainer } from "./wiring/root-container.js";
 export { ProviderStartError, closeProviders, createProviders, initProviders } from "./wiring/create-providers.js";
 export type { ProviderInstance } from "./wiring/create-providers.js";
-export { prepareFromFile } from "./commands/prepare.js";
+export { DEFAULT_SHUTDOWN_TIMEOUT_MS, prepareFromFile } from "./commands/prepare.js";
 export type { Prepared } from "./commands/prepare.js";
 export { runProxy } from "./commands/run.js";
 export type { Running } from "./commands/run.js";

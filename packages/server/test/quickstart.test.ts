@@ -4,7 +4,7 @@ import type { Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli, startCli } from "./helpers/cli.js";
-import { curlThrough, startHttp } from "./helpers/curl.js";
+import { curl, curlThrough, startHttp } from "./helpers/curl.js";
 import { makeFixtureDir } from "./helpers/fixtures.js";
 import { REPO_ROOT } from "./helpers/paths.js";
 
@@ -28,9 +28,11 @@ describe("examples/quickstart.yaml", () => {
   });
 
   it("lets proxyuser/secretpassword through with curl and refuses a wrong password", async () => {
-    // The same file on an ephemeral port, so the test does not need 1080 free.
-    const text = readFileSync(QUICKSTART, "utf8").replace("listen: 127.0.0.1:1080", "listen: 127.0.0.1:0");
-    assert.match(text, /listen: 127\.0\.0\.1:0/);
+    // The same file on ephemeral ports, so the test does not need 1080 or 9090 free.
+    const text = readFileSync(QUICKSTART, "utf8")
+      .replace("listen: 127.0.0.1:1080", "listen: 127.0.0.1:0")
+      .replace("listen: 127.0.0.1:9090", "listen: 127.0.0.1:0");
+    assert.doesNotMatch(text, /:1080\n|:9090\n/);
     const proxy = await startCli(["--config", fixture.write("quickstart.yaml", text)]);
     try {
       const port = proxy.ports[0]!;
@@ -41,6 +43,9 @@ describe("examples/quickstart.yaml", () => {
       assert.equal(bad.exitCode, 97);
       const none = await curlThrough(port, `http://127.0.0.1:${String(http.port)}/qs`);
       assert.notEqual(none.exitCode, 0);
+      assert.ok(proxy.adminPort !== undefined, "the quickstart has an admin listener");
+      const metrics = await curl([`http://127.0.0.1:${String(proxy.adminPort)}/metrics`]);
+      assert.match(metrics.stdout, /proxy_auth_total\{provider="local",outcome="allow",reason="ok"\} 1\n/);
     } finally {
       assert.equal((await proxy.stop()).code, 0);
     }

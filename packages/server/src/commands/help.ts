@@ -15,6 +15,15 @@ Options:
   -V, --version              print the version
   -h, --help                 print this help
 
+Signals:
+  SIGHUP                     re-read the config file: listeners and providers are replaced,
+                             open tunnels stay; a bad file is logged and the old config kept
+  SIGTERM, SIGINT            stop accepting, let tunnels drain (shutdown_timeout, default 10s),
+                             close providers, exit 0
+
+Config file keys: listeners, auth, log, admin ({listen: 127.0.0.1:9090} serves /metrics,
+/healthz and /readyz; off when absent), shutdown_timeout.
+
 Exit codes: 0 ok, 1 startup failure, 2 bad config or usage.
 
 Examples:

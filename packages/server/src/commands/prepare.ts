@@ -1,16 +1,24 @@
 import type { ListenerOptions } from "@gatehouse/core";
+import { parseDuration } from "@gatehouse/core";
 import { loadConfigFile } from "../config/load.js";
-import type { AuthConfig, LogConfig } from "../config/schema.js";
+import type { AdminConfig, AuthConfig, LogConfig } from "../config/schema.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { resolveProviders } from "../plugins/resolve-providers.js";
 import type { ProviderPlan } from "../plugins/resolve-providers.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
+
+/** `shutdown_timeout` when the config does not set it. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** Everything needed to start, checked: listeners, the pipeline's config, the loaded plugins. */
 export interface Prepared {
   readonly listeners: ListenerOptions[];
   readonly auth: AuthConfig | undefined;
   readonly log: LogConfig | undefined;
+  /** The admin HTTP listener; undefined when off. */
+  readonly admin: AdminConfig | undefined;
+  /** How long tunnels may drain at SIGTERM/SIGINT. */
+  readonly shutdownTimeoutMs: number;
   readonly plans: ProviderPlan[];
   readonly configDir: string;
 }
@@ -19,5 +27,14 @@ export interface Prepared {
 export async function prepareFromFile(file: string): Promise<Prepared> {
   const { config, configDir } = await loadConfigFile(file);
   const plans = await resolveProviders(config.auth, configDir, hostVersion());
-  return { listeners: listenerOptions(config.listeners), auth: config.auth, log: config.log, plans, configDir };
+  return {
+    listeners: listenerOptions(config.listeners),
+    auth: config.auth,
+    log: config.log,
+    admin: config.admin,
+    shutdownTimeoutMs:
+      config.shutdown_timeout === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(config.shutdown_timeout),
+    plans,
+    configDir,
+  };
 }

@@ -1,16 +1,50 @@
+import { AuthConfigError, ListenerConfigError } from "@gatehouse/core";
 import type { Logger as PinoLogger } from "pino";
+import { ConfigError } from "../config/config-error.js";
 import { validateConfig } from "../config/load.js";
 import { createLogger } from "../logging/logger.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
 import { CliError, EXIT_STARTUP } from "./exit-codes.js";
-import { prepareFromFile } from "./prepare.js";
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, prepareFromFile } from "./prepare.js";
 import type { Prepared } from "./prepare.js";
 import { runProxy } from "./run.js";
+import type { Running } from "./run.js";
 
-/** `--config FILE`: validate everything, then start. */
+/** Resolves once `onShutdown` is set (startup done); a failed startup exits the process itself. */
+async function waitForStartup(): Promise<void> {
+  while (onShutdown === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** `--config FILE`: validate everything, then start; SIGHUP re-reads FILE. */
 export async function runConfigCommand(file: string): Promise<void> {
   const prepared = await prepareFromFile(file);
-  await startAndWait(prepared, createLogger(prepared.log));
+  const logger = createLogger(prepared.log);
+  let shutdownTimeoutMs = prepared.shutdownTimeoutMs;
+  handleShutdown(logger, () => shutdownTimeoutMs);
+  const state: { running?: Running } = {};
+  process.on("SIGHUP", () => {
+    const current = state.running;
+    if (current === undefined) {
+      logger.warn({ event: "reload_ignored", file }, "SIGHUP during startup ignored");
+      return;
+    }
+    logger.info({ event: "reload", file }, "reloading the config");
+    prepareFromFile(file)
+      .then(async (next) => {
+        await current.reload(next);
+        shutdownTimeoutMs = next.shutdownTimeoutMs;
+      })
+      .catch((error: unknown) => {
+        const problems = problemsOf(error);
+        logger.error(
+          { event: "reload_failed", file, problems },
+          `config reload failed, the old config keeps running:\n${problems.map((line) => `  ${line}`).join("\n")}`,
+        );
+      });
+  });
+  const started = await start(prepared, logger);
+  state.running = started;
+  onShutdown = (timeoutMs) => started.stop({ drainMs: timeoutMs });
 }
 
 /** KumoMTA's legacy flags: listeners from `--listen`, no auth providers. */
@@ -22,32 +56,57 @@ export async function runFlagsCommand(listen: readonly string[], timeoutSeconds:
     listeners: listenerOptions(config.listeners),
     auth: undefined,
     log: undefined,
+    admin: undefined,
+    shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     plans: [],
     configDir: process.cwd(),
   };
-  await startAndWait(prepared, createLogger(undefined));
+  const logger = createLogger(undefined);
+  handleShutdown(logger, () => prepared.shutdownTimeoutMs);
+  const running = await start(prepared, logger);
+  onShutdown = (timeoutMs) => running.stop({ drainMs: timeoutMs });
 }
 
-async function startAndWait(prepared: Prepared, logger: PinoLogger): Promise<void> {
-  let running;
+async function start(prepared: Prepared, logger: PinoLogger): Promise<Running> {
   try {
-    running = await runProxy(prepared, logger);
+    return await runProxy(prepared, logger);
   } catch (error) {
     throw new CliError(`startup failed: ${error instanceof Error ? error.message : String(error)}`, EXIT_STARTUP);
   }
+}
+
+/** What SIGTERM/SIGINT runs once the proxy is up; before that, a signal waits for startup. */
+let onShutdown: ((drainMs: number) => Promise<void>) | undefined;
+
+/**
+ * SIGTERM/SIGINT: stop accepting, drain tunnels up to the shutdown timeout, close providers,
+ * exit 0. Installed before startup so an early signal is not fatal; a second signal is.
+ */
+function handleShutdown(logger: PinoLogger, drainMs: () => number): void {
   const stop = (signal: NodeJS.Signals): void => {
-    logger.info({ event: "shutdown", signal }, "shutting down");
-    running.stop().then(
-      () => {
-        logger.info({ event: "stopped" }, "stopped");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ event: "shutdown_failed", err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    const timeout = drainMs();
+    logger.info({ event: "shutdown", signal, drain_ms: timeout }, "shutting down: draining tunnels");
+    waitForStartup()
+      .then(() => onShutdown?.(timeout))
+      .then(
+        () => {
+          logger.info({ event: "stopped" }, "stopped");
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ event: "shutdown_failed", err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
+}
+
+/** The path-accurate lines of a config error, or the message of anything else. */
+function problemsOf(error: unknown): readonly string[] {
+  if (error instanceof ConfigError || error instanceof ListenerConfigError || error instanceof AuthConfigError) {
+    return error.problems;
+  }
+  return [error instanceof Error ? error.message : String(error)];
 }

@@ -1,6 +1,9 @@
 import { createProxyServer } from "@gatehouse/core";
 import type { ProxyServer } from "@gatehouse/core";
+import { DEFAULT_ADMIN_LISTEN, createAdminServer, createProxyMetrics } from "@gatehouse/observability";
+import type { AdminServer } from "@gatehouse/observability";
 import type { Logger as PinoLogger } from "pino";
+import type { DependencyContainer } from "tsyringe";
 import { closeProviders, createProviders, initProviders } from "../wiring/create-providers.js";
 import type { ProviderInstance } from "../wiring/create-providers.js";
 import { chainEntries, pipelineSettings } from "../wiring/pipeline-settings.js";
@@ -9,13 +12,130 @@ import type { Prepared } from "./prepare.js";
 
 export interface Running {
   readonly server: ProxyServer;
-  stop(): Promise<void>;
+  /** The admin listener, when configured. */
+  readonly admin: AdminServer | undefined;
+  /**
+   * Applies a new, already validated config: new providers are created and initialised,
+   * the proxy is reconfigured (established tunnels untouched), then the old providers are
+   * closed. On any failure the old config stays in force and the error is thrown.
+   * Reloads run one at a time.
+   */
+  reload(next: Prepared): Promise<void>;
+  /** Stops accepting, lets tunnels drain up to `drainMs` (default 0), closes the admin listener and providers. */
+  stop(options?: { readonly drainMs?: number }): Promise<void>;
 }
 
 /** The composition root: root container, provider instances (init in order), then the proxy. */
 export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<Running> {
   const root = createRootContainer({ logger });
-  const instances: ProviderInstance[] = createProviders(root, prepared.plans, prepared.configDir, logger);
+  let current = prepared;
+  let instances: ProviderInstance[] = await startProviders(root, prepared, logger);
+  const metrics = createProxyMetrics();
+  let server: ProxyServer;
+  try {
+    server = createProxyServer({
+      listeners: prepared.listeners,
+      auth: { ...pipelineSettings(prepared.auth), chain: chainEntries(instances) },
+      logger,
+      hooks: metrics.hooks,
+    });
+    await server.start();
+  } catch (error) {
+    await closeProviders(instances, logger);
+    throw error;
+  }
+  const detachStats = metrics.collectFrom(server.stats);
+  let admin: AdminServer | undefined;
+  if (prepared.admin !== undefined) {
+    admin = createAdminServer({
+      listen: prepared.admin.listen ?? DEFAULT_ADMIN_LISTEN,
+      registry: metrics.registry,
+      ready: () => providersHealthy(instances),
+    });
+    try {
+      await admin.start();
+    } catch (error) {
+      detachStats();
+      await server.close();
+      await closeProviders(instances, logger);
+      throw new Error(
+        `admin.listen ${prepared.admin.listen ?? DEFAULT_ADMIN_LISTEN}: cannot listen: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+  const adminAddress = admin === undefined ? undefined : formatAddress(admin.address());
+  logger.info(
+    {
+      event: "started",
+      listeners: server.addresses().map(formatAddress),
+      providers: instances.map((instance) => instance.instanceName),
+      ...(adminAddress !== undefined && { admin: adminAddress }),
+    },
+    "gatehouse started",
+  );
+  if (adminAddress !== undefined) {
+    logger.info({ event: "admin_started", admin: adminAddress }, `admin listener on http://${adminAddress}`);
+  }
+
+  let reloading: Promise<void> = Promise.resolve();
+  let stopping: Promise<void> | undefined;
+  return {
+    server,
+    admin,
+    reload(next) {
+      const run = reloading.then(async () => {
+        if (stopping !== undefined) throw new Error("shutting down");
+        const nextInstances = await startProviders(root, next, logger);
+        try {
+          await server.reconfigure({
+            listeners: next.listeners,
+            auth: { ...pipelineSettings(next.auth), chain: chainEntries(nextInstances) },
+          });
+        } catch (error) {
+          await closeProviders(nextInstances, logger);
+          throw error;
+        }
+        const previous = instances;
+        instances = nextInstances;
+        if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) {
+          logger.warn({ event: "admin_unchanged" }, "admin settings changed: they take effect at the next restart");
+        }
+        current = next;
+        await closeProviders(previous, logger);
+        logger.info(
+          {
+            event: "config_reloaded",
+            listeners: server.addresses().map(formatAddress),
+            listener_count: next.listeners.length,
+            provider_count: nextInstances.length,
+            providers: nextInstances.map((instance) => instance.instanceName),
+          },
+          "config reloaded",
+        );
+      });
+      reloading = run.catch(() => undefined);
+      return run;
+    },
+    stop(options = {}) {
+      stopping ??= (async () => {
+        await reloading;
+        await server.close({ drainMs: options.drainMs ?? 0 });
+        detachStats();
+        await admin?.close();
+        await closeProviders(instances, logger);
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function startProviders(
+  root: DependencyContainer,
+  prepared: Prepared,
+  logger: PinoLogger,
+): Promise<ProviderInstance[]> {
+  const instances = createProviders(root, prepared.plans, prepared.configDir, logger);
   if (instances.length === 0 && prepared.listeners.some((listener) => listener.require_auth === true)) {
     logger.warn(
       { event: "no_auth_provider" },
@@ -23,32 +143,29 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
     );
   }
   await initProviders(instances, logger);
-  let server: ProxyServer;
-  try {
-    server = createProxyServer({
-      listeners: prepared.listeners,
-      auth: { ...pipelineSettings(prepared.auth), chain: chainEntries(instances) },
-      logger,
-    });
-    await server.start();
-  } catch (error) {
-    await closeProviders(instances, logger);
-    throw error;
-  }
-  const addresses = server.addresses().map((address) => `${address.address}:${String(address.port)}`);
-  logger.info(
-    { event: "started", listeners: addresses, providers: instances.map((instance) => instance.instanceName) },
-    "gatehouse started",
+  return instances;
+}
+
+/** Ready when every provider's health() passes; providers without health() count as healthy. */
+async function providersHealthy(instances: readonly ProviderInstance[]): Promise<void> {
+  const signal = AbortSignal.timeout(2000);
+  await Promise.all(
+    instances.map(async (instance) => {
+      try {
+        await instance.provider.health?.(signal);
+      } catch (error) {
+        throw new Error(
+          `provider ${instance.instanceName}: ${error instanceof Error ? error.message : String(error)}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    }),
   );
-  let stopping: Promise<void> | undefined;
-  return {
-    server,
-    stop() {
-      stopping ??= (async () => {
-        await server.close();
-        await closeProviders(instances, logger);
-      })();
-      return stopping;
-    },
-  };
+}
+
+function formatAddress(address: { address: string; port: number; family?: string }): string {
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return `${host}:${String(address.port)}`;
 }

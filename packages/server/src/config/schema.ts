@@ -118,10 +118,22 @@ export const logSchema = z.strictObject({
   format: z.enum(["json", "pretty"]).optional(),
 });
 
+/** The admin HTTP listener (/metrics, /healthz, /readyz); off unless this section is present. */
+export const adminSchema = z.strictObject({
+  /** `host:port`; default 127.0.0.1:9090 (loopback). */
+  listen: listenAddress.optional(),
+});
+
 export const configSchema = z.strictObject({
   listeners: z.array(listenerSchema).min(1),
   auth: authSchema.optional(),
   log: logSchema.optional(),
+  admin: adminSchema.optional(),
+  /**
+   * SIGTERM/SIGINT: how long established tunnels may drain after the listeners stop
+   * accepting, before the rest are ended; default 10s.
+   */
+  shutdown_timeout: duration.optional(),
 });
 
 export type GatehouseConfig = z.output<typeof configSchema>;
@@ -129,3 +141,4 @@ export type ListenerConfig = z.output<typeof listenerSchema>;
 export type AuthConfig = z.output<typeof authSchema>;
 export type ProviderEntry = z.output<typeof providerEntrySchema>;
 export type LogConfig = z.output<typeof logSchema>;
+export type AdminConfig = z.output<typeof adminSchema>;

@@ -41,7 +41,11 @@ export interface RunningCli {
   readonly child: ChildProcess;
   /** Bound listener ports, in config order. */
   readonly ports: number[];
+  /** The admin listener's port, when the config has `admin:`. */
+  readonly adminPort: number | undefined;
   stdout(): string;
+  /** Resolves with the first stdout JSON line (after `from` characters) whose `event` is `event`. */
+  waitForEvent(event: string, from?: number, timeoutMs?: number): Promise<Record<string, unknown>>;
   stderr(): string;
   /** Sends a signal by PID and waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -73,12 +77,24 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
         if (!line.includes('"event":"started"')) continue;
         started = true;
         clearTimeout(timer);
-        const record = JSON.parse(line) as { listeners: string[] };
-        const ports = record.listeners.map((address) => Number(address.slice(address.lastIndexOf(":") + 1)));
+        const record = JSON.parse(line) as { listeners: string[]; admin?: string };
+        const ports = record.listeners.map(portOf);
         resolve({
           child,
           ports,
+          adminPort: record.admin === undefined ? undefined : portOf(record.admin),
           stdout: () => stdout,
+          async waitForEvent(event, from = 0, timeoutMs = 10000) {
+            const deadline = Date.now() + timeoutMs;
+            for (;;) {
+              for (const text of stdout.slice(from).split("\n")) {
+                if (!text.includes(`"event":"${event}"`)) continue;
+                return JSON.parse(text) as Record<string, unknown>;
+              }
+              if (Date.now() > deadline) throw new Error(`no ${event} event; stdout: ${stdout}; stderr: ${stderr}`);
+              await new Promise((done) => setTimeout(done, 25));
+            }
+          },
           stderr: () => stderr,
           async stop(signal = "SIGTERM") {
             if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
@@ -96,4 +112,9 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
       reject(new Error(`gatehouse exited with ${String(code)} before starting; stderr: ${stderr}`));
     });
   });
+}
+
+/** The port of `host:port` / `[v6]:port`. */
+export function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(":") + 1));
 }
