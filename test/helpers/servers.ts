@@ -26,18 +26,8 @@ function closer(server: Server, sockets: Set<Socket>): () => Promise<void> {
 }
 
 /** A TCP echo server; with allowHalfOpen it ends its side only after the client's FIN. */
-export async function startEchoServer(host = "127.0.0.1"): Promise<TestServer> {
-  const peers: string[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer({ allowHalfOpen: true }, (socket) => {
-    peers.push(socket.remoteAddress ?? "");
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => undefined);
-    socket.pipe(socket);
-  });
-  const port = await listen(server, host);
-  return { port, host, peers, close: closer(server, sockets) };
+export function startEchoServer(host = "127.0.0.1"): Promise<TestServer> {
+  return startTcpServer((socket) => socket.pipe(socket), host);
 }
 
 /** A TCP server driven by the test: `onConnection` gets every accepted socket. */

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse/core";
 import { runCli, startCli } from "./helpers/cli.js";
 import { curlThrough, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
+import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";
 import { adminGet, metricValue } from "./helpers/tunnel.js";
 
 const PASSWORD = "metrics-secret-42";
@@ -46,19 +46,9 @@ describe("admin listener: /metrics, /healthz, /readyz", () => {
   });
 
   const config = (admin: string[]): string =>
-    [
-      "listeners:",
-      "  - listen: 127.0.0.1:0",
-      "    require_auth: true",
-      "auth:",
-      "  provider: local",
-      "  providers:",
-      "    local:",
-      "      use: static",
-      "      users:",
-      `        alice: { password: "${record}" }`,
-      ...admin,
-    ].join("\n");
+    ["listeners:", "  - listen: 127.0.0.1:0", "    require_auth: true", ...staticAuthLines(record), ...admin].join(
+      "\n",
+    );
 
   it("counts what went through the proxy and answers the probes", async () => {
     const file = fixture.write("admin.yaml", config(["admin:", "  listen: 127.0.0.1:0"]));

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse/core";
 import { portOf, startCli } from "./helpers/cli.js";
 import { curlThrough, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
+import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";
 import { echoRoundTrip, openTunnel, startEcho } from "./helpers/tunnel.js";
 
 const PASSWORD_A = "first-password-A1";
@@ -33,13 +33,7 @@ describe("SIGHUP reloads the config", () => {
       "  - listen: 127.0.0.1:0",
       "    require_auth: true",
       ...(extraListener ? ["  - listen: 127.0.0.1:0", "    name: extra", "    require_auth: true"] : []),
-      "auth:",
-      "  provider: local",
-      "  providers:",
-      "    local:",
-      "      use: static",
-      "      users:",
-      `        alice: { password: "${record}" }`,
+      ...staticAuthLines(record),
       "shutdown_timeout: 2s",
     ].join("\n");
 

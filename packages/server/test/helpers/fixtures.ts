@@ -59,3 +59,16 @@ export const FUTURE_PLUGIN = `
 import { definePlugin, z } from "@gatehouse/core";
 export default definePlugin({ name: "fixture-future", gatehouse: ">=99", configSchema: z.object({}), register() {} });
 `;
+
+/** The `auth:` section of a config with one static provider, `local`, knowing alice. */
+export function staticAuthLines(aliceRecord: string): string[] {
+  return [
+    "auth:",
+    "  provider: local",
+    "  providers:",
+    "    local:",
+    "      use: static",
+    "      users:",
+    `        alice: { password: "${aliceRecord}" }`,
+  ];
+}
