@@ -62,6 +62,7 @@ export async function createRedisClient(config: RedisConfig, configDir: string, 
     }
   }
   let lastError = "";
+  let ready = false;
   client.on("error", (error: Error) => {
     // One line per distinct failure, not one per reconnect attempt.
     const text = `${error.name}: ${error.message}`;
@@ -69,28 +70,46 @@ export async function createRedisClient(config: RedisConfig, configDir: string, 
     lastError = text;
     logger.warn({ event: "redis_error", err_message: text }, "redis connection error");
   });
+  client.on("close", () => {
+    if (!ready) return;
+    ready = false;
+    logger.warn({ event: "redis_connection_lost" }, "redis connection lost; reconnecting");
+  });
   client.on("ready", () => {
-    if (lastError !== "") logger.info({ event: "redis_ready" }, "redis connection ready again");
+    if (lastError !== "" || !ready) logger.info({ event: "redis_ready" }, "redis connection ready");
+    ready = true;
     lastError = "";
   });
   return client;
 }
 
-/** connect() and a PING, bounded by the timeouts; on failure the client is shut down and the error thrown. */
+/**
+ * connect() and a PING, bounded by `timeoutMs`; on failure the client is shut down and the error
+ * thrown, naming the cause Redis gave (ioredis itself only says "Connection is closed").
+ */
 export async function connectRedis(client: RedisClient, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
+  let cause: Error | undefined;
+  const onError = (error: Error): void => {
+    cause ??= error;
+  };
+  client.on("error", onError);
   try {
     await Promise.race([
       client.connect().then(() => client.ping()),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis not ready within ${String(timeoutMs)} ms`)), timeoutMs);
+        timer = setTimeout(() => reject(new Error(`not ready within ${String(timeoutMs)} ms`)), timeoutMs);
       }),
     ]);
   } catch (error) {
     client.disconnect();
-    throw error;
+    const message = (error as Error).message;
+    throw new Error(`cannot connect to Redis: ${message}${cause === undefined ? "" : ` (${cause.message})`}`, {
+      cause: cause ?? error,
+    });
   } finally {
     clearTimeout(timer);
+    client.off("error", onError);
   }
 }
 
