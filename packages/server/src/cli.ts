@@ -8,6 +8,7 @@ import { CliError, EXIT_CONFIG } from "./commands/exit-codes.js";
 import { hashPasswordCommand } from "./commands/hash-password.js";
 import { HELP } from "./commands/help.js";
 import { runConfigCommand, runFlagsCommand } from "./commands/run-command.js";
+import { usersCommand } from "./commands/users.js";
 import { serverVersion } from "./plugins/host-version.js";
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -27,6 +28,8 @@ async function main(argv: readonly string[]): Promise<void> {
       return runConfigCommand(command.file);
     case "run-flags":
       return runFlagsCommand(command.listen, command.timeoutSeconds);
+    case "users":
+      return usersCommand(command);
   }
 }
 
