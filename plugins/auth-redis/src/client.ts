@@ -105,7 +105,7 @@ export async function connectRedis(client: RedisClient, timeoutMs: number): Prom
     client.disconnect();
     const message = (error as Error).message;
     throw new Error(`cannot connect to Redis: ${message}${cause === undefined ? "" : ` (${cause.message})`}`, {
-      cause: cause ?? error,
+      cause: error,
     });
   } finally {
     clearTimeout(timer);
@@ -134,7 +134,7 @@ async function secret(inline: string | undefined, file: string | undefined, conf
   try {
     return (await readFile(path, "utf8")).replace(/\r?\n$/, "");
   } catch (error) {
-    throw new Error(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+    throw new Error(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`, { cause: error });
   }
 }
 
@@ -146,7 +146,9 @@ async function tlsOptions(config: RedisConfig, configDir: string): Promise<Conne
     try {
       options.ca = await readFile(path);
     } catch (error) {
-      throw new Error(`tls.ca_file: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+      throw new Error(`tls.ca_file: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`, {
+        cause: error,
+      });
     }
   }
   if (config.tls.servername !== undefined) options.servername = config.tls.servername;

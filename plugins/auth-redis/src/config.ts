@@ -63,7 +63,8 @@ export const redisConfigSchema = z
     }
     if (config.sentinels === undefined) {
       for (const key of ["name", "sentinel_username", "sentinel_password", "sentinel_password_file"] as const) {
-        if (config[key] !== undefined) context.addIssue({ code: "custom", path: [key], message: "only with sentinels" });
+        if (config[key] !== undefined)
+          context.addIssue({ code: "custom", path: [key], message: "only with sentinels" });
       }
     }
     if (config.cluster !== undefined && config.db !== undefined) {

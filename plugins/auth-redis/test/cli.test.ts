@@ -73,7 +73,10 @@ describe("gatehouse users end to end: the real CLI writes Redis, a real gatehous
     assert.equal(record["groups"], '["proxy-users","premium"]');
     assert.ok(!JSON.stringify(record).includes("alice-secret"));
 
-    assert.deepEqual(await curl(gatehouse.port, "alice:alice-secret", `${target}/in`), { exitCode: 0, stdout: "hello /in" });
+    assert.deepEqual(await curl(gatehouse.port, "alice:alice-secret", `${target}/in`), {
+      exitCode: 0,
+      stdout: "hello /in",
+    });
     assert.equal((await curl(gatehouse.port, "alice:wrong", `${target}/no`)).exitCode, 97);
   });
 
@@ -92,7 +95,13 @@ describe("gatehouse users end to end: the real CLI writes Redis, a real gatehous
     assert.equal(added.code, 0, added.stderr);
     const listed = await runCli(["users", "list", "--config", config]);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.deepEqual(listed.stdout.split("\n").filter((line) => line !== "").sort(), ["alice\tproxy-users,premium", "ops*[x]\t"].sort());
+    assert.deepEqual(
+      listed.stdout
+        .split("\n")
+        .filter((line) => line !== "")
+        .sort(),
+      ["alice\tproxy-users,premium", "ops*[x]\t"].sort(),
+    );
     assert.equal((await curl(gatehouse.port, "ops*[x]:ops-pw", `${target}/ops`)).exitCode, 0);
   });
 

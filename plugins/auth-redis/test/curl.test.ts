@@ -59,7 +59,10 @@ describe("auth-redis end to end: curl through the real engine and pipeline", () 
   const lastDecision = () => events.at(-1)?.decision;
 
   it("the right password tunnels, with identity and groups from Redis", async () => {
-    assert.deepEqual(await curl(port, "proxyuser:secretpassword", `${target}/ok`), { exitCode: 0, stdout: "hello /ok" });
+    assert.deepEqual(await curl(port, "proxyuser:secretpassword", `${target}/ok`), {
+      exitCode: 0,
+      stdout: "hello /ok",
+    });
     const decision = lastDecision();
     assert.ok(decision?.allowed === true);
     assert.deepEqual(decision.info, {
@@ -96,7 +99,7 @@ describe("auth-redis end to end: curl through the real engine and pipeline", () 
     await fresh.hset(userKey(PREFIX, "proxyuser"), { password: await hashPassword("secretpassword", FAST) });
     fresh.disconnect();
     let exitCode = -1;
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline && exitCode !== 0; ) {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && exitCode !== 0;) {
       exitCode = (await curl(port, "proxyuser:secretpassword", `${target}/back`)).exitCode;
       if (exitCode !== 0) await new Promise((resolve) => setTimeout(resolve, 200));
     }

@@ -56,7 +56,10 @@ describe("auth-redis: Redis goes away and comes back", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.deepEqual(result, { identities: [{ identity: "alice", context: "ProxyAuthRfc1929" }] });
-    assert.ok(wired.logger.lines.some((line) => line.includes("redis_connection_lost")), "the outage was logged");
+    assert.ok(
+      wired.logger.lines.some((line) => line.includes("redis_connection_lost")),
+      "the outage was logged",
+    );
     assert.ok(!wired.logger.lines.some((line) => line.includes("alicepw")));
   });
 

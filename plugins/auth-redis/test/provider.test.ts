@@ -23,7 +23,11 @@ describe("auth-redis against a real redis-server", () => {
     redis = await startRedis();
     seed = new Redis(redis.url);
     await put("alice", { password: await hashPassword("alicepw", FAST), groups: '["proxy-users","premium"]' });
-    await put("bob", { password: await hashPassword("bobpw", FAST), groups: "ops, dev ,", identity: "bob@example.com" });
+    await put("bob", {
+      password: await hashPassword("bobpw", FAST),
+      groups: "ops, dev ,",
+      identity: "bob@example.com",
+    });
     await put("carol", { password: await hashPassword("carolpw", FAST), disabled: "true" });
     await put("dave", { password: await hashPassword("davepw", FAST), disabled: "false" });
     wired = wire({ url: redis.url });
@@ -75,13 +79,28 @@ describe("auth-redis against a real redis-server", () => {
     const hash = await bcrypt.hash("bcryptpw", 4);
     for (const variant of ["2a", "2b", "2y"]) {
       await put(`bc-${variant}`, { password: hash.replace(/^\$2[aby]\$/, `$${variant}$`) });
-      assert.notEqual(await wired.provider.authenticate(request(`bc-${variant}`, "bcryptpw"), noSignal), false, variant);
+      assert.notEqual(
+        await wired.provider.authenticate(request(`bc-${variant}`, "bcryptpw"), noSignal),
+        false,
+        variant,
+      );
       assert.equal(await wired.provider.authenticate(request(`bc-${variant}`, "nope"), noSignal), false, variant);
     }
   });
 
   it("usernames that look like keys, patterns or commands map to distinct keys and run exactly one HGETALL each", async () => {
-    const names = ["a:b", "*", "?", "[a]", "__proto__", "\r\nFLUSHALL", "x".repeat(255), "gatehouse:user:alice", "%61lice", "ünï"];
+    const names = [
+      "a:b",
+      "*",
+      "?",
+      "[a]",
+      "__proto__",
+      "\r\nFLUSHALL",
+      "x".repeat(255),
+      "gatehouse:user:alice",
+      "%61lice",
+      "ünï",
+    ];
     const passwords = new Map<string, string>();
     for (const [index, name] of names.entries()) {
       passwords.set(name, `pw-${String(index)}`);
@@ -94,7 +113,11 @@ describe("auth-redis against a real redis-server", () => {
     const commands = await monitorCommands(redis.url, async () => {
       for (const [index, name] of names.entries()) {
         const result = await wired.provider.authenticate(request(name, passwords.get(name)!), noSignal);
-        assert.deepEqual(result, { identities: [{ identity: `id-${String(index)}`, context: "ProxyAuthRfc1929" }] }, name);
+        assert.deepEqual(
+          result,
+          { identities: [{ identity: `id-${String(index)}`, context: "ProxyAuthRfc1929" }] },
+          name,
+        );
         // Each one's password is refused for every other name.
         assert.equal(await wired.provider.authenticate(request(name, "pw-x"), noSignal), false, name);
       }
@@ -129,11 +152,30 @@ describe("auth-redis: unusable records deny with an error log and the provider k
   const cases: Array<[string, (key: string) => Promise<unknown>, RegExp]> = [
     ["no password field", (key) => seed.hset(key, { groups: "a" }), /no password field/],
     ["a plaintext password", (key) => seed.hset(key, { password: "hunter2" }), /malformed/],
-    ["an unknown algorithm", (key) => seed.hset(key, { password: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA" }), /unknown_algorithm/],
-    ["absurd scrypt cost (ln=30)", (key) => seed.hset(key, { password: "$scrypt$ln=30,r=8,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g" }), /cost_out_of_range/],
-    ["absurd bcrypt cost (31)", (key) => seed.hset(key, { password: "$2b$31$abcdefghijklmnopqrstuuQ4Xf4p7oVQ5mJmRxF7UdOcJmTt4wHfS" }), /cost_out_of_range/],
+    [
+      "an unknown algorithm",
+      (key) => seed.hset(key, { password: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA" }),
+      /unknown_algorithm/,
+    ],
+    [
+      "absurd scrypt cost (ln=30)",
+      (key) =>
+        seed.hset(key, {
+          password: "$scrypt$ln=30,r=8,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+        }),
+      /cost_out_of_range/,
+    ],
+    [
+      "absurd bcrypt cost (31)",
+      (key) => seed.hset(key, { password: "$2b$31$abcdefghijklmnopqrstuuQ4Xf4p7oVQ5mJmRxF7UdOcJmTt4wHfS" }),
+      /cost_out_of_range/,
+    ],
     ["a truncated scrypt record", (key) => seed.hset(key, { password: "$scrypt$ln=10,r=8,p=1$c2FsdA" }), /malformed/],
-    ["groups that are not a JSON array of strings", (key) => seed.hset(key, { password: bc, groups: "[1,2]" }), /groups/],
+    [
+      "groups that are not a JSON array of strings",
+      (key) => seed.hset(key, { password: bc, groups: "[1,2]" }),
+      /groups/,
+    ],
     ["broken JSON groups", (key) => seed.hset(key, { password: bc, groups: '["a",' }), /groups/],
     ["an unreadable disabled flag", (key) => seed.hset(key, { password: bc, disabled: "maybe" }), /disabled/],
     ["an empty identity", (key) => seed.hset(key, { password: bc, identity: " " }), /identity/],
@@ -152,7 +194,8 @@ describe("auth-redis: unusable records deny with an error log and the provider k
         return true;
       });
       assert.ok(
-        title.includes("WRONGTYPE") || wired.logger.lines.some((line) => line.includes('"level":"error"') && line.includes(name)),
+        title.includes("WRONGTYPE") ||
+          wired.logger.lines.some((line) => line.includes('"level":"error"') && line.includes(name)),
         "an error-level log names the user",
       );
       assert.ok(!wired.logger.lines.some((line) => line.includes("hunter2")), "the password is never logged");

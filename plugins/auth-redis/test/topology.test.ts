@@ -16,7 +16,9 @@ describe("auth-redis with a 3-master Redis Cluster", () => {
 
   before(async () => {
     cluster = await startCluster();
-    const seed = new Cluster(cluster.addresses.map((address) => ({ host: "127.0.0.1", port: Number(address.split(":")[1]) })));
+    const seed = new Cluster(
+      cluster.addresses.map((address) => ({ host: "127.0.0.1", port: Number(address.split(":")[1]) })),
+    );
     for (const name of NAMES) {
       await seed.hset(userKey(PREFIX, name), { password: await hashPassword(`${name}-pw`, FAST), groups: `g-${name}` });
     }

@@ -29,7 +29,8 @@ export async function usersCommand(command: UsersCommand, out: NodeJS.WritableSt
   const { config, configDir } = await loadConfigFile(command.file);
   const target = await findStoreProvider(config.auth, configDir, command.provider);
   const parsed = target.plugin.configSchema.safeParse(target.options);
-  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues, `auth.providers.${target.instanceName}`));
+  if (!parsed.success)
+    throw new ConfigError(formatIssues(parsed.error.issues, `auth.providers.${target.instanceName}`));
   // Only this command's own diagnostics (connection errors) go to stderr; stdout carries the answer.
   const logger = createJsonLogger("warn", (line) => process.stderr.write(line));
   const passwordRecord = needsPassword(command) ? await newPasswordRecord() : undefined;
@@ -126,7 +127,9 @@ async function findStoreProvider(
   }
   if (found.length === 1) return found[0]!;
   if (found.length === 0) {
-    throw new ConfigError(["auth.providers: no provider keeps users that gatehouse users can manage (e.g. use: redis)"]);
+    throw new ConfigError([
+      "auth.providers: no provider keeps users that gatehouse users can manage (e.g. use: redis)",
+    ]);
   }
   throw new ConfigError([
     `auth.providers: several providers manage users (${found.map((entry) => entry.instanceName).join(", ")}); choose one with --provider NAME`,

@@ -75,11 +75,24 @@ export function startGatehouse(configFile: string): Promise<RunningGatehouse> {
 }
 
 /** curl through the SOCKS5 proxy; exit 97 means the proxy refused the credentials. */
-export function curl(proxyPort: number, credentials: string, url: string): Promise<{ exitCode: number; stdout: string }> {
+export function curl(
+  proxyPort: number,
+  credentials: string,
+  url: string,
+): Promise<{ exitCode: number; stdout: string }> {
   return new Promise((resolve) => {
     execFile(
       "curl",
-      ["--silent", "--max-time", "15", "--socks5-hostname", `127.0.0.1:${String(proxyPort)}`, "--proxy-user", credentials, url],
+      [
+        "--silent",
+        "--max-time",
+        "15",
+        "--socks5-hostname",
+        `127.0.0.1:${String(proxyPort)}`,
+        "--proxy-user",
+        credentials,
+        url,
+      ],
       (error, stdout) => {
         resolve({ exitCode: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout });
       },

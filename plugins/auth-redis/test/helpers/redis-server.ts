@@ -15,7 +15,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function tempDir(): Promise<{ path: string; write(name: string, text: string): Promise<string>; remove(): Promise<void> }> {
+export async function tempDir(): Promise<{
+  path: string;
+  write(name: string, text: string): Promise<string>;
+  remove(): Promise<void>;
+}> {
   const path = await mkdtemp(join(tmpdir(), "gatehouse-auth-redis-"));
   return {
     path,
@@ -29,7 +33,12 @@ export async function tempDir(): Promise<{ path: string; write(name: string, tex
 }
 
 /** Spawns a server that dies with the test process; resolves once `ready` appears in its output. */
-function spawnUntil(command: string, args: readonly string[], ready: RegExp, timeoutMs = 10_000): Promise<ChildProcess> {
+function spawnUntil(
+  command: string,
+  args: readonly string[],
+  ready: RegExp,
+  timeoutMs = 10_000,
+): Promise<ChildProcess> {
   const child = spawn("setpriv", ["--pdeathsig", "TERM", command, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   return new Promise((resolve, reject) => {
     let output = "";
@@ -41,14 +50,14 @@ function spawnUntil(command: string, args: readonly string[], ready: RegExp, tim
       output += chunk.toString();
       if (ready.test(output)) {
         clearTimeout(timer);
-        child.stdout?.off("data", onData);
-        child.stdout?.resume();
-        child.stderr?.resume();
+        child.stdout.off("data", onData);
+        child.stdout.resume();
+        child.stderr.resume();
         resolve(child);
       }
     };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`${command} exited with ${String(code)}:\n${output}`));
@@ -170,7 +179,14 @@ export async function startCluster(): Promise<RedisCluster> {
       );
     }
     const addresses = nodes.map((node) => `127.0.0.1:${String(node.port)}`);
-    await redisCli(nodes[0]!.port, undefined, ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"]);
+    await redisCli(nodes[0]!.port, undefined, [
+      "--cluster",
+      "create",
+      ...addresses,
+      "--cluster-replicas",
+      "0",
+      "--cluster-yes",
+    ]);
     const deadline = Date.now() + 15_000;
     for (const node of nodes) {
       while (!(await node.cli("CLUSTER", "INFO")).includes("cluster_state:ok")) {
