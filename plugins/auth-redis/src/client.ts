@@ -114,6 +114,8 @@ export async function connectRedis(client: RedisClient, timeoutMs: number): Prom
 }
 
 export async function closeRedis(client: RedisClient): Promise<void> {
+  // A close we asked for is not an outage.
+  client.removeAllListeners("close");
   try {
     await Promise.race([client.quit(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
   } catch {

@@ -68,6 +68,7 @@ describe("gatehouse users end to end: the real CLI writes Redis, a real gatehous
     );
     assert.equal(added.code, 0, added.stderr);
     assert.equal(added.stdout, "user alice added\n");
+    assert.equal(added.stderr, "", "a clean run logs nothing (closing is not an outage)");
     const record = await seed.hgetall(userKey("gh:u:", "alice"));
     assert.match(record["password"] ?? "", /^\$scrypt\$ln=15,r=8,p=1\$/);
     assert.equal(record["groups"], '["proxy-users","premium"]');
@@ -145,6 +146,31 @@ describe("gatehouse users end to end: the real CLI writes Redis, a real gatehous
     for (const secret of ["alice-secret", "alice-new", "ops-pw", "redis-admin-pw"]) {
       assert.ok(!gatehouse.output().includes(secret), secret);
     }
+  });
+
+  it("which provider: the only one with a user store, or --provider NAME when several", async () => {
+    const lines = (providers: string[]) =>
+      ["listeners: [{ listen: 127.0.0.1:0 }]", "auth:", "  chain: [a, b]", "  providers:", ...providers, ""].join("\n");
+    const redisEntry = (name: string) =>
+      `    ${name}: { use: redis, url: '${redis.url}', password_file: redis.pass, key_prefix: '${name}:' }`;
+    const staticEntry = (name: string) => `    ${name}: { use: static, users: {} }`;
+    const mixed = await dir.write("mixed.yaml", lines([staticEntry("a"), redisEntry("b")]));
+    const listed = await runCli(["users", "list", "--config", mixed]);
+    assert.equal(listed.code, 0, listed.stderr);
+
+    const two = await dir.write("two.yaml", lines([redisEntry("a"), redisEntry("b")]));
+    const ambiguous = await runCli(["users", "add", "x", "--config", two], "x-pw");
+    assert.equal(ambiguous.code, 2);
+    assert.match(ambiguous.stderr, /several providers manage users \(a, b\); choose one with --provider NAME/);
+    const chosen = await runCli(["users", "add", "x", "--provider", "b", "--config", two], "x-pw");
+    assert.equal(chosen.code, 0, chosen.stderr);
+    assert.equal(await seed.exists("b:x"), 1);
+    assert.equal(await seed.exists("a:x"), 0);
+
+    const none = await dir.write("none.yaml", lines([staticEntry("a"), staticEntry("b")]));
+    const refused = await runCli(["users", "list", "--config", none]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /no provider keeps users/);
   });
 
   it("Redis down: users commands fail with exit 1 within the timeouts", async () => {
