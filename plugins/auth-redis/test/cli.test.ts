@@ -139,6 +139,8 @@ describe("gatehouse users end to end: the real CLI writes Redis, a real gatehous
       ["users", "frob", "x", "--config", config],
       ["users", "list"],
       ["users", "del", "x", "--group", "g", "--config", config],
+      ["users", "add", "x", "--group", "", "--config", config],
+      ["users", "add", "x", "--identity", " ", "--config", config],
     ]) {
       const result = await runCli(args);
       assert.equal(result.code, 2, args.join(" "));

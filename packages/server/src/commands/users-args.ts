@@ -33,6 +33,8 @@ export function parseUsersCommand(rest: readonly string[], flags: UsersFlags): U
   }
   const onlyForAdd = (flags.group !== undefined && flags.group.length > 0) || flags.identity !== undefined;
   if (onlyForAdd && action !== "add") fail(`users ${action}: --group and --identity go with users add`);
+  if (flags.group?.some((group) => group.trim() === "") === true) fail("users add: --group must not be empty");
+  if (flags.identity?.trim() === "") fail("users add: --identity must not be empty");
   const username = names[0];
   if (username !== undefined) {
     const bytes = Buffer.byteLength(username);
