@@ -92,6 +92,7 @@ export class LuaProvider implements AuthProvider {
       throw new LuaCallError(message);
     }
     if (converted.kind === "invalid") return this.deny(converted.detail);
+    if (typeof converted.value === "boolean") return converted.value;
     const outcome = normalizeAuthResult(converted.value, request.username);
     if (outcome.ok) return outcome.info;
     return outcome.invalid ? this.deny(outcome.detail) : false;

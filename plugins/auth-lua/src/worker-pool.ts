@@ -4,11 +4,17 @@ import type { CallMessage, ConvertedValue, LogLevel, WorkerMessage, WorkerSetup 
 const WORKER_URL = new URL("./worker/worker-main.js", import.meta.url);
 /** fengari's Lua stack limit inside workers (its default, a million slots, costs too much memory). */
 const FENGARI_CONF = JSON.stringify({ LUAI_MAXSTACK: 100_000 });
+/**
+ * Wall-clock limit for a worker to start and run the script's top level (which the
+ * instruction budget bounds too); generous, since starting a thread and fengari is slow on a
+ * loaded machine.
+ */
+const LOAD_TIMEOUT_MS = 15_000;
 
 export interface PoolOptions {
   readonly setup: WorkerSetup;
   readonly size: number;
-  /** Wall-clock limit of one call (and of loading the script); the worker is replaced when it passes. */
+  /** Wall-clock limit of one call; the worker is replaced when it passes. */
   readonly callTimeoutMs: number;
   /** Queued calls beyond this are refused. */
   readonly maxQueue: number;
@@ -127,9 +133,9 @@ export class WorkerPool {
     const worker = slot.worker;
     return new Promise((resolve, reject) => {
       const loadTimer = setTimeout(() => {
-        reject(new LuaCallError(`loading the script took longer than ${String(this.options.callTimeoutMs)} ms`));
+        reject(new LuaCallError(`loading the script took longer than ${String(LOAD_TIMEOUT_MS)} ms`));
         void worker.terminate();
-      }, this.options.callTimeoutMs);
+      }, LOAD_TIMEOUT_MS);
       worker.on("message", (message: WorkerMessage) => {
         if (slot.worker !== worker) return;
         switch (message.type) {
