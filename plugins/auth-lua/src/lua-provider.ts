@@ -24,6 +24,8 @@ export class LuaScriptError extends Error {
 @injectable()
 export class LuaProvider implements AuthProvider {
   readonly name: string;
+  /** Scripts see conn_meta, so the pipeline caches and coalesces per client address too. */
+  readonly usesConnMeta = true;
   private readonly scriptFile: string;
   private pool: WorkerPool | undefined;
 
