@@ -119,13 +119,17 @@ export class WorkerPool {
 
   private spawn(): Worker {
     const memoryMb = Math.ceil(this.options.setup.limits.memoryBytes / 2 ** 20);
-    return new Worker(WORKER_URL, {
+    const worker = new Worker(WORKER_URL, {
       workerData: this.options.setup,
       env: { FENGARICONF: FENGARI_CONF },
       resourceLimits: { maxOldGenerationSizeMb: memoryMb + 64, maxYoungGenerationSizeMb: 16 },
+      // Lua output goes to the logger; anything else a worker writes is dropped, not mixed into the log stream.
       stdout: true,
       stderr: true,
     });
+    worker.stdout.resume();
+    worker.stderr.resume();
+    return worker;
   }
 
   /** Resolves when the slot's worker is ready, rejects when it cannot load the script. */

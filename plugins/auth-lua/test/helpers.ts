@@ -86,7 +86,8 @@ export async function startPolicy(
 ): Promise<Wired & { readonly dir: ScriptDir; close(): Promise<void> }> {
   const dir = scriptDir();
   dir.write("policy.lua", source);
-  const wired = wire({ script: "policy.lua", ...options }, dir.path);
+  // A generous clock by default: tests of the clock set their own call_timeout.
+  const wired = wire({ script: "policy.lua", call_timeout: 10_000, ...options }, dir.path);
   try {
     await wired.provider.init?.();
   } catch (error) {

@@ -16,6 +16,11 @@ export function guardStringFunctions(L: LuaState, capBytes: number): void {
     const count = lauxlib.luaL_checkinteger(state, 2);
     const separator = lauxlib.luaL_optstring(state, 3, "").length;
     if (count > 0 && length * count + separator * (count - 1) > capBytes) tooLarge("string.rep");
+    if (length + separator === 0) {
+      // fengari would still loop `count` times to build nothing.
+      lua.lua_pushliteral(state, "");
+      return 1;
+    }
     return original(state);
   });
 
