@@ -117,3 +117,26 @@ describe("runaway scripts are stopped and the proxy keeps serving (curl, real en
     assert.ok(Date.now() - started < 500);
   });
 });
+
+describe("memory growth is bounded by memory_limit_mb", () => {
+  it("a table bomb under a huge instruction budget stops at the memory limit; the worker then serves again", async () => {
+    const policy = await startPolicy(
+      `kumo.on('proxy_server_auth_rfc1929', function(username)
+        if username == 'ok' then return true end
+        local t = {} local i = 0
+        while true do i = i + 1 t[i] = { i, tostring(i) .. '-padding-padding-padding' } end
+      end)`,
+      { workers: 1, instruction_limit: 1_000_000_000, memory_limit_mb: 64, call_timeout: 60_000 },
+    );
+    try {
+      await assert.rejects(
+        policy.provider.authenticate(request("bomb", "pw"), noSignal),
+        /memory limit of 64 MiB exceeded/,
+      );
+      assert.equal(await policy.provider.authenticate(request("ok", "pw"), noSignal), true);
+      assert.doesNotMatch(policy.logger.text(), /lua_worker_replaced/, "the hook stopped it, not a crash or the clock");
+    } finally {
+      await policy.close();
+    }
+  });
+});
