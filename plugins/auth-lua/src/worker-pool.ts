@@ -10,6 +10,8 @@ const FENGARI_CONF = JSON.stringify({ LUAI_MAXSTACK: 100_000 });
  * loaded machine.
  */
 const LOAD_TIMEOUT_MS = 15_000;
+/** Pause before starting another worker when a replacement failed to start. */
+const RESPAWN_DELAY_MS = 1000;
 
 export interface PoolOptions {
   readonly setup: WorkerSetup;
@@ -166,7 +168,8 @@ export class WorkerPool {
       worker.on("error", (error) => {
         clearTimeout(loadTimer);
         reject(new LuaCallError(`Lua worker failed: ${error.message}`));
-        if (slot.worker === worker) this.replace(slot, `Lua worker failed: ${error.message}`);
+        // Only a serving worker is replaced here; a failed start is retried by replace().
+        if (slot.worker === worker && slot.ready) this.replace(slot, `Lua worker failed: ${error.message}`);
       });
       worker.on("exit", () => {
         clearTimeout(loadTimer);
@@ -215,11 +218,19 @@ export class WorkerPool {
     if (this.closed) return;
     this.options.log("warn", "Lua worker replaced", { event: "lua_worker_replaced", reason });
     slot.worker = this.spawn();
+    const replacement = slot.worker;
     this.watch(slot).catch((error: unknown) => {
-      if (this.closed) return;
-      this.options.log("error", `replacement Lua worker failed to start: ${(error as Error).message}`, {
-        event: "lua_worker_failed",
-      });
+      if (this.closed || slot.worker !== replacement) return;
+      this.options.log(
+        "error",
+        `replacement Lua worker failed to start, retrying in 1 s: ${(error as Error).message}`,
+        {
+          event: "lua_worker_failed",
+        },
+      );
+      setTimeout(() => {
+        if (!this.closed && slot.worker === replacement) this.replace(slot, "retrying a failed worker start");
+      }, RESPAWN_DELAY_MS).unref();
     });
   }
 }
