@@ -80,37 +80,40 @@ export function compilePolicyBlock(
   issues: PolicyIssue[],
   topLevel: boolean,
 ): CompiledRule[] {
-  if (typeof block !== "object" || block === null || Array.isArray(block)) {
+  // Typed input may still come from plain JavaScript or a config: check everything.
+  const raw: unknown = block;
+  if (!isRecord(raw)) {
     issues.push({ path, message: "expected a mapping with rules and default" });
     return [];
   }
   const known = topLevel
     ? ["default", "rules", "max_connections_per_identity", "max_connections_per_ip"]
     : ["default", "rules"];
-  for (const key of Object.keys(block)) {
+  for (const key of Object.keys(raw)) {
     if (!known.includes(key)) {
       const hint = topLevel ? "" : " (connection limits belong in the top-level policy)";
       issues.push({ path: [...path, key], message: `unknown key${hint}` });
     }
   }
-  if (block.default !== undefined && block.default !== "allow" && block.default !== "deny") {
+  if (raw.default !== undefined && raw.default !== "allow" && raw.default !== "deny") {
     issues.push({
       path: [...path, "default"],
-      message: `expected allow or deny, got ${JSON.stringify(block.default)}`,
+      message: `expected allow or deny, got ${JSON.stringify(raw.default)}`,
     });
   }
   for (const key of ["max_connections_per_identity", "max_connections_per_ip"] as const) {
-    const value = (block as PolicyOptions)[key];
-    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+    const value = raw[key];
+    if (value !== undefined && (typeof value !== "number" || !Number.isInteger(value) || value < 0)) {
       issues.push({ path: [...path, key], message: "expected a non-negative integer (0 = no limit)" });
     }
   }
-  if (block.rules === undefined) return [];
-  if (!Array.isArray(block.rules)) {
+  const rules: unknown = raw.rules;
+  if (rules === undefined) return [];
+  if (!Array.isArray(rules)) {
     issues.push({ path: [...path, "rules"], message: "expected a list of rules" });
     return [];
   }
-  return block.rules.flatMap((rule, index) => {
+  return (rules as PolicyRuleOptions[]).flatMap((rule, index) => {
     const rulePath = [...path, "rules", index];
     const compiled = compileRule(rule, rulePath, issues);
     return compiled === undefined ? [] : [compiled];
@@ -124,33 +127,34 @@ function compileRule(
 ): CompiledRule | undefined {
   const before = issues.length;
   const at = (key: string | number, ...more: (string | number)[]): (string | number)[] => [...path, key, ...more];
-  if (typeof rule !== "object" || rule === null || Array.isArray(rule)) {
+  const raw: unknown = rule;
+  if (!isRecord(raw)) {
     issues.push({ path, message: "expected a mapping with action and match keys" });
     return undefined;
   }
-  for (const key of Object.keys(rule)) {
+  for (const key of Object.keys(raw)) {
     if (!POLICY_RULE_KEYS.includes(key)) issues.push({ path: at(key), message: "unknown key" });
   }
-  if (rule.action !== "allow" && rule.action !== "deny") {
+  if (raw.action !== "allow" && raw.action !== "deny") {
     issues.push({
       path: at("action"),
       message:
-        rule.action === undefined
+        raw.action === undefined
           ? "required (allow or deny)"
-          : `expected allow or deny, got ${JSON.stringify(rule.action)}`,
+          : `expected allow or deny, got ${JSON.stringify(raw.action)}`,
     });
   }
-  if (rule.name !== undefined && (typeof rule.name !== "string" || rule.name === "")) {
+  if (raw.name !== undefined && (typeof raw.name !== "string" || raw.name === "")) {
     issues.push({ path: at("name"), message: "expected a non-empty string" });
   }
-  if (!POLICY_MATCH_KEYS.some((key) => (rule as unknown as Record<string, unknown>)[key] !== undefined)) {
+  if (!POLICY_MATCH_KEYS.some((key) => raw[key] !== undefined)) {
     issues.push({
       path,
       message: `empty match: give at least one of ${POLICY_MATCH_KEYS.join(", ")} (use default: for a catch-all)`,
     });
   }
   const list = <T>(key: keyof PolicyRuleOptions, parse: (text: string) => T): T[] | undefined => {
-    const value = rule[key];
+    const value = raw[key];
     if (value === undefined) return undefined;
     if (!Array.isArray(value) || value.length === 0) {
       issues.push({ path: at(key), message: "expected a non-empty list" });
@@ -174,17 +178,18 @@ function compileRule(
   const from = list("from", parseCidr);
   const to = list("to", parseDestination);
   const source = list("source", parseCidr);
-  if (rule.authenticated !== undefined && typeof rule.authenticated !== "boolean") {
+  if (raw.authenticated !== undefined && typeof raw.authenticated !== "boolean") {
     issues.push({ path: at("authenticated"), message: "expected true or false" });
   }
   let commands = 0;
-  if (rule.command !== undefined) {
-    const names: readonly unknown[] = Array.isArray(rule.command) ? rule.command : [rule.command];
+  const command = raw.command;
+  if (command !== undefined) {
+    const names: readonly unknown[] = Array.isArray(command) ? command : [command];
     if (names.length === 0) issues.push({ path: at("command"), message: "expected connect, bind or a list of them" });
     names.forEach((name, index) => {
       if (name === "connect" || name === "bind") commands |= CommandBit[name];
       else {
-        const where = Array.isArray(rule.command) ? at("command", index) : at("command");
+        const where = Array.isArray(command) ? at("command", index) : at("command");
         issues.push({ path: where, message: `unknown command ${JSON.stringify(name)} (connect or bind)` });
       }
     });
@@ -203,6 +208,10 @@ function compileRule(
     commands,
     source,
   };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 export function formatIssuePath(path: readonly (string | number)[]): string {

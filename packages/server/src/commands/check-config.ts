@@ -7,7 +7,7 @@ export async function checkConfig(file: string, out: NodeJS.WritableStream = pro
   const providers = prepared.plans.map((plan) => `${plan.instanceName} (${plan.plugin.name})`);
   out.write(
     `${file}: OK — ${String(prepared.listeners.length)} listener(s)` +
-      `${providers.length > 0 ? `, providers: ${providers.join(", ")}` : ", no auth providers"}` +
+      (providers.length > 0 ? `, providers: ${providers.join(", ")}` : ", no auth providers") +
       `, ${policySummary(prepared)}\n`,
   );
 }
