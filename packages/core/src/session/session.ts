@@ -371,7 +371,7 @@ export class Session implements Tunnel, WheelEntry {
       if (!this.isIn(State.Connecting)) return;
     }
     // The address checked here is the address dialled below: no second lookup in between.
-    const name = address === host ? undefined : normalizeHostName(host);
+    const name = address === host ? undefined : host;
     if (!this.authorize("connect", name, address, request.port, this.sourceAddress, this.destination)) return;
     this.destinationAddress = formatHostPort(address, request.port);
     const keepAliveMs = this.ctx.options.keepAliveMs;
@@ -399,6 +399,7 @@ export class Session implements Tunnel, WheelEntry {
    */
   private authorize(
     command: PolicyCommand,
+    /** The requested host name; undefined for an IP address. */
     host: string | undefined,
     address: string | undefined,
     port: number,
@@ -414,7 +415,7 @@ export class Session implements Tunnel, WheelEntry {
       authenticated: auth !== undefined,
       client: this.client.remoteAddress === undefined ? undefined : parseIp(this.client.remoteAddress),
       command,
-      host,
+      host: host === undefined ? undefined : normalizeHostName(host),
       address: address === undefined ? undefined : parseIp(address),
       port,
       source: source === undefined ? undefined : parseIp(source),
