@@ -24,6 +24,11 @@ describe("policy: addresses and networks", () => {
     assert.deepEqual(parseIp("::"), { v4: false, w0: 0, w1: 0, w2: 0, w3: 0 });
     assert.deepEqual(parseIp("fe80::1%eth0"), { v4: false, w0: 0xfe800000, w1: 0, w2: 0, w3: 1 });
     assert.deepEqual(parseIp("64:ff9b::192.0.2.33"), { v4: false, w0: 0x0064ff9b, w1: 0, w2: 0, w3: 0xc0000221 });
+    assert.deepEqual(parseIp("0.0.0.0"), { v4: true, w0: 0, w1: 0, w2: 0, w3: 0 });
+    assert.deepEqual(parseIp("255.255.255.255"), { v4: true, w0: 0, w1: 0, w2: 0, w3: 0xffffffff });
+    for (const bad of ["01.2.3.4", "1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.", "1.2.3.256", "", ":", "1.2.3.4 "]) {
+      assert.equal(parseIp(bad), undefined, bad);
+    }
     assert.equal(parseIp("example.com"), undefined);
     assert.equal(parseIp("256.1.1.1"), undefined);
   });
@@ -131,7 +136,7 @@ describe("policy: compile and evaluate", () => {
       { default: "deny", rules: [{ name: "own", action: "allow", identities: ["alice"] }] },
     );
     const decide = (overrides: Partial<PolicyRequest>): string => {
-      const decision = evaluatePolicy(policy!, overrides === undefined ? request({}) : request(overrides));
+      const decision = evaluatePolicy(policy!, request(overrides));
       return `${decision.allowed ? "allow" : "deny"}:${decision.rule?.label ?? "default"}:${String(decision.index)}`;
     };
     assert.equal(decide({ identities: ["mallory"] }), "deny:r0:1");

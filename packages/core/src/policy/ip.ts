@@ -15,6 +15,9 @@ export interface ParsedIp {
 
 /** Parses an IPv4 or IPv6 literal (an IPv6 zone `%eth0` is ignored); undefined when it is not one. */
 export function parseIp(text: string): ParsedIp | undefined {
+  const v4 = parseDottedQuad(text);
+  if (v4 !== -1) return { v4: true, w0: 0, w1: 0, w2: 0, w3: v4 };
+  if (!text.includes(":")) return undefined;
   const zone = text.indexOf("%");
   const bare = zone === -1 ? text : text.slice(0, zone);
   const family = isIP(bare);
@@ -25,6 +28,35 @@ export function parseIp(text: string): ParsedIp | undefined {
     return { v4: true, w0: 0, w1: 0, w2: 0, w3: words[3]! };
   }
   return { v4: false, w0: words[0]!, w1: words[1]!, w2: words[2]!, w3: words[3]! };
+}
+
+/**
+ * A dotted quad (no leading zeros, as net.isIPv4) as an unsigned 32-bit number, or -1;
+ * the common case of every request, so it is parsed by hand without allocating.
+ */
+function parseDottedQuad(text: string): number {
+  let word = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      word = word * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (code >= 48 && code <= 57) {
+      if (digits > 0 && part === 0) return -1;
+      part = part * 10 + (code - 48);
+      if (part > 255) return -1;
+      digits++;
+    } else {
+      return -1;
+    }
+  }
+  return dots === 3 && digits > 0 ? word * 256 + part : -1;
 }
 
 /** A validated dotted quad as an unsigned 32-bit number. */
