@@ -67,6 +67,10 @@ describe("policy through the gatehouse CLI", () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /2 policy rule\(s\) loaded \(default deny\)/);
 
+    const example = await runCli(["check-config", "examples/policy.yaml"]);
+    assert.equal(example.code, 0, example.stderr);
+    assert.match(example.stdout, /5 policy rule\(s\) loaded \(default deny\)/);
+
     const none = fixture.write("none.yaml", ["listeners:", "  - listen: 127.0.0.1:0"].join("\n"));
     assert.match((await runCli(["check-config", none])).stdout, /no policy \(every request allowed\)/);
 
