@@ -1,5 +1,7 @@
 import { parseArgs } from "node:util";
 import { CliError, EXIT_CONFIG } from "./exit-codes.js";
+import { parsePolicyCommand } from "./policy-test.js";
+import type { PolicyTestCommand } from "./policy-test.js";
 
 export type Command =
   | { readonly kind: "help" }
@@ -7,10 +9,12 @@ export type Command =
   | { readonly kind: "check-config"; readonly file: string }
   | { readonly kind: "hash-password" }
   | { readonly kind: "run-config"; readonly file: string }
-  | { readonly kind: "run-flags"; readonly listen: readonly string[]; readonly timeoutSeconds: number };
+  | { readonly kind: "run-flags"; readonly listen: readonly string[]; readonly timeoutSeconds: number }
+  | PolicyTestCommand;
 
 /** Parses the command line; bad usage is a CliError with exit code 2. */
 export function parseCommand(argv: readonly string[]): Command {
+  if (argv[0] === "policy") return parsePolicyCommand(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
