@@ -21,6 +21,8 @@ const USER_AGENT = "gatehouse-auth-webhook/0.1";
 @injectable()
 export class WebhookProvider implements AuthProvider {
   readonly name: string;
+  /** The receiver sees the client's address: the pipeline caches and coalesces per client and listener. */
+  readonly usesConnMeta = true;
   private settings: Promise<WebhookSettings> | undefined;
 
   constructor(
