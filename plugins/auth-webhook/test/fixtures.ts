@@ -65,7 +65,7 @@ export function wire(rawConfig: unknown, configDir = "/nonexistent"): Wired {
 
 /** Closes every provider wire() made (their keep-alive pools). */
 export async function closeProviders(): Promise<void> {
-  await Promise.all(opened.splice(0).map((provider) => provider.close?.()));
+  await Promise.all(opened.splice(0).map(async (provider) => provider.close?.()));
 }
 
 export interface Received {
