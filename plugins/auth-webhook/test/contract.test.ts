@@ -244,6 +244,22 @@ describe("the example receiver (examples/webhook-receiver)", () => {
     assert.equal(await provider.authenticate(request('odd"user', 'q"\\\u0000😁'), noSignal), false);
   });
 
+  it("works with the shipped examples/webhook-receiver/users.json (proxyuser / secretpassword)", async () => {
+    const shipped = await startReceiver(["--users", join(REPO_ROOT, "examples/webhook-receiver/users.json")], {
+      WEBHOOK_SECRET: SECRET,
+    });
+    try {
+      const { provider } = wire({ url: shipped.url, insecure: true, secret: SECRET });
+      assert.deepEqual(await provider.authenticate(request("proxyuser", "secretpassword"), noSignal), {
+        identities: [{ identity: "proxyuser", context: "ProxyAuthRfc1929" }],
+        groups: ["proxy-users", "premium-tier"],
+      });
+      assert.equal(await provider.authenticate(request("proxyuser", "secretpassworD"), noSignal), false);
+    } finally {
+      await shipped.stop();
+    }
+  });
+
   it("refuses a wrong secret and an unsigned request with 400: an error, not a deny", async () => {
     const other = `whsec_${Buffer.alloc(32, 9).toString("base64")}`;
     for (const extra of [{ secret: other }, {}]) {

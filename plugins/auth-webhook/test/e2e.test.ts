@@ -5,10 +5,11 @@ import { execFile, spawn } from "node:child_process";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createProxyServer, hashPassword } from "@gatehouse/core";
 import type { ProxyServer } from "@gatehouse/core";
-import { CLI, SECRET, closeProviders, startReceiver, tempDir, wire } from "./fixtures.js";
+import { CLI, REPO_ROOT, SECRET, closeProviders, startReceiver, tempDir, wire } from "./fixtures.js";
 import type { RunningReceiver, TempDir } from "./fixtures.js";
 
 interface CurlResult {
@@ -136,27 +137,18 @@ describe("end to end: curl → Gatehouse → webhook → example receiver", () =
     });
   });
 
-  it("the real gatehouse CLI with `use: webhook` (secret from ${env:...})", async () => {
-    const config = [
-      "listeners:",
-      "  - listen: 127.0.0.1:0",
-      "    require_auth: true",
-      "auth:",
-      "  provider: hook",
-      "  cache: false",
-      "  providers:",
-      "    hook:",
-      "      use: webhook",
-      `      url: ${receiver.url}`,
-      "      insecure: true",
-      "      secret: ${env:GATEHOUSE_TEST_WEBHOOK_SECRET}",
-      "      timeout: 3s",
-      "log:",
-      "  level: info",
-      "",
-    ].join("\n");
+  it("the real gatehouse CLI with examples/webhook-receiver/gatehouse.yaml (`use: webhook`, secret from ${env:})", async () => {
+    // The example file, on an ephemeral port and pointed at this test's receiver.
+    const example = await readFile(join(REPO_ROOT, "examples/webhook-receiver/gatehouse.yaml"), "utf8");
+    const config = example
+      .replace("listen: 127.0.0.1:1080", "listen: 127.0.0.1:0")
+      .replace("url: http://127.0.0.1:8080/gatehouse/login", `url: ${receiver.url}`)
+      .replace("  provider: hook\n", "  provider: hook\n  cache: false\n");
+    for (const edit of [/listen: 127\.0\.0\.1:0\n/, /url: http:\/\/127\.0\.0\.1:\d+\/auth\n/, /cache: false\n/]) {
+      assert.match(config, edit);
+    }
     const file = await dir.write("gatehouse.yaml", config);
-    const gatehouse = await startGatehouse(file, { GATEHOUSE_TEST_WEBHOOK_SECRET: SECRET });
+    const gatehouse = await startGatehouse(file, { GATEHOUSE_WEBHOOK_SECRET: SECRET });
     try {
       const proxy = `127.0.0.1:${gatehouse.port}`;
       assert.deepEqual(await curlThrough(proxy, "proxyuser:secretpassword", `${target}/cli`), {
