@@ -105,9 +105,14 @@ function verifySignature(headers, body) {
     return given.length === expected.length && timingSafeEqual(given, expected);
   });
   if (!valid) return "bad webhook-signature";
-  for (const [seen, expiry] of seenIds) if (expiry < Date.now()) seenIds.delete(seen);
+  // Insertion order is expiry order: drop the expired ones at the front.
+  const nowMs = Date.now();
+  for (const [seen, expiry] of seenIds) {
+    if (expiry >= nowMs) break;
+    seenIds.delete(seen);
+  }
   if (seenIds.has(id)) return "replayed webhook-id";
-  seenIds.set(id, Date.now() + 2 * toleranceSeconds * 1000);
+  seenIds.set(id, nowMs + 2 * toleranceSeconds * 1000);
   return undefined;
 }
 
