@@ -79,6 +79,8 @@ function startReceiver(args, secret) {
       child.stdout.resume();
       resolve({
         address: JSON.parse(line).address,
+        // setpriv execs node: the same process.
+        pid: child.pid,
         stop: async () => {
           if (child.exitCode === null) process.kill(child.pid, "SIGTERM");
           await exited;
@@ -119,7 +121,16 @@ export async function setup({ tmpDir }, env = process.env) {
       `${memory ? "in-memory receiver (signature + Map lookup)" : `example receiver, scrypt ln=${SCRYPT.ln}`}, ` +
       `${tls === undefined ? "http" : "https (RSA 2048)"} on loopback; keep_alive ${keepAlive ? "on (pool of 32)" : "off"}`,
     close: () => receiver.stop(),
+    receiverPid: receiver.pid,
   };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+async function processCpuSeconds(pid) {
+  const { readFileSync } = await import("node:fs");
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s; [0] here is field 3.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /**
@@ -136,7 +147,10 @@ async function compareKeepAlive({ env, sliceMs, rounds, concurrency }) {
   const tmpDir = mkdtempSync(join(tmpdir(), "gatehouse-webhook-ab-"));
   const fixture = await setup({ tmpDir }, env);
   const options = Object.fromEntries(Object.entries(fixture.provider).filter(([key]) => key !== "use"));
-  const totals = { on: { logins: 0, ms: 0 }, off: { logins: 0, ms: 0 } };
+  const totals = {
+    on: { logins: 0, ms: 0, clientCpu: 0, receiverCpu: 0 },
+    off: { logins: 0, ms: 0, clientCpu: 0, receiverCpu: 0 },
+  };
   try {
     for (let round = 0; round < rounds; round++) {
       for (const mode of round % 2 === 0 ? ["on", "off"] : ["off", "on"]) {
@@ -148,6 +162,8 @@ async function compareKeepAlive({ env, sliceMs, rounds, concurrency }) {
         await provider.init();
         let next = 0;
         const start = Date.now();
+        const clientCpuBefore = process.cpuUsage();
+        const receiverCpuBefore = await processCpuSeconds(fixture.receiverPid);
         await Promise.all(
           Array.from({ length: concurrency }, async () => {
             while (Date.now() < start + sliceMs) {
@@ -163,6 +179,9 @@ async function compareKeepAlive({ env, sliceMs, rounds, concurrency }) {
         );
         totals[mode].logins += next;
         totals[mode].ms += Date.now() - start;
+        const clientCpu = process.cpuUsage(clientCpuBefore);
+        totals[mode].clientCpu += (clientCpu.user + clientCpu.system) / 1e6;
+        totals[mode].receiverCpu += (await processCpuSeconds(fixture.receiverPid)) - receiverCpuBefore;
         await provider.close();
       }
     }
@@ -171,12 +190,18 @@ async function compareKeepAlive({ env, sliceMs, rounds, concurrency }) {
     rmSync(tmpDir, { recursive: true, force: true });
   }
   const rate = (mode) => Number(((totals[mode].logins * 1000) / totals[mode].ms).toFixed(1));
+  // CPU per login does not depend on how busy the rest of the machine is, unlike logins/s.
+  const cpuMs = (mode, key) => Number(((totals[mode][key] * 1000) / totals[mode].logins).toFixed(2));
   return {
     receiver: fixture.note.replace(/; keep_alive.*/, ""),
     concurrency,
     keep_alive_per_second: rate("on"),
     new_connection_per_second: rate("off"),
     ratio: Number((rate("on") / rate("off")).toFixed(2)),
+    cpu_ms_per_login: {
+      keep_alive: { gatehouse_side: cpuMs("on", "clientCpu"), receiver: cpuMs("on", "receiverCpu") },
+      new_connection: { gatehouse_side: cpuMs("off", "clientCpu"), receiver: cpuMs("off", "receiverCpu") },
+    },
   };
 }
 
