@@ -105,6 +105,8 @@ export class WebhookProvider implements AuthProvider {
       accept: "application/json",
       "user-agent": settings.headers["user-agent"] ?? settings.headers["User-Agent"] ?? USER_AGENT,
     };
+    // Without it, Node's Agent (finite maxSockets) still keeps a connection open for a queued request.
+    if (!this.config.keep_alive) headers["connection"] = "close";
     if (settings.key !== undefined) {
       const id = newWebhookId();
       const timestamp = Math.floor(Date.now() / 1000);

@@ -159,6 +159,21 @@ describe("keep-alive", () => {
     assert.equal(server.connections, 6);
   });
 
+  it("keep_alive: false opens one connection per login also when logins queue for max_sockets", async () => {
+    const slow = await startServer((_received, response) => setTimeout(() => response.end("true"), 20));
+    try {
+      const { provider } = wire({ url: slow.url, insecure: true, keep_alive: false, max_sockets: 2 });
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => provider.authenticate(request("alice", "pw"), noSignal)),
+      );
+      assert.ok(results.every((result) => result === true));
+      assert.equal(slow.connections, 8);
+      assert.ok(slow.received.every((received) => received.headers.connection === "close"));
+    } finally {
+      await slow.close();
+    }
+  });
+
   it("max_sockets caps concurrent connections", async () => {
     const slow = await startServer((_received, response) => setTimeout(() => response.end("true"), 50));
     try {
