@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { Client } from "ldapts";
+import { abortReason } from "./abort.js";
 import type { Entry, SearchOptions } from "ldapts";
 
 export interface TransportSettings {
@@ -148,7 +149,7 @@ export class LdapConnection {
       const onAbort = (): void => {
         if (!finish()) return;
         if (destroyOnAbort) this.destroy();
-        reject(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+        reject(signal === undefined ? new Error("aborted") : abortReason(signal));
       };
       if (signal?.aborted === true) {
         onAbort();

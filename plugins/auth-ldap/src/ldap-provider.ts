@@ -9,6 +9,7 @@ import type { DirectoryEntry } from "./connection.js";
 import { LdapBackendError, credentialsRejected, describe, isResultCodeError, transportErrorCode } from "./errors.js";
 import { escapeDnValue, escapeFilterValue, fillTemplate, isSafeNonDnUsername } from "./escape.js";
 import { mapGroups, meetsRequiredGroups } from "./group-map.js";
+import { untilAborted } from "./abort.js";
 import { resolveGroups } from "./groups.js";
 import type { Search } from "./groups.js";
 import { ServerSet, withFailover } from "./servers.js";
@@ -62,7 +63,7 @@ export class LdapProvider implements AuthProvider {
     try {
       if (settings.service !== undefined) {
         const base = settings.lookup.mode === "search" ? settings.lookup.base : "";
-        const connection = await this.service().acquire();
+        const connection = await untilAborted(this.service().acquire(), signal);
         await connection.search(base, { scope: "base", filter: "(objectClass=*)", attributes: ["1.1"] }, signal);
         return;
       }
@@ -230,7 +231,7 @@ export class LdapProvider implements AuthProvider {
   }
 
   private async serviceSearch(base: string, options: SearchOptions, signal: AbortSignal): Promise<DirectoryEntry[]> {
-    const connection = await this.service().acquire();
+    const connection = await untilAborted(this.service().acquire(), signal);
     try {
       return await connection.search(base, options, signal);
     } catch (error) {
