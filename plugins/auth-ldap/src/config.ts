@@ -12,7 +12,10 @@ const duration = z.union([z.number(), z.string()]).transform((value, context) =>
 
 const ldapUrl = z
   .string()
-  .refine((value) => /^ldaps?:\/\/[^/?#]+\/?$/i.test(value), "must start with ldap:// or ldaps:// and name only host[:port]");
+  .refine(
+    (value) => /^ldaps?:\/\/[^/?#]+\/?$/i.test(value),
+    "must start with ldap:// or ldaps:// and name only host[:port]",
+  );
 
 const tlsSchema = z.strictObject({
   /** PEM file of the CA(s) that signed the directory's certificate; relative to the config file. */
@@ -59,40 +62,43 @@ export const ldapConfigSchema = z
     unmapped_groups: z.enum(["keep", "drop"]).default("keep"),
   })
   .superRefine((config, context) => {
-    const issue = (path: string, message: string): void => {
-      context.addIssue({ code: "custom", path: [path], message });
+    // zod runs this even when a field failed its own check: look only at well-typed values.
+    const issue = (path: (string | number)[], message: string): void => {
+      context.addIssue({ code: "custom", path, message });
     };
+    const isString = (value: unknown): value is string => typeof value === "string";
     if (config.bind_password !== undefined && config.bind_password_file !== undefined) {
-      issue("bind_password", "set either bind_password or bind_password_file, not both");
+      issue(["bind_password"], "set either bind_password or bind_password_file, not both");
     }
     const hasPassword = config.bind_password !== undefined || config.bind_password_file !== undefined;
-    if (config.bind_dn !== undefined && !hasPassword) issue("bind_dn", "needs bind_password or bind_password_file");
-    if (config.bind_dn === undefined && hasPassword) issue("bind_password", "is only used with bind_dn");
+    if (config.bind_dn !== undefined && !hasPassword) issue(["bind_dn"], "needs bind_password or bind_password_file");
+    if (config.bind_dn === undefined && hasPassword) issue(["bind_password"], "is only used with bind_dn");
     if (config.user_dn_template === undefined) {
-      if (config.user_base === undefined) issue("user_base", "is required unless user_dn_template is set");
-      if (config.user_filter !== undefined && !config.user_filter.includes("{username}")) {
-        issue("user_filter", "must contain {username}");
+      if (config.user_base === undefined) issue(["user_base"], "is required unless user_dn_template is set");
+      if (isString(config.user_filter) && !config.user_filter.includes("{username}")) {
+        issue(["user_filter"], "must contain {username}");
       }
-    } else if (!config.user_dn_template.includes("{username}")) {
-      issue("user_dn_template", "must contain {username}");
+    } else if (isString(config.user_dn_template) && !config.user_dn_template.includes("{username}")) {
+      issue(["user_dn_template"], "must contain {username}");
     } else if (config.user_filter !== undefined && config.user_base === undefined) {
-      issue("user_filter", "needs user_base (the entry is searched under it after the bind)");
+      issue(["user_filter"], "needs user_base (the entry is searched under it after the bind)");
     }
-    if (config.user_filter !== undefined && !/^\(.*\)$/s.test(config.user_filter)) {
-      issue("user_filter", "must be a parenthesised LDAP filter such as (uid={username})");
+    if (isString(config.user_filter) && !/^\(.*\)$/s.test(config.user_filter)) {
+      issue(["user_filter"], "must be a parenthesised LDAP filter such as (uid={username})");
     }
-    if (!/^\(.*\)$/s.test(config.group_filter)) issue("group_filter", "must be a parenthesised LDAP filter");
+    if (isString(config.group_filter) && !/^\(.*\)$/s.test(config.group_filter)) {
+      issue(["group_filter"], "must be a parenthesised LDAP filter");
+    }
+    if (!Array.isArray(config.url)) return;
     config.url.forEach((url, index) => {
+      if (!isString(url)) return;
       const secure = url.toLowerCase().startsWith("ldaps://");
-      if (secure && config.start_tls) {
-        context.addIssue({ code: "custom", path: ["url", index], message: "ldaps:// is already TLS: drop start_tls" });
-      }
+      if (secure && config.start_tls) issue(["url", index], "ldaps:// is already TLS: drop start_tls");
       if (!secure && !config.start_tls && !config.insecure) {
-        context.addIssue({
-          code: "custom",
-          path: ["url", index],
-          message: "plain ldap:// sends passwords in clear: use ldaps://, start_tls: true, or insecure: true",
-        });
+        issue(
+          ["url", index],
+          "plain ldap:// sends passwords in clear: use ldaps://, start_tls: true, or insecure: true",
+        );
       }
     });
   });

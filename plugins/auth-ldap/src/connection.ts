@@ -50,7 +50,8 @@ export class LdapConnection {
       timeout: settings.timeoutMs,
       // Passing tlsOptions makes ldapts speak TLS from the first byte, so only for ldaps://.
       ...(secure ? { tlsOptions: this.tlsOptionsCopy() } : {}),
-      createConnection: ((...args: Parameters<typeof net.connect>) => this.track(net.connect(...args))) as typeof net.connect,
+      createConnection: ((...args: Parameters<typeof net.connect>) =>
+        this.track(net.connect(...args))) as typeof net.connect,
       createSecureConnection: ((...args: Parameters<typeof tls.connect>) =>
         this.track(tls.connect(...args))) as typeof tls.connect,
     });
@@ -172,7 +173,7 @@ function toDirectoryEntry(entry: Entry): DirectoryEntry {
   const attributes = new Map<string, string[]>();
   for (const [name, value] of Object.entries(entry)) {
     if (name === "dn") continue;
-    const values = (Array.isArray(value) ? value : [value]) as (string | Buffer)[];
+    const values = Array.isArray(value) ? value : [value];
     attributes.set(
       name.toLowerCase(),
       values.map((item) => (typeof item === "string" ? item : item.toString("utf8"))),

@@ -13,13 +13,7 @@ export class LdapBackendError extends Error {
 }
 
 export type LdapErrorCode =
-  | "unavailable"
-  | "timeout"
-  | "tls"
-  | "service_bind"
-  | "no_such_base"
-  | "ambiguous_user"
-  | "directory_error";
+  "unavailable" | "timeout" | "tls" | "service_bind" | "no_such_base" | "ambiguous_user" | "directory_error";
 
 /** Active Directory's `data XXX` sub-codes of result 49. */
 const AD_REASONS: Readonly<Record<string, string>> = {
@@ -70,7 +64,10 @@ export function transportErrorCode(error: unknown): LdapErrorCode {
   const text = describe(error);
   if (/timed? ?out|timeout/i.test(text)) return "timeout";
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
-  if (/^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|ERR_OSSL)/.test(code) || /certificate|tls|ssl/i.test(text)) {
+  if (
+    /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|ERR_OSSL)/.test(code) ||
+    /certificate|tls|ssl/i.test(text)
+  ) {
     return "tls";
   }
   return "unavailable";

@@ -18,7 +18,7 @@ export function escapeFilterValue(value: string): string {
 /** RFC 4514 attribute-value escaping for a value placed in one RDN. */
 export function escapeDnValue(value: string): string {
   let out = "";
-  const chars = [...value];
+  const chars = Array.from(value);
   chars.forEach((char, index) => {
     if (char === "\0") out += "\\00";
     else if (',+"\\<>;='.includes(char)) out += `\\${char}`;
@@ -39,8 +39,8 @@ export function fillTemplate(template: string, values: Readonly<Record<string, s
   return out;
 }
 
-/** Characters Active Directory forbids in sAMAccountName / UPN prefixes, plus controls. */
-const NON_DN_FORBIDDEN = /[\0-\x1f"/\\[\]:;|=,+*?<>@]/u;
+/** Characters Active Directory forbids in sAMAccountName / UPN prefixes. */
+const NON_DN_FORBIDDEN = /["/\\[\]:;|=,+*?<>@]/u;
 
 /**
  * A template such as `{username}@corp.example.com` or `CORP\{username}` is not a DN, so RFC 4514
@@ -48,7 +48,9 @@ const NON_DN_FORBIDDEN = /[\0-\x1f"/\\[\]:;|=,+*?<>@]/u;
  * are refused instead.
  */
 export function isSafeNonDnUsername(username: string): boolean {
-  return !NON_DN_FORBIDDEN.test(username);
+  if (NON_DN_FORBIDDEN.test(username)) return false;
+  for (let index = 0; index < username.length; index++) if (username.charCodeAt(index) < 0x20) return false;
+  return true;
 }
 
 /** `uid={username},ou=people,...` is a DN template; `{username}@corp` and `CORP\{username}` are not. */

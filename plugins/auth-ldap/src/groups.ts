@@ -72,7 +72,10 @@ async function parentsOf(
       username: escapeFilterValue(username),
     });
     const found = await search(settings.groupBase, { scope: "sub", filter, attributes: [settings.nameAttribute] });
-    return found.map((group) => ({ dn: group.dn, name: attributeValues(group, settings.nameAttribute)[0] ?? nameFromDn(group.dn, settings) }));
+    return found.map((group) => ({
+      dn: group.dn,
+      name: attributeValues(group, settings.nameAttribute)[0] ?? nameFromDn(group.dn, settings),
+    }));
   }
   if (entry === undefined) return [];
   return attributeValues(entry, settings.memberOfAttribute).map((groupDn) => ({
@@ -82,7 +85,11 @@ async function parentsOf(
 }
 
 /** Reads a group entry (its name and, for nesting, its memberOf); sets the name when found. */
-async function readGroup(group: Group, settings: GroupSettings, search: Search): Promise<(DirectoryEntry & { name?: string }) | undefined> {
+async function readGroup(
+  group: Group,
+  settings: GroupSettings,
+  search: Search,
+): Promise<(DirectoryEntry & { name?: string }) | undefined> {
   let found: DirectoryEntry[];
   try {
     found = await search(group.dn, {
@@ -105,5 +112,7 @@ async function readGroup(group: Group, settings: GroupSettings, search: Search):
 /** `cn=admins,ou=groups,...` names the group `admins` when the name attribute is cn. */
 function nameFromDn(dn: string, settings: GroupSettings): string | undefined {
   const rdn = firstRdn(dn);
-  return rdn !== undefined && rdn.attribute.toLowerCase() === settings.nameAttribute.toLowerCase() ? rdn.value : undefined;
+  return rdn !== undefined && rdn.attribute.toLowerCase() === settings.nameAttribute.toLowerCase()
+    ? rdn.value
+    : undefined;
 }

@@ -52,7 +52,12 @@ export class LdapProvider implements AuthProvider {
     }
     if (settings.service !== undefined) await this.service().acquire();
     this.logger.info(
-      { event: "ldap_ready", servers: this.config.url, mode: settings.lookup.mode, service_bind: settings.service !== undefined },
+      {
+        event: "ldap_ready",
+        servers: this.config.url,
+        mode: settings.lookup.mode,
+        service_bind: settings.service !== undefined,
+      },
       "LDAP provider ready",
     );
   }
@@ -184,7 +189,10 @@ export class LdapProvider implements AuthProvider {
         true,
       );
       if (found.length > 1) {
-        throw new LdapBackendError(`user_filter matched more than one entry under ${lookup.search.base}`, "ambiguous_user");
+        throw new LdapBackendError(
+          `user_filter matched more than one entry under ${lookup.search.base}`,
+          "ambiguous_user",
+        );
       }
       return found[0];
     }
@@ -255,9 +263,13 @@ export class LdapProvider implements AuthProvider {
       } catch (error) {
         connection.destroy();
         if (isResultCodeError(error)) {
-          throw new LdapBackendError(`service bind as ${settings.service?.dn ?? "anonymous"} refused by ${url}: ${describe(error)}`, "service_bind", {
-            cause: error,
-          });
+          throw new LdapBackendError(
+            `service bind as ${settings.service?.dn ?? "anonymous"} refused by ${url}: ${describe(error)}`,
+            "service_bind",
+            {
+              cause: error,
+            },
+          );
         }
         throw error;
       }
@@ -271,7 +283,10 @@ export class LdapProvider implements AuthProvider {
     const stored = values.find((value) => value.toLowerCase() === username.toLowerCase()) ?? values[0];
     if (stored !== undefined && stored !== "") return stored;
     if (settings.identity.explicit) {
-      throw new LdapBackendError(`entry ${entry.dn} has no ${settings.identity.attribute} (identity_attribute)`, "directory_error");
+      throw new LdapBackendError(
+        `entry ${entry.dn} has no ${settings.identity.attribute} (identity_attribute)`,
+        "directory_error",
+      );
     }
     return username;
   }

@@ -30,7 +30,9 @@ async function readSecretFile(configDir: string, file: string, what: string): Pr
     // One trailing newline is an artefact of editors and `echo`; the rest of the file is the secret.
     return (await readFile(path, "utf8")).replace(/\r?\n$/, "");
   } catch (error) {
-    throw new Error(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+    throw new Error(`${what}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`, {
+      cause: error,
+    });
   }
 }
 
@@ -41,7 +43,9 @@ export async function resolveSettings(config: LdapConfig, configDir: string): Pr
     try {
       ca = await readFile(path, "utf8");
     } catch (error) {
-      throw new Error(`tls.ca_file: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+      throw new Error(`tls.ca_file: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`, {
+        cause: error,
+      });
     }
   }
   const tls = {
@@ -70,7 +74,12 @@ export async function resolveSettings(config: LdapConfig, configDir: string): Pr
         ? { base: config.user_base, filter: config.user_filter }
         : undefined;
     lookup = { mode: "template", template: config.user_dn_template, isDn, search };
-    derived = search === undefined ? (isDn ? usernameAttribute(config.user_dn_template) : undefined) : usernameAttribute(search.filter);
+    derived =
+      search === undefined
+        ? isDn
+          ? usernameAttribute(config.user_dn_template)
+          : undefined
+        : usernameAttribute(search.filter);
   }
   const identity =
     config.identity_attribute !== undefined

@@ -16,8 +16,16 @@ describe("auth-ldap against an AD-shaped directory (sAMAccountName, userPrincipa
     slapd = await Slapd.start({ suffix: "dc=corp,dc=example,dc=com", adSchema: true });
     serviceDn = await seedLayout(slapd, ["Users", "Groups"]);
     await slapd.asAdmin(async (client) => {
-      const alice = await addAdUser(client, slapd.suffix, DOMAIN, { name: "asmith", cn: "Alice Smith", password: "Alice#2026!" });
-      const bob = await addAdUser(client, slapd.suffix, DOMAIN, { name: "bjones", cn: "Jones, Bob", password: "Bob#2026!" });
+      const alice = await addAdUser(client, slapd.suffix, DOMAIN, {
+        name: "asmith",
+        cn: "Alice Smith",
+        password: "Alice#2026!",
+      });
+      const bob = await addAdUser(client, slapd.suffix, DOMAIN, {
+        name: "bjones",
+        cn: "Jones, Bob",
+        password: "Bob#2026!",
+      });
       const vpn = await addGroup(client, slapd.suffix, "VPN Users", [alice, bob], "Groups");
       await addGroup(client, slapd.suffix, "Domain Proxy", [vpn], "Groups");
     });
@@ -56,7 +64,11 @@ describe("auth-ldap against an AD-shaped directory (sAMAccountName, userPrincipa
 
   it("identity_attribute: userPrincipalName; group_map to Gatehouse names; wrong password denies", async () => {
     const { provider, logger } = wire(
-      config({ identity_attribute: "userPrincipalName", group_map: { "vpn users": "vpn" }, required_groups: ["Domain Proxy"] }),
+      config({
+        identity_attribute: "userPrincipalName",
+        group_map: { "vpn users": "vpn" },
+        required_groups: ["Domain Proxy"],
+      }),
     );
     try {
       const result = (await provider.authenticate(request("asmith", "Alice#2026!"), signal())) as AuthInfo;

@@ -42,10 +42,13 @@ describe("auth-ldap when the directory fails", () => {
       await slapd.stop();
       for (let attempt = 0; attempt < 3; attempt++) {
         const started = Date.now();
-        await assert.rejects(provider.authenticate(request("alice", "alice-secret"), signal()), (error: Error & { code?: string }) => {
-          assert.equal(error.code, "unavailable", error.message);
-          return true;
-        });
+        await assert.rejects(
+          provider.authenticate(request("alice", "alice-secret"), signal()),
+          (error: Error & { code?: string }) => {
+            assert.equal(error.code, "unavailable", error.message);
+            return true;
+          },
+        );
         assert.ok(Date.now() - started < ERROR_WITHIN_MS, `took ${String(Date.now() - started)} ms`);
       }
       await assert.rejects(provider.health?.(signal()) ?? Promise.resolve());
@@ -64,10 +67,13 @@ describe("auth-ldap when the directory fails", () => {
     const { provider } = wire(config(`ldap://127.0.0.1:${String(blackhole.port)}`));
     try {
       const started = Date.now();
-      await assert.rejects(provider.authenticate(request("alice", "alice-secret"), signal()), (error: Error & { code?: string }) => {
-        assert.equal(error.code, "timeout", error.message);
-        return true;
-      });
+      await assert.rejects(
+        provider.authenticate(request("alice", "alice-secret"), signal()),
+        (error: Error & { code?: string }) => {
+          assert.equal(error.code, "timeout", error.message);
+          return true;
+        },
+      );
       assert.ok(Date.now() - started < ERROR_WITHIN_MS, `took ${String(Date.now() - started)} ms`);
       assert.ok(blackhole.connections() >= 1);
       await assert.rejects(provider.init?.() ?? Promise.resolve(), /timed? ?out/i);

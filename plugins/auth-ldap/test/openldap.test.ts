@@ -40,7 +40,10 @@ describe("auth-ldap against a real slapd (OpenLDAP: uid, groupOfNames, memberOf)
       const loopB = await addGroup(client, suffix, "loop-b", [dns["bob"]!]);
       const loopA = await addGroup(client, suffix, "loop-a", [dns["alice"]!, loopB]);
       const { Attribute, Change } = await import("ldapts");
-      await client.modify(loopB, new Change({ operation: "add", modification: new Attribute({ type: "member", values: [loopA] }) }));
+      await client.modify(
+        loopB,
+        new Change({ operation: "add", modification: new Attribute({ type: "member", values: [loopA] }) }),
+      );
     });
   });
   after(async () => slapd.destroy());
@@ -63,7 +66,10 @@ describe("auth-ldap against a real slapd (OpenLDAP: uid, groupOfNames, memberOf)
       assert.deepEqual(result.identities, [{ identity: "alice", context: "ProxyAuthRfc1929" }]);
       assert.deepEqual([...(result.groups ?? [])].sort(), ["engineers", "loop-a", "proxy-users"]);
       assert.ok(logger.events("ldap_ready").length === 1);
-      assert.equal(logger.lines.some((line) => line.includes("alice-secret") || line.includes(SERVICE_PASSWORD)), false);
+      assert.equal(
+        logger.lines.some((line) => line.includes("alice-secret") || line.includes(SERVICE_PASSWORD)),
+        false,
+      );
     } finally {
       await provider.close?.();
     }
@@ -76,7 +82,10 @@ describe("auth-ldap against a real slapd (OpenLDAP: uid, groupOfNames, memberOf)
       assert.equal(lastDenyReason(logger), "invalid_credentials");
       assert.equal(await provider.authenticate(request("nobody", "alice-secret"), signal()), false);
       assert.equal(lastDenyReason(logger), "user_not_found");
-      assert.equal(logger.lines.some((line) => line.includes("wrong") || line.includes("alice-secret")), false);
+      assert.equal(
+        logger.lines.some((line) => line.includes("wrong") || line.includes("alice-secret")),
+        false,
+      );
     } finally {
       await provider.close?.();
     }
@@ -120,7 +129,10 @@ describe("auth-ldap against a real slapd (OpenLDAP: uid, groupOfNames, memberOf)
   it("a filter matching two entries is an error, not a login", async () => {
     const { provider } = wire({ ...base(), user_filter: "(mail={username})" });
     try {
-      await assert.rejects(provider.authenticate(request("twin@example.com", "twin-secret"), signal()), /more than one entry/);
+      await assert.rejects(
+        provider.authenticate(request("twin@example.com", "twin-secret"), signal()),
+        /more than one entry/,
+      );
     } finally {
       await provider.close?.();
     }
@@ -155,7 +167,8 @@ describe("auth-ldap against a real slapd (OpenLDAP: uid, groupOfNames, memberOf)
         const result = (await provider.authenticate(request(username, password), signal())) as AuthInfo;
         assert.equal(result.identities[0]?.identity, username, username);
         // Each name binds its own entry: alice's password does not open the look-alikes.
-        if (username !== "alice") assert.equal(await provider.authenticate(request(username, "alice-secret"), signal()), false);
+        if (username !== "alice")
+          assert.equal(await provider.authenticate(request(username, "alice-secret"), signal()), false);
       }
       // uid matching ignores surrounding spaces, so an escaped " alice" is alice's own entry
       // (reported as stored), never a syntax error or another entry.
@@ -176,7 +189,14 @@ describe("auth-ldap against a real slapd (OpenLDAP: uid, groupOfNames, memberOf)
     const shallow = wire({ ...base(), nested_groups: true, max_group_depth: 2 });
     try {
       const all = (await deep.provider.authenticate(request("alice", "alice-secret"), signal())) as AuthInfo;
-      assert.deepEqual([...(all.groups ?? [])].sort(), ["engineers", "everyone", "loop-a", "loop-b", "proxy-users", "staff"]);
+      assert.deepEqual([...(all.groups ?? [])].sort(), [
+        "engineers",
+        "everyone",
+        "loop-a",
+        "loop-b",
+        "proxy-users",
+        "staff",
+      ]);
       const two = (await shallow.provider.authenticate(request("alice", "alice-secret"), signal())) as AuthInfo;
       assert.deepEqual([...(two.groups ?? [])].sort(), ["engineers", "loop-a", "loop-b", "proxy-users", "staff"]);
     } finally {
@@ -189,7 +209,14 @@ describe("auth-ldap against a real slapd (OpenLDAP: uid, groupOfNames, memberOf)
     const { provider } = wire({ ...base(), group_base: `ou=groups,${slapd.suffix}`, nested_groups: true });
     try {
       const all = (await provider.authenticate(request("alice", "alice-secret"), signal())) as AuthInfo;
-      assert.deepEqual([...(all.groups ?? [])].sort(), ["engineers", "everyone", "loop-a", "loop-b", "proxy-users", "staff"]);
+      assert.deepEqual([...(all.groups ?? [])].sort(), [
+        "engineers",
+        "everyone",
+        "loop-a",
+        "loop-b",
+        "proxy-users",
+        "staff",
+      ]);
     } finally {
       await provider.close?.();
     }
@@ -271,8 +298,8 @@ describe("auth-ldap against a real slapd (OpenLDAP: uid, groupOfNames, memberOf)
 
   it("bind_password_file is read relative to the config folder", async () => {
     await writeFile(join(slapd.dir, "service.pw"), `${SERVICE_PASSWORD}\n`);
-    const { bind_password: _unused, ...rest } = base();
-    const config = { ...rest, bind_password_file: "service.pw" };
+    const config: Record<string, unknown> = { ...base(), bind_password_file: "service.pw" };
+    delete config["bind_password"];
     const { provider } = wire(config, slapd.dir);
     try {
       await provider.init?.();

@@ -76,7 +76,10 @@ describe("auth-ldap over TLS: ldaps:// and StartTLS with a self-signed CA", () =
         await assert.rejects(provider.authenticate(request("alice", "alice-secret"), signal()), /certificate/i);
         await new Promise((resolve) => setTimeout(resolve, 200));
         assert.equal(slapd.countBinds(), binds, "no bind reached slapd");
-        assert.equal(logger.lines.some((line) => line.includes("alice-secret")), false);
+        assert.equal(
+          logger.lines.some((line) => line.includes("alice-secret")),
+          false,
+        );
       } finally {
         await provider.close?.();
       }

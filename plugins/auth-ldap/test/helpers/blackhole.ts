@@ -2,7 +2,11 @@ import { createServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 
 /** A TCP server that accepts connections and never answers: the hung-directory case. */
-export async function startBlackhole(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+export async function startBlackhole(): Promise<{
+  port: number;
+  connections: () => number;
+  close: () => Promise<void>;
+}> {
   const sockets = new Set<Socket>();
   let accepted = 0;
   const server: Server = createServer((socket) => {

@@ -10,7 +10,16 @@ export interface CurlResult {
 
 /** The real curl through a SOCKS5 proxy (ATYP domain); never throws on a non-zero exit (97 = refused). */
 export function curlThrough(proxyPort: number, url: string, user: string): Promise<CurlResult> {
-  const args = ["--silent", "--max-time", "20", "--socks5-hostname", `127.0.0.1:${String(proxyPort)}`, "--proxy-user", user, url];
+  const args = [
+    "--silent",
+    "--max-time",
+    "20",
+    "--socks5-hostname",
+    `127.0.0.1:${String(proxyPort)}`,
+    "--proxy-user",
+    user,
+    url,
+  ];
   return new Promise((resolve) => {
     execFile("curl", args, (error, stdout) => {
       resolve({ exitCode: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout });

@@ -66,7 +66,13 @@ export async function addAdUser(client: Client, suffix: string, domain: string, 
 }
 
 /** groupOfNames under `ou=<ou>`; members must exist first (the memberof overlay updates them). */
-export async function addGroup(client: Client, suffix: string, cn: string, members: readonly string[], ou = "groups"): Promise<string> {
+export async function addGroup(
+  client: Client,
+  suffix: string,
+  cn: string,
+  members: readonly string[],
+  ou = "groups",
+): Promise<string> {
   const dn = `cn=${cn},ou=${ou},${suffix}`;
   await client.add(dn, { objectClass: "groupOfNames", cn, member: [...members] });
   return dn;
@@ -74,5 +80,8 @@ export async function addGroup(client: Client, suffix: string, cn: string, membe
 
 export async function addMember(client: Client, groupDn: string, memberDn: string): Promise<void> {
   const { Attribute, Change } = await import("ldapts");
-  await client.modify(groupDn, new Change({ operation: "add", modification: new Attribute({ type: "member", values: [memberDn] }) }));
+  await client.modify(
+    groupDn,
+    new Change({ operation: "add", modification: new Attribute({ type: "member", values: [memberDn] }) }),
+  );
 }

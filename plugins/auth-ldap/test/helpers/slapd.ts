@@ -99,17 +99,29 @@ export class Slapd {
     const urls = `${this.url}/ ${this.tlsUrl}/`;
     const child = spawn(
       "setpriv",
-      ["--pdeathsig", "TERM", "--", slapd, "-f", join(this.dir, "slapd.conf"), "-h", urls, "-d", this.options.logOperations === false ? "0" : "256"],
+      [
+        "--pdeathsig",
+        "TERM",
+        "--",
+        slapd,
+        "-f",
+        join(this.dir, "slapd.conf"),
+        "-h",
+        urls,
+        "-d",
+        this.options.logOperations === false ? "0" : "256",
+      ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     this.child = child;
-    child.stderr?.setEncoding("utf8").on("data", (data: string) => {
+    child.stderr.setEncoding("utf8").on("data", (data: string) => {
       this.log += data;
     });
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
     const deadline = Date.now() + 10_000;
     while (!(await canConnect(this.port)) || !(await canConnect(this.tlsPort))) {
-      if (!this.running) throw new Error(`slapd exited at startup: ${this.log.slice(-2000)}`);
+      if (exited()) throw new Error(`slapd exited at startup: ${this.log.slice(-2000)}`);
       if (Date.now() > deadline) throw new Error(`slapd did not listen within 10 s: ${this.log.slice(-2000)}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
