@@ -256,6 +256,26 @@ describe("AuthPipeline: the decision cache", () => {
     assert.equal(second.calls.length, 1, "the provider was asked again");
   });
 
+  it("a provider that decides on conn_meta is cached and coalesced per client IP and listener", async () => {
+    const byAddress: TestProvider = {
+      ...provider("by-address", ({ connMeta }) => connMeta.peer_address.startsWith("10.0.0.1:")),
+      usesConnMeta: true,
+    };
+    const auth = new AuthPipeline({ chain: [{ provider: byAddress }], throttle: false });
+    assert.equal((await auth.decide(attempt("alice", "pw", "10.0.0.1:1111"))).allowed, true);
+    const samePeerIp = await auth.decide(attempt("alice", "pw", "10.0.0.1:2222"));
+    assert.equal(samePeerIp.cached, true, "another port of the same client IP hits the cache");
+    const otherPeer = await auth.decide(attempt("alice", "pw", "10.0.0.2:1111"));
+    assert.equal(reasonOf(otherPeer), "bad_credentials", "another client IP must not reuse the allow");
+    const otherListener = await auth.decide({
+      username: "alice",
+      password: "pw",
+      connMeta: { peer_address: "10.0.0.1:3333", local_address: "127.0.0.1:1081" },
+    });
+    assert.equal(otherListener.cached, undefined, "another listener address misses the cache");
+    assert.equal(byAddress.calls.length, 3);
+  });
+
   it("a different password or username misses the cache", async () => {
     const db = passwords("db", { alice: "pw", bob: "pw" });
     const auth = new AuthPipeline({ chain: [{ provider: db }], throttle: false });

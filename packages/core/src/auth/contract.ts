@@ -38,6 +38,12 @@ export type AuthResult = boolean | AuthInfo;
 
 export interface AuthProvider {
   readonly name: string;
+  /**
+   * True when the decision may depend on `connMeta` (a script or remote service that sees the
+   * client's address). The pipeline then caches and coalesces per username, password, client IP
+   * and listener address instead of per username and password alone. Default false.
+   */
+  readonly usesConnMeta?: boolean;
   /** Connect and validate; a failure stops startup. */
   init?(): Promise<void>;
   /**

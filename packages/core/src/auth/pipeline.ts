@@ -5,6 +5,7 @@ import type { AuthDecision, AuthProvider, AuthRequest, Authenticator } from "./c
 import { CredentialKeyer } from "./credential-key.js";
 import { DecisionCache } from "./decision-cache.js";
 import { FailureThrottle } from "./failure-throttle.js";
+import { clientAddress } from "./client-address.js";
 import { CALLER_ABORTED, InFlight } from "./in-flight.js";
 import { resolvePipelineOptions } from "./pipeline-options.js";
 import type { AuthPipelineOptions } from "./pipeline-options.js";
@@ -32,6 +33,8 @@ export class AuthPipeline implements Authenticator {
   private readonly cache: DecisionCache | undefined;
   private readonly throttle: FailureThrottle | undefined;
   private readonly inFlight = new InFlight<AuthDecision>();
+  /** Whether a provider in the chain may decide on conn_meta: then it is part of the key. */
+  private readonly keyIncludesConnection: boolean;
 
   constructor(options: AuthPipelineOptions) {
     const resolved = resolvePipelineOptions(options);
@@ -40,6 +43,7 @@ export class AuthPipeline implements Authenticator {
       onError: entry.onError,
       limiter: new ConcurrencyLimiter(entry.maxConcurrent, entry.maxQueue),
     }));
+    this.keyIncludesConnection = resolved.chain.some((entry) => entry.provider.usesConnMeta === true);
     this.timeoutMs = resolved.timeoutMs;
     this.cache = resolved.cache && new DecisionCache({ ...resolved.cache, now: resolved.now });
     this.throttle = resolved.throttle && new FailureThrottle({ ...resolved.throttle, now: resolved.now });
@@ -62,7 +66,7 @@ export class AuthPipeline implements Authenticator {
       const what = throttledBy === "username" ? "this username" : "this client address";
       return { allowed: false, reason: "throttled", detail: `too many failed attempts for ${what}` };
     }
-    const key = this.keyer.keyOf(request.username, request.password);
+    const key = this.keyOf(request);
     const cached = this.cache?.get(key);
     const decision =
       cached !== undefined
@@ -71,6 +75,12 @@ export class AuthPipeline implements Authenticator {
     if (decision === CALLER_ABORTED) return ABORTED;
     this.countOutcome(request, decision);
     return decision;
+  }
+
+  private keyOf({ username, password, connMeta }: AuthRequest): string {
+    if (!this.keyIncludesConnection) return this.keyer.keyOf(username, password);
+    // The client IP, not its port: a new port per connection would defeat the cache entirely.
+    return this.keyer.keyOf(username, password, clientAddress(connMeta.peer_address), connMeta.local_address);
   }
 
   /** The shared work behind every identical attempt in flight: done once, remembered once. */
