@@ -40,6 +40,8 @@ export const ldapConfigSchema = z
     retry_after: duration.default(30000),
     /** Service connections kept open for searches. */
     pool_size: z.number().int().min(1).max(16).default(2),
+    /** Idle connections kept for user binds (reused one login at a time); 0 opens one per login. */
+    bind_pool_size: z.number().int().min(0).max(256).default(8),
 
     bind_dn: z.string().min(1).optional(),
     bind_password: z.string().min(1).optional(),

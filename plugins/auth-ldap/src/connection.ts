@@ -75,6 +75,11 @@ export class LdapConnection {
     return connection;
   }
 
+  /** The socket is open (whatever it is bound as). */
+  get connected(): boolean {
+    return this.client.isConnected;
+  }
+
   get alive(): boolean {
     return this.client.isConnected && (this.boundAs === undefined || this.client.isBound);
   }

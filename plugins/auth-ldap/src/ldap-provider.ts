@@ -10,6 +10,7 @@ import { LdapBackendError, credentialsRejected, describe, isResultCodeError, tra
 import { escapeDnValue, escapeFilterValue, fillTemplate, isSafeNonDnUsername } from "./escape.js";
 import { mapGroups, meetsRequiredGroups } from "./group-map.js";
 import { untilAborted } from "./abort.js";
+import { BindPool } from "./bind-pool.js";
 import { resolveGroups } from "./groups.js";
 import type { Search } from "./groups.js";
 import { ServerSet, withFailover } from "./servers.js";
@@ -30,6 +31,7 @@ export class LdapProvider implements AuthProvider {
   private readonly servers: ServerSet;
   private settingsPromise: Promise<LdapSettings> | undefined;
   private pool: ServicePool | undefined;
+  private readonly bindPool: BindPool;
 
   constructor(
     @inject(Tokens.PluginConfig) private readonly config: LdapConfig,
@@ -38,6 +40,7 @@ export class LdapProvider implements AuthProvider {
   ) {
     this.name = context.instanceName;
     this.servers = new ServerSet(config.url, config.retry_after);
+    this.bindPool = new BindPool(config.bind_pool_size);
   }
 
   /** Reads secret files and, with a service account, proves its bind: a wrong password stops startup. */
@@ -88,6 +91,7 @@ export class LdapProvider implements AuthProvider {
 
   async close(): Promise<void> {
     await this.pool?.close();
+    await this.bindPool.close();
   }
 
   async authenticate({ username, password }: AuthRequest, signal: AbortSignal): Promise<AuthResult> {
@@ -148,7 +152,7 @@ export class LdapProvider implements AuthProvider {
       );
       return { identities: [{ identity, context: "ProxyAuthRfc1929" }], groups };
     } finally {
-      void userConnection.close();
+      this.bindPool.give(userConnection);
     }
   }
 
@@ -212,20 +216,40 @@ export class LdapProvider implements AuthProvider {
     }
   }
 
-  /** A connection of its own for the user's bind: never the shared service connection. */
+  /**
+   * A connection of its own for the user's bind, never the service connection: an idle one from
+   * the bind pool when there is one, else a new one (with failover).
+   */
   private async bindAsUser(
     settings: LdapSettings,
     dn: string,
     password: string,
     signal: AbortSignal,
   ): Promise<{ connection: LdapConnection } | { reason: string; adCode?: string }> {
+    const idle = this.bindPool.take();
+    if (idle !== undefined) {
+      try {
+        await idle.bind(dn, password, signal);
+        return { connection: idle };
+      } catch (error) {
+        const rejected = credentialsRejected(error);
+        if (rejected !== undefined) {
+          this.bindPool.give(idle);
+          return rejected;
+        }
+        idle.destroy();
+        if (isResultCodeError(error) || signal.aborted) throw error;
+        // The idle connection had gone stale: try afresh below.
+      }
+    }
     try {
       const connection = await withFailover(this.servers, this.logger, signal, async (url) => {
         const opened = await LdapConnection.open(url, settings.transport, signal);
         try {
           await opened.bind(dn, password, signal);
         } catch (error) {
-          opened.destroy();
+          if (credentialsRejected(error) === undefined) opened.destroy();
+          else this.bindPool.give(opened);
           throw error;
         }
         return opened;

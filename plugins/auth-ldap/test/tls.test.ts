@@ -49,12 +49,28 @@ describe("auth-ldap over TLS: ldaps:// and StartTLS with a self-signed CA", () =
     }
   });
 
-  it("StartTLS on ldap:// with the CA logs in", async () => {
+  it("StartTLS on ldap:// with the CA logs in, with and without reused bind connections", async () => {
+    for (const bindPoolSize of [0, 2]) {
+      const { provider } = wire(
+        config({ url: slapd.url, start_tls: true, tls: { ca_file: slapd.caFile }, bind_pool_size: bindPoolSize }),
+      );
+      try {
+        await provider.init?.();
+        for (let round = 0; round < 3; round++) {
+          const result = (await provider.authenticate(request("alice", "alice-secret"), signal())) as AuthInfo;
+          assert.equal(result.identities[0]?.identity, "alice");
+          assert.equal(await provider.authenticate(request("alice", "wrong"), signal()), false);
+        }
+      } finally {
+        await provider.close?.();
+      }
+    }
+  });
+
+  it("StartTLS: health passes", async () => {
     const { provider } = wire(config({ url: slapd.url, start_tls: true, tls: { ca_file: slapd.caFile } }));
     try {
-      await provider.init?.();
-      const result = (await provider.authenticate(request("alice", "alice-secret"), signal())) as AuthInfo;
-      assert.equal(result.identities[0]?.identity, "alice");
+      await provider.health?.(signal());
     } finally {
       await provider.close?.();
     }

@@ -51,7 +51,10 @@ export class Slapd {
   readonly rootDn: string;
   readonly rootPassword = `root-${randomBytes(6).toString("hex")}`;
   private child: ChildProcess | undefined;
+  /** The last few KiB of slapd's output, for error messages. */
   private log = "";
+  private partialLine = "";
+  private binds = 0;
   private exited: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -114,9 +117,7 @@ export class Slapd {
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     this.child = child;
-    child.stderr.setEncoding("utf8").on("data", (data: string) => {
-      this.log += data;
-    });
+    child.stderr.setEncoding("utf8").on("data", (data: string) => this.onOutput(data));
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
     const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
     const deadline = Date.now() + 10_000;
@@ -141,7 +142,14 @@ export class Slapd {
 
   /** Simple binds slapd has logged (needs logOperations, the default). */
   countBinds(): number {
-    return this.log.match(/ BIND dn=/g)?.length ?? 0;
+    return this.binds;
+  }
+
+  private onOutput(data: string): void {
+    this.log = (this.log + data).slice(-8192);
+    const lines = (this.partialLine + data).split("\n");
+    this.partialLine = lines.pop() ?? "";
+    for (const line of lines) if (line.includes(" BIND dn=")) this.binds += 1;
   }
 
   /** Runs `work` with a client bound as the rootdn. */
