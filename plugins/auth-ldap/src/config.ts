@@ -34,8 +34,9 @@ export const ldapConfigSchema = z
     /** Allows plain ldap:// without StartTLS (passwords cross the network in clear). */
     insecure: z.boolean().default(false),
     tls: tlsSchema.optional(),
-    connect_timeout: duration.default(5000),
-    timeout: duration.default(5000),
+    // Below the pipeline's default 5 s deadline, so a hung server times out (and is failed over) in time.
+    connect_timeout: duration.default(2000),
+    timeout: duration.default(3000),
     /** How long a server that refused or timed out is skipped before it is tried again. */
     retry_after: duration.default(30000),
     /** Service connections kept open for searches. */

@@ -74,8 +74,8 @@ describe("config schema", () => {
   it("accepts a minimal config and applies defaults", () => {
     const config = ldapConfigSchema.parse(ok);
     assert.deepEqual(config.url, ["ldaps://dc1.example.com"]);
-    assert.equal(config.timeout, 5000);
-    assert.equal(config.connect_timeout, 5000);
+    assert.equal(config.timeout, 3000);
+    assert.equal(config.connect_timeout, 2000);
     assert.equal(config.group_name_attribute, "cn");
   });
 
