@@ -29,7 +29,12 @@ const groupMapValue = z.union([z.string().min(1), z.array(z.string().min(1)).min
 
 export const ldapConfigSchema = z
   .strictObject({
-    url: z.union([ldapUrl, z.array(ldapUrl).min(1)]).transform((value) => (Array.isArray(value) ? value : [value])),
+    url: z
+      .union([ldapUrl, z.array(ldapUrl).min(1)], {
+        error: (issue) =>
+          issue.input === undefined ? "is required: ldaps://host[:port] or a list of them" : undefined,
+      })
+      .transform((value) => (Array.isArray(value) ? value : [value])),
     start_tls: z.boolean().default(false),
     /** Allows plain ldap:// without StartTLS (passwords cross the network in clear). */
     insecure: z.boolean().default(false),

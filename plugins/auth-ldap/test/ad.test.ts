@@ -80,4 +80,25 @@ describe("auth-ldap against an AD-shaped directory (sAMAccountName, userPrincipa
       await provider.close?.();
     }
   });
+
+  it("UPN / down-level templates refuse names with characters AD forbids, before any bind", async () => {
+    for (const template of ["{username}@corp.example.com", "CORP\\{username}"]) {
+      const { provider, logger } = wire({
+        url: slapd.tlsUrl,
+        tls: { ca_file: slapd.caFile },
+        user_dn_template: template,
+      });
+      try {
+        const binds = slapd.countBinds();
+        for (const username of ["a,b", "a@evil.example", "x\\y", "a=b", "*", "tab\tname"]) {
+          assert.equal(await provider.authenticate(request(username, "Alice#2026!"), signal()), false, username);
+          assert.equal(lastDenyReason(logger), "username_not_allowed", username);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assert.equal(slapd.countBinds(), binds);
+      } finally {
+        await provider.close?.();
+      }
+    }
+  });
 });

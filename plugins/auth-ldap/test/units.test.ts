@@ -81,6 +81,7 @@ describe("config schema", () => {
 
   it("names the path of each problem", () => {
     assert.match(issues({ ...ok, url: "http://x" }).join("\n"), /^url: must start with ldap:\/\/ or ldaps:\/\//m);
+    assert.match(issues({ user_base: "dc=x" }).join("\n"), /^url: is required/m);
     assert.match(issues({ ...ok, url: ["ldaps://a", "ldap://b"] }).join("\n"), /^url\.1: plain ldap:\/\//m);
     assert.match(
       issues({ ...ok, url: "ldaps://a", start_tls: true }).join("\n"),
