@@ -1,4 +1,6 @@
 import { parseDuration, z } from "@gatehouse/core";
+import { FilterParser } from "ldapts";
+import { fillTemplate } from "./escape.js";
 
 /** `500ms`, `5s`, or milliseconds; output is milliseconds. */
 const duration = z.union([z.number(), z.string()]).transform((value, context) => {
@@ -91,11 +93,9 @@ export const ldapConfigSchema = z
     } else if (config.user_filter !== undefined && config.user_base === undefined) {
       issue(["user_filter"], "needs user_base (the entry is searched under it after the bind)");
     }
-    if (isString(config.user_filter) && !/^\(.*\)$/s.test(config.user_filter)) {
-      issue(["user_filter"], "must be a parenthesised LDAP filter such as (uid={username})");
-    }
-    if (isString(config.group_filter) && !/^\(.*\)$/s.test(config.group_filter)) {
-      issue(["group_filter"], "must be a parenthesised LDAP filter");
+    for (const key of ["user_filter", "group_filter"] as const) {
+      const problem = filterProblem(config[key]);
+      if (problem !== undefined) issue([key], problem);
     }
     if (!Array.isArray(config.url)) return;
     config.url.forEach((url, index) => {
@@ -110,6 +110,34 @@ export const ldapConfigSchema = z
       }
     });
   });
+
+/** Why a filter template is not a valid LDAP filter (checked with sample values), or undefined. */
+function filterProblem(template: unknown): string | undefined {
+  if (typeof template !== "string") return undefined;
+  if (!/^\(.*\)$/s.test(template)) return "must be a parenthesised LDAP filter such as (uid={username})";
+  if (!balancedParentheses(template)) return "has unbalanced parentheses";
+  try {
+    FilterParser.parseString(fillTemplate(template, { username: "sample", dn: "cn=sample" }));
+    return undefined;
+  } catch (error) {
+    return `is not a valid LDAP filter: ${(error as Error).message}`;
+  }
+}
+
+/** Every `(` closed, never more `)` than `(` so far, and the outer pair encloses the whole filter. */
+function balancedParentheses(filter: string): boolean {
+  let depth = 0;
+  for (let index = 0; index < filter.length; index++) {
+    const char = filter[index];
+    if (char === "\\") index += 1;
+    else if (char === "(") depth += 1;
+    else if (char === ")") {
+      depth -= 1;
+      if (depth < 0 || (depth === 0 && index !== filter.length - 1)) return false;
+    }
+  }
+  return depth === 0;
+}
 
 export type LdapConfig = z.output<typeof ldapConfigSchema>;
 export const DEFAULT_USER_FILTER = "(uid={username})";

@@ -96,6 +96,12 @@ describe("config schema", () => {
     assert.match(issues({ ...ok, user_filter: "(uid=alice)" }).join("\n"), /^user_filter: must contain \{username\}/m);
     assert.match(issues({ ...ok, timeout: "soon" }).join("\n"), /^timeout: expected a duration/m);
     assert.match(issues({ ...ok, bogus: 1 }).join("\n"), /bogus/);
+    assert.match(issues({ ...ok, user_filter: "(&(uid={username})" }).join("\n"), /^user_filter: /m);
+    assert.match(issues({ ...ok, group_filter: "(member={dn}" }).join("\n"), /^group_filter: /m);
+    assert.deepEqual(
+      issues({ ...ok, group_filter: "(&(objectClass=group)(member:1.2.840.113556.1.4.1941:={dn}))" }),
+      [],
+    );
     assert.match(
       issues({ url: "ldaps://a", user_dn_template: "uid=x,dc=y" }).join("\n"),
       /^user_dn_template: must contain \{username\}/m,
