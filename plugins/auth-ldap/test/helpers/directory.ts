@@ -77,11 +77,3 @@ export async function addGroup(
   await client.add(dn, { objectClass: "groupOfNames", cn, member: [...members] });
   return dn;
 }
-
-export async function addMember(client: Client, groupDn: string, memberDn: string): Promise<void> {
-  const { Attribute, Change } = await import("ldapts");
-  await client.modify(
-    groupDn,
-    new Change({ operation: "add", modification: new Attribute({ type: "member", values: [memberDn] }) }),
-  );
-}
