@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // Runs one Gatehouse core proxy for the benchmark and prints `{"port":N,...}` on stdout.
 //   node bench/gatehouse-proxy.js [--listen 127.0.0.1:0] [--user U --password P] [--log-level warn|silent]
+//                                 [--policy-rules N]
 // With --user, the listener requires auth and an in-memory provider knows that one user.
+// With --policy-rules N, a policy of N rules that every request walks through (bench/policy-rules.js).
 // Logs (JSON lines) go to stderr. SIGTERM/SIGINT close the server and exit 0, so that
 // `node --cpu-prof` can write its profile.
 import { parseArgs } from "node:util";
 import { createJsonLogger, createProxyServer, silentLogger } from "@gatehouse/core";
 import { createMemoryProvider } from "./memory-auth.js";
+import { benchPolicy } from "./policy-rules.js";
 
 const { values } = parseArgs({
   options: {
@@ -14,20 +17,28 @@ const { values } = parseArgs({
     user: { type: "string" },
     password: { type: "string", default: "" },
     "log-level": { type: "string", default: "warn" },
+    "policy-rules": { type: "string" },
   },
 });
 
 const level = values["log-level"];
 const logger = level === "silent" ? silentLogger : createJsonLogger(level, (line) => process.stderr.write(line));
 const withAuth = values.user !== undefined;
+const policyRules = values["policy-rules"] === undefined ? undefined : Number(values["policy-rules"]);
+if (policyRules !== undefined && !(Number.isInteger(policyRules) && policyRules >= 0)) {
+  throw new Error("--policy-rules: a non-negative integer");
+}
 const server = createProxyServer({
   listeners: [{ listen: values.listen, require_auth: withAuth }],
   ...(withAuth && { auth: { provider: createMemoryProvider(new Map([[values.user, values.password]])) } }),
+  ...(policyRules !== undefined && { policy: benchPolicy(policyRules) }),
   logger,
 });
 await server.start();
 const { port } = server.addresses()[0];
-process.stdout.write(`${JSON.stringify({ port, auth: withAuth, log_level: level, pid: process.pid })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ port, auth: withAuth, policy_rules: policyRules ?? 0, log_level: level, pid: process.pid })}\n`,
+);
 
 let stopping = false;
 function stop() {

@@ -38,13 +38,17 @@ function ratio(a, b) {
   return `${(a / b).toFixed(2)}x`;
 }
 
-/** Ratios Gatehouse / peer for every column; gatehouse-auth is also compared with microsocks-auth. */
+/**
+ * Ratios Gatehouse / peer for every column; gatehouse-auth is also compared with
+ * microsocks-auth, gatehouse-policy with gatehouse (the same proxy without rules).
+ */
 export function ratiosTable(subjects, results) {
   const names = subjects.map((s) => s.name);
   const rows = [["ratio", ...COLUMNS.map((c) => c.header)]];
   for (const g of names.filter((n) => n.startsWith("gatehouse"))) {
     const peers = ["microsocks", "dante", "direct"];
     if (g === "gatehouse-auth") peers.splice(1, 0, "microsocks-auth");
+    if (g === "gatehouse-policy") peers.unshift("gatehouse"); // the cost of the rules
     for (const peer of peers.filter((p) => names.includes(p))) {
       rows.push([
         `${g} / ${peer}`,

@@ -22,12 +22,17 @@ function freePort() {
   });
 }
 
-async function startGatehouse(ctx, auth) {
+/** Rules in the gatehouse-policy subject's policy (every request walks all of them). */
+export const BENCH_POLICY_RULES = 100;
+
+async function startGatehouse(ctx, auth, policyRules) {
   const node = [process.execPath];
   if (ctx.cpuProf) node.push("--cpu-prof", `--cpu-prof-dir=${ctx.profDir}`);
   const args = [join(repoRoot, "bench", "gatehouse-proxy.js"), "--log-level", ctx.logLevel];
   if (auth) args.push("--user", auth.user, "--password", auth.password);
-  const logFile = join(ctx.tmp, `gatehouse${auth ? "-auth" : ""}.log`);
+  if (policyRules !== undefined) args.push("--policy-rules", String(policyRules));
+  const suffix = `${auth ? "-auth" : ""}${policyRules === undefined ? "" : "-policy"}`;
+  const logFile = join(ctx.tmp, `gatehouse${suffix}.log`);
   const record = startProcess({
     name: "gatehouse",
     argv: [...node, ...args],
@@ -45,7 +50,8 @@ async function startGatehouse(ctx, auth) {
     });
   });
   const { port } = JSON.parse(line);
-  return { record, port, logFile, note: `node ${process.version}, logger ${ctx.logLevel}` };
+  const rules = policyRules === undefined ? "" : `, ${String(policyRules)} policy rules`;
+  return { record, port, logFile, note: `node ${process.version}, logger ${ctx.logLevel}${rules}` };
 }
 
 async function startMicrosocks(ctx, auth) {
@@ -94,6 +100,12 @@ async function startDante(ctx) {
 export const SUBJECTS = [
   { name: "gatehouse", binary: undefined, auth: undefined, start: (ctx) => startGatehouse(ctx) },
   { name: "gatehouse-auth", binary: undefined, auth: credentials, start: (ctx) => startGatehouse(ctx, credentials) },
+  {
+    name: "gatehouse-policy",
+    binary: undefined,
+    auth: undefined,
+    start: (ctx) => startGatehouse(ctx, undefined, BENCH_POLICY_RULES),
+  },
   { name: "microsocks", binary: "microsocks", auth: undefined, start: (ctx) => startMicrosocks(ctx) },
   {
     name: "microsocks-auth",

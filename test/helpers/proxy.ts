@@ -5,6 +5,8 @@ import type {
   HostResolver,
   ListenerOptions,
   Logger,
+  PolicyDeniedEvent,
+  PolicyOptions,
   ProxyServer,
   SessionRecord,
 } from "@gatehouse/core";
@@ -44,6 +46,7 @@ export interface TestProxy {
   readonly logs: LogRecord[];
   readonly sessions: SessionRecord[];
   readonly authEvents: AuthEvent[];
+  readonly policyDenials: PolicyDeniedEvent[];
   close(): Promise<void>;
   /** Resolves when `count` sessions have ended (their records were written). */
   sessionsEnded(count: number, timeoutMs?: number): Promise<SessionRecord[]>;
@@ -53,6 +56,7 @@ export interface TestProxyOptions {
   readonly listeners?: readonly Partial<ListenerOptions>[];
   readonly auth?: AuthOptions;
   readonly resolveHost?: HostResolver;
+  readonly policy?: PolicyOptions;
 }
 
 /** Starts the engine in-process on 127.0.0.1 with random ports. */
@@ -60,6 +64,7 @@ export async function startProxy(options: TestProxyOptions = {}): Promise<TestPr
   const logger = memoryLogger();
   const sessions: SessionRecord[] = [];
   const authEvents: AuthEvent[] = [];
+  const policyDenials: PolicyDeniedEvent[] = [];
   const waiters: (() => void)[] = [];
   const listeners = (options.listeners ?? [{}]).map((listener) => ({ listen: "127.0.0.1:0", ...listener }));
   const server = createProxyServer({
@@ -67,7 +72,11 @@ export async function startProxy(options: TestProxyOptions = {}): Promise<TestPr
     logger,
     ...(options.auth !== undefined && { auth: options.auth }),
     ...(options.resolveHost !== undefined && { resolveHost: options.resolveHost }),
+    ...(options.policy !== undefined && { policy: options.policy }),
     hooks: {
+      onPolicyDenied(event) {
+        policyDenials.push(event);
+      },
       onSessionEnd(record) {
         sessions.push(record);
         for (const wake of waiters.splice(0)) wake();
@@ -86,6 +95,7 @@ export async function startProxy(options: TestProxyOptions = {}): Promise<TestPr
     logs: logger.records,
     sessions,
     authEvents,
+    policyDenials,
     close: () => server.close(),
     async sessionsEnded(count, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;

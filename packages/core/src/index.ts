@@ -39,7 +39,8 @@ export {
 } from "./protocol/serialize.js";
 export { createProxyServer } from "./server.js";
 export type { AuthOptions, AuthPipelineSettings, ProxyServer, ProxyServerOptions } from "./server.js";
-export type { AuthEvent, HostResolver, ProxyHooks, SessionRecord } from "./session/context.js";
+export type { AuthEvent, HostResolver, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "./session/context.js";
+export * from "./policy/index.js";
 export { replyForDialError } from "./session/reply-codes.js";
 export { ProxyStats } from "./stats.js";
 export { parseDuration } from "./util/duration.js";

@@ -13,6 +13,10 @@ import { Listener } from "./listener/listener.js";
 import { ListenerConfigError, resolveListenerOptions } from "./listener/options.js";
 import type { ListenerOptions, ResolvedListenerOptions } from "./listener/options.js";
 import { silentLogger } from "./log.js";
+import { compileListenerPolicies } from "./policy/compile.js";
+import type { CompiledPolicy } from "./policy/compile.js";
+import { ConnectionLimits } from "./policy/limits.js";
+import type { PolicyOptions } from "./policy/options.js";
 import type { Logger } from "./log.js";
 import type { HostResolver, ProxyHooks } from "./session/context.js";
 import { ProxyStats } from "./stats.js";
@@ -53,6 +57,11 @@ export interface ProxyServerOptions {
   readonly hooks?: ProxyHooks;
   /** How host names in CONNECT requests are resolved; default: the system resolver. */
   readonly resolveHost?: HostResolver;
+  /**
+   * Authorization rules for every request (see docs/policy.md). Absent, and no listener has
+   * its own `policy`: everything is allowed, as KumoMTA does.
+   */
+  readonly policy?: PolicyOptions;
 }
 
 export interface ProxyServer {
@@ -62,7 +71,11 @@ export interface ProxyServer {
    * stay, removed ones stop accepting (their tunnels run on), new ones open; new sessions use
    * the new auth. On failure (a port cannot be bound) the old configuration stays in force.
    */
-  reconfigure(next: { readonly listeners: readonly ListenerOptions[]; readonly auth?: AuthOptions }): Promise<void>;
+  reconfigure(next: {
+    readonly listeners: readonly ListenerOptions[];
+    readonly auth?: AuthOptions;
+    readonly policy?: PolicyOptions;
+  }): Promise<void>;
   /** Stops accepting; waits up to `drainMs` (default 0) for sessions to end, then ends the rest. */
   close(options?: { readonly drainMs?: number }): Promise<void>;
   /** The bound address of each listener, in configuration order (after start). */
@@ -74,12 +87,16 @@ const systemResolver: HostResolver = (host) => lookup(host);
 
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const resolved = resolveAllListeners(options.listeners);
+  const policies = listenerPolicies(options.policy, options.listeners);
+  const limits = new ConnectionLimits();
   const logger = options.logger ?? silentLogger;
   const auth = { current: toAuthenticator(options.auth) };
   const stats = new ProxyStats();
   const wheel = new TimerWheel();
-  const newListener = (listenerOptions: ResolvedListenerOptions): Listener =>
+  const newListener = (listenerOptions: ResolvedListenerOptions, policy: CompiledPolicy | undefined): Listener =>
     new Listener({
+      policy: { current: policy },
+      limits,
       options: listenerOptions,
       auth,
       logger: logger.child({ listener: listenerOptions.name }),
@@ -89,7 +106,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       hooks: options.hooks ?? {},
     });
   let active = new Map(
-    keyedListeners(resolved).map(([key, listenerOptions]) => [key, newListener(listenerOptions)] as const),
+    keyedListeners(resolved).map(
+      ([key, listenerOptions], index) => [key, newListener(listenerOptions, policies[index])] as const,
+    ),
   );
   /** Listeners removed by a reload whose sessions have not all ended yet. */
   const retired = new Set<Listener>();
@@ -110,16 +129,19 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     },
     async reconfigure(next) {
       const nextResolved = resolveAllListeners(next.listeners);
+      const nextPolicies = listenerPolicies(next.policy, next.listeners);
       const nextAuth = toAuthenticator(next.auth);
       const nextActive = new Map<string, Listener>();
       const added: Listener[] = [];
-      for (const [key, listenerOptions] of keyedListeners(nextResolved)) {
+      const policyOf = new Map<Listener, CompiledPolicy | undefined>();
+      for (const [index, [key, listenerOptions]] of keyedListeners(nextResolved).entries()) {
         const kept = active.get(key);
         if (kept !== undefined) {
           nextActive.set(key, kept);
+          policyOf.set(kept, nextPolicies[index]);
           continue;
         }
-        const listener = newListener(listenerOptions);
+        const listener = newListener(listenerOptions, nextPolicies[index]);
         nextActive.set(key, listener);
         added.push(listener);
       }
@@ -161,6 +183,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       }
       active = nextActive;
       auth.current = nextAuth;
+      for (const [listener, policy] of policyOf) listener.setPolicy(policy);
     },
     async close(closeOptions = {}) {
       for (const listener of everyListener()) listener.stopAccepting();
@@ -175,6 +198,16 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       return [...active.values()].map((listener) => listener.address());
     },
   };
+}
+
+function listenerPolicies(
+  policy: PolicyOptions | undefined,
+  listeners: readonly ListenerOptions[],
+): (CompiledPolicy | undefined)[] {
+  return compileListenerPolicies(
+    policy,
+    listeners.map((listener) => listener.policy),
+  );
 }
 
 function isAddressInUse(error: unknown): boolean {

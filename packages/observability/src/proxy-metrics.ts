@@ -1,4 +1,4 @@
-import type { AuthEvent, ProxyHooks, ProxyStats, SessionRecord } from "@gatehouse/core";
+import type { AuthEvent, PolicyDeniedEvent, ProxyHooks, ProxyStats, SessionRecord } from "@gatehouse/core";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { classifyAuthDecision } from "@gatehouse/core";
 import { sessionDialedOut, sessionHadTunnel } from "./session-outcome.js";
@@ -44,7 +44,7 @@ interface StatsSource {
  * Prometheus metrics for the engine, KumoMTA's names. Per listener (from the hooks):
  * failed, completed, bytes each way, outbound. From ProxyStats (per server, label `all` by
  * default): accepted, active. Auth: `proxy_auth_total{provider,outcome,reason}` and
- * `proxy_auth_duration_seconds{provider,outcome}`. No label ever holds a username, password,
+ * `proxy_auth_duration_seconds{provider,outcome}`. Policy: `proxy_policy_denied_total{listener,rule}`. No label ever holds a username, password,
  * peer or destination.
  */
 export function createProxyMetrics(registry: Registry = new Registry()): ProxyMetrics {
@@ -119,7 +119,17 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
     registers: [registry],
   });
 
+  const policyDenied = new Counter({
+    name: "proxy_policy_denied_total",
+    help: "Requests refused by the policy, by listener and deciding rule (its name or path, default, or a connection limit)",
+    labelNames: ["listener", "rule"],
+    registers: [registry],
+  });
+
   const hooks: ProxyHooks = {
+    onPolicyDenied(event: PolicyDeniedEvent): void {
+      policyDenied.inc({ listener: event.listener, rule: event.rule });
+    },
     onAuthDecision(event: AuthEvent): void {
       const { outcome, reason } = classifyAuthDecision(event.decision);
       const provider = event.decision.provider ?? NO_PROVIDER_LABEL;

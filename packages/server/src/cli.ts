@@ -7,6 +7,7 @@ import { checkConfig } from "./commands/check-config.js";
 import { CliError, EXIT_CONFIG } from "./commands/exit-codes.js";
 import { hashPasswordCommand } from "./commands/hash-password.js";
 import { HELP } from "./commands/help.js";
+import { policyTestCommand } from "./commands/policy-test.js";
 import { runConfigCommand, runFlagsCommand } from "./commands/run-command.js";
 import { usersCommand } from "./commands/users.js";
 import { serverVersion } from "./plugins/host-version.js";
@@ -30,6 +31,9 @@ async function main(argv: readonly string[]): Promise<void> {
       return runFlagsCommand(command.listen, command.timeoutSeconds);
     case "users":
       return usersCommand(command);
+    case "policy-test":
+      process.exitCode = await policyTestCommand(command);
+      return;
   }
 }
 

@@ -24,7 +24,7 @@ describe("examples/quickstart.yaml", () => {
   it("passes check-config", async () => {
     const result = await runCli(["check-config", QUICKSTART]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /@gatehouse\/auth-static/);
+    assert.match(result.stdout, /@gatehouse\/auth-lua/);
   });
 
   it("lets proxyuser/secretpassword through with curl and refuses a wrong password", async () => {
@@ -33,6 +33,7 @@ describe("examples/quickstart.yaml", () => {
       .replace("listen: 127.0.0.1:1080", "listen: 127.0.0.1:0")
       .replace("listen: 127.0.0.1:9090", "listen: 127.0.0.1:0");
     assert.doesNotMatch(text, /:1080\n|:9090\n/);
+    fixture.write("policy.lua", readFileSync(join(REPO_ROOT, "examples", "policy.lua"), "utf8"));
     const proxy = await startCli(["--config", fixture.write("quickstart.yaml", text)]);
     try {
       const port = proxy.ports[0]!;

@@ -1,1 +1,24 @@
-export {};
+import { Tokens, definePlugin } from "@gatehouse/core";
+import { Lifecycle } from "tsyringe";
+import { ldapConfigSchema } from "./config.js";
+import { LdapProvider } from "./ldap-provider.js";
+
+export { LdapProvider } from "./ldap-provider.js";
+export { ldapConfigSchema } from "./config.js";
+export type { LdapConfig } from "./config.js";
+export { LdapBackendError, credentialsRejected } from "./errors.js";
+export type { LdapErrorCode } from "./errors.js";
+export { escapeDnValue, escapeFilterValue, fillTemplate } from "./escape.js";
+
+/** `use: ldap` — LDAP / Active Directory: search-then-bind or a DN template, with groups. */
+export default definePlugin({
+  name: "@gatehouse/auth-ldap",
+  gatehouse: "^0.1",
+  configSchema: ldapConfigSchema,
+  register(container, config, context) {
+    container.register(Tokens.PluginConfig, { useValue: config });
+    container.register(Tokens.PluginContext, { useValue: context });
+    if (!container.isRegistered(Tokens.Logger, true)) container.register(Tokens.Logger, { useValue: context.logger });
+    container.register(Tokens.AuthProvider, { useClass: LdapProvider }, { lifecycle: Lifecycle.ContainerScoped });
+  },
+});

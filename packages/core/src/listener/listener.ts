@@ -18,6 +18,11 @@ export class Listener {
     this.ctx = { ...shared, sessions: new Set(), onResourceExhausted: (code) => this.onResourceExhausted(code) };
   }
 
+  /** Applies a reloaded policy to the sessions that make requests from now on. */
+  setPolicy(policy: ListenerContext["policy"]["current"]): void {
+    this.ctx.policy.current = policy;
+  }
+
   get name(): string {
     return this.ctx.options.name;
   }

@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { parseDuration } from "../util/duration.js";
 import type { Duration } from "../util/duration.js";
+import type { ListenerPolicyOptions } from "../policy/options.js";
 
 /** Listener options as written in config (snake_case, KumoMTA's names where they exist). */
 export interface ListenerOptions {
@@ -27,6 +28,8 @@ export interface ListenerOptions {
   /** PEM file; when use_tls is set without it, a self-signed certificate is generated. */
   readonly tls_certificate?: string;
   readonly tls_private_key?: string;
+  /** This listener's rules, evaluated before the top-level policy's (compiled by the server, not here). */
+  readonly policy?: ListenerPolicyOptions;
 }
 
 export interface ResolvedListenerOptions {
@@ -66,6 +69,7 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
   "use_tls",
   "tls_certificate",
   "tls_private_key",
+  "policy",
 ]);
 
 /** Splits `host:port` / `[v6]:port`; returns undefined when malformed. */

@@ -37,6 +37,15 @@ export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
   readonly gatehouse: string;
   /** Validates this plugin's options (everything beside `use:`); unknown keys should be errors. */
   readonly configSchema: Schema;
+  /**
+   * Optional checks that need more than the schema (files relative to the config file, a
+   * script that must compile); run by check-config and before a reload, after the schema
+   * passed. Returns problems (paths relative to the provider's options), empty when fine.
+   */
+  readonly validate?: (
+    config: z.output<Schema>,
+    context: { readonly configDir: string },
+  ) => readonly string[] | Promise<readonly string[]>;
   /** Registers the provider (under Tokens.AuthProvider) and its services in the instance's container. */
   register(container: DependencyContainer, config: z.output<Schema>, context: PluginContext): void;
   /**

@@ -1,6 +1,8 @@
 import type { LookupAddress } from "node:dns";
 import type { Authenticator, AuthDecision, NormalizedAuthInfo } from "../auth/contract.js";
 import type { ResolvedListenerOptions } from "../listener/options.js";
+import type { CompiledPolicy } from "../policy/compile.js";
+import type { ConnectionLimits, LimitExceeded } from "../policy/limits.js";
 import type { Logger } from "../log.js";
 import type { ProxyStats } from "../stats.js";
 import type { TimerWheel } from "../util/timer-wheel.js";
@@ -34,8 +36,24 @@ export interface AuthEvent {
   readonly durationMs: number;
 }
 
+/** A request refused by the policy (a rule, the default, or a connection limit). */
+export interface PolicyDeniedEvent {
+  readonly listener: string;
+  readonly peer: string;
+  readonly identity: string | undefined;
+  readonly command: "connect" | "bind";
+  /** `host:port` as requested (CONNECT) or the source address asked for (BIND). */
+  readonly destination: string;
+  /** The deciding rule's name or path, `default`, or the limit's name. */
+  readonly rule: string;
+  /** The rule's position in the listener's evaluation order; -1 for the default or a limit. */
+  readonly ruleIndex: number;
+  readonly reason: "rule" | "default" | LimitExceeded;
+}
+
 export interface ProxyHooks {
   onAuthDecision?(event: AuthEvent): void;
+  onPolicyDenied?(event: PolicyDeniedEvent): void;
   onSessionEnd?(record: SessionRecord): void;
 }
 
@@ -48,6 +66,10 @@ export interface ListenerContext {
   readonly wheel: TimerWheel;
   readonly stats: ProxyStats;
   readonly resolveHost: HostResolver;
+  /** This listener's compiled policy; undefined = no policy (everything allowed). Swapped by a reload. */
+  readonly policy: { current: CompiledPolicy | undefined };
+  /** Open sessions per identity and per IP, shared by every listener of the server. */
+  readonly limits: ConnectionLimits;
   readonly hooks: ProxyHooks;
   readonly sessions: Set<{ destroy(reason: string): void }>;
   /**

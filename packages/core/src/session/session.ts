@@ -14,7 +14,12 @@ import {
   failureReply,
   methodSelection,
   serializeReply,
+  unmapIPv4,
 } from "../protocol/serialize.js";
+import { decisionLabel, evaluatePolicy } from "../policy/evaluate.js";
+import { parseIp } from "../policy/ip.js";
+import type { LimitExceeded, LimitSlot } from "../policy/limits.js";
+import type { PolicyCommand } from "../policy/options.js";
 import { startRelay } from "../relay/relay.js";
 import type { Tunnel } from "../relay/relay.js";
 import { formatHostPort, formatSocketAddress } from "../util/address.js";
@@ -68,6 +73,8 @@ export class Session implements Tunnel, WheelEntry {
   private sourceAddress: string | undefined;
   private sourcePort = 0;
   private relayStarted = false;
+  /** The per-identity / per-IP slot this session holds once a request passed the policy. */
+  private limitSlot: LimitSlot | undefined;
   /** The client's FIN arrived before the relay started. */
   private clientFinished = false;
   private authAbort: AbortController | undefined;
@@ -322,6 +329,7 @@ export class Session implements Tunnel, WheelEntry {
     if (this.sourceAddress !== undefined || isIP(host) === 0) {
       return this.closeWithFailure(failureReply(Reply.GeneralFailure), "bind_rejected");
     }
+    if (!this.authorize("bind", undefined, undefined, request.port, host, formatHostPort(host, request.port))) return;
     this.state = State.Binding;
     this.client.pause();
     const probe = createServer();
@@ -362,6 +370,9 @@ export class Session implements Tunnel, WheelEntry {
       }
       if (!this.isIn(State.Connecting)) return;
     }
+    // The address checked here is the address dialled below: no second lookup in between.
+    const name = address === host ? undefined : host;
+    if (!this.authorize("connect", name, address, request.port, this.sourceAddress, this.destination)) return;
     this.destinationAddress = formatHostPort(address, request.port);
     const keepAliveMs = this.ctx.options.keepAliveMs;
     const dest = connect({
@@ -380,6 +391,90 @@ export class Session implements Tunnel, WheelEntry {
     dest.once("connect", onDestConnect);
     dest.on("error", onSocketError);
     dest.on("close", onSocketClose);
+  }
+
+  /**
+   * The listener's policy and connection limits, after auth and after the request is parsed
+   * (and a host name resolved). On refusal: reply 02, one `policy_denied` event, false.
+   */
+  private authorize(
+    command: PolicyCommand,
+    /** The requested host name; undefined for an IP address. */
+    host: string | undefined,
+    address: string | undefined,
+    port: number,
+    source: string | undefined,
+    shown: string,
+  ): boolean {
+    const policy = this.ctx.policy.current;
+    if (policy === undefined) return true;
+    const auth = this.auth;
+    const decision = evaluatePolicy(policy, {
+      identities: auth === undefined ? [] : auth.identities.map((entry) => entry.identity),
+      groups: auth?.groups ?? [],
+      authenticated: auth !== undefined,
+      client: this.client.remoteAddress === undefined ? undefined : parseIp(this.client.remoteAddress),
+      command,
+      host: host === undefined ? undefined : normalizeHostName(host),
+      address: address === undefined ? undefined : parseIp(address),
+      port,
+      source: source === undefined ? undefined : parseIp(source),
+    });
+    if (!decision.allowed) {
+      this.denyByPolicy(command, shown, decisionLabel(decision), decision.index, decision.rule ? "rule" : "default");
+      return false;
+    }
+    if (this.limitSlot !== undefined) return true;
+    const clientIp = this.client.remoteAddress === undefined ? "unknown" : unmapIPv4(this.client.remoteAddress);
+    const slot = this.ctx.limits.tryAcquire(
+      auth?.identities[0]?.identity,
+      clientIp,
+      policy.maxPerIdentity,
+      policy.maxPerIp,
+    );
+    if (typeof slot === "string") {
+      this.denyByPolicy(command, shown, slot, -1, slot);
+      return false;
+    }
+    this.limitSlot = slot;
+    return true;
+  }
+
+  private denyByPolicy(
+    command: PolicyCommand,
+    destination: string,
+    rule: string,
+    ruleIndex: number,
+    reason: "rule" | "default" | LimitExceeded,
+  ): void {
+    const { hooks, logger, options } = this.ctx;
+    const identity = this.auth?.identities[0]?.identity;
+    hooks.onPolicyDenied?.({
+      listener: options.name,
+      peer: this.peer,
+      identity,
+      command,
+      destination,
+      rule,
+      ruleIndex,
+      reason,
+    });
+    logger.info(
+      {
+        event: "policy_denied",
+        rule,
+        rule_index: ruleIndex,
+        reason,
+        identity,
+        groups: this.auth?.groups ?? [],
+        peer_address: this.peer,
+        command,
+        destination,
+        ...(command === "connect" && this.sourceAddress !== undefined && { source_address: this.sourceAddress }),
+      },
+      "request denied by policy",
+    );
+    this.closeWithFailure(failureReply(Reply.NotAllowedByRuleset), `policy_denied:${rule}`);
   }
 
   onDestConnected(): void {
@@ -474,6 +569,8 @@ export class Session implements Tunnel, WheelEntry {
     const { ctx } = this;
     ctx.wheel.cancel(this);
     ctx.sessions.delete(this);
+    if (this.limitSlot !== undefined) ctx.limits.release(this.limitSlot);
+    this.limitSlot = undefined;
     ctx.stats.activeConnections--;
     if (this.relayStarted) ctx.stats.activeTunnels--;
     ctx.stats.bytesClientToDest += this.bytesClientToDest;
@@ -511,6 +608,12 @@ export class Session implements Tunnel, WheelEntry {
       "session end",
     );
   }
+}
+
+/** Host names compare case-insensitively and without the root's trailing dot. */
+function normalizeHostName(host: string): string {
+  const lower = host.toLowerCase();
+  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
 }
 
 function onClientHandshakeData(this: SessionSocket, chunk: Buffer): void {

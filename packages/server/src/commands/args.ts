@@ -2,6 +2,8 @@ import { parseArgs } from "node:util";
 import { CliError, EXIT_CONFIG } from "./exit-codes.js";
 import { parseUsersCommand } from "./users-args.js";
 import type { UsersCommand } from "./users-args.js";
+import { parsePolicyCommand } from "./policy-test.js";
+import type { PolicyTestCommand } from "./policy-test.js";
 
 export type Command =
   | { readonly kind: "help" }
@@ -10,10 +12,12 @@ export type Command =
   | { readonly kind: "hash-password" }
   | { readonly kind: "run-config"; readonly file: string }
   | { readonly kind: "run-flags"; readonly listen: readonly string[]; readonly timeoutSeconds: number }
-  | UsersCommand;
+  | UsersCommand
+  | PolicyTestCommand;
 
 /** Parses the command line; bad usage is a CliError with exit code 2. */
 export function parseCommand(argv: readonly string[]): Command {
+  if (argv[0] === "policy") return parsePolicyCommand(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({

@@ -1,3 +1,4 @@
+import { policySummary } from "../wiring/policy-summary.js";
 import { prepareFromFile } from "./prepare.js";
 
 /** Validates a config file (plugins loaded, their schemas applied) without opening ports. */
@@ -6,6 +7,7 @@ export async function checkConfig(file: string, out: NodeJS.WritableStream = pro
   const providers = prepared.plans.map((plan) => `${plan.instanceName} (${plan.plugin.name})`);
   out.write(
     `${file}: OK — ${String(prepared.listeners.length)} listener(s)` +
-      `${providers.length > 0 ? `, providers: ${providers.join(", ")}` : ", no auth providers"}\n`,
+      (providers.length > 0 ? `, providers: ${providers.join(", ")}` : ", no auth providers") +
+      `, ${policySummary(prepared)}\n`,
   );
 }

@@ -9,6 +9,10 @@ Usage:
                                        config's provider that keeps users (use: redis)
   gatehouse users passwd|disable|del NAME --config FILE
   gatehouse users list --config FILE   every user (scans the store: an admin operation)
+  gatehouse policy test --config FILE [--user NAME] [--group G ...] --to HOST:PORT [--from IP]
+                                       print the policy's decision for one request and the rule
+                                       that made it (exit 0 allow, 1 deny); also --address IP,
+                                       --command connect|bind, --source IP, --listener NAME
   gatehouse --listen ADDR [...]        run without a config file (KumoMTA-compatible flags)
   gatehouse --version | --help
 
@@ -27,7 +31,7 @@ Signals:
   SIGTERM, SIGINT            stop accepting, let tunnels drain (shutdown_timeout, default 10s),
                              close providers, exit 0
 
-Config file keys: listeners, auth, log, admin ({listen: 127.0.0.1:9090} serves /metrics,
+Config file keys: listeners, auth, log, policy (docs/policy.md), admin ({listen: 127.0.0.1:9090} serves /metrics,
 /healthz and /readyz; off when absent), shutdown_timeout.
 
 Exit codes: 0 ok, 1 startup failure, 2 bad config or usage.

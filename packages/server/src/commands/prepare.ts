@@ -1,7 +1,7 @@
 import type { ListenerOptions } from "@gatehouse/core";
 import { parseDuration } from "@gatehouse/core";
 import { loadConfigFile } from "../config/load.js";
-import type { AdminConfig, AuthConfig, LogConfig } from "../config/schema.js";
+import type { AdminConfig, AuthConfig, LogConfig, PolicyConfig } from "../config/schema.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { resolveProviders } from "../plugins/resolve-providers.js";
 import type { ProviderPlan } from "../plugins/resolve-providers.js";
@@ -17,6 +17,8 @@ export interface Prepared {
   readonly log: LogConfig | undefined;
   /** The admin HTTP listener; undefined when off. */
   readonly admin: AdminConfig | undefined;
+  /** The top-level policy; undefined = none (listeners may still have their own). */
+  readonly policy?: PolicyConfig | undefined;
   /** How long tunnels may drain at SIGTERM/SIGINT. */
   readonly shutdownTimeoutMs: number;
   readonly plans: ProviderPlan[];
@@ -32,6 +34,7 @@ export async function prepareFromFile(file: string): Promise<Prepared> {
     auth: config.auth,
     log: config.log,
     admin: config.admin,
+    policy: config.policy,
     shutdownTimeoutMs:
       config.shutdown_timeout === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(config.shutdown_timeout),
     plans,

@@ -7,6 +7,7 @@ import type { DependencyContainer } from "tsyringe";
 import { closeProviders, createProviders, initProviders } from "../wiring/create-providers.js";
 import type { ProviderInstance } from "../wiring/create-providers.js";
 import { chainEntries, pipelineSettings } from "../wiring/pipeline-settings.js";
+import { policyRuleCount } from "../wiring/policy-summary.js";
 import { createRootContainer } from "../wiring/root-container.js";
 import type { Prepared } from "./prepare.js";
 
@@ -38,6 +39,7 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
       auth: { ...pipelineSettings(prepared.auth), chain: chainEntries(instances) },
       logger,
       hooks: metrics.hooks,
+      ...(prepared.policy !== undefined && { policy: prepared.policy }),
     });
     await server.start();
   } catch (error) {
@@ -70,6 +72,7 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
       event: "started",
       listeners: server.addresses().map(formatAddress),
       providers: instances.map((instance) => instance.instanceName),
+      policy_rules: policyRuleCount(prepared),
       ...(adminAddress !== undefined && { admin: adminAddress }),
     },
     "gatehouse started",
@@ -91,6 +94,7 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
           await server.reconfigure({
             listeners: next.listeners,
             auth: { ...pipelineSettings(next.auth), chain: chainEntries(nextInstances) },
+            ...(next.policy !== undefined && { policy: next.policy }),
           });
         } catch (error) {
           await closeProviders(nextInstances, logger);
@@ -110,6 +114,7 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
             listener_count: next.listeners.length,
             provider_count: nextInstances.length,
             providers: nextInstances.map((instance) => instance.instanceName),
+            policy_rules: policyRuleCount(next),
           },
           "config reloaded",
         );

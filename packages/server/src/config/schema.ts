@@ -1,4 +1,4 @@
-import { parseDuration, parseHostPort, z } from "@gatehouse/core";
+import { parseCidr, parseDestination, parseDuration, parseHostPort, z } from "@gatehouse/core";
 import type { Duration } from "@gatehouse/core";
 
 /** `500ms`, `60s`, `5m` or milliseconds; the message says what was expected. */
@@ -48,6 +48,61 @@ const listenAddress = z.string().superRefine((value, ctx) => {
 
 const count = z.number().int().positive();
 
+/** A string that `parse` accepts; its RangeError message becomes the issue. */
+function parsedString(parse: (text: string) => unknown) {
+  return z
+    .string()
+    .min(1)
+    .superRefine((value, ctx) => {
+      try {
+        parse(value);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+      }
+    });
+}
+
+const policyAction = z.enum(["allow", "deny"]);
+const policyCommand = z.enum(["connect", "bind"]);
+const nonEmptyList = <T extends z.ZodType>(item: T) => z.array(item).min(1);
+const POLICY_MATCH_KEYS = ["identities", "groups", "authenticated", "from", "to", "command", "source"] as const;
+
+/** One `pass/block` rule: every key it has must match; `action` decides. */
+export const policyRuleSchema = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    action: policyAction,
+    identities: nonEmptyList(z.string().min(1)).optional(),
+    groups: nonEmptyList(z.string().min(1)).optional(),
+    authenticated: z.boolean().optional(),
+    from: nonEmptyList(parsedString(parseCidr)).optional(),
+    to: nonEmptyList(parsedString(parseDestination)).optional(),
+    command: z.union([policyCommand, nonEmptyList(policyCommand)]).optional(),
+    source: nonEmptyList(parsedString(parseCidr)).optional(),
+  })
+  .superRefine((rule, ctx) => {
+    if (POLICY_MATCH_KEYS.every((key) => rule[key] === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `empty match: give at least one of ${POLICY_MATCH_KEYS.join(", ")} (use default: for a catch-all)`,
+      });
+    }
+  });
+
+/** A listener's own rules (evaluated before the top-level ones) and optionally its own default. */
+export const listenerPolicySchema = z.strictObject({
+  default: policyAction.optional(),
+  rules: z.array(policyRuleSchema).optional(),
+});
+
+/** The top-level policy: rules, the default (deny when absent), server-wide connection limits. */
+export const policySchema = z.strictObject({
+  default: policyAction.optional(),
+  rules: z.array(policyRuleSchema).optional(),
+  max_connections_per_identity: z.number().int().nonnegative().optional(),
+  max_connections_per_ip: z.number().int().nonnegative().optional(),
+});
+
 export const listenerSchema = z.strictObject({
   listen: listenAddress,
   name: z.string().min(1).optional(),
@@ -62,6 +117,7 @@ export const listenerSchema = z.strictObject({
   use_tls: z.boolean().optional(),
   tls_certificate: z.string().min(1).optional(),
   tls_private_key: z.string().min(1).optional(),
+  policy: listenerPolicySchema.optional(),
 });
 
 /** One provider instance: `use:` and `on_error:` are the host's; the rest is the plugin's. */
@@ -129,6 +185,8 @@ export const configSchema = z.strictObject({
   auth: authSchema.optional(),
   log: logSchema.optional(),
   admin: adminSchema.optional(),
+  /** Authorization rules for every request; absent = everything allowed (see docs/policy.md). */
+  policy: policySchema.optional(),
   /**
    * SIGTERM/SIGINT: how long established tunnels may drain after the listeners stop
    * accepting, before the rest are ended; default 10s.
@@ -142,3 +200,4 @@ export type AuthConfig = z.output<typeof authSchema>;
 export type ProviderEntry = z.output<typeof providerEntrySchema>;
 export type LogConfig = z.output<typeof logSchema>;
 export type AdminConfig = z.output<typeof adminSchema>;
+export type PolicyConfig = z.output<typeof policySchema>;

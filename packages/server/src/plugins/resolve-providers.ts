@@ -43,6 +43,11 @@ export async function resolveProviders(
       problems.push(...formatIssues(result.error.issues, prefix));
       continue;
     }
+    const extra = (await plugin.validate?.(result.data, { configDir })) ?? [];
+    if (extra.length > 0) {
+      problems.push(...extra.map((problem) => `${prefix}.${problem}`));
+      continue;
+    }
     plans.set(instanceName, { instanceName, plugin, onError: onError ?? "deny", config: result.data });
   }
   if (problems.length > 0) throw new ConfigError(problems);

@@ -1,0 +1,71 @@
+import { anyCidrContains } from "./cidr.js";
+import { CommandBit } from "./compile.js";
+import type { CompiledPolicy, CompiledRule } from "./compile.js";
+import { destinationMatches } from "./destination.js";
+import type { DestinationView } from "./destination.js";
+import type { ParsedIp } from "./ip.js";
+import type { PolicyCommand } from "./options.js";
+
+/** One request as the policy sees it, prepared once; evaluation allocates nothing. */
+export interface PolicyRequest extends DestinationView {
+  /** Empty for a session that used the no-auth method. */
+  readonly identities: readonly string[];
+  readonly groups: readonly string[];
+  readonly authenticated: boolean;
+  readonly client: ParsedIp | undefined;
+  readonly command: PolicyCommand;
+  /** BIND: the address asked for; CONNECT: the source address bound earlier, if any. */
+  readonly source: ParsedIp | undefined;
+}
+
+/** The deciding rule, or undefined when the default decided. */
+export interface PolicyDecision {
+  readonly allowed: boolean;
+  readonly rule: CompiledRule | undefined;
+  /** Position of the deciding rule in the listener's evaluation order; -1 for the default. */
+  readonly index: number;
+}
+
+const ALLOW_BY_DEFAULT: PolicyDecision = { allowed: true, rule: undefined, index: -1 };
+const DENY_BY_DEFAULT: PolicyDecision = { allowed: false, rule: undefined, index: -1 };
+
+/** First match wins; a rule matches when every key it has matches. */
+export function evaluatePolicy(policy: CompiledPolicy, request: PolicyRequest): PolicyDecision {
+  const { rules } = policy;
+  for (let index = 0; index < rules.length; index++) {
+    const rule = rules[index]!;
+    if (ruleMatches(rule, request)) return { allowed: rule.allow, rule, index };
+  }
+  return policy.defaultAllow ? ALLOW_BY_DEFAULT : DENY_BY_DEFAULT;
+}
+
+/** The label a decision is logged and counted under. */
+export function decisionLabel(decision: PolicyDecision): string {
+  return decision.rule?.label ?? "default";
+}
+
+function ruleMatches(rule: CompiledRule, request: PolicyRequest): boolean {
+  if (rule.commands !== 0 && (rule.commands & CommandBit[request.command]) === 0) return false;
+  if (rule.authenticated !== undefined && rule.authenticated !== request.authenticated) return false;
+  if (rule.identities !== undefined && !anyIn(rule.identities, request.identities)) return false;
+  if (rule.groups !== undefined && !anyIn(rule.groups, request.groups)) return false;
+  if (rule.from !== undefined && (request.client === undefined || !anyCidrContains(rule.from, request.client))) {
+    return false;
+  }
+  if (rule.source !== undefined && (request.source === undefined || !anyCidrContains(rule.source, request.source))) {
+    return false;
+  }
+  if (rule.to !== undefined) {
+    // BIND has no destination: a rule about destinations never matches it.
+    if (request.command !== "connect") return false;
+    let hit = false;
+    for (let i = 0; i < rule.to.length && !hit; i++) hit = destinationMatches(rule.to[i]!, request);
+    if (!hit) return false;
+  }
+  return true;
+}
+
+function anyIn(set: ReadonlySet<string>, values: readonly string[]): boolean {
+  for (let i = 0; i < values.length; i++) if (set.has(values[i]!)) return true;
+  return false;
+}

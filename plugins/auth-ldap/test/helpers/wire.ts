@@ -1,0 +1,58 @@
+import "reflect-metadata";
+import { Tokens } from "@gatehouse/core";
+import type { AuthProvider, AuthRequest, Logger, PluginContext } from "@gatehouse/core";
+import { container } from "tsyringe";
+import plugin from "@gatehouse/auth-ldap";
+
+export function request(username: string, password: string): AuthRequest {
+  return { username, password, connMeta: { peer_address: "127.0.0.1:5000", local_address: "127.0.0.1:1080" } };
+}
+
+export function signal(ms = 20_000): AbortSignal {
+  return AbortSignal.timeout(ms);
+}
+
+export interface RecordingLogger extends Logger {
+  readonly lines: string[];
+  /** Parsed records with `event === name`. */
+  events(name: string): Record<string, unknown>[];
+}
+
+/** A logger that keeps every line, to check what was (and never was) logged. */
+export function recordingLogger(): RecordingLogger {
+  const lines: string[] = [];
+  const write = (level: string) => (fields: object, message?: string) => {
+    lines.push(JSON.stringify({ level, ...fields, msg: message }));
+  };
+  const logger: RecordingLogger = {
+    lines,
+    events: (name) =>
+      lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((record) => record["event"] === name),
+    debug: write("debug"),
+    info: write("info"),
+    warn: write("warn"),
+    error: write("error"),
+    child: () => logger,
+  };
+  return logger;
+}
+
+export interface Wired {
+  readonly provider: AuthProvider;
+  readonly logger: RecordingLogger;
+}
+
+/** Validates `rawConfig` with the plugin's schema and wires it as the host does: a child container. */
+export function wire(rawConfig: unknown, configDir = "/nonexistent"): Wired {
+  const logger = recordingLogger();
+  const child = container.createChildContainer();
+  child.register(Tokens.Logger, { useValue: logger });
+  const context: PluginContext = { instanceName: "corp-ldap", configDir, logger };
+  plugin.register(child, plugin.configSchema.parse(rawConfig), context);
+  return { provider: child.resolve(Tokens.AuthProvider), logger };
+}
+
+/** The last `ldap_auth_denied` reason logged. */
+export function lastDenyReason(logger: RecordingLogger): unknown {
+  return logger.events("ldap_auth_denied").at(-1)?.["reason"];
+}
