@@ -48,7 +48,7 @@ export type { Duration } from "./util/duration.js";
 export { TimerWheel } from "./util/timer-wheel.js";
 export type { WheelEntry } from "./util/timer-wheel.js";
 export { Tokens, definePlugin, isPluginDefinition } from "./plugin/define-plugin.js";
-export type { PluginContext, PluginDefinition } from "./plugin/define-plugin.js";
+export type { NewUser, PluginContext, PluginDefinition, UserListing, UserStore } from "./plugin/define-plugin.js";
 /** Plugins build their config schemas with the host's zod, so there is one copy. */
 export { z } from "zod";
 export { hashPassword, verifyAgainstDummy, verifyPassword } from "./password/password.js";

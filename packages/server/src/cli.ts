@@ -9,6 +9,7 @@ import { hashPasswordCommand } from "./commands/hash-password.js";
 import { HELP } from "./commands/help.js";
 import { policyTestCommand } from "./commands/policy-test.js";
 import { runConfigCommand, runFlagsCommand } from "./commands/run-command.js";
+import { usersCommand } from "./commands/users.js";
 import { serverVersion } from "./plugins/host-version.js";
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -28,6 +29,8 @@ async function main(argv: readonly string[]): Promise<void> {
       return runConfigCommand(command.file);
     case "run-flags":
       return runFlagsCommand(command.listen, command.timeoutSeconds);
+    case "users":
+      return usersCommand(command);
     case "policy-test":
       process.exitCode = await policyTestCommand(command);
       return;

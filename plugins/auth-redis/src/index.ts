@@ -1,1 +1,32 @@
-export {};
+import { Tokens, definePlugin } from "@gatehouse/core";
+import { Lifecycle } from "tsyringe";
+import { connectRedis, createRedisClient } from "./client.js";
+import { redisConfigSchema } from "./config.js";
+import { RedisProvider } from "./redis-provider.js";
+import { RedisUserStore } from "./user-store.js";
+
+export { RedisProvider, RedisLookupError } from "./redis-provider.js";
+export { RedisUserStore } from "./user-store.js";
+export { DEFAULT_KEY_PREFIX, redisConfigSchema } from "./config.js";
+export type { RedisConfig } from "./config.js";
+export { decodeUsername, encodeUsername, userKey, userKeyPattern } from "./key.js";
+export { UserRecordError, parseUserRecord } from "./record.js";
+
+/** `use: redis` — users, password records and groups kept in Redis (standalone, Sentinel or Cluster). */
+export default definePlugin({
+  name: "@gatehouse/auth-redis",
+  gatehouse: "^0.1",
+  configSchema: redisConfigSchema,
+  register(container, config, context) {
+    container.register(Tokens.PluginConfig, { useValue: config });
+    container.register(Tokens.PluginContext, { useValue: context });
+    if (!container.isRegistered(Tokens.Logger, true)) container.register(Tokens.Logger, { useValue: context.logger });
+    // One provider (one Redis connection) per instance container.
+    container.register(Tokens.AuthProvider, { useClass: RedisProvider }, { lifecycle: Lifecycle.ContainerScoped });
+  },
+  async userStore(config, context) {
+    const client = await createRedisClient(config, context.configDir, context.logger);
+    await connectRedis(client, config.connect_timeout + config.command_timeout);
+    return new RedisUserStore(client, config.key_prefix);
+  },
+});

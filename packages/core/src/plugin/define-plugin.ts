@@ -48,6 +48,47 @@ export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
   ) => readonly string[] | Promise<readonly string[]>;
   /** Registers the provider (under Tokens.AuthProvider) and its services in the instance's container. */
   register(container: DependencyContainer, config: z.output<Schema>, context: PluginContext): void;
+  /**
+   * Optional admin capability: a handle on the user store this provider reads, for
+   * `gatehouse users`. Only plugins that keep users in a store Gatehouse may write to (Redis,
+   * a database) implement it; the host calls it outside the proxy, with the instance's
+   * validated config, and closes the store when done.
+   */
+  userStore?(config: z.output<Schema>, context: PluginContext): Promise<UserStore>;
+}
+
+/** A user as `gatehouse users add` creates it; `passwordRecord` comes from `hashPassword`. */
+export interface NewUser {
+  readonly passwordRecord: string;
+  readonly groups?: readonly string[];
+  readonly identity?: string;
+}
+
+/** One line of `gatehouse users list`. */
+export interface UserListing {
+  readonly username: string;
+  readonly groups: readonly string[];
+  readonly disabled: boolean;
+}
+
+/**
+ * Writes to a provider's user store. Every method rejects with an Error whose message can be
+ * shown to the operator as it is (no password or record in it). Usernames are the exact bytes a
+ * client sends (RFC 1929: 1..255 bytes of UTF-8).
+ */
+export interface UserStore {
+  /** Creates a user; rejects when the user already exists. */
+  add(username: string, user: NewUser): Promise<void>;
+  /** Replaces the password record of an existing user (rejects when there is none). */
+  setPassword(username: string, passwordRecord: string): Promise<void>;
+  /** Marks an existing user disabled: every later login is denied (rejects when there is none). */
+  disable(username: string): Promise<void>;
+  /** Deletes a user; false when there was none. */
+  remove(username: string): Promise<boolean>;
+  /** Every user, in no particular order. An admin operation: may scan the whole store. */
+  list(): AsyncIterable<UserListing>;
+  /** Releases connections. */
+  close(): Promise<void>;
 }
 
 const kPlugin = Symbol.for("gatehouse.PluginDefinition");

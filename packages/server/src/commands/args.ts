@@ -1,5 +1,7 @@
 import { parseArgs } from "node:util";
 import { CliError, EXIT_CONFIG } from "./exit-codes.js";
+import { parseUsersCommand } from "./users-args.js";
+import type { UsersCommand } from "./users-args.js";
 import { parsePolicyCommand } from "./policy-test.js";
 import type { PolicyTestCommand } from "./policy-test.js";
 
@@ -10,6 +12,7 @@ export type Command =
   | { readonly kind: "hash-password" }
   | { readonly kind: "run-config"; readonly file: string }
   | { readonly kind: "run-flags"; readonly listen: readonly string[]; readonly timeoutSeconds: number }
+  | UsersCommand
   | PolicyTestCommand;
 
 /** Parses the command line; bad usage is a CliError with exit code 2. */
@@ -27,6 +30,9 @@ export function parseCommand(argv: readonly string[]): Command {
         "no-splice": { type: "boolean" },
         version: { type: "boolean", short: "V" },
         help: { type: "boolean", short: "h" },
+        group: { type: "string", multiple: true },
+        identity: { type: "string" },
+        provider: { type: "string" },
       },
     });
   } catch (error) {
@@ -45,6 +51,7 @@ export function parseCommand(argv: readonly string[]): Command {
     if (rest.length > 0) usage("hash-password takes no arguments (the password is read from stdin)");
     return { kind: "hash-password" };
   }
+  if (verb === "users") return parseUsersCommand(rest, values);
   if (verb !== undefined) usage(`unknown command ${JSON.stringify(verb)}`);
   if (values.config !== undefined) {
     if (values.listen !== undefined) usage("--listen cannot be combined with --config (put listeners in the file)");

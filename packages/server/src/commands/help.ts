@@ -4,6 +4,11 @@ Usage:
   gatehouse --config FILE              run the proxy described by FILE (YAML or JSON)
   gatehouse check-config FILE          validate FILE (plugins included) without opening ports
   gatehouse hash-password              read a password on stdin, print a password record
+  gatehouse users add NAME [--group G]... [--identity ID] --config FILE
+                                       add a user (password on stdin) to the store of the
+                                       config's provider that keeps users (use: redis)
+  gatehouse users passwd|disable|del NAME --config FILE
+  gatehouse users list --config FILE   every user (scans the store: an admin operation)
   gatehouse policy test --config FILE [--user NAME] [--group G ...] --to HOST:PORT [--from IP]
                                        print the policy's decision for one request and the rule
                                        that made it (exit 0 allow, 1 deny); also --address IP,
@@ -18,6 +23,7 @@ Options:
       --no-splice            accepted for KumoMTA compatibility; no effect
   -V, --version              print the version
   -h, --help                 print this help
+      --provider NAME        users: the auth.providers entry, when several keep users
 
 Signals:
   SIGHUP                     re-read the config file: listeners and providers are replaced,
@@ -34,6 +40,7 @@ Examples:
   gatehouse --config examples/quickstart.yaml
   gatehouse check-config /etc/gatehouse/gatehouse.yaml
   echo -n 'secretpassword' | gatehouse hash-password
+  echo -n 'secretpassword' | gatehouse users add proxyuser --group proxy-users --config gatehouse.yaml
   gatehouse --listen 127.0.0.1:1080 --listen [::1]:1080 --timeout-seconds 30
   curl --socks5-hostname 127.0.0.1:1080 --proxy-user proxyuser:secretpassword https://example.com/
 `;

@@ -1,0 +1,146 @@
+import { createJsonLogger, hashPassword } from "@gatehouse/core";
+import type { PluginDefinition, UserStore } from "@gatehouse/core";
+import { ConfigError } from "../config/config-error.js";
+import { loadConfigFile } from "../config/load.js";
+import type { AuthConfig } from "../config/schema.js";
+import { formatIssues } from "../config/zod-issues.js";
+import { hostVersion } from "../plugins/host-version.js";
+import { loadPlugin } from "../plugins/load-plugin.js";
+import { PluginLoadError } from "../plugins/plugin-load-error.js";
+import { CliError, EXIT_CONFIG } from "./exit-codes.js";
+import { readPassword } from "./read-password.js";
+import type { UsersCommand } from "./users-args.js";
+
+/** The store answered, but the operation could not be done (user exists, no such user, Redis down). */
+const EXIT_FAILED = 1;
+
+interface StoreProvider {
+  readonly instanceName: string;
+  readonly plugin: PluginDefinition;
+  readonly openStore: NonNullable<PluginDefinition["userStore"]>;
+  readonly options: unknown;
+}
+
+/**
+ * `gatehouse users ...`: manages the users of a provider whose plugin offers `userStore`
+ * (e.g. `use: redis`), found in the config file and loaded by the production plugin loader.
+ */
+export async function usersCommand(command: UsersCommand, out: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const { config, configDir } = await loadConfigFile(command.file);
+  const target = await findStoreProvider(config.auth, configDir, command.provider);
+  const parsed = target.plugin.configSchema.safeParse(target.options);
+  if (!parsed.success)
+    throw new ConfigError(formatIssues(parsed.error.issues, `auth.providers.${target.instanceName}`));
+  // Only this command's own diagnostics (connection errors) go to stderr; stdout carries the answer.
+  const logger = createJsonLogger("warn", (line) => process.stderr.write(line));
+  const passwordRecord = needsPassword(command) ? await newPasswordRecord() : undefined;
+  let store: UserStore;
+  try {
+    store = await target.openStore(parsed.data, { instanceName: target.instanceName, configDir, logger });
+  } catch (error) {
+    throw new CliError(`users: provider ${target.instanceName}: ${messageOf(error)}`, EXIT_FAILED);
+  }
+  try {
+    await run(command, store, passwordRecord, out);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`users ${command.action}: ${messageOf(error)}`, EXIT_FAILED);
+  } finally {
+    await store.close();
+  }
+}
+
+async function run(
+  command: UsersCommand,
+  store: UserStore,
+  passwordRecord: string | undefined,
+  out: NodeJS.WritableStream,
+): Promise<void> {
+  const name = command.username ?? "";
+  const shown = display(name);
+  switch (command.action) {
+    case "add":
+      await store.add(name, {
+        passwordRecord: passwordRecord ?? "",
+        groups: command.groups,
+        ...(command.identity === undefined ? {} : { identity: command.identity }),
+      });
+      out.write(`user ${shown} added\n`);
+      return;
+    case "passwd":
+      await store.setPassword(name, passwordRecord ?? "");
+      out.write(`password of ${shown} changed\n`);
+      return;
+    case "disable":
+      await store.disable(name);
+      out.write(`user ${shown} disabled\n`);
+      return;
+    case "del":
+      if (!(await store.remove(name))) throw new CliError(`users del: no user ${shown}`, EXIT_FAILED);
+      out.write(`user ${shown} deleted\n`);
+      return;
+    case "list":
+      for await (const user of store.list()) {
+        out.write(`${display(user.username)}\t${user.groups.join(",")}${user.disabled ? "\tdisabled" : ""}\n`);
+      }
+      return;
+  }
+}
+
+function needsPassword(command: UsersCommand): boolean {
+  return command.action === "add" || command.action === "passwd";
+}
+
+async function newPasswordRecord(): Promise<string> {
+  const password = await readPassword();
+  if (password === "") throw new CliError("users: empty password", EXIT_CONFIG);
+  return hashPassword(password);
+}
+
+/** The provider named by --provider, else the only one under auth.providers whose plugin manages users. */
+async function findStoreProvider(
+  auth: AuthConfig | undefined,
+  configDir: string,
+  wanted: string | undefined,
+): Promise<StoreProvider> {
+  const entries = Object.entries(auth?.providers ?? {}).filter(([name]) => wanted === undefined || name === wanted);
+  if (wanted !== undefined && entries.length === 0) {
+    throw new ConfigError([`--provider ${wanted}: no such entry under auth.providers`]);
+  }
+  const found: StoreProvider[] = [];
+  for (const [instanceName, entry] of entries) {
+    const options: Record<string, unknown> = { ...entry };
+    delete options["use"];
+    delete options["on_error"];
+    let plugin: PluginDefinition;
+    try {
+      plugin = await loadPlugin(entry.use, configDir, `auth.providers.${instanceName}.use`, hostVersion());
+    } catch (error) {
+      if (error instanceof PluginLoadError) throw new ConfigError([error.message]);
+      throw error;
+    }
+    if (plugin.userStore !== undefined) {
+      found.push({ instanceName, plugin, openStore: plugin.userStore.bind(plugin), options });
+    } else if (wanted !== undefined) {
+      throw new ConfigError([`auth.providers.${wanted}: plugin ${plugin.name} has no user store to manage`]);
+    }
+  }
+  if (found.length === 1) return found[0]!;
+  if (found.length === 0) {
+    throw new ConfigError([
+      "auth.providers: no provider keeps users that gatehouse users can manage (e.g. use: redis)",
+    ]);
+  }
+  throw new ConfigError([
+    `auth.providers: several providers manage users (${found.map((entry) => entry.instanceName).join(", ")}); choose one with --provider NAME`,
+  ]);
+}
+
+/** A username as typed, or JSON-quoted when it holds control characters or white space. */
+function display(username: string): string {
+  return /^[^\s\p{C}]+$/u.test(username) ? username : JSON.stringify(username);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,72 @@
+import "reflect-metadata";
+import { Tokens } from "@gatehouse/core";
+import type { AuthProvider, AuthRequest, Logger, PluginContext } from "@gatehouse/core";
+import { Redis } from "ioredis";
+import { container } from "tsyringe";
+import plugin from "@gatehouse/auth-redis";
+
+/** Cheap scrypt parameters for tests that are not about KDF cost. */
+export const FAST = { ln: 10, r: 8, p: 1 } as const;
+
+export function request(username: string, password: string): AuthRequest {
+  return { username, password, connMeta: { peer_address: "127.0.0.1:5000", local_address: "127.0.0.1:1080" } };
+}
+
+export const noSignal: AbortSignal = new AbortController().signal;
+
+/** A logger that keeps every line it is given, to check what was (never) logged. */
+export function recordingLogger(lines: string[] = []): Logger & { readonly lines: string[] } {
+  const write = (level: string) => (fields: object, message?: string) => {
+    lines.push(JSON.stringify({ level, ...fields, msg: message }));
+  };
+  const logger = {
+    lines,
+    debug: write("debug"),
+    info: write("info"),
+    warn: write("warn"),
+    error: write("error"),
+    child: () => logger,
+  };
+  return logger;
+}
+
+export interface Wired {
+  readonly provider: AuthProvider;
+  readonly logger: ReturnType<typeof recordingLogger>;
+}
+
+/** Validates `rawConfig` with the plugin's schema and wires it as the host does: a child container. */
+export function wire(rawConfig: unknown, configDir = "/nonexistent"): Wired {
+  const logger = recordingLogger();
+  const child = container.createChildContainer();
+  child.register(Tokens.Logger, { useValue: logger });
+  const context: PluginContext = { instanceName: "redis-users", configDir, logger };
+  plugin.register(child, plugin.configSchema.parse(rawConfig), context);
+  return { provider: child.resolve(Tokens.AuthProvider), logger };
+}
+
+/** Every command other clients send to `url` while `during` runs (Redis MONITOR), as argument lists. */
+export async function monitorCommands(url: string, during: () => Promise<void>): Promise<string[][]> {
+  const marker = new Redis(url, { lazyConnect: true });
+  await marker.connect();
+  const client = new Redis(url, { lazyConnect: true });
+  await client.connect();
+  const monitor = await client.monitor();
+  const seen: string[][] = [];
+  monitor.on("monitor", (_time: string, args: string[]) => seen.push(args));
+  const markerText = `marker-${String(Math.random())}`;
+  const index = (): number => seen.findIndex((args) => args.includes(markerText));
+  try {
+    await during();
+    // MONITOR lines may trail the replies: send a marker and keep what came before it.
+    await marker.echo(markerText);
+    const deadline = Date.now() + 5000;
+    while (index() < 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (index() < 0) throw new Error("the MONITOR marker never arrived");
+    return seen.slice(0, index());
+  } finally {
+    monitor.disconnect();
+    client.disconnect();
+    marker.disconnect();
+  }
+}
