@@ -53,6 +53,8 @@ export async function setup({ tmpDir }) {
   return {
     provider: { use: "redis", url, command_timeout: "2s" },
     users,
+    // KDF-bound: more clients only queue behind the KDF slots until the pipeline deadline.
+    concurrency: 4,
     note: "scrypt ln=15,r=8,p=1 (32 MiB, the hash-password default); one HGETALL per attempt",
     async backendCalls() {
       const info = await admin.info("commandstats");

@@ -20,7 +20,9 @@ const available = readdirSync(here)
 const HELP = `usage: npm run bench:logins -- [options]   (or node bench/logins/run.js after npm run build)
   --only LIST         providers, comma-separated (available: ${available.join(", ") || "none"})
   --duration SECONDS  length of each closed-loop phase (default 10)
-  --concurrency N     concurrent clients in the closed-loop phases (default 32)
+  --concurrency N     concurrent clients in the closed-loop phases (default: the module's
+                      hint — KDF-bound providers ask for few, so logins are not queued past
+                      the pipeline's deadline — else 32)
   --burst N           identical logins started at once in the coalescing phase (default 1000; 0 = skip)
   --json              print only one JSON line per provider`;
 
@@ -28,7 +30,7 @@ const { values } = parseArgs({
   options: {
     only: { type: "string" },
     duration: { type: "string", default: "10" },
-    concurrency: { type: "string", default: "32" },
+    concurrency: { type: "string" },
     burst: { type: "string", default: "1000" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -39,9 +41,14 @@ if (values.help) {
   process.exit(0);
 }
 const durationMs = Number(values.duration) * 1000;
-const concurrency = Number(values.concurrency);
+const concurrencyOption = values.concurrency === undefined ? undefined : Number(values.concurrency);
 const burst = Number(values.burst);
-if (!(durationMs > 0) || !Number.isInteger(concurrency) || concurrency < 1 || !Number.isInteger(burst) || burst < 0) {
+if (
+  !(durationMs > 0) ||
+  (concurrencyOption !== undefined && (!Number.isInteger(concurrencyOption) || concurrencyOption < 1)) ||
+  !Number.isInteger(burst) ||
+  burst < 0
+) {
   console.error(HELP);
   process.exit(2);
 }
@@ -68,6 +75,7 @@ async function withGatehouse(tmpDir, name, auth, body) {
 async function benchProvider(name, tmpDir) {
   const module = await import(pathToFileURL(join(here, `${name}.js`)).href);
   const fixture = await module.setup({ tmpDir });
+  const concurrency = concurrencyOption ?? fixture.concurrency ?? 32;
   const authBlock = (cache) => ({ provider: name, providers: { [name]: fixture.provider }, cache, throttle: false });
   const calls = async () => (fixture.backendCalls === undefined ? null : await fixture.backendCalls());
   const result = {

@@ -13,6 +13,8 @@ export async function setup() {
   return {
     provider: { use: "static", users: table },
     users,
+    // KDF-bound: more clients only queue behind the KDF slots until the pipeline deadline.
+    concurrency: 4,
     note: "scrypt ln=15,r=8,p=1 (32 MiB, the hash-password default)",
     close: async () => {},
   };
