@@ -7,6 +7,7 @@ import { checkConfig } from "./commands/check-config.js";
 import { CliError, EXIT_CONFIG } from "./commands/exit-codes.js";
 import { hashPasswordCommand } from "./commands/hash-password.js";
 import { HELP } from "./commands/help.js";
+import { pluginsListCommand, pluginsVerifyCommand } from "./commands/plugins.js";
 import { runConfigCommand, runFlagsCommand } from "./commands/run-command.js";
 import { serverVersion } from "./plugins/host-version.js";
 
@@ -27,6 +28,10 @@ async function main(argv: readonly string[]): Promise<void> {
       return runConfigCommand(command.file);
     case "run-flags":
       return runFlagsCommand(command.listen, command.timeoutSeconds);
+    case "plugins-verify":
+      return pluginsVerifyCommand(command.target, command.config);
+    case "plugins-list":
+      return pluginsListCommand(command.config);
   }
 }
 

@@ -1,5 +1,7 @@
 import { parseArgs } from "node:util";
 import { CliError, EXIT_CONFIG } from "./exit-codes.js";
+import { parsePluginsCommand } from "./plugins-args.js";
+import type { PluginsCommand } from "./plugins-args.js";
 
 export type Command =
   | { readonly kind: "help" }
@@ -7,7 +9,8 @@ export type Command =
   | { readonly kind: "check-config"; readonly file: string }
   | { readonly kind: "hash-password" }
   | { readonly kind: "run-config"; readonly file: string }
-  | { readonly kind: "run-flags"; readonly listen: readonly string[]; readonly timeoutSeconds: number };
+  | { readonly kind: "run-flags"; readonly listen: readonly string[]; readonly timeoutSeconds: number }
+  | PluginsCommand;
 
 /** Parses the command line; bad usage is a CliError with exit code 2. */
 export function parseCommand(argv: readonly string[]): Command {
@@ -41,6 +44,7 @@ export function parseCommand(argv: readonly string[]): Command {
     if (rest.length > 0) usage("hash-password takes no arguments (the password is read from stdin)");
     return { kind: "hash-password" };
   }
+  if (verb === "plugins") return parsePluginsCommand(rest, values.config);
   if (verb !== undefined) usage(`unknown command ${JSON.stringify(verb)}`);
   if (values.config !== undefined) {
     if (values.listen !== undefined) usage("--listen cannot be combined with --config (put listeners in the file)");

@@ -4,6 +4,11 @@ Usage:
   gatehouse --config FILE              run the proxy described by FILE (YAML or JSON)
   gatehouse check-config FILE          validate FILE (plugins included) without opening ports
   gatehouse hash-password              read a password on stdin, print a password record
+  gatehouse plugins verify NAME_OR_PATH [--config FILE]
+                                       check a plugin through the production loader; with FILE,
+                                       also its providers' options there, init/health/close
+  gatehouse plugins list [--config FILE]
+                                       the plugins FILE would load (or the installed ones), with versions
   gatehouse --listen ADDR [...]        run without a config file (KumoMTA-compatible flags)
   gatehouse --version | --help
 
@@ -30,6 +35,7 @@ Examples:
   gatehouse --config examples/quickstart.yaml
   gatehouse check-config /etc/gatehouse/gatehouse.yaml
   echo -n 'secretpassword' | gatehouse hash-password
+  gatehouse plugins verify gatehouse-plugin-example --config gatehouse.yaml
   gatehouse --listen 127.0.0.1:1080 --listen [::1]:1080 --timeout-seconds 30
   curl --socks5-hostname 127.0.0.1:1080 --proxy-user proxyuser:secretpassword https://example.com/
 `;
