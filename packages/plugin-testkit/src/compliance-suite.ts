@@ -1,4 +1,5 @@
 import { AssertionError } from "node:assert";
+import { inspect } from "node:util";
 import { normalizeAuthResult } from "@gatehouse/core";
 import type { AuthProvider, AuthRequest, NormalizedAuthInfo } from "@gatehouse/core";
 import type { ComplianceCheck, ComplianceFixtures, ProviderFactory, TestRegistrar } from "./fixtures.js";
@@ -423,12 +424,13 @@ function request(username: string, password: string): AuthRequest {
 
 function describe(value: unknown): string {
   if (value === undefined) return "undefined";
+  let text: string;
   try {
-    const text = JSON.stringify(value);
-    return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+    text = JSON.stringify(value);
   } catch {
-    return String(value);
+    text = inspect(value, { depth: 2 });
   }
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
 function fail(message: string): never {

@@ -27,13 +27,8 @@ export async function settleWithin(start: () => Promise<unknown>, ms: number): P
 
 /** Everything an error would show in a log line or a stack dump, causes included. */
 export function errorText(error: unknown): string {
-  let json = "";
-  try {
-    json = JSON.stringify(error) ?? "";
-  } catch {
-    // circular: inspect covers it
-  }
-  return `${String(error)}\n${inspect(error, { depth: 8, showHidden: true })}\n${json}`;
+  // inspect shows the stack, every own property (enumerable or not) and the cause chain.
+  return `${String(error)}\n${inspect(error, { depth: 8, showHidden: true })}`;
 }
 
 /** The first line of an error, for assertion messages. */

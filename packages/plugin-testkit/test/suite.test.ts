@@ -16,7 +16,8 @@ interface Run {
 /** Runs the suite in a child `node --test` (TAP output) against a provider with `faults`. */
 function runSuite(faults: readonly string[]): Promise<Run> {
   // NODE_TEST_CONTEXT would make the child report to this runner instead of printing TAP.
-  const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
+  const env = { ...process.env };
+  delete env["NODE_TEST_CONTEXT"];
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,

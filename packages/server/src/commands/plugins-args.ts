@@ -15,7 +15,11 @@ export function parsePluginsCommand(rest: readonly string[], config: string | un
     if (args.length > 0) usage("plugins list takes no arguments (give --config FILE)");
     return { kind: "plugins-list", config };
   }
-  usage(sub === undefined ? "plugins needs a subcommand: verify or list" : `unknown plugins subcommand ${JSON.stringify(sub)}`);
+  usage(
+    sub === undefined
+      ? "plugins needs a subcommand: verify or list"
+      : `unknown plugins subcommand ${JSON.stringify(sub)}`,
+  );
 }
 
 function usage(message: string): never {

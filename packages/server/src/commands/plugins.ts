@@ -37,7 +37,9 @@ export async function pluginsVerifyCommand(
       throw new CliError(`${file}: no provider under auth.providers uses ${target} (${base.plugin.url})`, EXIT_CONFIG);
     }
     reports.length = 0;
-    for (const [instanceName, { use, on_error: _onError, ...options }] of matching) {
+    for (const [instanceName, entry] of matching) {
+      const { use, ...options } = entry;
+      delete options.on_error;
       const configPath = `auth.providers.${instanceName}`;
       reports.push(await verifyPlugin(use, options, { configDir, instanceName, configPath }));
       out.write(`${configPath} (${file}):\n`);

@@ -47,7 +47,9 @@ function toInfo(json: Record<string, unknown>, dir: string): PluginPackageInfo {
     Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];
   const record = (value: unknown): Record<string, string> =>
     typeof value === "object" && value !== null
-      ? Object.fromEntries(Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === "string"))
+      ? Object.fromEntries(
+          Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === "string"),
+        )
       : {};
   return {
     name: typeof json["name"] === "string" ? json["name"] : undefined,

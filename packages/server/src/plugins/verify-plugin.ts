@@ -125,7 +125,8 @@ export async function verifyPlugin(
 
   const parsed = definition.configSchema.safeParse(config);
   if (!parsed.success) {
-    for (const line of formatIssues(parsed.error.issues, options.configPath ?? "config")) problems.push({ code: "config_rejected", message: line });
+    for (const line of formatIssues(parsed.error.issues, options.configPath ?? "config"))
+      problems.push({ code: "config_rejected", message: line });
     return result(plugin);
   }
   passed.push("the config is accepted by configSchema");
@@ -162,7 +163,10 @@ async function exercise(
   passed.push("register() provides an AuthProvider under Tokens.AuthProvider");
   try {
     await withDeadline(
-      initProviders([{ instanceName: plan.instanceName, pluginName: definition.name, onError: "deny", provider }], logger),
+      initProviders(
+        [{ instanceName: plan.instanceName, pluginName: definition.name, onError: "deny", provider }],
+        logger,
+      ),
       timeoutMs,
       "init()",
     );
@@ -196,7 +200,9 @@ function packagingWarnings(definition: PluginDefinition, info: PluginPackageInfo
   const warnings: string[] = [];
   const name = info.name ?? "(unnamed)";
   if (info.name !== undefined && !NAME_PATTERN.test(info.name)) {
-    warnings.push(`package name ${name}: third-party plugins are named gatehouse-plugin-* or @scope/gatehouse-plugin-*`);
+    warnings.push(
+      `package name ${name}: third-party plugins are named gatehouse-plugin-* or @scope/gatehouse-plugin-*`,
+    );
   }
   if (info.name !== undefined && definition.name !== info.name) {
     warnings.push(`definePlugin name ${definition.name} differs from the package name ${name}`);
