@@ -1,0 +1,24 @@
+import "reflect-metadata";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { hashPassword } from "@gatehouse/core";
+import { providerComplianceSuite, providerFromPlugin } from "@gatehouse/plugin-testkit";
+import plugin from "gatehouse-plugin-example";
+
+const dir = await mkdtemp(join(tmpdir(), "gatehouse-plugin-example-"));
+// Cheap scrypt parameters: these tests are about behaviour, not KDF cost.
+const record = await hashPassword("correct horse battery", { ln: 10, r: 8, p: 1 });
+await writeFile(join(dir, "users.passwd"), `# name:record:groups\nalice:${record}:staff,vpn\n`);
+
+describe("gatehouse-plugin-example passes the Gatehouse provider compliance suite", () => {
+  providerComplianceSuite(it, providerFromPlugin(plugin, { file: "users.passwd" }, { configDir: dir }), {
+    valid: { username: "alice", password: "correct horse battery", expect: { groups: ["staff", "vpn"] } },
+    wrongPassword: "Correct Horse Battery",
+    unknownUser: "mallory",
+    // A users file that is not there: the provider must fail (init throws), never quietly deny.
+    brokenFactory: providerFromPlugin(plugin, { file: "missing.passwd" }, { configDir: dir }),
+    skip: { "trailing-nul": "scrypt (HMAC) treats trailing NULs in a password as absent; core's verifyPassword" },
+  });
+});
