@@ -46,6 +46,7 @@ export type AuthOptions =
   | (AuthPipelineSettings & { readonly chain: readonly AuthChainEntry[]; readonly provider?: never })
   | Authenticator;
 
+/** What createProxyServer needs: listeners, auth, and optionally a logger, hooks and a resolver. */
 export interface ProxyServerOptions {
   readonly listeners: readonly ListenerOptions[];
   readonly auth?: AuthOptions;
@@ -55,6 +56,7 @@ export interface ProxyServerOptions {
   readonly resolveHost?: HostResolver;
 }
 
+/** A running (or startable) SOCKS5 proxy: its listeners, sessions and auth. */
 export interface ProxyServer {
   start(): Promise<void>;
   /**
@@ -72,6 +74,7 @@ export interface ProxyServer {
 
 const systemResolver: HostResolver = (host) => lookup(host);
 
+/** Creates a SOCKS5 proxy over the given listeners; call `start()` to bind them. Throws ListenerConfigError or AuthConfigError for bad options. */
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const resolved = resolveAllListeners(options.listeners);
   const logger = options.logger ?? silentLogger;

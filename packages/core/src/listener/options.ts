@@ -29,6 +29,7 @@ export interface ListenerOptions {
   readonly tls_private_key?: string;
 }
 
+/** A listener's options with defaults applied and durations in milliseconds. */
 export interface ResolvedListenerOptions {
   readonly name: string;
   readonly host: string;
@@ -45,6 +46,7 @@ export interface ResolvedListenerOptions {
   readonly tls: { readonly certificateFile?: string; readonly privateKeyFile?: string } | undefined;
 }
 
+/** Invalid listener options; `problems` names every bad value with its config path. */
 export class ListenerConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(problems.join("; "));

@@ -26,6 +26,7 @@ export interface SessionRecord {
   readonly tunnel: boolean;
 }
 
+/** One username/password decision, as reported to ProxyHooks.onAuthDecision (never with the password). */
 export interface AuthEvent {
   readonly listener: string;
   readonly peer: string;
@@ -34,6 +35,7 @@ export interface AuthEvent {
   readonly durationMs: number;
 }
 
+/** Callbacks for observers such as metrics: one per auth decision and one per ended session. Called synchronously on the session's path, so keep them cheap and do not throw. */
 export interface ProxyHooks {
   onAuthDecision?(event: AuthEvent): void;
   onSessionEnd?(record: SessionRecord): void;
