@@ -1,8 +1,8 @@
 import "reflect-metadata";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse/core";
 import { providerComplianceSuite, providerFromPlugin } from "@gatehouse/plugin-testkit";
 import plugin from "gatehouse-plugin-example";
@@ -13,6 +13,7 @@ const record = await hashPassword("correct horse battery", { ln: 10, r: 8, p: 1 
 await writeFile(join(dir, "users.passwd"), `# name:record:groups\nalice:${record}:staff,vpn\n`);
 
 describe("gatehouse-plugin-example passes the Gatehouse provider compliance suite", () => {
+  after(() => rm(dir, { recursive: true, force: true }));
   providerComplianceSuite(it, providerFromPlugin(plugin, { file: "users.passwd" }, { configDir: dir }), {
     valid: { username: "alice", password: "correct horse battery", expect: { groups: ["staff", "vpn"] } },
     wrongPassword: "Correct Horse Battery",

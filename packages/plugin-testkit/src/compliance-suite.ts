@@ -29,7 +29,8 @@ export function providerComplianceSuite(
   const add = (check: ComplianceCheck, title: string, body: () => Promise<void>, unavailable?: string): void => {
     const reason = fixtures.skip?.[check] ?? unavailable;
     if (reason !== undefined) {
-      test(`${check}: ${title} (skipped: ${reason})`, () => Promise.resolve());
+      const skip = typeof test.skip === "function" ? test.skip.bind(test) : test;
+      skip(`${check}: ${title} (skipped: ${reason})`, () => Promise.resolve());
       return;
     }
     test(`${check}: ${title}`, body);

@@ -5,7 +5,10 @@ import type { AuthProvider } from "@gatehouse/core";
  * `(name, fn)` shape. The suite calls it once per check, so wrap the call in a `describe`
  * to group the checks.
  */
-export type TestRegistrar = (name: string, fn: () => Promise<void>) => unknown;
+export type TestRegistrar = ((name: string, fn: () => Promise<void>) => unknown) & {
+  /** `test.skip` / `it.skip`, when the runner has it: skipped checks are reported as skipped. */
+  readonly skip?: (name: string, fn: () => Promise<void>) => unknown;
+};
 
 /**
  * Creates a fresh provider, as the host would have it before init(): the suite calls init()

@@ -41,14 +41,17 @@ describe("the plugin template, copied and installed outside the workspace", () =
     }
   });
 
-  it("builds with its own tsconfig and passes its own compliance test", async () => {
+  // Building and running the whole suite takes a while on a loaded machine.
+  it("builds with its own tsconfig and passes its own compliance test", { timeout: 300_000 }, async () => {
     const build = await run(process.execPath, [TSC, "-p", "tsconfig.json"], pkg);
     assert.equal(build.code, 0, build.stdout + build.stderr);
     const buildTests = await run(process.execPath, [TSC, "-p", "test/tsconfig.json"], pkg);
     assert.equal(buildTests.code, 0, buildTests.stdout + buildTests.stderr);
-    const test = await run(process.execPath, ["--test", "--test-reporter=tap", "dist-test/"], pkg, 180_000);
+    const test = await run(process.execPath, ["--test", "--test-reporter=tap", "dist-test/"], pkg, 240_000);
     assert.equal(test.code, 0, test.stdout + test.stderr);
-    assert.match(test.stdout, /^# pass 14$/m);
+    // 14 checks; trailing-nul is skipped with its reason (see the template's test).
+    assert.match(test.stdout, /^# pass 13$/m);
+    assert.match(test.stdout, /^# skipped 1$/m);
     assert.match(test.stdout, /^# fail 0$/m);
   });
 
