@@ -326,12 +326,14 @@ class Suite {
     body: (provider: AuthProvider) => Promise<void>,
     options: { readonly initMayFail?: boolean } = {},
   ): Promise<void> {
+    const logsBefore = this.fixtures.logs?.().length ?? 0;
     let provider: AuthProvider;
     try {
       provider = await this.start(factory);
     } catch (error) {
       if (options.initMayFail === true) {
         this.checkNoLeak({ kind: "rejected", error }, this.fixtures.valid.password, "init() of a broken backend");
+        this.checkLogs(logsBefore);
         return;
       }
       throw error;
@@ -340,6 +342,17 @@ class Suite {
       await body(provider);
     } finally {
       await settleWithin(() => provider.close?.() ?? Promise.resolve(), this.timeoutMs);
+    }
+    this.checkLogs(logsBefore);
+  }
+
+  /** No log line written since `from` may carry a fixture password, at any level. */
+  private checkLogs(from: number): void {
+    const lines = this.fixtures.logs?.().slice(from) ?? [];
+    for (const secret of new Set([this.fixtures.valid.password, this.fixtures.wrongPassword])) {
+      if (secret.length < 3) continue;
+      const line = lines.find((text) => text.includes(secret));
+      if (line !== undefined) fail(`a log line carries the password: ${line.replaceAll(secret, "<password>")}`);
     }
   }
 

@@ -63,6 +63,11 @@ export interface ComplianceFixtures {
    * `abortSettleMs`. Without it, the normal factory is used, which proves less for a fast backend.
    */
   readonly stalledFactory?: ProviderFactory;
+  /**
+   * The provider's log lines so far (e.g. `recordingLogger().lines` given to
+   * providerFromPlugin): after every check, no line may contain a fixture password.
+   */
+  readonly logs?: () => readonly string[];
   /** Checks the provider cannot pass for a documented reason: check name → the reason. */
   readonly skip?: Partial<Record<ComplianceCheck, string>>;
   /** How many calls `concurrency` makes at once (default 1000). */

@@ -97,6 +97,18 @@ describe("the compliance suite fails non-compliant providers, with the reason", 
     assert.match(run.output, /string contains null bytes; bad credentials must be false, not an error/);
   });
 
+  it("fails a provider that logs the password", async () => {
+    const run = await runSuite(["logPassword"]);
+    assert.notEqual(run.code, 0);
+    const failures = failed(run);
+    for (const check of ["wrong-password", "unknown-user", "empty-credentials"])
+      assert.ok(failures.includes(check), run.output);
+    assert.match(
+      run.output,
+      /a log line carries the password: \{"level":"debug","username":"alice","password":"<password>"/,
+    );
+  });
+
   it("fails a provider whose broken backend answers false instead of throwing", async () => {
     const run = await runSuite(["brokenAnswersFalse"]);
     assert.notEqual(run.code, 0);

@@ -1,4 +1,5 @@
-import type { AuthProvider, AuthRequest, AuthResult } from "@gatehouse/core";
+import { silentLogger } from "@gatehouse/core";
+import type { AuthProvider, AuthRequest, AuthResult, Logger } from "@gatehouse/core";
 import type { ComplianceFixtures } from "@gatehouse/plugin-testkit";
 
 /** What each deliberately broken provider does wrong; all false = a compliant provider. */
@@ -17,6 +18,8 @@ export interface Faults {
   readonly closeOnce?: boolean;
   /** A broken backend answers false instead of throwing. */
   readonly brokenAnswersFalse?: boolean;
+  /** Logs a failed attempt's password at debug level. */
+  readonly logPassword?: boolean;
 }
 
 const USERS: ReadonlyMap<string, { password: string; groups: string[] }> = new Map([
@@ -31,7 +34,11 @@ export const FIXTURES: Omit<ComplianceFixtures, "brokenFactory" | "stalledFactor
 };
 
 /** A provider over an in-memory user table whose "backend" answers after a short timer. */
-export function memoryProvider(faults: Faults, mode: "healthy" | "broken" | "stalled" = "healthy"): AuthProvider {
+export function memoryProvider(
+  faults: Faults,
+  mode: "healthy" | "broken" | "stalled" = "healthy",
+  logger: Logger = silentLogger,
+): AuthProvider {
   let closed = false;
   return {
     name: "memory",
@@ -57,7 +64,10 @@ export function memoryProvider(faults: Faults, mode: "healthy" | "broken" | "sta
         throw new TypeError("string contains null bytes");
       }
       const entry = faults.wildcardUsernames ? matchPattern(username) : USERS.get(username);
-      if (entry === undefined || entry.password !== password) return faults.invalidShapes ? (null as never) : false;
+      if (entry === undefined || entry.password !== password) {
+        if (faults.logPassword) logger.debug({ username, password }, "bad credentials");
+        return faults.invalidShapes ? (null as never) : false;
+      }
       if (faults.invalidShapes) {
         return { identities: [{ identity: username, context: "Kerberos" }] } as never;
       }
