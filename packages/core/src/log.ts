@@ -7,9 +7,11 @@ export interface Logger {
   child(bindings: object): Logger;
 }
 
+/** The levels createJsonLogger filters on; `silent` logs nothing. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 const LEVELS: Readonly<Record<LogLevel, number>> = { debug: 20, info: 30, warn: 40, error: 50, silent: 100 };
 
+/** A Logger that discards everything (the default when none is given). */
 export const silentLogger: Logger = {
   debug() {},
   info() {},

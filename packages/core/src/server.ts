@@ -50,6 +50,7 @@ export type AuthOptions =
   | (AuthPipelineSettings & { readonly chain: readonly AuthChainEntry[]; readonly provider?: never })
   | Authenticator;
 
+/** What createProxyServer needs: listeners, auth, and optionally a logger, hooks and a resolver. */
 export interface ProxyServerOptions {
   readonly listeners: readonly ListenerOptions[];
   readonly auth?: AuthOptions;
@@ -64,6 +65,7 @@ export interface ProxyServerOptions {
   readonly policy?: PolicyOptions;
 }
 
+/** A running (or startable) SOCKS5 proxy: its listeners, sessions and auth. */
 export interface ProxyServer {
   start(): Promise<void>;
   /**
@@ -85,6 +87,7 @@ export interface ProxyServer {
 
 const systemResolver: HostResolver = (host) => lookup(host);
 
+/** Creates a SOCKS5 proxy over the given listeners; call `start()` to bind them. Throws ListenerConfigError or AuthConfigError for bad options. */
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const resolved = resolveAllListeners(options.listeners);
   const policies = listenerPolicies(options.policy, options.listeners);

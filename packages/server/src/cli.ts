@@ -8,6 +8,7 @@ import { CliError, EXIT_CONFIG } from "./commands/exit-codes.js";
 import { hashPasswordCommand } from "./commands/hash-password.js";
 import { HELP } from "./commands/help.js";
 import { policyTestCommand } from "./commands/policy-test.js";
+import { pluginsListCommand, pluginsVerifyCommand } from "./commands/plugins.js";
 import { runConfigCommand, runFlagsCommand } from "./commands/run-command.js";
 import { usersCommand } from "./commands/users.js";
 import { serverVersion } from "./plugins/host-version.js";
@@ -34,6 +35,10 @@ async function main(argv: readonly string[]): Promise<void> {
     case "policy-test":
       process.exitCode = await policyTestCommand(command);
       return;
+    case "plugins-verify":
+      return pluginsVerifyCommand(command.target, command.config);
+    case "plugins-list":
+      return pluginsListCommand(command.config);
   }
 }
 

@@ -23,3 +23,14 @@ export { DEFAULT_SHUTDOWN_TIMEOUT_MS, prepareFromFile } from "./commands/prepare
 export type { Prepared } from "./commands/prepare.js";
 export { runProxy } from "./commands/run.js";
 export type { Running } from "./commands/run.js";
+export { loadPluginModule } from "./plugins/load-plugin.js";
+export type { LoadedPlugin } from "./plugins/load-plugin.js";
+export { verifyPlugin } from "./plugins/verify-plugin.js";
+export type {
+  PluginProblem,
+  PluginProblemCode,
+  PluginVerification,
+  VerifyPluginOptions,
+} from "./plugins/verify-plugin.js";
+export { packageInfoOf } from "./plugins/package-info.js";
+export type { PluginPackageInfo } from "./plugins/package-info.js";

@@ -9,8 +9,10 @@ export const IDENTITY_CONTEXTS = [
   "LocalSystem",
   "GenericAuth",
 ] as const;
+/** How an identity was established; one of IDENTITY_CONTEXTS. SOCKS username/password providers use `ProxyAuthRfc1929`. */
 export type IdentityContext = (typeof IDENTITY_CONTEXTS)[number];
 
+/** Where an attempt comes from: the connection's two socket addresses. */
 export interface ConnMeta {
   /** The client's socket address, `ip:port` (`[v6]:port` for IPv6). */
   readonly peer_address: string;
@@ -18,24 +20,29 @@ export interface ConnMeta {
   readonly local_address: string;
 }
 
+/** One RFC 1929 attempt as a provider sees it: the username and password (valid UTF-8, 0..255 bytes each) and the connection. Never log the password. */
 export interface AuthRequest {
   readonly username: string;
   readonly password: string;
   readonly connMeta: ConnMeta;
 }
 
+/** Who the client is, and how that was established. */
 export interface Identity {
   readonly identity: string;
   readonly context: IdentityContext;
 }
 
+/** A successful answer with details: at least one identity (none means denied) and optional groups for policy. */
 export interface AuthInfo {
   readonly identities: readonly Identity[];
   readonly groups?: readonly string[];
 }
 
+/** What authenticate() resolves: `true` (allowed as the username), an AuthInfo, or `false` (bad credentials). A broken backend rejects instead. */
 export type AuthResult = boolean | AuthInfo;
 
+/** The auth contract every provider implements; see docs/writing-a-plugin.md. Gatehouse wraps it with deadlines, caching, coalescing, throttling and redaction. */
 export interface AuthProvider {
   readonly name: string;
   /**
@@ -89,6 +96,7 @@ export type AuthDecision =
       readonly cached?: boolean;
     };
 
+/** An allowed attempt's AuthInfo after normalizeAuthResult: groups always present. */
 export interface NormalizedAuthInfo {
   readonly identities: readonly Identity[];
   readonly groups: readonly string[];

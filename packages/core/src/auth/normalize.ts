@@ -3,6 +3,7 @@ import type { Identity, IdentityContext, NormalizedAuthInfo } from "./contract.j
 
 const VALID_CONTEXTS: ReadonlySet<string> = new Set(IDENTITY_CONTEXTS);
 
+/** What normalizeAuthResult decided: an allow with the normalised AuthInfo, or a denial; `invalid` marks a result of the wrong shape (logged as `invalid_response`) rather than bad credentials. */
 export type NormalizeOutcome =
   | { readonly ok: true; readonly info: NormalizedAuthInfo }
   | { readonly ok: false; readonly invalid: boolean; readonly detail: string };

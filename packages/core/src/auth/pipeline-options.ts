@@ -1,5 +1,6 @@
 import type { AuthProvider } from "./contract.js";
 
+/** One provider in an AuthPipeline's chain, with how its failures are handled and its concurrency limits. */
 export interface AuthChainEntry {
   readonly provider: AuthProvider;
   /**
@@ -13,6 +14,7 @@ export interface AuthChainEntry {
   readonly maxQueue?: number;
 }
 
+/** The pipeline's decision cache, keyed by a keyed hash of the credentials (never the plaintext); errors are never cached. */
 export interface AuthCacheOptions {
   /** How long an allow is remembered; 0 disables the positive cache. */
   readonly ttlMs?: number;
@@ -21,6 +23,7 @@ export interface AuthCacheOptions {
   readonly maxEntries?: number;
 }
 
+/** Failure throttling: too many bad-credential denials from one client address or for one username refuse further attempts for a while (`throttled`). */
 export interface AuthThrottleOptions {
   /** Bad-credential denials within `windowMs` after which a client address or username is refused. */
   readonly maxFailures?: number;
@@ -31,6 +34,7 @@ export interface AuthThrottleOptions {
   readonly maxTracked?: number;
 }
 
+/** Everything an AuthPipeline needs: the provider chain, the per-provider deadline, the cache and the throttle. */
 export interface AuthPipelineOptions {
   /** Providers in the order they are asked. */
   readonly chain: readonly AuthChainEntry[];
@@ -42,6 +46,7 @@ export interface AuthPipelineOptions {
   readonly now?: () => number;
 }
 
+/** The pipeline's defaults: 5 s per provider, 64 concurrent calls and 256 queued per provider, a 60 s positive cache, 10 failures a minute before a one-minute block. */
 export const AUTH_PIPELINE_DEFAULTS = {
   timeoutMs: 5000,
   maxConcurrent: 64,
@@ -50,6 +55,7 @@ export const AUTH_PIPELINE_DEFAULTS = {
   throttle: { maxFailures: 10, windowMs: 60_000, blockMs: 60_000, maxTracked: 10_000 },
 } as const;
 
+/** Invalid pipeline options; `problems` names every bad value with its path. */
 export class AuthConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(problems.join("; "));

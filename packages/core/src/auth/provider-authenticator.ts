@@ -2,8 +2,10 @@ import type { AuthDecision, AuthProvider, AuthRequest, Authenticator } from "./c
 import { normalizeAuthResult } from "./normalize.js";
 import { redactSecret } from "./redact.js";
 
+/** The deadline for one provider call when none is configured, in milliseconds. */
 export const DEFAULT_AUTH_TIMEOUT_MS = 5000;
 
+/** A provider missed its deadline; the attempt is denied as `backend_timeout`. */
 export class AuthTimeoutError extends Error {
   constructor(timeoutMs: number) {
     super(`auth provider did not answer within ${String(timeoutMs)} ms`);
@@ -14,6 +16,7 @@ export class AuthTimeoutError extends Error {
 const TIMED_OUT = Symbol("timed out");
 const CALLER_LEFT = Symbol("caller left");
 
+/** How askProvider calls a provider: its deadline, the caller's signal and a settle callback. */
 export interface AskProviderOptions {
   readonly timeoutMs: number;
   /** Aborts the provider's signal (the caller left). */

@@ -32,6 +32,7 @@ export interface ListenerOptions {
   readonly policy?: ListenerPolicyOptions;
 }
 
+/** A listener's options with defaults applied and durations in milliseconds. */
 export interface ResolvedListenerOptions {
   readonly name: string;
   readonly host: string;
@@ -48,6 +49,7 @@ export interface ResolvedListenerOptions {
   readonly tls: { readonly certificateFile?: string; readonly privateKeyFile?: string } | undefined;
 }
 
+/** Invalid listener options; `problems` names every bad value with its config path. */
 export class ListenerConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(problems.join("; "));

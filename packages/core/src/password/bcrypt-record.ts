@@ -1,5 +1,6 @@
 import { PasswordRecordError } from "./record-error.js";
 
+/** A parsed bcrypt `$2a$`/`$2b$`/`$2y$` record. */
 export interface BcryptRecord {
   readonly algorithm: "bcrypt";
   /** log2 of the number of rounds. */

@@ -10,10 +10,12 @@ import {
 } from "./scrypt-record.js";
 import type { ScryptParams } from "./scrypt-record.js";
 
+/** scrypt cost parameters for a new record (defaults: SCRYPT_DEFAULTS) and a signal to abort the wait for a KDF slot. */
 export interface HashPasswordOptions extends Partial<ScryptParams> {
   readonly signal?: AbortSignal;
 }
 
+/** Options of verifyPassword and verifyAgainstDummy. */
 export interface VerifyPasswordOptions {
   /** Aborts the wait for a KDF slot (a computation that has started runs to its end). */
   readonly signal?: AbortSignal;

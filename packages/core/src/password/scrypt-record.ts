@@ -8,6 +8,7 @@ export interface ScryptParams {
   readonly p: number;
 }
 
+/** A parsed `$scrypt$ln=..,r=..,p=..$salt$hash` record. */
 export interface ScryptRecord {
   readonly algorithm: "scrypt";
   readonly params: ScryptParams;

@@ -22,6 +22,7 @@ export const Tokens = {
   AuthProvider: Symbol.for("gatehouse.AuthProvider"),
 } as const;
 
+/** What a provider instance is told about itself; registered under Tokens.PluginContext and passed to `register`. */
 export interface PluginContext {
   /** The provider's key under `auth.providers` (e.g. `corp-ldap`). */
   readonly instanceName: string;
@@ -30,6 +31,7 @@ export interface PluginContext {
   readonly logger: Logger;
 }
 
+/** A plugin: what definePlugin() takes and returns, and what a plugin module default-exports. */
 export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
   /** Package name; shows in logs, metrics and errors. */
   readonly name: string;
@@ -105,6 +107,7 @@ export function definePlugin<Schema extends z.ZodType>(definition: PluginDefinit
   return Object.freeze({ ...definition, [kPlugin]: true });
 }
 
+/** Whether `value` was made by definePlugin() (from any copy of @gatehouse/core); the host's loader uses it. */
 export function isPluginDefinition(value: unknown): value is PluginDefinition {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[kPlugin] === true;
 }

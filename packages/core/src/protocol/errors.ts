@@ -7,6 +7,7 @@ export type ProtocolErrorCode =
   | "unknown_address_type"
   | "empty_domain_name";
 
+/** Bytes from the peer that break RFC 1928/1929; `code` says which rule, and the session replies accordingly and closes. */
 export class ProtocolError extends Error {
   constructor(
     readonly code: ProtocolErrorCode,

@@ -11,10 +11,12 @@ export interface Parsed<T> {
   readonly length: number;
 }
 
+/** The client's method-selection message (RFC 1928 §3): the authentication methods it offers. */
 export interface Greeting {
   readonly methods: Uint8Array;
 }
 
+/** Parses a greeting from the bytes received so far; `undefined` until it is complete. Throws ProtocolError for a version other than 5. */
 export function parseGreeting(buf: Uint8Array): Parsed<Greeting> | undefined {
   if (buf.length < 1) return undefined;
   if (buf[0] !== SOCKS_VERSION) {
@@ -33,6 +35,7 @@ export interface UserPassCredentials {
   readonly password: Uint8Array;
 }
 
+/** Parses an RFC 1929 username/password request (lengths 0..255); `undefined` until it is complete. Throws ProtocolError for a sub-negotiation version other than 1. */
 export function parseUserPass(buf: Uint8Array): Parsed<UserPassCredentials> | undefined {
   if (buf.length < 1) return undefined;
   if (buf[0] !== USERPASS_VERSION) {
@@ -53,11 +56,13 @@ export function parseUserPass(buf: Uint8Array): Parsed<UserPassCredentials> | un
   };
 }
 
+/** The destination of a request: an IPv4 or IPv6 address, or a domain name, as the client sent it. */
 export type RequestAddress =
   | { readonly type: "ipv4"; readonly host: string }
   | { readonly type: "ipv6"; readonly host: string }
   | { readonly type: "domain"; readonly host: string };
 
+/** A parsed RFC 1928 request: the command and its destination address and port. */
 export interface SocksRequest {
   readonly command: number;
   readonly address: RequestAddress;
@@ -66,6 +71,7 @@ export interface SocksRequest {
 
 const KNOWN_COMMANDS: ReadonlySet<number> = new Set(Object.values(Command));
 
+/** Parses a CONNECT/BIND/UDP ASSOCIATE request; `undefined` until it is complete. Throws ProtocolError for a bad version, reserved byte, command or address type. */
 export function parseRequest(buf: Uint8Array): Parsed<SocksRequest> | undefined {
   if (buf.length < 1) return undefined;
   if (buf[0] !== SOCKS_VERSION) {

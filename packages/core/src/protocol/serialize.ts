@@ -2,12 +2,16 @@ import { isIPv4, isIPv6 } from "node:net";
 import { AddressType, AuthStatus, Method, SOCKS_VERSION, USERPASS_VERSION } from "./constants.js";
 import type { ReplyCode } from "./constants.js";
 
+/** The server's method-selection reply: `05 <method>`. */
 export function methodSelection(method: number): Buffer {
   return Buffer.from([SOCKS_VERSION, method]);
 }
 
+/** `05 FF`: none of the client's methods is acceptable; the server closes after it. */
 export const NO_ACCEPTABLE_METHODS = methodSelection(Method.NoAcceptable);
+/** RFC 1929 status `01 00`: the credentials were accepted. */
 export const AUTH_SUCCESS = Buffer.from([USERPASS_VERSION, AuthStatus.Success]);
+/** RFC 1929 status `01 01`: the credentials were refused; the server closes after it. */
 export const AUTH_FAILURE = Buffer.from([USERPASS_VERSION, AuthStatus.Failure]);
 
 /**
@@ -79,6 +83,7 @@ export function serializeGreeting(methods: readonly number[]): Buffer {
   return Buffer.from([SOCKS_VERSION, methods.length, ...methods]);
 }
 
+/** A client's RFC 1929 username/password request (each field at most 255 bytes); for clients and tests. */
 export function serializeUserPass(username: Uint8Array, password: Uint8Array): Buffer {
   if (username.length > 255 || password.length > 255) {
     throw new RangeError("RFC 1929 username and password are at most 255 bytes");

@@ -28,6 +28,7 @@ export interface SessionRecord {
   readonly tunnel: boolean;
 }
 
+/** One username/password decision, as reported to ProxyHooks.onAuthDecision (never with the password). */
 export interface AuthEvent {
   readonly listener: string;
   readonly peer: string;
@@ -51,6 +52,7 @@ export interface PolicyDeniedEvent {
   readonly reason: "rule" | "default" | LimitExceeded;
 }
 
+/** Callbacks for observers such as metrics: one per auth decision, per policy denial and per ended session. Called synchronously on the session's path, so keep them cheap and do not throw. */
 export interface ProxyHooks {
   onAuthDecision?(event: AuthEvent): void;
   onPolicyDenied?(event: PolicyDeniedEvent): void;

@@ -11,6 +11,7 @@ export interface WheelEntry {
   onWheelExpire(now: number): void;
 }
 
+/** A coarse timer wheel (default 100 ms resolution) that fires WheelEntry deadlines; one Node timer runs only while entries are scheduled. */
 export class TimerWheel {
   private readonly slots: Set<WheelEntry>[];
   private lastTick: number;

@@ -4,6 +4,8 @@ import { parseUsersCommand } from "./users-args.js";
 import type { UsersCommand } from "./users-args.js";
 import { parsePolicyCommand } from "./policy-test.js";
 import type { PolicyTestCommand } from "./policy-test.js";
+import { parsePluginsCommand } from "./plugins-args.js";
+import type { PluginsCommand } from "./plugins-args.js";
 
 export type Command =
   | { readonly kind: "help" }
@@ -13,7 +15,8 @@ export type Command =
   | { readonly kind: "run-config"; readonly file: string }
   | { readonly kind: "run-flags"; readonly listen: readonly string[]; readonly timeoutSeconds: number }
   | UsersCommand
-  | PolicyTestCommand;
+  | PolicyTestCommand
+  | PluginsCommand;
 
 /** Parses the command line; bad usage is a CliError with exit code 2. */
 export function parseCommand(argv: readonly string[]): Command {
@@ -52,6 +55,7 @@ export function parseCommand(argv: readonly string[]): Command {
     return { kind: "hash-password" };
   }
   if (verb === "users") return parseUsersCommand(rest, values);
+  if (verb === "plugins") return parsePluginsCommand(rest, values.config);
   if (verb !== undefined) usage(`unknown command ${JSON.stringify(verb)}`);
   if (values.config !== undefined) {
     if (values.listen !== undefined) usage("--listen cannot be combined with --config (put listeners in the file)");

@@ -13,6 +13,11 @@ Usage:
                                        print the policy's decision for one request and the rule
                                        that made it (exit 0 allow, 1 deny); also --address IP,
                                        --command connect|bind, --source IP, --listener NAME
+  gatehouse plugins verify NAME_OR_PATH [--config FILE]
+                                       check a plugin through the production loader; with FILE,
+                                       also its providers' options there, init/health/close
+  gatehouse plugins list [--config FILE]
+                                       the plugins FILE would load (or the installed ones), with versions
   gatehouse --listen ADDR [...]        run without a config file (KumoMTA-compatible flags)
   gatehouse --version | --help
 
@@ -41,6 +46,7 @@ Examples:
   gatehouse check-config /etc/gatehouse/gatehouse.yaml
   echo -n 'secretpassword' | gatehouse hash-password
   echo -n 'secretpassword' | gatehouse users add proxyuser --group proxy-users --config gatehouse.yaml
+  gatehouse plugins verify gatehouse-plugin-example --config gatehouse.yaml
   gatehouse --listen 127.0.0.1:1080 --listen [::1]:1080 --timeout-seconds 30
   curl --socks5-hostname 127.0.0.1:1080 --proxy-user proxyuser:secretpassword https://example.com/
 `;

@@ -18,6 +18,23 @@ export async function loadPlugin(
   where: string,
   host: string,
 ): Promise<PluginDefinition> {
+  return (await loadPluginModule(use, configDir, where, host)).definition;
+}
+
+/** A loaded plugin and where its module came from. */
+export interface LoadedPlugin {
+  readonly definition: PluginDefinition;
+  /** The file URL of the module that was imported. */
+  readonly url: string;
+}
+
+/** loadPlugin, also telling which module file was imported (for `gatehouse plugins`). */
+export async function loadPluginModule(
+  use: string,
+  configDir: string,
+  where: string,
+  host: string,
+): Promise<LoadedPlugin> {
   const specifier = parseUse(use, configDir);
   let url: string;
   if (specifier.kind === "path") {
@@ -53,6 +70,12 @@ export async function loadPlugin(
     });
   }
   const definition = module.default;
+  if (definition === undefined) {
+    throw new PluginLoadError(
+      "not_a_plugin",
+      `${where}: ${label} is not a Gatehouse plugin (it has no default export; export default definePlugin({...}) from @gatehouse/core)`,
+    );
+  }
   if (!isPluginDefinition(definition)) {
     throw new PluginLoadError(
       "not_a_plugin",
@@ -68,7 +91,7 @@ export async function loadPlugin(
       `${where}: plugin ${definition.name} needs Gatehouse ${definition.gatehouse}, but this is Gatehouse ${host}`,
     );
   }
-  return definition;
+  return { definition, url };
 }
 
 function causeText(cause: unknown): string {

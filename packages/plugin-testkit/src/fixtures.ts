@@ -1,0 +1,79 @@
+import type { AuthProvider } from "@gatehouse/core";
+
+/**
+ * Registers one test: node:test's `test`, `it` or any runner's function with the same
+ * `(name, fn)` shape. The suite calls it once per check, so wrap the call in a `describe`
+ * to group the checks.
+ */
+export type TestRegistrar = ((name: string, fn: () => Promise<void>) => unknown) & {
+  /** `test.skip` / `it.skip`, when the runner has it: skipped checks are reported as skipped. */
+  readonly skip?: (name: string, fn: () => Promise<void>) => unknown;
+};
+
+/**
+ * Creates a fresh provider, as the host would have it before init(): the suite calls init()
+ * (when present) and close() around every check.
+ */
+export type ProviderFactory = () => AuthProvider | Promise<AuthProvider>;
+
+/** The names of the suite's checks, for `skip`. */
+export const COMPLIANCE_CHECKS = [
+  "name",
+  "allow",
+  "wrong-password",
+  "unknown-user",
+  "empty-credentials",
+  "long-credentials",
+  "odd-bytes",
+  "trailing-nul",
+  "abort-before-call",
+  "abort-mid-flight",
+  "concurrency",
+  "close",
+  "health",
+  "broken-backend",
+] as const;
+export type ComplianceCheck = (typeof COMPLIANCE_CHECKS)[number];
+
+export interface ComplianceFixtures {
+  /** A user the provider allows, and what it must answer for them. */
+  readonly valid: {
+    readonly username: string;
+    readonly password: string;
+    readonly expect?: {
+      /** The identity of the first (or only) identity; default: the username. */
+      readonly identity?: string;
+      /** The groups, in any order; default: not checked. Give [] to require none. */
+      readonly groups?: readonly string[];
+    };
+  };
+  /** A password that is wrong for `valid.username`. */
+  readonly wrongPassword: string;
+  /** A username the backend does not know. */
+  readonly unknownUser: string;
+  /**
+   * A provider whose backend is down or broken (a closed port, a missing file). Its
+   * authenticate() must reject — never answer `false` — and its health() must reject; neither
+   * error may carry the password. Without it, the `broken-backend` check is skipped.
+   */
+  readonly brokenFactory?: ProviderFactory;
+  /**
+   * A provider whose backend accepts the request but never answers (a TCP server that reads
+   * and stays silent). `abort-mid-flight` aborts a call to it and expects it to settle within
+   * `abortSettleMs`. Without it, the normal factory is used, which proves less for a fast backend.
+   */
+  readonly stalledFactory?: ProviderFactory;
+  /**
+   * The provider's log lines so far (e.g. `recordingLogger().lines` given to
+   * providerFromPlugin): after every check, no line may contain a fixture password.
+   */
+  readonly logs?: () => readonly string[];
+  /** Checks the provider cannot pass for a documented reason: check name → the reason. */
+  readonly skip?: Partial<Record<ComplianceCheck, string>>;
+  /** How many calls `concurrency` makes at once (default 1000). */
+  readonly concurrency?: number;
+  /** How long one call may take before the check fails as hung (default 10 s). */
+  readonly timeoutMs?: number;
+  /** How soon an aborted call must settle (default 2 s). */
+  readonly abortSettleMs?: number;
+}

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { run } from "./helpers/run.js";
+import { pluginDir } from "./helpers/plugin-dir.js";
+
+/** Runs an ES module in a project outside the workspace and returns what it printed. */
+async function probe(source: string): Promise<string> {
+  const fixture = pluginDir();
+  try {
+    fixture.write("probe.mjs", source);
+    const result = await run(process.execPath, ["probe.mjs"], fixture.dir);
+    assert.equal(result.code, 0, result.stderr);
+    return result.stdout.trim();
+  } finally {
+    fixture.remove();
+  }
+}
+
+describe("@gatehouse/core: a plugin can import only the package's exports", () => {
+  it("the package entry point and package.json resolve", async () => {
+    const out = await probe(`
+      const core = await import("@gatehouse/core");
+      const { createRequire } = await import("node:module");
+      const pkg = createRequire(import.meta.url)("@gatehouse/core/package.json");
+      console.log(typeof core.definePlugin, typeof core.normalizeAuthResult, pkg.name);
+    `);
+    assert.equal(out, "function function @gatehouse/core");
+  });
+
+  for (const internal of [
+    "@gatehouse/core/dist/auth/pipeline.js",
+    "@gatehouse/core/dist/plugin/define-plugin.js",
+    "@gatehouse/core/dist/password/kdf.js",
+    "@gatehouse/core/src/auth/contract.ts",
+    "@gatehouse/core/dist/index.js",
+  ]) {
+    it(`import("${internal}") fails with ERR_PACKAGE_PATH_NOT_EXPORTED`, async () => {
+      const out = await probe(`
+        try { await import(${JSON.stringify(internal)}); console.log("imported"); }
+        catch (error) { console.log(error.code); }
+      `);
+      assert.equal(out, "ERR_PACKAGE_PATH_NOT_EXPORTED");
+    });
+  }
+});
