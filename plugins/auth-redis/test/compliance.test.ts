@@ -2,12 +2,14 @@ import "reflect-metadata";
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { hashPassword } from "@gatehouse/core";
+import type { AuthProvider } from "@gatehouse/core";
 import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse/plugin-testkit";
 import plugin, { userKey } from "@gatehouse/auth-redis";
 import { Redis } from "ioredis";
 import { FAST } from "./helpers/fixtures.js";
+import { startFaultRelay } from "./helpers/fault-relay.js";
+import type { FaultRelay } from "./helpers/fault-relay.js";
 import { startRedis } from "./helpers/redis-server.js";
-import { startStallRelay } from "./helpers/stall-relay.js";
 
 const PASSWORD = "correct horse battery";
 
@@ -21,21 +23,31 @@ await seed.hset(userKey("gatehouse:user:", "alice"), {
 });
 seed.disconnect();
 
-// A dead backend: a real redis-server that was started, then stopped, so nothing listens on its port.
-const dead = await startRedis();
-const deadUrl = dead.url;
-await dead.stop();
-
-// A stalled backend: the real server behind a relay that lets the handshake and PING through and
-// swallows every HGETALL. A long command_timeout leaves only the AbortSignal to end the call.
-const relay = await startStallRelay(redis.port, /hgetall/i);
-
 const logger = recordingLogger();
 const options = { logger };
+const relays: FaultRelay[] = [];
+
+// A backend that crashes once the provider has started: the real server behind a relay that
+// passes the handshake and init()'s PING, then closes every connection and stops listening.
+// So init() succeeds and it is authenticate() and health() that must fail, as after an outage.
+async function crashedBackendProvider(): Promise<AuthProvider> {
+  const relay = await startFaultRelay(redis.port, { crashAfterReply: /\+PONG/ });
+  relays.push(relay);
+  return providerFromPlugin(
+    plugin,
+    { url: `redis://127.0.0.1:${String(relay.port)}`, connect_timeout: "1s", command_timeout: "1s" },
+    options,
+  )();
+}
+
+// A backend that never answers: the real server behind a relay that swallows every HGETALL. The
+// long command_timeout leaves only the AbortSignal to end the call.
+const stallRelay = await startFaultRelay(redis.port, { stallOn: /hgetall/i });
+relays.push(stallRelay);
 
 describe("auth-redis passes the provider compliance suite against a real redis-server", () => {
   after(async () => {
-    await relay.stop();
+    for (const relay of relays) await relay.stop();
     await redis.stop();
   });
 
@@ -43,10 +55,10 @@ describe("auth-redis passes the provider compliance suite against a real redis-s
     valid: { username: "alice", password: PASSWORD, expect: { identity: "alice@corp", groups: ["vpn", "staff"] } },
     wrongPassword: "Correct horse battery",
     unknownUser: "mallory",
-    brokenFactory: providerFromPlugin(plugin, { url: deadUrl, connect_timeout: "1s", command_timeout: "1s" }, options),
+    brokenFactory: crashedBackendProvider,
     stalledFactory: providerFromPlugin(
       plugin,
-      { url: `redis://127.0.0.1:${String(relay.port)}`, command_timeout: "60s" },
+      { url: `redis://127.0.0.1:${String(stallRelay.port)}`, command_timeout: "60s" },
       options,
     ),
     logs: () => logger.lines,
@@ -57,7 +69,13 @@ describe("auth-redis passes the provider compliance suite against a real redis-s
     },
   });
 
-  it("the stalled backend really stalled a lookup (abort-mid-flight proved the signal, not a timeout)", () => {
-    assert.ok(relay.stalled >= 1, "no HGETALL reached the stall relay");
+  it("the fault relays did their part: a lookup stalled, and the broken backends started and then crashed", () => {
+    assert.ok(stallRelay.stalled >= 1, "no HGETALL reached the stalling relay");
+    const crashing = relays.filter((relay) => relay !== stallRelay);
+    assert.ok(crashing.length >= 2, "the health and broken-backend checks each built a broken provider");
+    assert.ok(
+      crashing.every((relay) => relay.crashed),
+      "a broken provider's init() never reached its PING",
+    );
   });
 });
