@@ -44,6 +44,9 @@ export class WebhookProvider implements AuthProvider {
 
   async authenticate(request: AuthRequest, signal: AbortSignal): Promise<AuthResult> {
     const settings = await this.ready();
+    // node-fetch given an already aborted signal destroys its internal body stream with an
+    // AbortError nobody listens to: an uncaught exception. Nothing is sent, so settle here.
+    signal.throwIfAborted();
     const deadline = AbortSignal.timeout(this.config.timeout);
     // Aborted when the body read fails (too large): tears the connection down.
     const local = new AbortController();

@@ -174,4 +174,25 @@ describe("misbehaving receivers: each an error within the deadline", () => {
     );
     assert.ok(performance.now() - start < 2000);
   });
+
+  it("an already aborted signal rejects with its reason, sends nothing and leaves no uncaught error", async () => {
+    const server = await serve(() => undefined);
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", record);
+    try {
+      const controller = new AbortController();
+      const reason = new Error("client left");
+      controller.abort(reason);
+      await assert.rejects(
+        provider(server.url).authenticate(request("alice", "pw"), controller.signal),
+        (error) => error === reason,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      process.off("uncaughtException", record);
+    }
+    assert.deepEqual(uncaught, []);
+    assert.equal(server.received.length, 0);
+  });
 });
