@@ -97,6 +97,8 @@ export class LdapProvider implements AuthProvider {
   async authenticate({ username, password }: AuthRequest, signal: AbortSignal): Promise<AuthResult> {
     // AD treats a simple bind with an empty password as an anonymous success: never send one.
     if (password === "") return this.deny(username, { reason: "empty_password" });
+    // An empty name would fill a DN template with an empty RDN value, which the directory rejects as bad syntax.
+    if (username === "") return this.deny(username, { reason: "empty_username" });
     const settings = await this.settings();
     try {
       return await this.authenticateWith(settings, username, password, signal);
