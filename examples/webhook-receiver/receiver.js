@@ -123,7 +123,12 @@ async function decide(request) {
   const user = users.get(username);
   const record = user?.record ?? dummy;
   const hash = await scryptHash(Buffer.from(password, "utf8"), record);
-  if (user === undefined || password === "" || !timingSafeEqual(hash, record.hash)) return false;
+  // scrypt keys HMAC-SHA256 with the password, and HMAC zero-pads a short key: `pw` and `pw\0`
+  // derive the same hash. `gatehouse hash-password` never stores a password ending in NUL, so
+  // such a password is refused (after the same work) and each record matches one password.
+  if (user === undefined || password === "" || password.endsWith("\0") || !timingSafeEqual(hash, record.hash)) {
+    return false;
+  }
   return { identities: [{ identity: user.identity, context: CONTEXT }], groups: user.groups };
 }
 

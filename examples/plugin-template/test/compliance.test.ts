@@ -24,6 +24,5 @@ describe("gatehouse-plugin-example passes the Gatehouse provider compliance suit
     // A users file that is not there: the provider must fail (init throws), never quietly deny.
     brokenFactory: providerFromPlugin(plugin, { file: "missing.passwd" }, options),
     logs: () => logger.lines,
-    skip: { "trailing-nul": "scrypt (HMAC) treats trailing NULs in a password as absent; core's verifyPassword" },
   });
 });

@@ -47,6 +47,17 @@ describe("hashPassword / verifyPassword", () => {
     assert.equal(await verifyPassword("passwort ✓", record), false);
   });
 
+  it("each record matches one password: a trailing NUL (absorbed by HMAC key padding) is refused", async () => {
+    const record = await hashPassword("pw", FAST);
+    assert.equal(await verifyPassword("pw", record), true);
+    assert.equal(await verifyPassword("pw\0", record), false);
+    assert.equal(await verifyPassword("pw\0\0", record), false);
+    assert.equal(await verifyPassword("p\0w", record), false);
+    await assert.rejects(hashPassword("pw\0", FAST), /cannot end with a NUL/);
+    const inner = await hashPassword("p\0w", FAST);
+    assert.equal(await verifyPassword("p\0w", inner), true, "a NUL inside a password is an ordinary character");
+  });
+
   it("the record describes its own parameters, with a fresh 16-byte salt and a 32-byte hash", async () => {
     const record = await hashPassword("pw");
     assert.match(record, /^\$scrypt\$ln=15,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);

@@ -50,6 +50,8 @@ export const ldapConfigSchema = z
     pool_size: z.number().int().min(1).max(16).default(2),
     /** Idle connections kept for user binds (reused one login at a time); 0 opens one per login. */
     bind_pool_size: z.number().int().min(0).max(256).default(8),
+    /** User-bind connections open at once; more logins wait (within their deadline) for one. */
+    max_bind_connections: z.number().int().min(1).max(1024).default(32),
 
     bind_dn: z.string().min(1).optional(),
     bind_password: z.string().min(1).optional(),

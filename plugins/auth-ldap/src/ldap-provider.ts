@@ -15,6 +15,7 @@ import { resolveGroups } from "./groups.js";
 import type { Search } from "./groups.js";
 import { ServerSet, withFailover } from "./servers.js";
 import { ServicePool } from "./service-pool.js";
+import { Slots } from "./slots.js";
 import { resolveSettings } from "./settings.js";
 import type { LdapSettings } from "./settings.js";
 
@@ -32,6 +33,7 @@ export class LdapProvider implements AuthProvider {
   private settingsPromise: Promise<LdapSettings> | undefined;
   private pool: ServicePool | undefined;
   private readonly bindPool: BindPool;
+  private readonly bindSlots: Slots;
 
   constructor(
     @inject(Tokens.PluginConfig) private readonly config: LdapConfig,
@@ -41,6 +43,7 @@ export class LdapProvider implements AuthProvider {
     this.name = context.instanceName;
     this.servers = new ServerSet(config.url, config.retry_after);
     this.bindPool = new BindPool(config.bind_pool_size);
+    this.bindSlots = new Slots(config.max_bind_connections);
   }
 
   /** Reads secret files and, with a service account, proves its bind: a wrong password stops startup. */
@@ -97,6 +100,8 @@ export class LdapProvider implements AuthProvider {
   async authenticate({ username, password }: AuthRequest, signal: AbortSignal): Promise<AuthResult> {
     // AD treats a simple bind with an empty password as an anonymous success: never send one.
     if (password === "") return this.deny(username, { reason: "empty_password" });
+    // An empty name would fill a DN template with an empty RDN value, which the directory rejects as bad syntax.
+    if (username === "") return this.deny(username, { reason: "empty_username" });
     const settings = await this.settings();
     try {
       return await this.authenticateWith(settings, username, password, signal);
@@ -128,6 +133,25 @@ export class LdapProvider implements AuthProvider {
       bindName = fillTemplate(settings.lookup.template, { username: value });
     }
 
+    const release = await this.bindSlots.acquire(signal);
+    try {
+      return await this.bindAndRead(settings, username, password, bindName, entry, attributes, signal);
+    } finally {
+      release();
+    }
+  }
+
+  /** Binds as the user on a connection of its own, then reads the identity and groups. */
+  private async bindAndRead(
+    settings: LdapSettings,
+    username: string,
+    password: string,
+    bindName: string,
+    found: DirectoryEntry | undefined,
+    attributes: string[],
+    signal: AbortSignal,
+  ): Promise<AuthResult> {
+    let entry = found;
     const bound = await this.bindAsUser(settings, bindName, password, signal);
     if ("reason" in bound) return this.deny(username, { ...bound, dn: bindName });
     const userConnection = bound.connection;

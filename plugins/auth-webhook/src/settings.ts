@@ -4,6 +4,7 @@ import { Agent as HttpsAgent } from "node:https";
 import { resolve } from "node:path";
 import type { WebhookConfig } from "./config.js";
 import { HeadersFileError, parseHeadersFile } from "./headers.js";
+import type { ProbeTls } from "./probe.js";
 import { parseWebhookSecret } from "./secret.js";
 import { WebhookError } from "./webhook-error.js";
 
@@ -15,6 +16,8 @@ export interface WebhookSettings {
   readonly key: Buffer | undefined;
   readonly headers: Readonly<Record<string, string>>;
   readonly agent: HttpAgent;
+  /** The agent's certificate checks, for health()'s connection probe; undefined for http://. */
+  readonly tls: ProbeTls | undefined;
 }
 
 export async function loadSettings(config: WebhookConfig, configDir: string): Promise<WebhookSettings> {
@@ -31,16 +34,18 @@ export async function loadSettings(config: WebhookConfig, configDir: string): Pr
     timeout: config.idle_timeout,
     scheduling: "lifo" as const,
   };
-  const agent =
+  const tls: ProbeTls | undefined =
     url.protocol === "https:"
-      ? new HttpsAgent({
-          ...agentOptions,
-          rejectUnauthorized: true,
+      ? {
           ...(ca === undefined ? {} : { ca }),
           ...(config.tls?.servername === undefined ? {} : { servername: config.tls.servername }),
-        })
-      : new HttpAgent(agentOptions);
-  return { url, endpoint, key, headers, agent };
+        }
+      : undefined;
+  const agent =
+    tls === undefined
+      ? new HttpAgent(agentOptions)
+      : new HttpsAgent({ ...agentOptions, rejectUnauthorized: true, ...tls });
+  return { url, endpoint, key, headers, agent, tls };
 }
 
 async function loadKey(config: WebhookConfig, configDir: string): Promise<Buffer | undefined> {

@@ -4,6 +4,7 @@ import fetch from "node-fetch";
 import { inject, injectable } from "tsyringe";
 import type { WebhookConfig } from "./config.js";
 import { interpretResponse } from "./interpret-response.js";
+import { probeConnection } from "./probe.js";
 import { readCappedBody } from "./read-body.js";
 import { newWebhookId, signWebhook } from "./secret.js";
 import { loadSettings } from "./settings.js";
@@ -44,6 +45,9 @@ export class WebhookProvider implements AuthProvider {
 
   async authenticate(request: AuthRequest, signal: AbortSignal): Promise<AuthResult> {
     const settings = await this.ready();
+    // node-fetch given an already aborted signal destroys its internal body stream with an
+    // AbortError nobody listens to: an uncaught exception. Nothing is sent, so settle here.
+    signal.throwIfAborted();
     const deadline = AbortSignal.timeout(this.config.timeout);
     // Aborted when the body read fails (too large): tears the connection down.
     const local = new AbortController();
@@ -78,6 +82,15 @@ export class WebhookProvider implements AuthProvider {
       local.abort();
       throw this.failure(error, settings.endpoint, signal, deadline);
     }
+  }
+
+  /**
+   * Opens (and closes) one connection to the receiver, with the TLS handshake for https://:
+   * reachable and trusted. No login is sent. Rejects when the receiver cannot be reached.
+   */
+  async health(signal: AbortSignal): Promise<void> {
+    const settings = await this.ready();
+    await probeConnection(settings.url, settings.tls, settings.endpoint, this.config.timeout, signal);
   }
 
   async close(): Promise<void> {

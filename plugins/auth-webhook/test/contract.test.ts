@@ -239,6 +239,8 @@ describe("the example receiver (examples/webhook-receiver)", () => {
     });
     assert.equal(await provider.authenticate(request("proxyuser", "secretpassword "), noSignal), false);
     assert.equal(await provider.authenticate(request("proxyuser", ""), noSignal), false);
+    // Same scrypt hash (HMAC key padding), but not the password: refused.
+    assert.equal(await provider.authenticate(request("proxyuser", "secretpassword\0"), noSignal), false);
     assert.equal(await provider.authenticate(request("nobody", "secretpassword"), noSignal), false);
     assert.notEqual(await provider.authenticate(request('odd"user', 'q"\\\u0000😀'), noSignal), false);
     assert.equal(await provider.authenticate(request('odd"user', 'q"\\\u0000😁'), noSignal), false);

@@ -174,4 +174,73 @@ describe("misbehaving receivers: each an error within the deadline", () => {
     );
     assert.ok(performance.now() - start < 2000);
   });
+
+  it("an already aborted signal rejects with its reason, sends nothing and leaves no uncaught error", async () => {
+    const server = await serve(() => undefined);
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", record);
+    try {
+      const controller = new AbortController();
+      const reason = new Error("client left");
+      controller.abort(reason);
+      await assert.rejects(
+        provider(server.url).authenticate(request("alice", "pw"), controller.signal),
+        (error) => error === reason,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      process.off("uncaughtException", record);
+    }
+    assert.deepEqual(uncaught, []);
+    assert.equal(server.received.length, 0);
+  });
+});
+
+describe("health(): one connection to the receiver, no request", () => {
+  after(closeProviders);
+
+  it("resolves for a listening receiver without sending it anything", async () => {
+    const server = await startServer(() => undefined);
+    try {
+      await provider(server.url).health!(AbortSignal.timeout(5000));
+      assert.equal(server.connections, 1);
+      assert.equal(server.received.length, 0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("rejects for a closed port, promptly", async () => {
+    const server = await startServer(() => undefined);
+    const url = server.url;
+    await server.close();
+    const { error, ms } = await rejection(() => provider(url).health!(AbortSignal.timeout(5000)));
+    assert.ok(error instanceof WebhookError, String(error));
+    assert.equal(error.code, "network");
+    assert.match(error.message, /^http:\/\/127\.0\.0\.1:\d+\/auth: cannot connect: ECONNREFUSED$/);
+    assert.ok(ms < WITHIN_MS, `${ms} ms`);
+  });
+
+  it("rejects within the timeout for a port that never accepts, and with the signal's reason when aborted", async () => {
+    const listener = await startNonAcceptingListener();
+    const fillers: Socket[] = [];
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      for (let i = 0; i < 4; i++) fillers.push(connect(listener.port, "127.0.0.1").on("error", () => undefined));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const url = `http://127.0.0.1:${listener.port}/auth`;
+      const { error, ms } = await rejection(() => provider(url).health!(AbortSignal.timeout(30_000)));
+      assert.ok(error instanceof WebhookError, String(error));
+      assert.equal(error.code, "timeout");
+      assert.ok(ms < WITHIN_MS, `${ms} ms`);
+      const controller = new AbortController();
+      const reason = new Error("readiness check cancelled");
+      setTimeout(() => controller.abort(reason), 100);
+      await assert.rejects(provider(url, { timeout: "30s" }).health!(controller.signal), (thrown) => thrown === reason);
+    } finally {
+      for (const socket of fillers) socket.destroy();
+      listener.stop();
+    }
+  });
 });

@@ -76,4 +76,22 @@ describe("HTTPS with a private CA (openssl)", () => {
     }
     assert.equal(server.received.length, before);
   });
+
+  it("health() completes the TLS handshake with the configured trust and name, and sends no request", async () => {
+    const before = server.received.length;
+    const connections = server.connections;
+    const healthy = wire({ url: server.url, tls: { ca_file: "good-ca.pem" } }, dir.path).provider;
+    await healthy.health!(AbortSignal.timeout(5000));
+    const named = wire({ url: server.url, tls: { ca_file: "good-ca.pem", servername: "auth.internal" } }, dir.path);
+    await named.provider.health!(AbortSignal.timeout(5000));
+    assert.equal(server.connections, connections + 2);
+    for (const tls of [{ ca_file: "other-ca.pem" }, { ca_file: "good-ca.pem", servername: "elsewhere.example" }]) {
+      const { provider } = wire({ url: server.url, tls }, dir.path);
+      const { error } = await rejection(() => provider.health!(AbortSignal.timeout(5000)));
+      assert.ok(error instanceof WebhookError, String(error));
+      assert.equal(error.code, "network");
+      assert.match(error.message, /certificate|UNABLE_TO_VERIFY|self.signed|ALTNAME/i);
+    }
+    assert.equal(server.received.length, before);
+  });
 });

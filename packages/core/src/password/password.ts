@@ -21,8 +21,13 @@ export interface VerifyPasswordOptions {
   readonly signal?: AbortSignal;
 }
 
-/** A new self-describing scrypt record: `$scrypt$ln=15,r=8,p=1$<salt>$<hash>` (base64, no padding). */
+/**
+ * A new self-describing scrypt record: `$scrypt$ln=15,r=8,p=1$<salt>$<hash>` (base64, no padding).
+ * Throws a RangeError for a password that ends with a NUL character: scrypt could not tell it from
+ * the same password without the NUL (see endsWithNul).
+ */
 export async function hashPassword(password: string, options: HashPasswordOptions = {}): Promise<string> {
+  if (endsWithNul(password)) throw new RangeError("a password cannot end with a NUL character");
   const params: ScryptParams = {
     ln: options.ln ?? SCRYPT_DEFAULTS.ln,
     r: options.r ?? SCRYPT_DEFAULTS.r,
@@ -47,7 +52,8 @@ export async function verifyPassword(
   const parsed = parsePasswordRecord(record);
   if (parsed.algorithm === "scrypt") {
     const derived = await deriveScrypt(password, parsed.salt, parsed.hash.length, parsed.params, options.signal);
-    return timingSafeEqual(derived, parsed.hash);
+    // The work is done either way, so the refusal takes as long as a wrong password.
+    return timingSafeEqual(derived, parsed.hash) && !endsWithNul(password);
   }
   const derived = Buffer.from(await hashBcrypt(password, parsed.record, options.signal));
   const expected = Buffer.from(parsed.record);
@@ -71,3 +77,12 @@ export async function verifyAgainstDummy(password: string, options: VerifyPasswo
 }
 
 const dummyHash = randomBytes(SCRYPT_HASH_BYTES);
+
+/**
+ * scrypt keys HMAC-SHA256 with the password, and HMAC pads a key of up to 64 bytes with zero
+ * bytes: `pw` and `pw\0` derive the same hash. A password ending in NUL is therefore never
+ * stored and never accepted, so each record matches exactly one password.
+ */
+function endsWithNul(password: string): boolean {
+  return password.endsWith("\0");
+}

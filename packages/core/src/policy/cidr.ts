@@ -58,6 +58,7 @@ export function parseCidr(text: string): CidrRange {
   };
 }
 
+/** Whether `ip` lies in `range` (same address family only). */
 export function cidrContains(range: CidrRange, ip: ParsedIp): boolean {
   return (
     range.v4 === ip.v4 &&

@@ -25,6 +25,7 @@ export class PolicyConfigError extends Error {
 
 export const CommandBit = { connect: 1, bind: 2 } as const;
 
+/** A rule compiled once at load time: match sets and parsed networks, evaluated without allocation. */
 export interface CompiledRule {
   readonly allow: boolean;
   /** The rule's name, or its path (`policy.rules[3]`, `listeners[0].policy.rules[1]`). */
@@ -214,6 +215,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** `["rules", 3, "to", 0]` → `rules[3].to[0]`: the path form used in config errors. */
 export function formatIssuePath(path: readonly (string | number)[]): string {
   let text = "";
   for (const part of path) {

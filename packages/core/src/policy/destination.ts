@@ -3,6 +3,7 @@ import { cidrContains, parseCidr } from "./cidr.js";
 import type { CidrRange } from "./cidr.js";
 import type { ParsedIp } from "./ip.js";
 
+/** What a `to:` entry names: a network, an exact host name, a `*.` wildcard, or any destination. */
 export const DestinationKind = {
   /** A network or address: matches the (resolved) destination address. */
   Cidr: 0,
@@ -86,6 +87,7 @@ function parsePortRange(text: string, whole: string): [number, number] {
   return [low, high];
 }
 
+/** Whether a request's destination (name, resolved address, port) falls under a compiled `to:` entry. */
 export function destinationMatches(pattern: DestinationPattern, view: DestinationView): boolean {
   if (view.port < pattern.portLow || view.port > pattern.portHigh) return false;
   switch (pattern.kind) {

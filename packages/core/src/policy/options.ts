@@ -1,7 +1,9 @@
 /** Policy as written in config (snake_case). `| undefined` so zod's optional output fits. */
 export type PolicyAction = "allow" | "deny";
+/** The SOCKS commands a rule can match (`command:`). */
 export type PolicyCommand = "connect" | "bind";
 
+/** One rule as written in config: `action` and the match keys, all of which must match. */
 export interface PolicyRuleOptions {
   /** Shown in logs and in the `rule` label of proxy_policy_denied_total; default: the rule's path. */
   readonly name?: string | undefined;
@@ -28,6 +30,7 @@ export interface ListenerPolicyOptions {
   readonly rules?: readonly PolicyRuleOptions[] | undefined;
 }
 
+/** The top-level `policy:` block: rules and default, plus the server-wide connection limits. */
 export interface PolicyOptions extends ListenerPolicyOptions {
   /** Open sessions (that passed the policy) per identity, server-wide; 0 or absent = no limit. */
   readonly max_connections_per_identity?: number | undefined;

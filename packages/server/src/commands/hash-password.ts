@@ -6,5 +6,7 @@ import { readPassword } from "./read-password.js";
 export async function hashPasswordCommand(out: NodeJS.WritableStream = process.stdout): Promise<void> {
   const password = await readPassword();
   if (password === "") throw new CliError("hash-password: empty password", EXIT_CONFIG);
+  if (password.endsWith("\0"))
+    throw new CliError("hash-password: a password cannot end with a NUL character", EXIT_CONFIG);
   out.write(`${await hashPassword(password)}\n`);
 }
