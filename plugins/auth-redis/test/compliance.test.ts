@@ -62,11 +62,6 @@ describe("auth-redis passes the provider compliance suite against a real redis-s
       options,
     ),
     logs: () => logger.lines,
-    skip: {
-      // Removed once integration's core fix is merged.
-      "trailing-nul":
-        "core's scrypt verification keys HMAC-SHA256 with the password, and HMAC zero-pads short keys: the password plus trailing NULs verifies",
-    },
   });
 
   it("the fault relays did their part: a lookup stalled, and the broken backends started and then crashed", () => {
