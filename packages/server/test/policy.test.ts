@@ -1,13 +1,16 @@
 // The policy through the real gatehouse process: config validation, check-config, the
 // `policy test` command, enforcement with the static provider's groups, the denial metric,
-// and SIGHUP changing a rule while a tunnel stays up.
+// SIGHUP changing a rule while a tunnel stays up, and the groups of the seed's Lua policy.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse/core";
 import { runCli, startCli } from "./helpers/cli.js";
 import { curlThrough, startHttp } from "./helpers/curl.js";
 import { makeFixtureDir } from "./helpers/fixtures.js";
+import { REPO_ROOT } from "./helpers/paths.js";
 import { adminGet, echoRoundTrip, metricValue, openTunnel, startEcho } from "./helpers/tunnel.js";
 
 const PASSWORD = "policy-secret-77";
@@ -202,5 +205,55 @@ describe("policy through the gatehouse CLI", () => {
       assert.equal((await proxy.stop()).code, 0);
     }
     assert.doesNotMatch(proxy.stdout() + proxy.stderr(), new RegExp(PASSWORD));
+  });
+  it("the groups of the seed's Lua policy (use: lua) decide where proxyuser may connect", async () => {
+    fixture.write("policy.lua", readFileSync(join(REPO_ROOT, "examples", "policy.lua"), "utf8"));
+    const file = fixture.write(
+      "lua-policy.yaml",
+      [
+        "listeners:",
+        "  - listen: 127.0.0.1:0",
+        "    name: main",
+        "    require_auth: true",
+        "auth:",
+        "  provider: seed",
+        "  providers:",
+        "    seed:",
+        "      use: lua",
+        "      script: policy.lua",
+        "policy:",
+        "  default: deny",
+        "  rules:",
+        "    - name: basic-only-elsewhere",
+        "      action: deny",
+        "      groups: [basic-tier]",
+        "    - name: premium-http",
+        "      action: allow",
+        "      groups: [premium-tier]",
+        `      to: ["127.0.0.1:${String(http.port)}"]`,
+        "shutdown_timeout: 1s",
+      ].join("\n"),
+    );
+    const proxy = await startCli(["--config", file]);
+    try {
+      const port = proxy.ports[0]!;
+      const allowed = await curlThrough(port, `http://127.0.0.1:${String(http.port)}/lua`, "proxyuser:secretpassword");
+      assert.equal(allowed.stdout, "hello /lua", "premium-tier (from the Lua AuthInfo) may reach the HTTP port");
+      await assert.rejects(
+        openTunnel(port, echo.port, "proxyuser", "secretpassword"),
+        "no rule allows the echo port: the default denies",
+      );
+      const denied = proxy
+        .stdout()
+        .split("\n")
+        .filter((line) => line.includes('"event":"policy_denied"'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.deepEqual(
+        denied.map((event) => [event.identity, event.rule, event.destination]),
+        [["proxyuser", "default", `127.0.0.1:${String(echo.port)}`]],
+      );
+    } finally {
+      assert.equal((await proxy.stop()).code, 0);
+    }
   });
 });
