@@ -43,6 +43,7 @@ export type { AuthEvent, HostResolver, PolicyDeniedEvent, ProxyHooks, SessionRec
 export * from "./policy/index.js";
 export { replyForDialError } from "./session/reply-codes.js";
 export { ProxyStats } from "./stats.js";
+export { abortReason, untilAborted } from "./util/abort.js";
 export { parseDuration } from "./util/duration.js";
 export type { Duration } from "./util/duration.js";
 export { TimerWheel } from "./util/timer-wheel.js";

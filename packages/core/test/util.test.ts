@@ -3,10 +3,12 @@ import assert from "node:assert/strict";
 import {
   ListenerConfigError,
   TimerWheel,
+  abortReason,
   parseDuration,
   parseHostPort,
   replyForDialError,
   resolveListenerOptions,
+  untilAborted,
 } from "@gatehouse/core";
 import type { WheelEntry } from "@gatehouse/core";
 
@@ -121,5 +123,24 @@ describe("TimerWheel", () => {
     await new Promise((resolve) => setTimeout(resolve, 60));
     assert.deepEqual(fired, [1]);
     wheel.stop();
+  });
+});
+
+describe("untilAborted", () => {
+  it("settles with the promise, or rejects with the signal's reason as soon as it aborts", async () => {
+    assert.equal(await untilAborted(Promise.resolve(7), AbortSignal.timeout(10_000)), 7);
+    assert.equal(await untilAborted(Promise.resolve(8), undefined), 8);
+    await assert.rejects(untilAborted(Promise.reject(new Error("backend")), new AbortController().signal), /backend/);
+
+    const controller = new AbortController();
+    const never = new Promise<number>(() => undefined);
+    const waiting = untilAborted(never, controller.signal);
+    controller.abort(new Error("client left"));
+    await assert.rejects(waiting, /client left/);
+
+    const already = new AbortController();
+    already.abort();
+    await assert.rejects(untilAborted(Promise.reject(new Error("ignored")), already.signal), /aborted/);
+    assert.equal(abortReason(already.signal).name, "AbortError");
   });
 });

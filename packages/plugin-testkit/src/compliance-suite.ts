@@ -2,7 +2,7 @@ import { AssertionError } from "node:assert";
 import { inspect } from "node:util";
 import { normalizeAuthResult } from "@gatehouse/core";
 import type { AuthProvider, AuthRequest, NormalizedAuthInfo } from "@gatehouse/core";
-import type { ComplianceCheck, ComplianceFixtures, ProviderFactory, TestRegistrar } from "./fixtures.js";
+import type { CheckContext, ComplianceCheck, ComplianceFixtures, ProviderFactory, TestRegistrar } from "./fixtures.js";
 import { errorText, firstLine, settleWithin } from "./settle.js";
 import type { Settled } from "./settle.js";
 
@@ -26,7 +26,12 @@ export function providerComplianceSuite(
   fixtures: ComplianceFixtures,
 ): void {
   const suite = new Suite(factory, fixtures);
-  const add = (check: ComplianceCheck, title: string, body: () => Promise<void>, unavailable?: string): void => {
+  const add = (
+    check: ComplianceCheck,
+    title: string,
+    body: (context: CheckContext) => Promise<void>,
+    unavailable?: string,
+  ): void => {
     const reason = fixtures.skip?.[check] ?? unavailable;
     if (reason !== undefined) {
       const skip = typeof test.skip === "function" ? test.skip.bind(test) : test;
@@ -61,7 +66,9 @@ export function providerComplianceSuite(
     suite.concurrency(),
   );
   add("close", "close() resolves and is idempotent", () => suite.close());
-  add("health", "health() resolves when the backend is healthy (and rejects when broken)", () => suite.health());
+  add("health", "health() resolves when the backend is healthy (and rejects when broken)", (context) =>
+    suite.health(context),
+  );
   add(
     "broken-backend",
     "a broken backend is an error (a rejection), never false, and the error does not carry the password",
@@ -277,13 +284,22 @@ class Suite {
     }
   }
 
-  async health(): Promise<void> {
+  /** A provider without health() has nothing to check: reported as skipped, not as passed. */
+  async health(context: CheckContext): Promise<void> {
+    const found = { health: true };
     await this.with(this.factory, async (provider) => {
-      if (provider.health === undefined) return;
+      if (provider.health === undefined) {
+        found.health = false;
+        return;
+      }
       const settled = await settleWithin(() => provider.health!(AbortSignal.timeout(this.timeoutMs)), this.timeoutMs);
       if (settled.kind === "timeout") fail(`health() did not settle within ${String(this.timeoutMs)} ms`);
       if (settled.kind === "rejected") fail(`health() rejected on a healthy backend: ${firstLine(settled.error)}`);
     });
+    if (!found.health) {
+      context.skip?.("the provider has no health() (optional in the contract)");
+      return;
+    }
     if (this.fixtures.brokenFactory === undefined) return;
     await this.with(
       this.fixtures.brokenFactory,

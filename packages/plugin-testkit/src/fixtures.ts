@@ -5,7 +5,12 @@ import type { AuthProvider } from "@gatehouse/core";
  * `(name, fn)` shape. The suite calls it once per check, so wrap the call in a `describe`
  * to group the checks.
  */
-export type TestRegistrar = ((name: string, fn: () => Promise<void>) => unknown) & {
+/** What node:test hands a test body: `skip(message)` marks the running test skipped. */
+export interface CheckContext {
+  skip?(message?: string): void;
+}
+
+export type TestRegistrar = ((name: string, fn: (context: CheckContext) => Promise<void>) => unknown) & {
   /** `test.skip` / `it.skip`, when the runner has it: skipped checks are reported as skipped. */
   readonly skip?: (name: string, fn: () => Promise<void>) => unknown;
 };

@@ -3,6 +3,10 @@ import type { Logger } from "@gatehouse/core";
 /** A Logger that keeps every line (as JSON), for `fixtures.logs` and for asserting what was logged. */
 export interface RecordingLogger extends Logger {
   readonly lines: string[];
+  /** Every line, newline-separated: for `assert.doesNotMatch(logger.text(), /secret/)`. */
+  text(): string;
+  /** The parsed records whose `event` field is `name`, oldest first. */
+  events(name: string): Record<string, unknown>[];
 }
 
 export function recordingLogger(lines: string[] = [], bindings: object = {}): RecordingLogger {
@@ -19,6 +23,16 @@ export function recordingLogger(lines: string[] = [], bindings: object = {}): Re
     };
   return {
     lines,
+    text: () => lines.join("\n"),
+    events: (name) =>
+      lines.flatMap((line) => {
+        try {
+          const record = JSON.parse(line) as Record<string, unknown>;
+          return record["event"] === name ? [record] : [];
+        } catch {
+          return [];
+        }
+      }),
     debug: write("debug"),
     info: write("info"),
     warn: write("warn"),

@@ -2,8 +2,8 @@ import { isIP } from "node:net";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { Client } from "ldapts";
-import { abortReason } from "./abort.js";
 import type { Entry, SearchOptions } from "ldapts";
+import { abortReason } from "@gatehouse/core";
 
 export interface TransportSettings {
   readonly connectTimeoutMs: number;

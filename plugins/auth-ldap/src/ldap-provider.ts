@@ -1,4 +1,4 @@
-import { Tokens } from "@gatehouse/core";
+import { Tokens, untilAborted } from "@gatehouse/core";
 import type { AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse/core";
 import { NoSuchObjectError } from "ldapts";
 import type { SearchOptions } from "ldapts";
@@ -9,7 +9,6 @@ import type { DirectoryEntry } from "./connection.js";
 import { LdapBackendError, credentialsRejected, describe, isResultCodeError, transportErrorCode } from "./errors.js";
 import { escapeDnValue, escapeFilterValue, fillTemplate, isSafeNonDnUsername } from "./escape.js";
 import { mapGroups, meetsRequiredGroups } from "./group-map.js";
-import { untilAborted } from "./abort.js";
 import { BindPool } from "./bind-pool.js";
 import { resolveGroups } from "./groups.js";
 import type { Search } from "./groups.js";

@@ -1,4 +1,4 @@
-import { abortReason } from "./abort.js";
+import { abortReason } from "@gatehouse/core";
 
 /** Gives back a slot; calling it again does nothing. */
 export type Release = () => void;

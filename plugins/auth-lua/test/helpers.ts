@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Tokens, createProxyServer } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, Logger, PluginContext, ProxyServer } from "@gatehouse/core";
+import type { AuthProvider, AuthRequest, PluginContext, ProxyServer } from "@gatehouse/core";
+import { recordingLogger } from "@gatehouse/plugin-testkit";
+import type { RecordingLogger } from "@gatehouse/plugin-testkit";
 import { container } from "tsyringe";
 import plugin from "@gatehouse/auth-lua";
 
@@ -22,28 +24,8 @@ export const SEED_INLINE = readFileSync(join(PACKAGE_DIR, "test", "fixtures", "s
 /** The seed's second example (AuthInfo with groups), verbatim: examples/policy.lua. */
 export const SEED_AUTHINFO = readFileSync(join(REPO_ROOT, "examples", "policy.lua"), "utf8");
 
-export interface RecordingLogger extends Logger {
-  readonly lines: string[];
-  text(): string;
-}
-
-/** A logger that keeps every line, to check what was (and was never) logged. */
-export function recordingLogger(): RecordingLogger {
-  const lines: string[] = [];
-  const write = (level: string) => (fields: object, message?: string) => {
-    lines.push(JSON.stringify({ level, ...fields, msg: message }));
-  };
-  const logger: RecordingLogger = {
-    lines,
-    text: () => lines.join("\n"),
-    debug: write("debug"),
-    info: write("info"),
-    warn: write("warn"),
-    error: write("error"),
-    child: () => logger,
-  };
-  return logger;
-}
+export { recordingLogger };
+export type { RecordingLogger };
 
 export interface ScriptDir {
   readonly path: string;

@@ -1,7 +1,6 @@
-import { Tokens, verifyAgainstDummy, verifyPassword } from "@gatehouse/core";
+import { Tokens, untilAborted, verifyAgainstDummy, verifyPassword } from "@gatehouse/core";
 import type { AuthInfo, AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse/core";
 import { inject, injectable } from "tsyringe";
-import { unlessAborted } from "./abortable.js";
 import { closeRedis, connectRedis, createRedisClient } from "./client.js";
 import type { RedisClient } from "./client.js";
 import type { RedisConfig } from "./config.js";
@@ -46,7 +45,7 @@ export class RedisProvider implements AuthProvider {
     if (client === undefined) throw new RedisLookupError("the Redis provider was not started (init)");
     let fields: Record<string, string>;
     try {
-      fields = await unlessAborted(client.hgetall(userKey(this.config.key_prefix, username)), signal);
+      fields = await untilAborted(client.hgetall(userKey(this.config.key_prefix, username)), signal);
     } catch (error) {
       if (signal.aborted) throw error;
       throw new RedisLookupError(`Redis HGETALL failed: ${(error as Error).message}`, { cause: error });
@@ -72,7 +71,7 @@ export class RedisProvider implements AuthProvider {
 
   async health(signal: AbortSignal): Promise<void> {
     if (this.client === undefined) throw new RedisLookupError("the Redis provider was not started (init)");
-    await unlessAborted(this.client.ping(), signal);
+    await untilAborted(this.client.ping(), signal);
   }
 
   async close(): Promise<void> {

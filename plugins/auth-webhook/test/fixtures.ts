@@ -11,7 +11,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Tokens } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, Logger, PluginContext } from "@gatehouse/core";
+import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse/core";
+import { recordingLogger } from "@gatehouse/plugin-testkit";
 import { container } from "tsyringe";
 import plugin from "@gatehouse/auth-webhook";
 
@@ -28,21 +29,7 @@ export function request(username: string, password: string): AuthRequest {
 
 export const noSignal: AbortSignal = new AbortController().signal;
 
-/** A logger that keeps every line it is given, to check what was (never) logged. */
-export function recordingLogger(lines: string[] = []): Logger & { readonly lines: string[] } {
-  const write = (level: string) => (fields: object, message?: string) => {
-    lines.push(JSON.stringify({ level, ...fields, msg: message }));
-  };
-  const logger = {
-    lines,
-    debug: write("debug"),
-    info: write("info"),
-    warn: write("warn"),
-    error: write("error"),
-    child: () => logger,
-  };
-  return logger;
-}
+export { recordingLogger };
 
 export interface Wired {
   readonly provider: AuthProvider;

@@ -1,6 +1,8 @@
 import "reflect-metadata";
 import { Tokens } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, Logger, PluginContext } from "@gatehouse/core";
+import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse/core";
+import { recordingLogger } from "@gatehouse/plugin-testkit";
+import type { RecordingLogger } from "@gatehouse/plugin-testkit";
 import { container } from "tsyringe";
 import plugin from "@gatehouse/auth-ldap";
 
@@ -12,30 +14,8 @@ export function signal(ms = 20_000): AbortSignal {
   return AbortSignal.timeout(ms);
 }
 
-export interface RecordingLogger extends Logger {
-  readonly lines: string[];
-  /** Parsed records with `event === name`. */
-  events(name: string): Record<string, unknown>[];
-}
-
-/** A logger that keeps every line, to check what was (and never was) logged. */
-export function recordingLogger(): RecordingLogger {
-  const lines: string[] = [];
-  const write = (level: string) => (fields: object, message?: string) => {
-    lines.push(JSON.stringify({ level, ...fields, msg: message }));
-  };
-  const logger: RecordingLogger = {
-    lines,
-    events: (name) =>
-      lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((record) => record["event"] === name),
-    debug: write("debug"),
-    info: write("info"),
-    warn: write("warn"),
-    error: write("error"),
-    child: () => logger,
-  };
-  return logger;
-}
+export { recordingLogger };
+export type { RecordingLogger };
 
 export interface Wired {
   readonly provider: AuthProvider;

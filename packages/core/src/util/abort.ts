@@ -1,5 +1,10 @@
-/** `promise`, or a rejection with the signal's reason as soon as it aborts (the work itself goes on). */
-export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+/**
+ * Settles with `promise`, or rejects with the signal's reason as soon as `signal` aborts. The work
+ * behind `promise` goes on (bounded by its own timeouts): for work a provider cannot cancel, such
+ * as a command already sent or a pooled connection being made. Without a signal, `promise` itself.
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
   if (signal.aborted) {
     promise.catch(() => undefined);
     return Promise.reject(abortReason(signal));
@@ -20,6 +25,7 @@ export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Prom
   });
 }
 
-function abortReason(signal: AbortSignal): Error {
+/** The abort's reason as an Error (`signal.reason` when it is one, else `Error("aborted")`). */
+export function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error("aborted");
 }
