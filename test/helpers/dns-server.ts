@@ -36,6 +36,8 @@ export interface TestDnsServer {
   set(name: string, records: DnsRecords): void;
   /** Removes a name's records: it gets NXDOMAIN from now on. */
   delete(name: string): void;
+  /** From now on, queries for `name` get no answer. */
+  silence(name: string): void;
   close(): Promise<void>;
 }
 
@@ -82,6 +84,9 @@ export async function startDnsServer(options: DnsServerOptions = {}): Promise<Te
     },
     delete(name) {
       records.delete(normalize(name));
+    },
+    silence(name) {
+      silent.add(normalize(name));
     },
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   };
