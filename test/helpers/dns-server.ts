@@ -7,7 +7,10 @@ import { isIPv4, isIPv6 } from "node:net";
  * A small real DNS server over UDP for tests: it answers A and AAAA from a table the test
  * gives (and may change), NXDOMAIN for every other name, never answers the names listed as
  * silent, and counts the queries it receives per name, so a test can prove a name was (or was
- * not) looked up. Standalone (node: modules only) so every test project can import it.
+ * not) looked up. Standalone (node: modules only) and its own tsc project
+ * (tsconfig.dns-server.json), so every test project can use it: add that file to the project's
+ * `references` and import the built file, e.g. from packages/server/test
+ * `../../../test/dist/helpers/dns-server.js` (the same relative path works from dist-test).
  */
 export interface DnsRecords {
   readonly A?: readonly string[];
