@@ -40,6 +40,7 @@ export interface ResolvedDnsOptions {
   readonly hostsFileRequired: boolean;
 }
 
+/** What an absent `dns` option means. */
 export const DNS_DEFAULTS = {
   timeoutMs: 2000,
   tries: 2,
@@ -60,6 +61,7 @@ export class DnsConfigError extends Error {
   }
 }
 
+/** The message for a `timeout` outside DNS_LIMITS (shared with the server's config schema). */
 export const DNS_TIMEOUT_RANGE = `must be between 1ms and ${String(DNS_LIMITS.maxTimeoutMs / 1000)}s`;
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set([

@@ -12,6 +12,7 @@ import { canonicalName } from "./name.js";
 import { DnsConfigError, resolveDnsOptions } from "./options.js";
 import type { DnsOptions, ResolvedDnsOptions } from "./options.js";
 
+/** One lookup's caller: its abort signal and whose in-flight share it counts against. */
 export interface DnsLookupOptions {
   /** Aborting stops waiting (the query itself runs on to its deadline, still counted). */
   readonly signal?: AbortSignal;
