@@ -10,6 +10,7 @@ import type { AuthProvider, HostResolver, PolicyOptions } from "@gatehouse/core"
 import { StaticProvider, staticConfigSchema } from "@gatehouse/auth-static";
 import { curl } from "./helpers/curl.js";
 import { canBind } from "./helpers/destinations.js";
+import { startDnsServer } from "./helpers/dns-server.js";
 import { startProxy } from "./helpers/proxy.js";
 import type { TestProxy } from "./helpers/proxy.js";
 import { startEchoServer, startHttpServer } from "./helpers/servers.js";
@@ -174,14 +175,11 @@ describe("policy: who may reach what", () => {
     assert.equal((await curlVia(proxy, url, "carol")).exitCode, 97);
   });
 
-  it("to: CIDR with a port range, exact host name, *.wildcard, IPv6, `*`", async () => {
-    const names: Record<string, string> = { "api.corp.test": "127.0.0.1", "corp.test": "127.0.0.1" };
-    const resolveHost: HostResolver = (host) => {
-      const address = names[host.toLowerCase()];
-      return address === undefined
-        ? Promise.reject(Object.assign(new Error(`ENOTFOUND ${host}`), { code: "ENOTFOUND" }))
-        : Promise.resolve({ address, family: 4 });
-    };
+  it("to: CIDR with a port range, exact host name, *.wildcard, IPv6, `*`", async (t) => {
+    const dns = await startDnsServer({
+      records: { "api.corp.test": { A: ["127.0.0.1"] }, "corp.test": { A: ["127.0.0.1"] } },
+    });
+    t.after(() => dns.close());
     const low = Math.min(http.port, other.port);
     const proxy = await start(
       {
@@ -196,7 +194,7 @@ describe("policy: who may reach what", () => {
           },
         ],
       },
-      { resolveHost },
+      { dns: { servers: [dns.address] } },
     );
     const at = (host: string, port: number): string => `http://${host}:${String(port)}/`;
     // CIDR + port range: client-resolved (ATYP IPv4) and proxy-resolved names both check the address.

@@ -2,6 +2,7 @@ import { createProxyServer } from "@gatehouse/core";
 import type {
   AuthEvent,
   AuthOptions,
+  DnsOptions,
   HostResolver,
   ListenerOptions,
   Logger,
@@ -56,6 +57,8 @@ export interface TestProxyOptions {
   readonly listeners?: readonly Partial<ListenerOptions>[];
   readonly auth?: AuthOptions;
   readonly resolveHost?: HostResolver;
+  /** The resolver's settings; tests point `servers` at a DNS server of their own (test/helpers/dns-server.ts). */
+  readonly dns?: DnsOptions;
   readonly policy?: PolicyOptions;
 }
 
@@ -72,6 +75,7 @@ export async function startProxy(options: TestProxyOptions = {}): Promise<TestPr
     logger,
     ...(options.auth !== undefined && { auth: options.auth }),
     ...(options.resolveHost !== undefined && { resolveHost: options.resolveHost }),
+    ...(options.dns !== undefined && { dns: options.dns }),
     ...(options.policy !== undefined && { policy: options.policy }),
     hooks: {
       onPolicyDenied(event) {

@@ -37,9 +37,29 @@ export {
   serializeRequest,
   serializeUserPass,
 } from "./protocol/serialize.js";
+export { DnsLookupError } from "./dns/errors.js";
+export type { DnsErrorCode } from "./dns/errors.js";
+export {
+  DNS_DEFAULTS,
+  DNS_LIMITS,
+  DNS_TIMEOUT_RANGE,
+  DnsConfigError,
+  parseDnsServer,
+  resolveDnsOptions,
+} from "./dns/options.js";
+export type { DnsOptions, ResolvedDnsOptions } from "./dns/options.js";
+export { DnsResolver } from "./dns/resolver.js";
+export type { DnsLookupOptions } from "./dns/resolver.js";
 export { createProxyServer } from "./server.js";
 export type { AuthOptions, AuthPipelineSettings, ProxyServer, ProxyServerOptions } from "./server.js";
-export type { AuthEvent, HostResolver, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "./session/context.js";
+export type {
+  AuthEvent,
+  HostLookupOptions,
+  HostResolver,
+  PolicyDeniedEvent,
+  ProxyHooks,
+  SessionRecord,
+} from "./session/context.js";
 export * from "./policy/index.js";
 export { replyForDialError } from "./session/reply-codes.js";
 export { ProxyStats } from "./stats.js";

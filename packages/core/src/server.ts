@@ -1,8 +1,9 @@
-import { lookup } from "node:dns/promises";
 import type { AddressInfo } from "node:net";
 import type { AuthProvider, Authenticator } from "./auth/contract.js";
 import { AuthPipeline } from "./auth/pipeline.js";
 import { AuthConfigError } from "./auth/pipeline-options.js";
+import type { DnsOptions } from "./dns/options.js";
+import { DnsResolver } from "./dns/resolver.js";
 import type {
   AuthCacheOptions,
   AuthChainEntry,
@@ -56,7 +57,12 @@ export interface ProxyServerOptions {
   readonly auth?: AuthOptions;
   readonly logger?: Logger;
   readonly hooks?: ProxyHooks;
-  /** How host names in CONNECT requests are resolved; default: the system resolver. */
+  /**
+   * How host names in CONNECT requests are resolved (see DnsResolver): the hosts file, then
+   * name servers (default: /etc/resolv.conf's) without the libuv threadpool.
+   */
+  readonly dns?: DnsOptions;
+  /** A resolver of your own instead (`dns` is then unused). */
   readonly resolveHost?: HostResolver;
   /**
    * Authorization rules for every request (see docs/policy.md). Absent, and no listener has
@@ -77,15 +83,16 @@ export interface ProxyServer {
     readonly listeners: readonly ListenerOptions[];
     readonly auth?: AuthOptions;
     readonly policy?: PolicyOptions;
+    readonly dns?: DnsOptions;
   }): Promise<void>;
   /** Stops accepting; waits up to `drainMs` (default 0) for sessions to end, then ends the rest. */
   close(options?: { readonly drainMs?: number }): Promise<void>;
   /** The bound address of each listener, in configuration order (after start). */
   addresses(): AddressInfo[];
   readonly stats: ProxyStats;
+  /** The resolver sessions use (the current `dns` settings, or the `resolveHost` given). */
+  readonly resolveHost: HostResolver;
 }
-
-const systemResolver: HostResolver = (host) => lookup(host);
 
 /** Creates a SOCKS5 proxy over the given listeners; call `start()` to bind them. Throws ListenerConfigError or AuthConfigError for bad options. */
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
@@ -96,6 +103,10 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const auth = { current: toAuthenticator(options.auth) };
   const stats = new ProxyStats();
   const wheel = new TimerWheel();
+  /** Swapped by a reload; lookups already waiting finish on the resolver they started on. */
+  const dns = { current: new DnsResolver(options.dns) };
+  const resolveHost: HostResolver =
+    options.resolveHost ?? ((host, lookupOptions) => dns.current.lookup(host, lookupOptions));
   const newListener = (listenerOptions: ResolvedListenerOptions, policy: CompiledPolicy | undefined): Listener =>
     new Listener({
       policy: { current: policy },
@@ -105,7 +116,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       logger: logger.child({ listener: listenerOptions.name }),
       wheel,
       stats,
-      resolveHost: options.resolveHost ?? systemResolver,
+      resolveHost,
       hooks: options.hooks ?? {},
     });
   let active = new Map(
@@ -120,6 +131,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
 
   return {
     stats,
+    resolveHost,
     async start() {
       if (started) throw new Error("proxy server already started");
       started = true;
@@ -134,6 +146,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       const nextResolved = resolveAllListeners(next.listeners);
       const nextPolicies = listenerPolicies(next.policy, next.listeners);
       const nextAuth = toAuthenticator(next.auth);
+      const nextDns = new DnsResolver(next.dns);
       const nextActive = new Map<string, Listener>();
       const added: Listener[] = [];
       const policyOf = new Map<Listener, CompiledPolicy | undefined>();
@@ -186,6 +199,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       }
       active = nextActive;
       auth.current = nextAuth;
+      dns.current = nextDns;
       for (const [listener, policy] of policyOf) listener.setPolicy(policy);
     },
     async close(closeOptions = {}) {
@@ -195,6 +209,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       for (const listener of everyListener()) listener.destroySessions("server_shutdown");
+      dns.current.close();
       wheel.stop();
     },
     addresses() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import "reflect-metadata";
-import { ListenerConfigError, AuthConfigError } from "@gatehouse/core";
+import { DnsConfigError, ListenerConfigError, AuthConfigError } from "@gatehouse/core";
 import { ConfigError } from "./config/config-error.js";
 import { parseCommand } from "./commands/args.js";
 import { checkConfig } from "./commands/check-config.js";
@@ -43,7 +43,12 @@ async function main(argv: readonly string[]): Promise<void> {
 }
 
 function report(error: unknown): never {
-  if (error instanceof ConfigError || error instanceof ListenerConfigError || error instanceof AuthConfigError) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof ListenerConfigError ||
+    error instanceof AuthConfigError ||
+    error instanceof DnsConfigError
+  ) {
     process.stderr.write(`gatehouse: invalid configuration:\n${error.problems.map((line) => `  ${line}\n`).join("")}`);
     process.exit(EXIT_CONFIG);
   }

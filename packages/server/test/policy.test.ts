@@ -7,6 +7,8 @@ import type { Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse/core";
+import { startDnsServer } from "../../../test/dist/helpers/dns-server.js";
+import type { TestDnsServer } from "../../../test/dist/helpers/dns-server.js";
 import { runCli, startCli } from "./helpers/cli.js";
 import { curlThrough, startHttp } from "./helpers/curl.js";
 import { makeFixtureDir } from "./helpers/fixtures.js";
@@ -20,14 +22,17 @@ describe("policy through the gatehouse CLI", () => {
   let http: { server: Server; port: number };
   let echo: Awaited<ReturnType<typeof startEcho>>;
   let record: string;
+  let dns: TestDnsServer;
   before(async () => {
     http = await startHttp();
     echo = await startEcho();
+    dns = await startDnsServer({ records: { "smtp.example.com": { A: ["192.0.2.25"] } } });
     record = await hashPassword(PASSWORD, { ln: 10 });
   });
-  after(() => {
+  after(async () => {
     http.server.close();
     echo.close();
+    await dns.close();
     fixture.remove();
   });
 
@@ -61,6 +66,8 @@ describe("policy through the gatehouse CLI", () => {
       "      groups: [premium-tier]",
       `      to: [${JSON.stringify(premiumTo)}, "*.example.com:443", "10.1.2.3:8000-8100"]`,
       ...(admin ? ["admin:", "  listen: 127.0.0.1:0"] : []),
+      "dns:",
+      `  servers: ["${dns.address}"]`,
       "shutdown_timeout: 1s",
     ].join("\n");
 
@@ -125,6 +132,8 @@ describe("policy through the gatehouse CLI", () => {
     const wildcard = await run("--user", "alice", "--group", "premium-tier", "--to", "smtp.example.com:443");
     assert.equal(wildcard.code, 0);
     assert.match(wildcard.stdout, /rule: premium/);
+    assert.match(wildcard.stdout, /connect smtp\.example\.com:443 \(address 192\.0\.2\.25\)/, "resolved by `dns:`");
+    assert.equal(dns.queries("smtp.example.com", "A"), 1);
 
     const range = await run("--user", "x", "--group", "premium-tier", "--to", "10.1.2.3:8101");
     assert.equal(range.code, 1, "8101 is outside 8000-8100");

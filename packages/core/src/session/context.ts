@@ -7,8 +7,16 @@ import type { Logger } from "../log.js";
 import type { ProxyStats } from "../stats.js";
 import type { TimerWheel } from "../util/timer-wheel.js";
 
+/** What a session tells the resolver about its lookup. */
+export interface HostLookupOptions {
+  /** Aborted when the session ends or its connect timeout passes: stop waiting. */
+  readonly signal?: AbortSignal;
+  /** Whose lookup it is (`identity:NAME`, or `ip:ADDRESS` before authentication), for per-client caps. */
+  readonly key?: string;
+}
+
 /** Resolves a host name to the one address the proxy will dial. */
-export type HostResolver = (host: string) => Promise<LookupAddress>;
+export type HostResolver = (host: string, options?: HostLookupOptions) => Promise<LookupAddress>;
 
 /** The record written when a session ends: who, from, to, bytes, why. */
 export interface SessionRecord {

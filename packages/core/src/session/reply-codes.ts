@@ -17,6 +17,8 @@ export function replyForDialError(error: unknown): ReplyCode {
     case "EAI_FAIL":
     case "EAI_NODATA":
     case "ENODATA":
+    case "ETIMEOUT": // c-ares: no answer from the name servers in time
+    case "ESERVFAIL":
       return Reply.HostUnreachable;
     case "ETIMEDOUT":
       return Reply.TtlExpired;

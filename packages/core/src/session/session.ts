@@ -78,6 +78,8 @@ export class Session implements Tunnel, WheelEntry {
   /** The client's FIN arrived before the relay started. */
   private clientFinished = false;
   private authAbort: AbortController | undefined;
+  /** Aborts a host name lookup in flight: at the connect timeout or when the session ends. */
+  private lookupAbort: AbortController | undefined;
   private clientClosed = false;
   private destClosed = false;
   private activityMark = -1;
@@ -112,6 +114,7 @@ export class Session implements Tunnel, WheelEntry {
     this.endReason ??= reason;
     this.state = State.Closed;
     this.authAbort?.abort(new Error(`session ended: ${reason}`));
+    this.lookupAbort?.abort(new Error(`session ended: ${reason}`));
     this.client.destroy();
     this.destSocket?.destroy();
     this.finish();
@@ -360,7 +363,9 @@ export class Session implements Tunnel, WheelEntry {
     let address = host;
     if (request.address.type === "domain" && isIP(host) === 0) {
       try {
-        address = (await this.ctx.resolveHost(host)).address;
+        this.lookupAbort = new AbortController();
+        address = (await this.ctx.resolveHost(host, { signal: this.lookupAbort.signal, key: this.lookupKey() }))
+          .address;
       } catch (error) {
         if (!this.isIn(State.Connecting)) return;
         return this.failRequest(
@@ -537,6 +542,7 @@ export class Session implements Tunnel, WheelEntry {
   }
 
   private failRequest(code: ReplyCode, reason: string): void {
+    this.lookupAbort?.abort(new Error(reason));
     const dest = this.destSocket as SessionSocket | undefined;
     if (dest !== undefined) {
       dest[kSession] = undefined;
@@ -554,6 +560,13 @@ export class Session implements Tunnel, WheelEntry {
     this.client.end(reply);
     this.client.resume();
     this.ctx.wheel.schedule(this, Date.now() + Math.min(FAILURE_LINGER_MS, this.ctx.options.stepTimeoutMs));
+  }
+
+  /** Who a lookup is counted against: the identity, or before authentication the client's IP. */
+  private lookupKey(): string {
+    const identity = this.auth?.identities[0]?.identity;
+    if (identity !== undefined) return `identity:${identity}`;
+    return `ip:${this.client.remoteAddress === undefined ? "unknown" : unmapIPv4(this.client.remoteAddress)}`;
   }
 
   /** Re-reads the state after an await (where it may have changed). */

@@ -1,9 +1,16 @@
-import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
-import { compileListenerPolicies, decisionLabel, evaluatePolicy, parseHostPort, parseIp } from "@gatehouse/core";
+import {
+  DnsResolver,
+  compileListenerPolicies,
+  decisionLabel,
+  evaluatePolicy,
+  parseHostPort,
+  parseIp,
+} from "@gatehouse/core";
 import type { PolicyCommand } from "@gatehouse/core";
 import { loadConfigFile } from "../config/load.js";
+import { dnsSettings } from "../wiring/dns-settings.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
 import { CliError, EXIT_CONFIG } from "./exit-codes.js";
 
@@ -92,7 +99,7 @@ export async function policyTestCommand(
   command: PolicyTestCommand,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
-  const { config } = await loadConfigFile(command.file);
+  const { config, configDir } = await loadConfigFile(command.file);
   const listeners = listenerOptions(config.listeners);
   const index =
     command.listener === undefined
@@ -115,12 +122,15 @@ export async function policyTestCommand(
   let address = command.address;
   if (host !== undefined && isIP(host) !== 0) address = host;
   else if (host !== undefined && address === undefined && command.command === "connect") {
+    const resolver = new DnsResolver(await dnsSettings(config.dns, configDir)); // the config's `dns`, as the proxy
     try {
-      address = (await lookup(host)).address;
+      address = (await resolver.lookup(host)).address;
     } catch (error) {
       lines.push(
         `note: ${host} did not resolve (${(error as NodeJS.ErrnoException).code ?? "error"}): the proxy would reply 04`,
       );
+    } finally {
+      resolver.close();
     }
   }
   const name = host === undefined || isIP(host) !== 0 ? undefined : host.toLowerCase().replace(/\.$/, "");

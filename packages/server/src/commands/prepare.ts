@@ -1,10 +1,11 @@
-import type { ListenerOptions } from "@gatehouse/core";
+import type { DnsOptions, ListenerOptions } from "@gatehouse/core";
 import { parseDuration } from "@gatehouse/core";
 import { loadConfigFile } from "../config/load.js";
 import type { AdminConfig, AuthConfig, LogConfig, PolicyConfig } from "../config/schema.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { resolveProviders } from "../plugins/resolve-providers.js";
 import type { ProviderPlan } from "../plugins/resolve-providers.js";
+import { dnsSettings } from "../wiring/dns-settings.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
 
 /** `shutdown_timeout` when the config does not set it. */
@@ -19,6 +20,8 @@ export interface Prepared {
   readonly admin: AdminConfig | undefined;
   /** The top-level policy; undefined = none (listeners may still have their own). */
   readonly policy?: PolicyConfig | undefined;
+  /** How CONNECT host names are resolved; undefined = the defaults (hosts file, then /etc/resolv.conf's servers). */
+  readonly dns?: DnsOptions | undefined;
   /** How long tunnels may drain at SIGTERM/SIGINT. */
   readonly shutdownTimeoutMs: number;
   readonly plans: ProviderPlan[];
@@ -29,12 +32,14 @@ export interface Prepared {
 export async function prepareFromFile(file: string): Promise<Prepared> {
   const { config, configDir } = await loadConfigFile(file);
   const plans = await resolveProviders(config.auth, configDir, hostVersion());
+  const dns = await dnsSettings(config.dns, configDir);
   return {
     listeners: listenerOptions(config.listeners),
     auth: config.auth,
     log: config.log,
     admin: config.admin,
     policy: config.policy,
+    dns,
     shutdownTimeoutMs:
       config.shutdown_timeout === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(config.shutdown_timeout),
     plans,

@@ -1,4 +1,4 @@
-import { AuthConfigError, ListenerConfigError } from "@gatehouse/core";
+import { DnsConfigError, AuthConfigError, ListenerConfigError } from "@gatehouse/core";
 import type { Logger as PinoLogger } from "pino";
 import { ConfigError } from "../config/config-error.js";
 import { validateConfig } from "../config/load.js";
@@ -105,7 +105,12 @@ function handleShutdown(logger: PinoLogger, drainMs: () => number): void {
 
 /** The path-accurate lines of a config error, or the message of anything else. */
 function problemsOf(error: unknown): readonly string[] {
-  if (error instanceof ConfigError || error instanceof ListenerConfigError || error instanceof AuthConfigError) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof ListenerConfigError ||
+    error instanceof AuthConfigError ||
+    error instanceof DnsConfigError
+  ) {
     return error.problems;
   }
   return [error instanceof Error ? error.message : String(error)];

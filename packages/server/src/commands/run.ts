@@ -8,7 +8,7 @@ import { closeProviders, createProviders, initProviders } from "../wiring/create
 import type { ProviderInstance } from "../wiring/create-providers.js";
 import { chainEntries, pipelineSettings } from "../wiring/pipeline-settings.js";
 import { policyRuleCount } from "../wiring/policy-summary.js";
-import { createRootContainer } from "../wiring/root-container.js";
+import { createRootContainer, followingResolver } from "../wiring/root-container.js";
 import type { Prepared } from "./prepare.js";
 
 export interface Running {
@@ -28,7 +28,8 @@ export interface Running {
 
 /** The composition root: root container, provider instances (init in order), then the proxy. */
 export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<Running> {
-  const root = createRootContainer({ logger });
+  const proxy: { current?: ProxyServer } = {};
+  const root = createRootContainer({ logger, resolver: followingResolver(prepared.dns, proxy) });
   let current = prepared;
   let instances: ProviderInstance[] = await startProviders(root, prepared, logger);
   const metrics = createProxyMetrics();
@@ -40,7 +41,9 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
       logger,
       hooks: metrics.hooks,
       ...(prepared.policy !== undefined && { policy: prepared.policy }),
+      ...(prepared.dns !== undefined && { dns: prepared.dns }),
     });
+    proxy.current = server;
     await server.start();
   } catch (error) {
     await closeProviders(instances, logger);
@@ -95,6 +98,7 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
             listeners: next.listeners,
             auth: { ...pipelineSettings(next.auth), chain: chainEntries(nextInstances) },
             ...(next.policy !== undefined && { policy: next.policy }),
+            ...(next.dns !== undefined && { dns: next.dns }),
           });
         } catch (error) {
           await closeProviders(nextInstances, logger);

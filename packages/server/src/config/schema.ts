@@ -1,4 +1,13 @@
-import { parseCidr, parseDestination, parseDuration, parseHostPort, z } from "@gatehouse/core";
+import {
+  DNS_LIMITS,
+  DNS_TIMEOUT_RANGE,
+  parseCidr,
+  parseDestination,
+  parseDnsServer,
+  parseDuration,
+  parseHostPort,
+  z,
+} from "@gatehouse/core";
 import type { Duration } from "@gatehouse/core";
 
 /** `500ms`, `60s`, `5m` or milliseconds; the message says what was expected. */
@@ -180,6 +189,34 @@ export const adminSchema = z.strictObject({
   listen: listenAddress.optional(),
 });
 
+const dnsServer = z.string().superRefine((value, ctx) => {
+  if (parseDnsServer(value) === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected an IP address with an optional port (192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53), got ${JSON.stringify(value)}`,
+    });
+  }
+});
+
+const dnsTimeout = duration.superRefine((value, ctx) => {
+  if (!isDuration(value)) return; // reported by duration
+  const ms = parseDuration(value);
+  if (ms < 1 || ms > DNS_LIMITS.maxTimeoutMs) ctx.addIssue({ code: "custom", message: DNS_TIMEOUT_RANGE });
+});
+
+/** How CONNECT host names are resolved: the hosts file, then these servers (README "DNS"). */
+export const dnsSchema = z.strictObject({
+  /** Default: the nameservers of /etc/resolv.conf. */
+  servers: nonEmptyList(dnsServer).optional(),
+  timeout: dnsTimeout.optional(),
+  tries: z.number().int().min(1).max(DNS_LIMITS.maxTries).optional(),
+  cache_ttl: duration.optional(),
+  negative_cache_ttl: duration.optional(),
+  max_in_flight_per_identity: count.optional(),
+  /** Relative to the config file's folder; default /etc/hosts. */
+  hosts_file: z.string().min(1).optional(),
+});
+
 export const configSchema = z.strictObject({
   listeners: z.array(listenerSchema).min(1),
   auth: authSchema.optional(),
@@ -187,6 +224,7 @@ export const configSchema = z.strictObject({
   admin: adminSchema.optional(),
   /** Authorization rules for every request; absent = everything allowed (see docs/policy.md). */
   policy: policySchema.optional(),
+  dns: dnsSchema.optional(),
   /**
    * SIGTERM/SIGINT: how long established tunnels may drain after the listeners stop
    * accepting, before the rest are ended; default 10s.
@@ -201,3 +239,4 @@ export type ProviderEntry = z.output<typeof providerEntrySchema>;
 export type LogConfig = z.output<typeof logSchema>;
 export type AdminConfig = z.output<typeof adminSchema>;
 export type PolicyConfig = z.output<typeof policySchema>;
+export type DnsConfig = z.output<typeof dnsSchema>;
