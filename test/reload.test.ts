@@ -87,7 +87,47 @@ describe("ProxyServer.reconfigure", () => {
       });
       assert.equal(await refusesConnections(oldPort), true, "a removed listener stops accepting");
       assert.equal(await echoes(tunnel.socket, "and still"), true, "its tunnel runs on");
+      assert.equal(proxy.server.stats.retiredListeners, 1, "the removed listener waits for its tunnel");
       tunnel.socket.destroy();
+      const retiredNow = (): number => proxy.server.stats.retiredListeners;
+      const deadline = Date.now() + 3000;
+      while (retiredNow() > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(retiredNow(), 0, "and is forgotten once its last tunnel ended");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("keeps one auth pipeline: the throttle outlives provider swaps and a detour through a custom Authenticator", async () => {
+    const listeners = [{ listen: "127.0.0.1:0" }];
+    const proxy = await startProxy({ auth: { provider: passwordProvider("first", "pw"), cache: false } });
+    try {
+      for (let i = 0; i < 10; i++) assert.equal(await authenticatedConnect(proxy.port, "wrong", echo.port), false);
+      const throttled = (): boolean => {
+        const decision = proxy.authEvents.at(-1)?.decision;
+        return decision !== undefined && !decision.allowed && decision.reason === "throttled";
+      };
+      assert.equal(await authenticatedConnect(proxy.port, "pw", echo.port), false);
+      assert.equal(throttled(), true);
+
+      const swapped = await proxy.server.reconfigure({
+        listeners,
+        auth: { provider: passwordProvider("second", "pw"), cache: false },
+      });
+      await swapped.authSettled;
+      assert.equal(await authenticatedConnect(proxy.port, "pw", echo.port), false);
+      assert.equal(throttled(), true, "still throttled with the new provider");
+
+      // A custom Authenticator bypasses the pipeline; back to a provider, the pipeline's record is there.
+      await proxy.server.reconfigure({
+        listeners,
+        auth: { decide: () => Promise.resolve({ allowed: false, reason: "no_provider" }) },
+      });
+      await proxy.server.reconfigure({ listeners, auth: { provider: passwordProvider("third", "pw"), cache: false } });
+      assert.equal(await authenticatedConnect(proxy.port, "pw", echo.port), false);
+      assert.equal(throttled(), true, "and after a detour");
     } finally {
       await proxy.close();
     }

@@ -51,7 +51,7 @@ export type { DnsOptions, ResolvedDnsOptions } from "./dns/options.js";
 export { DnsResolver } from "./dns/resolver.js";
 export type { DnsLookupOptions } from "./dns/resolver.js";
 export { createProxyServer } from "./server.js";
-export type { AuthOptions, AuthPipelineSettings, ProxyServer, ProxyServerOptions } from "./server.js";
+export type { AuthOptions, AuthPipelineSettings, ProxyServer, ProxyServerOptions, Reconfigured } from "./server.js";
 export type {
   AuthEvent,
   HostLookupOptions,

@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import type { AuthProvider, Authenticator } from "./auth/contract.js";
 import { AuthPipeline } from "./auth/pipeline.js";
-import { AuthConfigError } from "./auth/pipeline-options.js";
+import { AuthConfigError, resolvePipelineOptions } from "./auth/pipeline-options.js";
 import type { DnsOptions } from "./dns/options.js";
 import { DnsResolver } from "./dns/resolver.js";
 import type {
@@ -20,6 +20,7 @@ import { ConnectionLimits } from "./policy/limits.js";
 import type { PolicyOptions } from "./policy/options.js";
 import type { Logger } from "./log.js";
 import type { HostResolver, ProxyHooks } from "./session/context.js";
+import { guardHooks } from "./session/guarded-hooks.js";
 import { ProxyStats } from "./stats.js";
 import { parseDuration } from "./util/duration.js";
 import type { Duration } from "./util/duration.js";
@@ -56,6 +57,7 @@ export interface ProxyServerOptions {
   readonly listeners: readonly ListenerOptions[];
   readonly auth?: AuthOptions;
   readonly logger?: Logger;
+  /** Observers; one that throws is logged (rate-limited) and counted in `stats.hookErrors`, never fatal. */
   readonly hooks?: ProxyHooks;
   /**
    * How host names in CONNECT requests are resolved (see DnsResolver): the hosts file, then
@@ -71,20 +73,32 @@ export interface ProxyServerOptions {
   readonly policy?: PolicyOptions;
 }
 
+/** What a reconfigure leaves behind. */
+export interface Reconfigured {
+  /**
+   * Resolves once every auth call that started on the previous provider chain has settled
+   * (or its deadline passed): only then may the old providers be closed. Never rejects.
+   */
+  readonly authSettled: Promise<void>;
+}
+
 /** A running (or startable) SOCKS5 proxy: its listeners, sessions and auth. */
 export interface ProxyServer {
   start(): Promise<void>;
   /**
    * Applies new listeners and auth without dropping established tunnels: unchanged listeners
-   * stay, removed ones stop accepting (their tunnels run on), new ones open; new sessions use
-   * the new auth. On failure (a port cannot be bound) the old configuration stays in force.
+   * stay (a TLS listener re-reads its certificate and key files and serves new ones to new
+   * connections), removed ones stop accepting (their tunnels run on), new ones open; new
+   * sessions use the new auth. The auth pipeline lives on: its throttle record survives, and
+   * so do cached decisions of providers whose fingerprint is unchanged. On failure (a port
+   * cannot be bound, a certificate cannot be read) the old configuration stays in force.
    */
   reconfigure(next: {
     readonly listeners: readonly ListenerOptions[];
     readonly auth?: AuthOptions;
     readonly policy?: PolicyOptions;
     readonly dns?: DnsOptions;
-  }): Promise<void>;
+  }): Promise<Reconfigured>;
   /** Stops accepting; waits up to `drainMs` (default 0) for sessions to end, then ends the rest. */
   close(options?: { readonly drainMs?: number }): Promise<void>;
   /** The bound address of each listener, in configuration order (after start). */
@@ -100,8 +114,10 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const policies = listenerPolicies(options.policy, options.listeners);
   const limits = new ConnectionLimits();
   const logger = options.logger ?? silentLogger;
-  const auth = { current: toAuthenticator(options.auth) };
+  const authState = new AuthState(options.auth);
+  const auth = authState.current;
   const stats = new ProxyStats();
+  const hooks = guardHooks(options.hooks ?? {}, logger, stats);
   const wheel = new TimerWheel();
   /** Swapped by a reload; lookups already waiting finish on the resolver they started on. */
   const dns = { current: new DnsResolver(options.dns) };
@@ -117,7 +133,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       wheel,
       stats,
       resolveHost,
-      hooks: options.hooks ?? {},
+      hooks,
     });
   let active = new Map(
     keyedListeners(resolved).map(
@@ -126,6 +142,14 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   );
   /** Listeners removed by a reload whose sessions have not all ended yet. */
   const retired = new Set<Listener>();
+  const retire = (listener: Listener): void => {
+    retired.add(listener);
+    stats.retiredListeners = retired.size;
+    void listener.drained().then(() => {
+      retired.delete(listener);
+      stats.retiredListeners = retired.size;
+    });
+  };
   let started = false;
   const everyListener = (): Listener[] => [...active.values(), ...retired];
 
@@ -145,7 +169,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     async reconfigure(next) {
       const nextResolved = resolveAllListeners(next.listeners);
       const nextPolicies = listenerPolicies(next.policy, next.listeners);
-      const nextAuth = toAuthenticator(next.auth);
+      const commitAuth = authState.prepare(next.auth);
       const nextDns = new DnsResolver(next.dns);
       const nextActive = new Map<string, Listener>();
       const added: Listener[] = [];
@@ -162,6 +186,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         added.push(listener);
       }
       const removed = [...active.entries()].filter(([key]) => !nextActive.has(key)).map(([, listener]) => listener);
+      // Certificates rotated at the same path: read and checked before anything changes.
+      const tlsUpdates = await Promise.all([...policyOf.keys()].map((listener) => listener.reloadTls()));
       const started: Listener[] = [];
       const rollBack = (): void => {
         for (const listener of started) listener.close();
@@ -180,10 +206,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
           waiting.push(listener);
         }
       }
-      for (const listener of removed) {
-        listener.stopAccepting();
-        retired.add(listener);
-      }
+      for (const listener of removed) listener.stopAccepting();
       try {
         for (const listener of waiting) {
           await listener.start();
@@ -192,15 +215,16 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       } catch (error) {
         rollBack();
         for (const listener of removed) {
-          retired.delete(listener);
           await listener.start(); // its own fixed port, just released by the listener that failed
         }
         throw error;
       }
+      for (const listener of removed) retire(listener);
       active = nextActive;
-      auth.current = nextAuth;
       dns.current = nextDns;
+      for (const apply of tlsUpdates) apply?.();
       for (const [listener, policy] of policyOf) listener.setPolicy(policy);
+      return { authSettled: commitAuth() };
     },
     async close(closeOptions = {}) {
       for (const listener of everyListener()) listener.stopAccepting();
@@ -266,12 +290,57 @@ function keyedListeners(listeners: readonly ResolvedListenerOptions[]): [string,
   });
 }
 
-function toAuthenticator(auth: AuthOptions | undefined): Authenticator {
-  if (auth === undefined) return new AuthPipeline({ chain: [] });
-  if ("decide" in auth) return auth;
-  const options = toPipelineOptions(auth);
+/**
+ * The server's one AuthPipeline, kept for the life of the process so that its throttle and
+ * cache outlive reloads; or a caller's own Authenticator, used as it is.
+ */
+class AuthState {
+  readonly current: { current: Authenticator };
+  private pipeline: AuthPipeline | undefined;
+
+  constructor(auth: AuthOptions | undefined) {
+    const initial = pipelineOptionsOf(auth);
+    if (initial === undefined) {
+      this.current = { current: auth as Authenticator };
+      return;
+    }
+    this.pipeline = withAuthPrefix(() => new AuthPipeline(initial));
+    this.current = { current: this.pipeline };
+  }
+
+  /** Validates `auth` (throws AuthConfigError) and returns what applies it. */
+  prepare(auth: AuthOptions | undefined): () => Promise<void> {
+    const options = pipelineOptionsOf(auth);
+    if (options === undefined) {
+      return () => {
+        this.current.current = auth as Authenticator;
+        // The pipeline's providers are no longer asked: they retire with an empty chain.
+        return this.pipeline?.reconfigure({ chain: [] }) ?? Promise.resolve();
+      };
+    }
+    withAuthPrefix(() => resolvePipelineOptions(options));
+    return () => {
+      if (this.pipeline === undefined) {
+        this.pipeline = new AuthPipeline(options);
+        this.current.current = this.pipeline;
+        return Promise.resolve();
+      }
+      this.current.current = this.pipeline;
+      return this.pipeline.reconfigure(options);
+    };
+  }
+}
+
+/** The pipeline's options, or undefined when `auth` is an Authenticator of the caller's own. */
+function pipelineOptionsOf(auth: AuthOptions | undefined): AuthPipelineOptions | undefined {
+  if (auth === undefined) return { chain: [] };
+  if ("decide" in auth) return undefined;
+  return toPipelineOptions(auth);
+}
+
+function withAuthPrefix<T>(build: () => T): T {
   try {
-    return new AuthPipeline(options);
+    return build();
   } catch (error) {
     if (error instanceof AuthConfigError) throw new AuthConfigError(error.problems.map((problem) => `auth.${problem}`));
     throw error;

@@ -11,4 +11,8 @@ export class ProxyStats {
   acceptErrors = 0;
   /** Dials that failed with EMFILE/ENFILE. */
   resourceErrors = 0;
+  /** Listeners a reload removed whose tunnels still run; each is forgotten when its last session ends. */
+  retiredListeners = 0;
+  /** Hooks (ProxyHooks) that threw or rejected, by hook. */
+  readonly hookErrors = { onAuthDecision: 0, onPolicyDenied: 0, onSessionEnd: 0 };
 }

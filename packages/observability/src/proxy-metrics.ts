@@ -50,6 +50,8 @@ interface StatsSource {
 export function createProxyMetrics(registry: Registry = new Registry()): ProxyMetrics {
   const sources = new Set<StatsSource>();
   const retiredAccepted = new Map<string, number>();
+  /** Hook failures counted by servers no longer collected from, by hook. */
+  const retiredHookErrors = new Map<string, number>();
 
   new Counter({
     name: "proxy_connections_accepted_total",
@@ -73,6 +75,20 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
     collect() {
       this.reset();
       for (const { stats, listener } of sources) this.inc({ listener }, stats.activeConnections);
+    },
+  });
+  new Counter({
+    name: "proxy_hook_errors_total",
+    help: "Calls of an observer hook (onAuthDecision, onPolicyDenied, onSessionEnd) that threw or rejected; the proxy carried on",
+    labelNames: ["hook"],
+    registers: [registry],
+    collect() {
+      const totals = new Map(retiredHookErrors);
+      for (const { stats } of sources) {
+        for (const [hook, count] of Object.entries(stats.hookErrors)) totals.set(hook, (totals.get(hook) ?? 0) + count);
+      }
+      this.reset();
+      for (const [hook, total] of totals) this.inc({ hook }, total);
     },
   });
   const failed = new Counter({
@@ -155,6 +171,9 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
         if (!sources.delete(source)) return;
         const { listener } = source;
         retiredAccepted.set(listener, (retiredAccepted.get(listener) ?? 0) + stats.connectionsAccepted);
+        for (const [hook, count] of Object.entries(stats.hookErrors)) {
+          retiredHookErrors.set(hook, (retiredHookErrors.get(hook) ?? 0) + count);
+        }
       };
     },
   };

@@ -67,6 +67,11 @@ describe("admin listener: /metrics, /healthz, /readyz", () => {
       assert.equal(metricValue(metrics.body, "proxy_auth_total", { provider: "local", outcome: "allow" }), 3);
       assert.equal(metricValue(metrics.body, "proxy_auth_total", { provider: "local", outcome: "deny" }), 2);
       assert.equal(metricValue(metrics.body, "proxy_connections_completed_total"), 3);
+      assert.match(
+        metrics.body,
+        /^proxy_hook_errors_total\{hook="onSessionEnd"\} 0$/m,
+        "the metrics hooks never failed",
+      );
       assert.doesNotMatch(metrics.body, new RegExp(PASSWORD));
       assert.doesNotMatch(metrics.body, /not-the-password|alice/);
 

@@ -12,6 +12,8 @@ export interface DecisionCacheOptions {
 interface Entry {
   readonly decision: AuthDecision;
   readonly expiresAt: number;
+  /** What the decision depends on (a provider's or a whole chain's fingerprint): a reload keeps it only while that is unchanged. */
+  readonly source: string;
 }
 
 /**
@@ -22,7 +24,11 @@ export class DecisionCache {
   /** Map order is the LRU order: a hit moves its entry to the end. */
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly options: DecisionCacheOptions) {}
+  constructor(private options: DecisionCacheOptions) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
 
   get(key: string): AuthDecision | undefined {
     const entry = this.entries.get(key);
@@ -33,11 +39,26 @@ export class DecisionCache {
     return entry.decision;
   }
 
-  remember(key: string, decision: AuthDecision): void {
+  remember(key: string, decision: AuthDecision, source: string): void {
     const ttlMs = this.ttlFor(decision);
     if (ttlMs <= 0) return;
     this.entries.delete(key);
-    this.entries.set(key, { decision, expiresAt: this.options.now() + ttlMs });
+    this.entries.set(key, { decision, expiresAt: this.options.now() + ttlMs, source });
+    this.evictOverflow();
+  }
+
+  /** New TTLs apply to decisions remembered from now on; a smaller `maxEntries` evicts at once. */
+  configure(options: Omit<DecisionCacheOptions, "now">): void {
+    this.options = { ...options, now: this.options.now };
+    this.evictOverflow();
+  }
+
+  /** Forgets every decision whose source is not kept (its provider changed or left the chain). */
+  retainSources(kept: ReadonlySet<string>): void {
+    for (const [key, entry] of this.entries) if (!kept.has(entry.source)) this.entries.delete(key);
+  }
+
+  private evictOverflow(): void {
     while (this.entries.size > this.options.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done === true) break;

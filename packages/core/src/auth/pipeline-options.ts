@@ -12,6 +12,13 @@ export interface AuthChainEntry {
   readonly maxConcurrent?: number;
   /** Calls waiting for a slot; beyond that an attempt is denied at once (`overloaded`). */
   readonly maxQueue?: number;
+  /**
+   * What identifies this provider's configuration across AuthPipeline.reconfigure: decisions
+   * it made stay cached while a member with the same fingerprint is in the chain. Give the
+   * same string only for a provider that decides exactly as the old one did (the server
+   * uses the instance name and its validated config). Default: the provider object itself.
+   */
+  readonly fingerprint?: string;
 }
 
 /** The pipeline's decision cache, keyed by a keyed hash of the credentials (never the plaintext); errors are never cached. */
@@ -68,6 +75,7 @@ export interface ResolvedChainEntry {
   readonly onError: "deny" | "next";
   readonly maxConcurrent: number;
   readonly maxQueue: number;
+  readonly fingerprint: string;
 }
 
 export interface ResolvedPipelineOptions {
@@ -89,8 +97,13 @@ export function resolvePipelineOptions(options: AuthPipelineOptions): ResolvedPi
     if (typeof provider?.authenticate !== "function") check.problem(`${path}.provider: expected an AuthProvider`);
     const onError: unknown = entry.onError ?? "deny";
     if (onError !== "deny" && onError !== "next") check.problem(`${path}.onError: expected "deny" or "next"`);
+    const fingerprint: unknown = entry.fingerprint;
+    if (fingerprint !== undefined && typeof fingerprint !== "string") {
+      check.problem(`${path}.fingerprint: expected a string`);
+    }
     return {
       provider: entry.provider,
+      fingerprint: typeof fingerprint === "string" ? `config:${fingerprint}` : identityFingerprint(entry.provider),
       onError: onError === "next" ? "next" : "deny",
       maxConcurrent: check.integer(`${path}.maxConcurrent`, entry.maxConcurrent ?? defaults.maxConcurrent, 1),
       maxQueue: check.integer(`${path}.maxQueue`, entry.maxQueue ?? defaults.maxQueue, 0),
@@ -123,6 +136,20 @@ export function resolvePipelineOptions(options: AuthPipelineOptions): ResolvedPi
     throttle,
     now: options.now ?? Date.now,
   };
+}
+
+const objectIds = new WeakMap<object, string>();
+let nextObjectId = 0;
+
+/** A provider given without a fingerprint is "unchanged" only while it is the same object. */
+function identityFingerprint(provider: unknown): string {
+  if (typeof provider !== "object" || provider === null) return "object:none";
+  let id = objectIds.get(provider);
+  if (id === undefined) {
+    id = `object:${String(++nextObjectId)}`;
+    objectIds.set(provider, id);
+  }
+  return id;
 }
 
 class Checker {

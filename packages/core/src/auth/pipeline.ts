@@ -1,52 +1,78 @@
 import { performance } from "node:perf_hooks";
-import { ConcurrencyLimiter } from "./concurrency-limiter.js";
 import type { SlotOutcome } from "./concurrency-limiter.js";
-import type { AuthDecision, AuthProvider, AuthRequest, Authenticator } from "./contract.js";
+import type { AuthDecision, AuthRequest, Authenticator } from "./contract.js";
 import { CredentialKeyer } from "./credential-key.js";
 import { DecisionCache } from "./decision-cache.js";
 import { FailureThrottle } from "./failure-throttle.js";
+import type { FailureLogOptions } from "./failure-log.js";
 import { clientAddress } from "./client-address.js";
 import { CALLER_ABORTED, InFlight } from "./in-flight.js";
+import { ChainGeneration } from "./chain-generation.js";
+import type { ChainMember } from "./chain-generation.js";
 import { resolvePipelineOptions } from "./pipeline-options.js";
-import type { AuthPipelineOptions } from "./pipeline-options.js";
+import type { AuthPipelineOptions, ResolvedPipelineOptions } from "./pipeline-options.js";
 import { askProvider, describeError } from "./provider-authenticator.js";
 import { redactSecret } from "./redact.js";
 
-interface ChainMember {
-  readonly provider: AuthProvider;
-  readonly onError: "deny" | "next";
-  readonly limiter: ConcurrencyLimiter;
-}
-
 const NO_PROVIDER: AuthDecision = { allowed: false, reason: "no_provider" };
 const ABORTED: AuthDecision = { allowed: false, reason: "aborted", detail: "the caller left before a decision" };
+
+type ThrottleSettings = { -readonly [K in keyof FailureLogOptions]: FailureLogOptions[K] };
 
 /**
  * Everything between the session and the providers (DESIGN §4): failure throttling, the
  * decision cache, coalescing of identical attempts, and the provider chain with a deadline
  * and a concurrency cap per provider. Never rejects.
+ *
+ * It lives as long as the process: `reconfigure` swaps the chain and the settings while the
+ * throttle's record and the cached decisions of unchanged providers stay.
  */
 export class AuthPipeline implements Authenticator {
-  private readonly chain: readonly ChainMember[];
-  private readonly timeoutMs: number;
+  private generation: ChainGeneration;
+  private readonly now: () => number;
   private readonly keyer = new CredentialKeyer();
-  private readonly cache: DecisionCache | undefined;
-  private readonly throttle: FailureThrottle | undefined;
+  private cache: DecisionCache | undefined;
+  private throttle: FailureThrottle | undefined;
+  /**
+   * The throttle reads its settings from this object at every call, so a reload can change
+   * them without forgetting who failed.
+   */
+  private throttleSettings: ThrottleSettings | undefined;
   private readonly inFlight = new InFlight<AuthDecision>();
-  /** Whether a provider in the chain may decide on conn_meta: then it is part of the key. */
-  private readonly keyIncludesConnection: boolean;
 
   constructor(options: AuthPipelineOptions) {
     const resolved = resolvePipelineOptions(options);
-    this.chain = resolved.chain.map((entry) => ({
-      provider: entry.provider,
-      onError: entry.onError,
-      limiter: new ConcurrencyLimiter(entry.maxConcurrent, entry.maxQueue),
-    }));
-    this.keyIncludesConnection = resolved.chain.some((entry) => entry.provider.usesConnMeta === true);
-    this.timeoutMs = resolved.timeoutMs;
-    this.cache = resolved.cache && new DecisionCache({ ...resolved.cache, now: resolved.now });
-    this.throttle = resolved.throttle && new FailureThrottle({ ...resolved.throttle, now: resolved.now });
+    this.now = resolved.now;
+    this.generation = new ChainGeneration(resolved);
+    this.applySettings(resolved);
+  }
+
+  /**
+   * Swaps in a new chain and settings; throws an AuthConfigError (and changes nothing) when
+   * the options are invalid. Attempts already running finish on the old chain. Throttle state
+   * is kept (with the new limits); cached decisions are kept for providers whose fingerprint
+   * is unchanged. The promise resolves once every call on the old chain has settled, or its
+   * deadline (plus a grace for the provider to notice the abort) has passed: then the old
+   * providers may be closed. It never rejects.
+   */
+  reconfigure(options: AuthPipelineOptions): Promise<void> {
+    const resolved = resolvePipelineOptions(options);
+    const previous = this.generation;
+    this.generation = new ChainGeneration(resolved);
+    this.applySettings(resolved);
+    if (this.cache !== undefined) {
+      if (previous.keyIncludesConnection !== this.generation.keyIncludesConnection) {
+        this.cache.retainSources(new Set());
+      } else {
+        this.cache.retainSources(this.generation.sources);
+      }
+    }
+    return previous.retire();
+  }
+
+  /** Cached decisions (for tests and diagnostics). */
+  get cachedDecisions(): number {
+    return this.cache?.size ?? 0;
   }
 
   async decide(request: AuthRequest, signal?: AbortSignal): Promise<AuthDecision> {
@@ -57,8 +83,24 @@ export class AuthPipeline implements Authenticator {
     }
   }
 
+  private applySettings(resolved: ResolvedPipelineOptions): void {
+    if (resolved.cache === undefined) this.cache = undefined;
+    else if (this.cache === undefined) this.cache = new DecisionCache({ ...resolved.cache, now: this.now });
+    else this.cache.configure(resolved.cache);
+    if (resolved.throttle === undefined) {
+      this.throttle = undefined;
+      this.throttleSettings = undefined;
+    } else if (this.throttleSettings === undefined) {
+      this.throttleSettings = { ...resolved.throttle, now: this.now };
+      this.throttle = new FailureThrottle(this.throttleSettings);
+    } else {
+      Object.assign(this.throttleSettings, resolved.throttle);
+    }
+  }
+
   private async decideUnguarded(request: AuthRequest, signal: AbortSignal | undefined): Promise<AuthDecision> {
-    if (this.chain.length === 0) return NO_PROVIDER;
+    const generation = this.generation;
+    if (generation.members.length === 0) return NO_PROVIDER;
     if (signal?.aborted === true) return ABORTED;
     // Before the cache too: a blocked client must not be able to test guesses against it.
     const throttledBy = this.throttle?.blockedBy(request.username, request.connMeta);
@@ -66,36 +108,56 @@ export class AuthPipeline implements Authenticator {
       const what = throttledBy === "username" ? "this username" : "this client address";
       return { allowed: false, reason: "throttled", detail: `too many failed attempts for ${what}` };
     }
-    const key = this.keyOf(request);
+    const key = this.keyOf(request, generation);
     const cached = this.cache?.get(key);
     const decision =
       cached !== undefined
         ? { ...cached, cached: true }
-        : await this.inFlight.join(key, (shared) => this.runChainAndRemember(key, request, shared), signal);
+        : await this.inFlight.join(
+            // Attempts on different chains are different questions.
+            `${String(generation.id)}:${key}`,
+            (shared) => this.runChainAndRemember(generation, key, request, shared),
+            signal,
+          );
     if (decision === CALLER_ABORTED) return ABORTED;
     this.countOutcome(request, decision);
     return decision;
   }
 
-  private keyOf({ username, password, connMeta }: AuthRequest): string {
-    if (!this.keyIncludesConnection) return this.keyer.keyOf(username, password);
+  private keyOf({ username, password, connMeta }: AuthRequest, generation: ChainGeneration): string {
+    if (!generation.keyIncludesConnection) return this.keyer.keyOf(username, password);
     // The client IP, not its port: a new port per connection would defeat the cache entirely.
     return this.keyer.keyOf(username, password, clientAddress(connMeta.peer_address), connMeta.local_address);
   }
 
   /** The shared work behind every identical attempt in flight: done once, remembered once. */
-  private async runChainAndRemember(key: string, request: AuthRequest, signal: AbortSignal): Promise<AuthDecision> {
-    const decision = await this.runChain(request, signal);
-    this.cache?.remember(key, decision);
-    return decision;
+  private async runChainAndRemember(
+    generation: ChainGeneration,
+    key: string,
+    request: AuthRequest,
+    signal: AbortSignal,
+  ): Promise<AuthDecision> {
+    const done = generation.enter();
+    try {
+      const decision = await this.runChain(generation, request, signal);
+      // A chain retired meanwhile may have been answered by a provider that is gone now.
+      if (generation === this.generation) this.cache?.remember(key, decision, generation.sourceOf(decision));
+      return decision;
+    } finally {
+      done();
+    }
   }
 
-  private async runChain(request: AuthRequest, signal: AbortSignal): Promise<AuthDecision> {
+  private async runChain(
+    generation: ChainGeneration,
+    request: AuthRequest,
+    signal: AbortSignal,
+  ): Promise<AuthDecision> {
     let lastDenial: AuthDecision | undefined;
     let firstSkippedError: AuthDecision | undefined;
-    for (const member of this.chain) {
+    for (const member of generation.members) {
       if (signal.aborted) return ABORTED;
-      const decision = await this.ask(member, request, signal);
+      const decision = await this.ask(generation, member, request, signal);
       if (decision.allowed) return decision;
       if (decision.reason === "bad_credentials") {
         lastDenial = decision;
@@ -110,15 +172,31 @@ export class AuthPipeline implements Authenticator {
   }
 
   /** One provider, one deadline: the wait for a concurrency slot counts against it. */
-  private async ask(member: ChainMember, request: AuthRequest, signal: AbortSignal): Promise<AuthDecision> {
+  private async ask(
+    generation: ChainGeneration,
+    member: ChainMember,
+    request: AuthRequest,
+    signal: AbortSignal,
+  ): Promise<AuthDecision> {
+    const { timeoutMs } = generation;
     const startedAt = performance.now();
-    const slot = await member.limiter.acquire(signal, this.timeoutMs);
-    if (!slot.granted) return this.refusal(slot, member);
-    const remainingMs = Math.max(1, this.timeoutMs - (performance.now() - startedAt));
-    return askProvider(member.provider, request, { timeoutMs: remainingMs, signal, onSettled: slot.release });
+    const slot = await member.limiter.acquire(signal, timeoutMs);
+    if (!slot.granted) return this.refusal(slot, member, timeoutMs);
+    const remainingMs = Math.max(1, timeoutMs - (performance.now() - startedAt));
+    // The provider's own promise may outlive the deadline: the chain counts as busy until it settles.
+    const done = generation.enter();
+    const onSettled = (): void => {
+      slot.release();
+      done();
+    };
+    return askProvider(member.provider, request, { timeoutMs: remainingMs, signal, onSettled });
   }
 
-  private refusal(slot: Extract<SlotOutcome, { granted: false }>, member: ChainMember): AuthDecision {
+  private refusal(
+    slot: Extract<SlotOutcome, { granted: false }>,
+    member: ChainMember,
+    timeoutMs: number,
+  ): AuthDecision {
     const { provider, limiter } = member;
     switch (slot.why) {
       case "aborted":
@@ -135,7 +213,7 @@ export class AuthPipeline implements Authenticator {
           allowed: false,
           reason: "overloaded",
           provider: provider.name,
-          detail: `no free slot within ${String(this.timeoutMs)} ms`,
+          detail: `no free slot within ${String(timeoutMs)} ms`,
         };
     }
   }

@@ -1,21 +1,84 @@
 import { createServer as createNetServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
-import { createServer as createTlsServer } from "node:tls";
+import { createSecureContext, createServer as createTlsServer } from "node:tls";
+import type { Server as TlsServer } from "node:tls";
 import { Session } from "../session/session.js";
 import type { ListenerContext } from "../session/context.js";
-import { loadTlsMaterial } from "./tls.js";
+import { loadTlsMaterial, sameTlsMaterial } from "./tls.js";
+import type { TlsMaterial } from "./tls.js";
 
 /** Accept and fd-exhaustion errors are logged at most this often; they never stop the listener. */
 const ERROR_LOG_INTERVAL_MS = 5000;
 
+/** The sessions of one listener; tells the listener when the last one is gone. */
+class SessionSet<T> extends Set<T> {
+  constructor(private readonly onEmpty: () => void) {
+    super();
+  }
+
+  override delete(value: T): boolean {
+    const deleted = super.delete(value);
+    if (deleted && this.size === 0) this.onEmpty();
+    return deleted;
+  }
+}
+
 export class Listener {
   private server: Server | undefined;
   private lastErrorLog = 0;
+  /** The certificate and key served now (TLS listeners). */
+  private tlsMaterial: TlsMaterial | undefined;
+  private whenEmpty: (() => void) | undefined;
 
   private readonly ctx: ListenerContext;
 
   constructor(shared: Omit<ListenerContext, "sessions" | "onResourceExhausted">) {
-    this.ctx = { ...shared, sessions: new Set(), onResourceExhausted: (code) => this.onResourceExhausted(code) };
+    this.ctx = {
+      ...shared,
+      sessions: new SessionSet(() => this.whenEmpty?.()),
+      onResourceExhausted: (code) => this.onResourceExhausted(code),
+    };
+  }
+
+  /** Resolves once this listener has stopped accepting and its last session has ended. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.server !== undefined || this.ctx.sessions.size > 0) return;
+        this.whenEmpty = undefined;
+        resolve();
+      };
+      this.whenEmpty = check;
+      check();
+    });
+  }
+
+  /**
+   * Re-reads the configured certificate and key files (rotation at the same path) and checks
+   * that they make a usable pair. Returns what serves them to new connections, or undefined
+   * when nothing changed (or the listener serves a generated certificate). Throws when the
+   * files cannot be read or do not fit: the listener then keeps what it serves.
+   */
+  async reloadTls(): Promise<(() => void) | undefined> {
+    const tls = this.ctx.options.tls;
+    if (tls?.certificateFile === undefined || this.tlsMaterial === undefined) return undefined;
+    const material = await loadTlsMaterial(tls, this.name, this.ctx.logger);
+    if (sameTlsMaterial(material, this.tlsMaterial)) return undefined;
+    try {
+      createSecureContext(material);
+    } catch (error) {
+      throw new Error(
+        `listener ${this.name}: tls_certificate and tls_private_key cannot be used: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    return () => {
+      const server = this.server as TlsServer | undefined;
+      // Established tunnels keep their session; only new handshakes see the new certificate.
+      server?.setSecureContext(material);
+      this.tlsMaterial = material;
+      this.ctx.logger.info({ event: "tls_reloaded" }, "serving the certificate re-read from disk");
+    };
   }
 
   /** Applies a reloaded policy to the sessions that make requests from now on. */
@@ -55,6 +118,7 @@ export class Listener {
     let server: Server;
     if (options.tls !== undefined) {
       const material = await loadTlsMaterial(options.tls, options.name, logger);
+      this.tlsMaterial = material;
       server = createTlsServer({ ...socketOptions, ...material, handshakeTimeout: options.stepTimeoutMs }, (socket) =>
         this.accept(socket),
       );
@@ -97,6 +161,7 @@ export class Listener {
     if (server === undefined) return;
     this.server = undefined;
     server.close();
+    this.whenEmpty?.();
   }
 
   destroySessions(reason: string): void {

@@ -7,6 +7,10 @@ export interface TlsMaterial {
   readonly key: string;
 }
 
+export function sameTlsMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
+  return a.cert === b.cert && a.key === b.key;
+}
+
 /** Reads the configured PEM files, or generates a self-signed certificate when none is configured. */
 export async function loadTlsMaterial(
   files: { readonly certificateFile?: string; readonly privateKeyFile?: string },

@@ -60,7 +60,7 @@ export interface PolicyDeniedEvent {
   readonly reason: "rule" | "default" | LimitExceeded;
 }
 
-/** Callbacks for observers such as metrics: one per auth decision, per policy denial and per ended session. Called synchronously on the session's path, so keep them cheap and do not throw. */
+/** Callbacks for observers such as metrics: one per auth decision, per policy denial and per ended session. Called synchronously on the session's path, so keep them cheap; a throw or rejection is caught, logged (rate-limited) and counted in `ProxyStats.hookErrors`, never fatal. */
 export interface ProxyHooks {
   onAuthDecision?(event: AuthEvent): void;
   onPolicyDenied?(event: PolicyDeniedEvent): void;

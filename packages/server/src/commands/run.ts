@@ -1,5 +1,5 @@
 import { createProxyServer } from "@gatehouse/core";
-import type { ProxyServer } from "@gatehouse/core";
+import type { AuthChainEntry, ProxyServer } from "@gatehouse/core";
 import { DEFAULT_ADMIN_LISTEN, createAdminServer, createProxyMetrics } from "@gatehouse/observability";
 import type { AdminServer } from "@gatehouse/observability";
 import type { Logger as PinoLogger } from "pino";
@@ -7,6 +7,7 @@ import type { DependencyContainer } from "tsyringe";
 import { closeProviders, createProviders, initProviders } from "../wiring/create-providers.js";
 import type { ProviderInstance } from "../wiring/create-providers.js";
 import { chainEntries, pipelineSettings } from "../wiring/pipeline-settings.js";
+import { providerFingerprint } from "../wiring/provider-fingerprint.js";
 import { policyRuleCount } from "../wiring/policy-summary.js";
 import { createRootContainer, followingResolver } from "../wiring/root-container.js";
 import type { Prepared } from "./prepare.js";
@@ -17,9 +18,10 @@ export interface Running {
   readonly admin: AdminServer | undefined;
   /**
    * Applies a new, already validated config: new providers are created and initialised,
-   * the proxy is reconfigured (established tunnels untouched), then the old providers are
-   * closed. On any failure the old config stays in force and the error is thrown.
-   * Reloads run one at a time.
+   * the proxy is reconfigured (established tunnels untouched, the auth pipeline's throttle
+   * and the cache of unchanged providers kept), the log level follows, and the old providers
+   * are closed once the logins running on them have settled. On any failure the old config
+   * stays in force and the error is thrown. Reloads run one at a time.
    */
   reload(next: Prepared): Promise<void>;
   /** Stops accepting, lets tunnels drain up to `drainMs` (default 0), closes the admin listener and providers. */
@@ -32,12 +34,14 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
   const root = createRootContainer({ logger, resolver: followingResolver(prepared.dns, proxy) });
   let current = prepared;
   let instances: ProviderInstance[] = await startProviders(root, prepared, logger);
+  /** Old providers waiting for their last login to settle before they are closed. */
+  const closing = new Set<Promise<void>>();
   const metrics = createProxyMetrics();
   let server: ProxyServer;
   try {
     server = createProxyServer({
       listeners: prepared.listeners,
-      auth: { ...pipelineSettings(prepared.auth), chain: chainEntries(instances) },
+      auth: { ...pipelineSettings(prepared.auth), chain: await fingerprintedChain(prepared, instances) },
       logger,
       hooks: metrics.hooks,
       ...(prepared.policy !== undefined && { policy: prepared.policy }),
@@ -93,13 +97,14 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
       const run = reloading.then(async () => {
         if (stopping !== undefined) throw new Error("shutting down");
         const nextInstances = await startProviders(root, next, logger);
+        let authSettled: Promise<void>;
         try {
-          await server.reconfigure({
+          ({ authSettled } = await server.reconfigure({
             listeners: next.listeners,
-            auth: { ...pipelineSettings(next.auth), chain: chainEntries(nextInstances) },
+            auth: { ...pipelineSettings(next.auth), chain: await fingerprintedChain(next, nextInstances) },
             ...(next.policy !== undefined && { policy: next.policy }),
             ...(next.dns !== undefined && { dns: next.dns }),
-          });
+          }));
         } catch (error) {
           await closeProviders(nextInstances, logger);
           throw error;
@@ -109,8 +114,18 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
         if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) {
           logger.warn({ event: "admin_unchanged" }, "admin settings changed: they take effect at the next restart");
         }
+        if (next.log?.format !== current.log?.format) {
+          logger.warn({ event: "log_format_unchanged" }, "log.format changed: it takes effect at the next restart");
+        }
         current = next;
-        await closeProviders(previous, logger);
+        // Logins still running on the old providers finish there (bounded by the auth timeout).
+        const closed = authSettled.then(() => closeProviders(previous, logger));
+        closing.add(closed);
+        void closed.then(() => closing.delete(closed));
+        // The reload is announced at the more verbose of the old and the new level.
+        const nextLevel = next.log?.level ?? "info";
+        const quieter = (logger.levels.values[nextLevel] ?? Infinity) > logger.levelVal;
+        if (!quieter) logger.level = nextLevel;
         logger.info(
           {
             event: "config_reloaded",
@@ -122,6 +137,7 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
           },
           "config reloaded",
         );
+        if (quieter) logger.level = nextLevel;
       });
       reloading = run.catch(() => undefined);
       return run;
@@ -132,6 +148,7 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
         await server.close({ drainMs: options.drainMs ?? 0 });
         detachStats();
         await admin?.close();
+        await Promise.all(closing);
         await closeProviders(instances, logger);
       })();
       return stopping;
@@ -153,6 +170,15 @@ async function startProviders(
   }
   await initProviders(instances, logger);
   return instances;
+}
+
+/** The chain with each instance's fingerprint, so the pipeline keeps the cache of unchanged ones. */
+async function fingerprintedChain(
+  prepared: Prepared,
+  instances: readonly ProviderInstance[],
+): Promise<AuthChainEntry[]> {
+  const fingerprints = await Promise.all(prepared.plans.map((plan) => providerFingerprint(plan, prepared.configDir)));
+  return chainEntries(instances).map((entry, index) => ({ ...entry, fingerprint: fingerprints[index]! }));
 }
 
 /** Ready when every provider's health() passes; providers without health() count as healthy. */
