@@ -2,13 +2,27 @@ import { createServer as createNetServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { createSecureContext, createServer as createTlsServer } from "node:tls";
 import type { Server as TlsServer } from "node:tls";
+import { unmapIPv4 } from "../protocol/serialize.js";
 import { Session } from "../session/session.js";
 import type { ListenerContext } from "../session/context.js";
+import { RateLimitedCount, UnauthenticatedSessions } from "./admission.js";
+import type { Admittable } from "./admission.js";
+import { ConnectionLimit } from "./connection-limit.js";
 import { loadTlsMaterial, sameTlsMaterial } from "./tls.js";
 import type { TlsMaterial } from "./tls.js";
 
 /** Accept and fd-exhaustion errors are logged at most this often; they never stop the listener. */
 const ERROR_LOG_INTERVAL_MS = 5000;
+/** Connections closed by `max_unauthenticated_per_ip` are logged at most this often, as a count. */
+const PER_IP_LOG_INTERVAL_MS = 10_000;
+
+/** What every listener of a server shares: the fd-derived connection budget and its sessions. */
+export interface SharedAdmission {
+  /** Applies to listeners without their own `max_connections`; counts every listener's connections. */
+  readonly budget: ConnectionLimit;
+  /** Every listener's unauthenticated sessions, oldest first (the budget's eviction candidates). */
+  readonly unauthenticated: UnauthenticatedSessions;
+}
 
 /** The sessions of one listener; tells the listener when the last one is gone. */
 class SessionSet<T> extends Set<T> {
@@ -29,15 +43,40 @@ export class Listener {
   /** The certificate and key served now (TLS listeners). */
   private tlsMaterial: TlsMaterial | undefined;
   private whenEmpty: (() => void) | undefined;
+  /** This listener's sessions that have not finished authenticating, by client IP. */
+  private readonly unauthenticated = new UnauthenticatedSessions();
+  /** The listener's own `max_connections`, when configured (it then replaces the shared budget). */
+  private readonly ownLimit: ConnectionLimit | undefined;
+  private readonly perIpNotices = new RateLimitedCount(PER_IP_LOG_INTERVAL_MS);
+  private readonly perIpCounts = { refused: 0, evicted: 0 };
+  private perIpFlushTimer: NodeJS.Timeout | undefined;
 
   private readonly ctx: ListenerContext;
 
-  constructor(shared: Omit<ListenerContext, "sessions" | "onResourceExhausted">) {
+  constructor(
+    shared: Omit<ListenerContext, "sessions" | "onResourceExhausted" | "admission">,
+    private readonly admission: SharedAdmission,
+  ) {
     this.ctx = {
       ...shared,
       sessions: new SessionSet(() => this.whenEmpty?.()),
       onResourceExhausted: (code) => this.onResourceExhausted(code),
+      admission: {
+        settled: (session) => this.settled(session),
+        closed: (session) => this.closed(session),
+      },
     };
+    const { maxConnections } = shared.options;
+    if (maxConnections > 0) {
+      this.ownLimit = new ConnectionLimit({
+        limit: maxConnections,
+        reason: "max_connections",
+        open: () => this.ctx.sessions.size,
+        unauthenticated: this.unauthenticated,
+        stats: shared.stats,
+        logger: shared.logger,
+      });
+    }
   }
 
   /** Resolves once this listener has stopped accepting and its last session has ended. */
@@ -130,10 +169,6 @@ export class Listener {
     } else {
       server = createNetServer(socketOptions, (socket) => this.accept(socket));
     }
-    if (options.maxConnections > 0) server.maxConnections = options.maxConnections;
-    server.on("drop", () => {
-      this.ctx.stats.connectionsRefused++;
-    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host: options.host, port: options.port, backlog: 1024 }, () => {
@@ -175,7 +210,73 @@ export class Listener {
   }
 
   private accept(socket: Socket): void {
-    new Session(socket, this.ctx);
+    const ip = socket.remoteAddress === undefined ? "unknown" : unmapIPv4(socket.remoteAddress);
+    if (!this.admit(ip)) {
+      socket.destroy();
+      return;
+    }
+    const session = new Session(socket, this.ctx);
+    this.unauthenticated.add(session);
+    this.admission.unauthenticated.add(session);
+  }
+
+  /** Makes room for a connection from `ip` (closing older silent ones if need be); false = refuse it. */
+  private admit(ip: string): boolean {
+    const limit = this.ownLimit ?? this.admission.budget;
+    if (!limit.admit(this.name)) return false;
+    const perIp = this.ctx.options.maxUnauthenticatedPerIp;
+    if (perIp === 0 || this.unauthenticated.count(ip) < perIp) return true;
+    const victim = this.unauthenticated.oldestEvictable(ip);
+    victim?.evict("unauthenticated_per_ip");
+    this.ctx.stats.countShed(this.name, victim === undefined ? "refused" : "evicted", "unauthenticated_per_ip");
+    this.notePerIpShed(ip, victim === undefined ? "refused" : "evicted");
+    return victim !== undefined;
+  }
+
+  /** `max_unauthenticated_per_ip` shed a connection: logged at most once per interval, as counts. */
+  private notePerIpShed(ip: string, kind: "refused" | "evicted"): void {
+    this.perIpCounts[kind]++;
+    this.writePerIpNotice(this.perIpNotices.note(ip, Date.now()));
+  }
+
+  private writePerIpNotice(line: { count: number; addresses: string[] } | undefined): void {
+    if (line !== undefined) {
+      this.ctx.logger.warn(
+        {
+          event: "unauthenticated_limit",
+          limit: this.ctx.options.maxUnauthenticatedPerIp,
+          shed: line.count,
+          refused: this.perIpCounts.refused,
+          evicted: this.perIpCounts.evicted,
+          addresses: line.addresses,
+        },
+        "max_unauthenticated_per_ip reached: the oldest silent unauthenticated connections from these addresses were closed to make room (refused when none was waiting on its client)",
+      );
+      this.perIpCounts.refused = 0;
+      this.perIpCounts.evicted = 0;
+    }
+    const dueAt = this.perIpNotices.nextDueAt();
+    if (dueAt === undefined || this.perIpFlushTimer !== undefined) return;
+    this.perIpFlushTimer = setTimeout(
+      () => {
+        this.perIpFlushTimer = undefined;
+        this.writePerIpNotice(this.perIpNotices.flush(Date.now()));
+      },
+      Math.max(0, dueAt - Date.now()),
+    );
+    this.perIpFlushTimer.unref();
+  }
+
+  /** The session authenticated (or its no-auth tunnel is up): it no longer counts as unauthenticated. */
+  private settled(session: Admittable): void {
+    this.unauthenticated.delete(session);
+    this.admission.unauthenticated.delete(session);
+  }
+
+  private closed(session: Admittable): void {
+    this.settled(session);
+    this.ownLimit?.closed();
+    this.admission.budget.closed();
   }
 
   private onAcceptError(error: NodeJS.ErrnoException): void {
