@@ -42,10 +42,11 @@ export class ConnectionLimit {
   /** Room for one more connection from `listener`: true when admitted (maybe after an eviction). */
   admit(listener: string): boolean {
     const { limit, open, unauthenticated, reason } = this.options;
-    if (limit === 0 || open() < limit) return true;
+    const openNow = open();
+    if (limit === 0 || openNow < limit) return true;
     const victim = unauthenticated.oldestEvictable();
     if (victim === undefined) {
-      this.shed("refused", listener);
+      this.shed("refused", listener, openNow);
       return false;
     }
     this.evicting = true;
@@ -54,7 +55,7 @@ export class ConnectionLimit {
     } finally {
       this.evicting = false;
     }
-    this.shed("evicted", listener);
+    this.shed("evicted", listener, openNow);
     return true;
   }
 
@@ -77,7 +78,7 @@ export class ConnectionLimit {
     );
   }
 
-  private shed(kind: "refused" | "evicted", listener: string): void {
+  private shed(kind: "refused" | "evicted", listener: string, open: number): void {
     const { stats, reason, logger, limit } = this.options;
     stats.countShed(listener, kind, reason);
     const started = this.episodes.shed(kind, this.now());
@@ -88,7 +89,7 @@ export class ConnectionLimit {
         event: "connection_limit_reached",
         limit_name: reason,
         limit,
-        open: this.options.open(),
+        open,
         ...this.options.details,
       },
       reason === "fd_reserve"
