@@ -56,24 +56,24 @@ describe("max_unauthenticated_per_ip", () => {
       const [s1, s2, s3] = [await open("127.0.0.2"), await open("127.0.0.2"), await open("127.0.0.2")];
       await until(() => proxy.server.stats.activeConnections === 3, "3 sessions");
       const s4 = await open("127.0.0.2");
-      await finishedWithin(s1!, 3000);
+      await finishedWithin(s1, 3000);
       const others = [await open("127.0.0.3"), await open("127.0.0.3"), await open("127.0.0.3")];
       await until(() => proxy.server.stats.activeConnections === 6, "6 sessions");
-      assert.ok([s2, s3, s4, ...others].every((socket) => stillOpen(socket!)));
+      assert.ok([s2, s3, s4, ...others].every((socket) => stillOpen(socket)));
 
       // A real client from the crowded address gets through (taking the place of the oldest silent one)...
       const tunnel = await open("127.0.0.2");
       await negotiateNoAuth(tunnel);
       assert.equal((await sendRequest(tunnel, "127.0.0.1", echoServer.port)).code, 0);
       assert.equal(await echo(tunnel, "through"), "through");
-      await finishedWithin(s2!, 3000);
+      await finishedWithin(s2, 3000);
       // ...and once its tunnel is up it no longer counts: one more silent one fits, the next evicts s3.
       const s5 = await open("127.0.0.2");
       await until(() => proxy.server.stats.activeConnections === 7, "7 sessions");
-      assert.ok(stillOpen(s3!));
+      assert.ok(stillOpen(s3));
       await open("127.0.0.2");
-      await finishedWithin(s3!, 3000);
-      assert.ok(stillOpen(s4!) && stillOpen(s5));
+      await finishedWithin(s3, 3000);
+      assert.ok(stillOpen(s4) && stillOpen(s5));
       assert.ok(others.every(stillOpen), "another address is not affected");
       assert.equal(await echo(tunnel, "still"), "still");
 
