@@ -117,7 +117,7 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
     },
   });
   new Counter({
-    name: "proxy_connection_limit_reached_total",
+    name: "proxy_limit_reached_total",
     help: "Episodes at a connection limit: fd_reserve (the budget derived from the fd limit) or max_connections (a listener's own)",
     labelNames: ["limit"],
     registers: [registry],

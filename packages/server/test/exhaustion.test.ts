@@ -133,7 +133,7 @@ describe("silent anonymous connections cannot use up the fd limit (real gatehous
       assert.equal(login.stdout, "hello /in");
       assert.deepEqual(await adminGet(proxy.adminPort!, "/healthz"), { status: 200, body: "ok\n" });
       const metrics = await adminGet(proxy.adminPort!, "/metrics");
-      assert.equal(metricValue(metrics.body, "proxy_connection_limit_reached_total", { limit: "fd_reserve" }), 1);
+      assert.equal(metricValue(metrics.body, "proxy_limit_reached_total", { limit: "fd_reserve" }), 1);
       assert.equal(metricValue(metrics.body, "proxy_connection_budget"), BUDGET);
       const evicted = metricValue(metrics.body, "proxy_connections_evicted_total", {
         listener: "socks",
