@@ -3,6 +3,7 @@ import type { ProxyStats } from "../stats.js";
 import { LimitEpisodes } from "./admission.js";
 import type { UnauthenticatedSessions } from "./admission.js";
 
+/** A ConnectionLimit's cap, what it counts and where it reports. */
 export interface ConnectionLimitOptions {
   /** 0 = no limit. */
   readonly limit: number;

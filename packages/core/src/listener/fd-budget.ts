@@ -8,7 +8,9 @@ export const FDS_PER_CONNECTION = 2;
  * log files, DNS sockets, provider backends (LDAP, Redis, webhooks) and dials in flight.
  */
 export const FD_RESERVE_FRACTION = 1 / 8;
+/** The reserve never falls below this (small fd limits still leave room for the admin listener and logs). */
 export const FD_RESERVE_MIN = 64;
+/** Nor grows beyond this: large fd limits give their descriptors to connections. */
 export const FD_RESERVE_MAX = 4096;
 /** Assumed when /proc/self/limits cannot be read: the usual Linux default soft limit. */
 export const FALLBACK_SOFT_FD_LIMIT = 1024;
