@@ -2,6 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { connect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { Socket } from "node:net";
 import { serializeGreeting, serializeUserPass } from "@gatehouse/core";
 import type { AuthProvider } from "@gatehouse/core";
@@ -127,6 +128,36 @@ describe("max_unauthenticated_per_ip", () => {
     } finally {
       for (const socket of sockets) socket.destroy();
       await proxy.close();
+    }
+  });
+});
+
+describe("TLS listeners count a connection from its TCP accept", () => {
+  it("silent connections that never start the TLS handshake are the first to make room", async () => {
+    const echoServer = await startEchoServer();
+    const proxy = await startProxy({ listeners: [{ name: "tls", use_tls: true, max_unauthenticated_per_ip: 2 }] });
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) sockets.push(await silent(proxy.port, "127.0.0.7"));
+      sockets.push(await silent(proxy.port, "127.0.0.7"));
+      await finishedWithin(sockets[0]!, 3000);
+      assert.ok(stillOpen(sockets[1]!) && stillOpen(sockets[2]!));
+      assert.equal(proxy.server.stats.activeConnections, 0, "no session yet: they are still in the TLS handshake");
+
+      const raw = await silent(proxy.port, "127.0.0.7");
+      const secure = tlsConnect({ socket: raw, rejectUnauthorized: false });
+      sockets.push(raw, secure);
+      await once(secure, "secureConnect");
+      await finishedWithin(sockets[1]!, 3000);
+      await negotiateNoAuth(secure);
+      assert.equal((await sendRequest(secure, "127.0.0.1", echoServer.port)).code, 0);
+      secure.write("tls");
+      assert.equal((await readExactly(secure, 3)).toString(), "tls");
+      assert.equal(proxy.server.stats.shed.get("tls")?.evicted.unauthenticated_per_ip, 2);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await proxy.close();
+      await echoServer.close();
     }
   });
 });

@@ -266,12 +266,14 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
 /** The fd-derived budget every listener without its own `max_connections` shares. */
 function sharedAdmission(budget: FdBudget, stats: ProxyStats, logger: Logger): SharedAdmission {
   const unauthenticated = new UnauthenticatedSessions();
+  const handshaking = { count: 0 };
   return {
     unauthenticated,
+    handshaking,
     budget: new ConnectionLimit({
       limit: budget.maxConnections,
       reason: "fd_reserve",
-      open: () => stats.activeConnections,
+      open: () => stats.activeConnections + handshaking.count,
       unauthenticated,
       stats,
       logger,

@@ -20,8 +20,32 @@ const PER_IP_LOG_INTERVAL_MS = 10_000;
 export interface SharedAdmission {
   /** Applies to listeners without their own `max_connections`; counts every listener's connections. */
   readonly budget: ConnectionLimit;
-  /** Every listener's unauthenticated sessions, oldest first (the budget's eviction candidates). */
+  /** Every listener's unauthenticated sessions and TLS handshakes, oldest first (the budget's eviction candidates). */
   readonly unauthenticated: UnauthenticatedSessions;
+  /** TLS connections of every listener still in their handshake (not sessions yet, but holding a descriptor). */
+  readonly handshaking: { count: number };
+}
+
+/** A TLS connection still in its handshake: counted by the limits, and the first to make room. */
+class TlsHandshake implements Admittable {
+  readonly evictable = true;
+
+  constructor(
+    /** The client's `address:port`, as the TLS socket of this connection will report it. */
+    readonly key: string,
+    readonly clientIp: string,
+    private readonly socket: Socket,
+    private readonly onEvict: (handshake: TlsHandshake) => void,
+  ) {}
+
+  evict(): void {
+    this.onEvict(this);
+    this.socket.destroy();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
 }
 
 /** The sessions of one listener; tells the listener when the last one is gone. */
@@ -50,6 +74,8 @@ export class Listener {
   private readonly perIpNotices = new RateLimitedCount(PER_IP_LOG_INTERVAL_MS);
   private readonly perIpCounts = { refused: 0, evicted: 0 };
   private perIpFlushTimer: NodeJS.Timeout | undefined;
+  /** TLS connections in their handshake, by the client's `address:port`. */
+  private readonly handshaking = new Map<string, TlsHandshake>();
 
   private readonly ctx: ListenerContext;
 
@@ -71,7 +97,7 @@ export class Listener {
       this.ownLimit = new ConnectionLimit({
         limit: maxConnections,
         reason: "max_connections",
-        open: () => this.ctx.sessions.size,
+        open: () => this.ctx.sessions.size + this.handshaking.size,
         unauthenticated: this.unauthenticated,
         stats: shared.stats,
         logger: shared.logger,
@@ -161,6 +187,8 @@ export class Listener {
       server = createTlsServer({ ...socketOptions, ...material, handshakeTimeout: options.stepTimeoutMs }, (socket) =>
         this.accept(socket),
       );
+      // A connection counts against the limits from its TCP accept, not from the end of its handshake.
+      server.on("connection", (socket: Socket) => this.acceptTls(socket));
       // With allowHalfOpen, Node leaves a socket whose TLS handshake failed or timed out open.
       server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: Socket) => {
         socket.destroy();
@@ -200,6 +228,7 @@ export class Listener {
   }
 
   destroySessions(reason: string): void {
+    for (const handshake of [...this.handshaking.values()]) handshake.destroy();
     for (const session of [...this.ctx.sessions]) session.destroy(reason);
   }
 
@@ -210,14 +239,48 @@ export class Listener {
   }
 
   private accept(socket: Socket): void {
-    const ip = socket.remoteAddress === undefined ? "unknown" : unmapIPv4(socket.remoteAddress);
-    if (!this.admit(ip)) {
+    // A TLS connection was admitted at its TCP accept; its handshake now becomes a session.
+    const handshake = this.handshaking.get(connectionKey(socket));
+    if (handshake !== undefined) this.forgetHandshake(handshake);
+    else if (!this.admit(clientIpOf(socket))) {
       socket.destroy();
       return;
     }
     const session = new Session(socket, this.ctx);
     this.unauthenticated.add(session);
     this.admission.unauthenticated.add(session);
+  }
+
+  private acceptTls(socket: Socket): void {
+    if (socket.remoteAddress === undefined) {
+      socket.destroy(); // already gone
+      return;
+    }
+    const ip = clientIpOf(socket);
+    if (!this.admit(ip)) {
+      socket.destroy();
+      return;
+    }
+    const handshake = new TlsHandshake(connectionKey(socket), ip, socket, (evicted) => this.forgetHandshake(evicted));
+    this.handshaking.set(handshake.key, handshake);
+    this.admission.handshaking.count++;
+    this.unauthenticated.add(handshake);
+    this.admission.unauthenticated.add(handshake);
+    socket.once("close", () => {
+      // Not when it became a session or was evicted: those are accounted for already.
+      if (!this.forgetHandshake(handshake)) return;
+      this.ownLimit?.closed();
+      this.admission.budget.closed();
+    });
+  }
+
+  /** The handshake ended (became a session, closed, or was evicted): it no longer counts. */
+  private forgetHandshake(handshake: TlsHandshake): boolean {
+    if (this.handshaking.get(handshake.key) !== handshake) return false;
+    this.handshaking.delete(handshake.key);
+    this.admission.handshaking.count--;
+    this.settled(handshake);
+    return true;
   }
 
   /** Makes room for a connection from `ip` (closing older silent ones if need be); false = refuse it. */
@@ -303,4 +366,13 @@ export class Listener {
     this.lastErrorLog = now;
     return true;
   }
+}
+
+function clientIpOf(socket: Socket): string {
+  return socket.remoteAddress === undefined ? "unknown" : unmapIPv4(socket.remoteAddress);
+}
+
+/** The same for a TCP connection and the TLS socket over it. */
+function connectionKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? "unknown"}|${String(socket.remotePort)}`;
 }
