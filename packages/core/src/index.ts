@@ -17,7 +17,27 @@ export {
 } from "./auth/provider-authenticator.js";
 export type { AskProviderOptions } from "./auth/provider-authenticator.js";
 export { redactSecret } from "./auth/redact.js";
-export { ListenerConfigError, parseHostPort, resolveListenerOptions } from "./listener/options.js";
+export {
+  DEFAULT_MAX_UNAUTHENTICATED_PER_IP,
+  ListenerConfigError,
+  parseHostPort,
+  resolveListenerOptions,
+} from "./listener/options.js";
+export {
+  FALLBACK_SOFT_FD_LIMIT,
+  FDS_PER_CONNECTION,
+  FD_RESERVE_FRACTION,
+  FD_RESERVE_MAX,
+  FD_RESERVE_MIN,
+  fdBudget,
+  parseSoftFdLimit,
+  readSoftFdLimit,
+} from "./listener/fd-budget.js";
+export type { FdBudget, SoftFdLimit } from "./listener/fd-budget.js";
+export { LimitEpisodes, RateLimitedCount, UnauthenticatedSessions } from "./listener/admission.js";
+export type { Admittable, LimitEpisode, ShedReason } from "./listener/admission.js";
+export { ConnectionLimit } from "./listener/connection-limit.js";
+export type { ConnectionLimitOptions } from "./listener/connection-limit.js";
 export type { ListenerOptions, ResolvedListenerOptions } from "./listener/options.js";
 export { createJsonLogger, silentLogger } from "./log.js";
 export type { Logger, LogLevel } from "./log.js";
@@ -63,6 +83,7 @@ export type {
 export * from "./policy/index.js";
 export { replyForDialError } from "./session/reply-codes.js";
 export { ProxyStats } from "./stats.js";
+export type { ShedCounts } from "./stats.js";
 export { abortReason, untilAborted } from "./util/abort.js";
 export { parseDuration } from "./util/duration.js";
 export type { Duration } from "./util/duration.js";

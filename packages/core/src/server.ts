@@ -10,7 +10,12 @@ import type {
   AuthPipelineOptions,
   AuthThrottleOptions,
 } from "./auth/pipeline-options.js";
+import { UnauthenticatedSessions } from "./listener/admission.js";
+import { ConnectionLimit } from "./listener/connection-limit.js";
+import { fdBudget, readSoftFdLimit } from "./listener/fd-budget.js";
+import type { FdBudget } from "./listener/fd-budget.js";
 import { Listener } from "./listener/listener.js";
+import type { SharedAdmission } from "./listener/listener.js";
 import { ListenerConfigError, resolveListenerOptions } from "./listener/options.js";
 import type { ListenerOptions, ResolvedListenerOptions } from "./listener/options.js";
 import { silentLogger } from "./log.js";
@@ -71,6 +76,11 @@ export interface ProxyServerOptions {
    * its own `policy`: everything is allowed, as KumoMTA does.
    */
   readonly policy?: PolicyOptions;
+  /**
+   * The soft fd limit the connection budget is derived from; default: read from
+   * /proc/self/limits (1024 assumed when unreadable). See fd-budget.ts for the formula.
+   */
+  readonly softFdLimit?: number;
 }
 
 /** What a reconfigure leaves behind. */
@@ -117,6 +127,11 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const authState = new AuthState(options.auth);
   const auth = authState.current;
   const stats = new ProxyStats();
+  const budget = fdBudget(
+    options.softFdLimit === undefined ? readSoftFdLimit() : { limit: options.softFdLimit, source: "option" },
+  );
+  stats.connectionBudget = budget.maxConnections;
+  const admission = sharedAdmission(budget, stats, logger);
   const hooks = guardHooks(options.hooks ?? {}, logger, stats);
   const wheel = new TimerWheel();
   /** Swapped by a reload; lookups already waiting finish on the resolver they started on. */
@@ -124,17 +139,20 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const resolveHost: HostResolver =
     options.resolveHost ?? ((host, lookupOptions) => dns.current.lookup(host, lookupOptions));
   const newListener = (listenerOptions: ResolvedListenerOptions, policy: CompiledPolicy | undefined): Listener =>
-    new Listener({
-      policy: { current: policy },
-      limits,
-      options: listenerOptions,
-      auth,
-      logger: logger.child({ listener: listenerOptions.name }),
-      wheel,
-      stats,
-      resolveHost,
-      hooks,
-    });
+    new Listener(
+      {
+        policy: { current: policy },
+        limits,
+        options: listenerOptions,
+        auth,
+        logger: logger.child({ listener: listenerOptions.name }),
+        wheel,
+        stats,
+        resolveHost,
+        hooks,
+      },
+      admission,
+    );
   let active = new Map(
     keyedListeners(resolved).map(
       ([key, listenerOptions], index) => [key, newListener(listenerOptions, policies[index])] as const,
@@ -159,6 +177,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     async start() {
       if (started) throw new Error("proxy server already started");
       started = true;
+      logBudget(budget, logger);
+      warnOverBudget(resolved, budget, logger);
       try {
         for (const listener of active.values()) await listener.start();
       } catch (error) {
@@ -224,6 +244,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       dns.current = nextDns;
       for (const apply of tlsUpdates) apply?.();
       for (const [listener, policy] of policyOf) listener.setPolicy(policy);
+      warnOverBudget(nextResolved, budget, logger);
       return { authSettled: commitAuth() };
     },
     async close(closeOptions = {}) {
@@ -240,6 +261,66 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       return [...active.values()].map((listener) => listener.address());
     },
   };
+}
+
+/** The fd-derived budget every listener without its own `max_connections` shares. */
+function sharedAdmission(budget: FdBudget, stats: ProxyStats, logger: Logger): SharedAdmission {
+  const unauthenticated = new UnauthenticatedSessions();
+  const handshaking = { count: 0 };
+  return {
+    unauthenticated,
+    handshaking,
+    budget: new ConnectionLimit({
+      limit: budget.maxConnections,
+      reason: "fd_reserve",
+      open: () => stats.activeConnections + handshaking.count,
+      unauthenticated,
+      stats,
+      logger,
+      details: { fd_limit: budget.limit, fd_reserve: budget.reserve },
+    }),
+  };
+}
+
+function logBudget(budget: FdBudget, logger: Logger): void {
+  const fields = {
+    event: "connection_budget",
+    fd_limit: budget.limit,
+    fd_limit_source: budget.source,
+    fd_reserve: budget.reserve,
+    max_connections: budget.maxConnections,
+  };
+  if (budget.source === "fallback") {
+    logger.warn(
+      fields,
+      "cannot read the fd limit from /proc/self/limits: assuming 1024; set max_connections per listener",
+    );
+  } else {
+    logger.info(fields, "connection budget derived from the fd limit");
+  }
+}
+
+/**
+ * Explicit `max_connections` win over the fd-derived budget; when together they promise more
+ * connections than the fd limit can hold, say so (the process would run out of descriptors
+ * before reaching them, and EMFILE sheds connections silently).
+ */
+function warnOverBudget(listeners: readonly ResolvedListenerOptions[], budget: FdBudget, logger: Logger): void {
+  if (budget.maxConnections === 0) return;
+  const explicit = listeners.filter((listener) => listener.maxConnections > 0);
+  const total = explicit.reduce((sum, listener) => sum + listener.maxConnections, 0);
+  if (total <= budget.maxConnections) return;
+  logger.warn(
+    {
+      event: "max_connections_over_fd_budget",
+      listeners: Object.fromEntries(explicit.map((listener) => [listener.name, listener.maxConnections])),
+      total,
+      fd_limit: budget.limit,
+      fd_reserve: budget.reserve,
+      budget: budget.maxConnections,
+    },
+    `max_connections (${String(total)} in all) exceeds what the fd limit can hold (${String(budget.maxConnections)}): raise the fd limit (ulimit -n) or lower max_connections`,
+  );
 }
 
 function listenerPolicies(

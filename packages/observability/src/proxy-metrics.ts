@@ -1,4 +1,4 @@
-import type { AuthEvent, PolicyDeniedEvent, ProxyHooks, ProxyStats, SessionRecord } from "@gatehouse/core";
+import type { AuthEvent, PolicyDeniedEvent, ProxyHooks, ProxyStats, SessionRecord, ShedCounts } from "@gatehouse/core";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { classifyAuthDecision } from "@gatehouse/core";
 import { sessionDialedOut, sessionHadTunnel } from "./session-outcome.js";
@@ -52,6 +52,9 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
   const retiredAccepted = new Map<string, number>();
   /** Hook failures counted by servers no longer collected from, by hook. */
   const retiredHookErrors = new Map<string, number>();
+  /** Admission-control counts of servers no longer collected from, keyed by shedKey. */
+  const retiredShed = new Map<string, number>();
+  const retiredLimitsReached = new Map<string, number>();
 
   new Counter({
     name: "proxy_connections_accepted_total",
@@ -89,6 +92,52 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
       }
       this.reset();
       for (const [hook, total] of totals) this.inc({ hook }, total);
+    },
+  });
+  new Counter({
+    name: "proxy_connections_refused_total",
+    help: "New client connections closed at accept by admission control, by listener and reason (max_connections, fd_reserve, unauthenticated_per_ip)",
+    labelNames: ["listener", "reason"],
+    registers: [registry],
+    collect() {
+      const totals = shedTotals(sources, retiredShed, "refused");
+      this.reset();
+      for (const [key, total] of totals) this.inc(labelsOfShedKey(key), total);
+    },
+  });
+  new Counter({
+    name: "proxy_connections_evicted_total",
+    help: "Older connections still waiting on their client before authenticating, closed to make room for a new one, by listener and reason",
+    labelNames: ["listener", "reason"],
+    registers: [registry],
+    collect() {
+      const totals = shedTotals(sources, retiredShed, "evicted");
+      this.reset();
+      for (const [key, total] of totals) this.inc(labelsOfShedKey(key), total);
+    },
+  });
+  new Counter({
+    name: "proxy_limit_reached_total",
+    help: "Episodes at a connection limit: fd_reserve (the budget derived from the fd limit) or max_connections (a listener's own)",
+    labelNames: ["limit"],
+    registers: [registry],
+    collect() {
+      const totals = new Map(retiredLimitsReached);
+      for (const { stats } of sources) {
+        for (const [limit, count] of Object.entries(stats.limitsReached))
+          totals.set(limit, (totals.get(limit) ?? 0) + count);
+      }
+      this.reset();
+      for (const [limit, total] of totals) this.inc({ limit }, total);
+    },
+  });
+  new Gauge({
+    name: "proxy_connection_budget",
+    help: "Client connections the listeners without their own max_connections may hold at once, derived from the fd limit (0 = unlimited)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { stats } of sources) this.inc(stats.connectionBudget);
     },
   });
   const failed = new Counter({
@@ -174,7 +223,43 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
         for (const [hook, count] of Object.entries(stats.hookErrors)) {
           retiredHookErrors.set(hook, (retiredHookErrors.get(hook) ?? 0) + count);
         }
+        for (const [key, count] of shedEntries(stats)) retiredShed.set(key, (retiredShed.get(key) ?? 0) + count);
+        for (const [limit, count] of Object.entries(stats.limitsReached)) {
+          retiredLimitsReached.set(limit, (retiredLimitsReached.get(limit) ?? 0) + count);
+        }
       };
     },
   };
+}
+
+/** `kind \0 listener \0 reason` (listener names may hold any other character). */
+function shedKey(kind: keyof ShedCounts, listener: string, reason: string): string {
+  return `${kind}\0${listener}\0${reason}`;
+}
+
+function labelsOfShedKey(key: string): { listener: string; reason: string } {
+  const [, listener = "", reason = ""] = key.split("\0");
+  return { listener, reason };
+}
+
+function* shedEntries(stats: ProxyStats): Generator<[string, number]> {
+  for (const [listener, counts] of stats.shed) {
+    for (const kind of ["refused", "evicted"] as const) {
+      for (const [reason, count] of Object.entries(counts[kind])) yield [shedKey(kind, listener, reason), count];
+    }
+  }
+}
+
+function shedTotals(
+  sources: ReadonlySet<StatsSource>,
+  retired: ReadonlyMap<string, number>,
+  kind: keyof ShedCounts,
+): Map<string, number> {
+  const totals = new Map<string, number>();
+  const add = (key: string, count: number): void => {
+    if (key.startsWith(`${kind}\0`) && count > 0) totals.set(key, (totals.get(key) ?? 0) + count);
+  };
+  for (const [key, count] of retired) add(key, count);
+  for (const { stats } of sources) for (const [key, count] of shedEntries(stats)) add(key, count);
+  return totals;
 }

@@ -37,6 +37,20 @@ describe("gatehouse check-config: config errors name their path and exit 2", () 
     assert.match(result.stderr, /listeners\[0\]\.timeout: expected a duration such as 500ms, 60s or 5m/);
   });
 
+  it("a bad max_unauthenticated_per_ip", async () => {
+    const text = [
+      "listeners:",
+      "  - listen: 127.0.0.1:0",
+      "    max_unauthenticated_per_ip: -1",
+      "  - listen: 127.0.0.1:0",
+      "    max_unauthenticated_per_ip: 2.5",
+    ].join("\n");
+    const result = await check("per-ip.yaml", text);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /listeners\[0\]\.max_unauthenticated_per_ip: expected 0 \(no limit\) or more/);
+    assert.match(result.stderr, /listeners\[1\]\.max_unauthenticated_per_ip: expected a whole number of connections/);
+  });
+
   it("a missing environment variable", async () => {
     const text = [
       "listeners:",

@@ -2,13 +2,51 @@ import { createServer as createNetServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { createSecureContext, createServer as createTlsServer } from "node:tls";
 import type { Server as TlsServer } from "node:tls";
+import { unmapIPv4 } from "../protocol/serialize.js";
 import { Session } from "../session/session.js";
 import type { ListenerContext } from "../session/context.js";
+import { RateLimitedCount, UnauthenticatedSessions } from "./admission.js";
+import type { Admittable } from "./admission.js";
+import { ConnectionLimit } from "./connection-limit.js";
 import { loadTlsMaterial, sameTlsMaterial } from "./tls.js";
 import type { TlsMaterial } from "./tls.js";
 
 /** Accept and fd-exhaustion errors are logged at most this often; they never stop the listener. */
 const ERROR_LOG_INTERVAL_MS = 5000;
+/** Connections closed by `max_unauthenticated_per_ip` are logged at most this often, as a count. */
+const PER_IP_LOG_INTERVAL_MS = 10_000;
+
+/** What every listener of a server shares: the fd-derived connection budget and its sessions. */
+export interface SharedAdmission {
+  /** Applies to listeners without their own `max_connections`; counts every listener's connections. */
+  readonly budget: ConnectionLimit;
+  /** Every listener's unauthenticated sessions and TLS handshakes, oldest first (the budget's eviction candidates). */
+  readonly unauthenticated: UnauthenticatedSessions;
+  /** TLS connections of every listener still in their handshake (not sessions yet, but holding a descriptor). */
+  readonly handshaking: { count: number };
+}
+
+/** A TLS connection still in its handshake: counted by the limits, and the first to make room. */
+class TlsHandshake implements Admittable {
+  readonly evictable = true;
+
+  constructor(
+    /** The client's `address:port`, as the TLS socket of this connection will report it. */
+    readonly key: string,
+    readonly clientIp: string,
+    private readonly socket: Socket,
+    private readonly onEvict: (handshake: TlsHandshake) => void,
+  ) {}
+
+  evict(): void {
+    this.onEvict(this);
+    this.socket.destroy();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
 
 /** The sessions of one listener; tells the listener when the last one is gone. */
 class SessionSet<T> extends Set<T> {
@@ -29,15 +67,42 @@ export class Listener {
   /** The certificate and key served now (TLS listeners). */
   private tlsMaterial: TlsMaterial | undefined;
   private whenEmpty: (() => void) | undefined;
+  /** This listener's sessions that have not finished authenticating, by client IP. */
+  private readonly unauthenticated = new UnauthenticatedSessions();
+  /** The listener's own `max_connections`, when configured (it then replaces the shared budget). */
+  private readonly ownLimit: ConnectionLimit | undefined;
+  private readonly perIpNotices = new RateLimitedCount(PER_IP_LOG_INTERVAL_MS);
+  private readonly perIpCounts = { refused: 0, evicted: 0 };
+  private perIpFlushTimer: NodeJS.Timeout | undefined;
+  /** TLS connections in their handshake, by the client's `address:port`. */
+  private readonly handshaking = new Map<string, TlsHandshake>();
 
   private readonly ctx: ListenerContext;
 
-  constructor(shared: Omit<ListenerContext, "sessions" | "onResourceExhausted">) {
+  constructor(
+    shared: Omit<ListenerContext, "sessions" | "onResourceExhausted" | "admission">,
+    private readonly admission: SharedAdmission,
+  ) {
     this.ctx = {
       ...shared,
       sessions: new SessionSet(() => this.whenEmpty?.()),
       onResourceExhausted: (code) => this.onResourceExhausted(code),
+      admission: {
+        settled: (session) => this.settled(session),
+        closed: (session) => this.closed(session),
+      },
     };
+    const { maxConnections } = shared.options;
+    if (maxConnections > 0) {
+      this.ownLimit = new ConnectionLimit({
+        limit: maxConnections,
+        reason: "max_connections",
+        open: () => this.ctx.sessions.size + this.handshaking.size,
+        unauthenticated: this.unauthenticated,
+        stats: shared.stats,
+        logger: shared.logger,
+      });
+    }
   }
 
   /** Resolves once this listener has stopped accepting and its last session has ended. */
@@ -122,6 +187,8 @@ export class Listener {
       server = createTlsServer({ ...socketOptions, ...material, handshakeTimeout: options.stepTimeoutMs }, (socket) =>
         this.accept(socket),
       );
+      // A connection counts against the limits from its TCP accept, not from the end of its handshake.
+      server.on("connection", (socket: Socket) => this.acceptTls(socket));
       // With allowHalfOpen, Node leaves a socket whose TLS handshake failed or timed out open.
       server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: Socket) => {
         socket.destroy();
@@ -130,10 +197,6 @@ export class Listener {
     } else {
       server = createNetServer(socketOptions, (socket) => this.accept(socket));
     }
-    if (options.maxConnections > 0) server.maxConnections = options.maxConnections;
-    server.on("drop", () => {
-      this.ctx.stats.connectionsRefused++;
-    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host: options.host, port: options.port, backlog: 1024 }, () => {
@@ -165,6 +228,7 @@ export class Listener {
   }
 
   destroySessions(reason: string): void {
+    for (const handshake of [...this.handshaking.values()]) handshake.destroy();
     for (const session of [...this.ctx.sessions]) session.destroy(reason);
   }
 
@@ -175,7 +239,107 @@ export class Listener {
   }
 
   private accept(socket: Socket): void {
-    new Session(socket, this.ctx);
+    // A TLS connection was admitted at its TCP accept; its handshake now becomes a session.
+    const handshake = this.handshaking.get(connectionKey(socket));
+    if (handshake !== undefined) this.forgetHandshake(handshake);
+    else if (!this.admit(clientIpOf(socket))) {
+      socket.destroy();
+      return;
+    }
+    const session = new Session(socket, this.ctx);
+    this.unauthenticated.add(session);
+    this.admission.unauthenticated.add(session);
+  }
+
+  private acceptTls(socket: Socket): void {
+    if (socket.remoteAddress === undefined) {
+      socket.destroy(); // already gone
+      return;
+    }
+    const ip = clientIpOf(socket);
+    if (!this.admit(ip)) {
+      socket.destroy();
+      return;
+    }
+    const handshake = new TlsHandshake(connectionKey(socket), ip, socket, (evicted) => this.forgetHandshake(evicted));
+    this.handshaking.set(handshake.key, handshake);
+    this.admission.handshaking.count++;
+    this.unauthenticated.add(handshake);
+    this.admission.unauthenticated.add(handshake);
+    socket.once("close", () => {
+      // Not when it became a session or was evicted: those are accounted for already.
+      if (!this.forgetHandshake(handshake)) return;
+      this.ownLimit?.closed();
+      this.admission.budget.closed();
+    });
+  }
+
+  /** The handshake ended (became a session, closed, or was evicted): it no longer counts. */
+  private forgetHandshake(handshake: TlsHandshake): boolean {
+    if (this.handshaking.get(handshake.key) !== handshake) return false;
+    this.handshaking.delete(handshake.key);
+    this.admission.handshaking.count--;
+    this.settled(handshake);
+    return true;
+  }
+
+  /** Makes room for a connection from `ip` (closing older silent ones if need be); false = refuse it. */
+  private admit(ip: string): boolean {
+    const limit = this.ownLimit ?? this.admission.budget;
+    if (!limit.admit(this.name)) return false;
+    const perIp = this.ctx.options.maxUnauthenticatedPerIp;
+    if (perIp === 0 || this.unauthenticated.count(ip) < perIp) return true;
+    const victim = this.unauthenticated.oldestEvictable(ip);
+    victim?.evict("unauthenticated_per_ip");
+    this.ctx.stats.countShed(this.name, victim === undefined ? "refused" : "evicted", "unauthenticated_per_ip");
+    this.notePerIpShed(ip, victim === undefined ? "refused" : "evicted");
+    return victim !== undefined;
+  }
+
+  /** `max_unauthenticated_per_ip` shed a connection: logged at most once per interval, as counts. */
+  private notePerIpShed(ip: string, kind: "refused" | "evicted"): void {
+    this.perIpCounts[kind]++;
+    this.writePerIpNotice(this.perIpNotices.note(ip, Date.now()));
+  }
+
+  private writePerIpNotice(line: { count: number; addresses: string[] } | undefined): void {
+    if (line !== undefined) {
+      this.ctx.logger.warn(
+        {
+          event: "unauthenticated_limit",
+          limit: this.ctx.options.maxUnauthenticatedPerIp,
+          shed: line.count,
+          refused: this.perIpCounts.refused,
+          evicted: this.perIpCounts.evicted,
+          addresses: line.addresses,
+        },
+        "max_unauthenticated_per_ip reached: the oldest silent unauthenticated connections from these addresses were closed to make room (refused when none was waiting on its client)",
+      );
+      this.perIpCounts.refused = 0;
+      this.perIpCounts.evicted = 0;
+    }
+    const dueAt = this.perIpNotices.nextDueAt();
+    if (dueAt === undefined || this.perIpFlushTimer !== undefined) return;
+    this.perIpFlushTimer = setTimeout(
+      () => {
+        this.perIpFlushTimer = undefined;
+        this.writePerIpNotice(this.perIpNotices.flush(Date.now()));
+      },
+      Math.max(0, dueAt - Date.now()),
+    );
+    this.perIpFlushTimer.unref();
+  }
+
+  /** The session authenticated (or its no-auth tunnel is up): it no longer counts as unauthenticated. */
+  private settled(session: Admittable): void {
+    this.unauthenticated.delete(session);
+    this.admission.unauthenticated.delete(session);
+  }
+
+  private closed(session: Admittable): void {
+    this.settled(session);
+    this.ownLimit?.closed();
+    this.admission.budget.closed();
   }
 
   private onAcceptError(error: NodeJS.ErrnoException): void {
@@ -202,4 +366,13 @@ export class Listener {
     this.lastErrorLog = now;
     return true;
   }
+}
+
+function clientIpOf(socket: Socket): string {
+  return socket.remoteAddress === undefined ? "unknown" : unmapIPv4(socket.remoteAddress);
+}
+
+/** The same for a TCP connection and the TLS socket over it. */
+function connectionKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? "unknown"}|${String(socket.remotePort)}`;
 }

@@ -22,8 +22,17 @@ export interface ListenerOptions {
   readonly fin_wait_timeout?: Duration;
   /** TCP keepalive idle time on both legs, or false. Default 5m. */
   readonly tcp_keepalive?: Duration | boolean;
-  /** Refuse connections beyond this many at once. Unlimited by default. */
+  /**
+   * This listener's own cap on open client connections. Default: none of its own; it shares
+   * the connection budget derived from the fd limit (see fd-budget.ts) with the other listeners.
+   */
   readonly max_connections?: number;
+  /**
+   * Connections from one client IP that have not finished authenticating; at the limit the
+   * oldest one waiting on its client is closed to make room. Default 256 (clients behind a
+   * NAT share an address); 0 = no limit.
+   */
+  readonly max_unauthenticated_per_ip?: number;
   readonly use_tls?: boolean;
   /** PEM file; when use_tls is set without it, a self-signed certificate is generated. */
   readonly tls_certificate?: string;
@@ -31,6 +40,9 @@ export interface ListenerOptions {
   /** This listener's rules, evaluated before the top-level policy's (compiled by the server, not here). */
   readonly policy?: ListenerPolicyOptions;
 }
+
+/** Sized for clients behind a NAT (one address, many users), far below any fd limit worth running with. */
+export const DEFAULT_MAX_UNAUTHENTICATED_PER_IP = 256;
 
 /** A listener's options with defaults applied and durations in milliseconds. */
 export interface ResolvedListenerOptions {
@@ -45,7 +57,10 @@ export interface ResolvedListenerOptions {
   readonly finWaitTimeoutMs: number;
   /** 0 = off. */
   readonly keepAliveMs: number;
+  /** 0 = none of its own (the shared budget applies). */
   readonly maxConnections: number;
+  /** 0 = no limit. */
+  readonly maxUnauthenticatedPerIp: number;
   readonly tls: { readonly certificateFile?: string; readonly privateKeyFile?: string } | undefined;
 }
 
@@ -68,6 +83,7 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set([
   "fin_wait_timeout",
   "tcp_keepalive",
   "max_connections",
+  "max_unauthenticated_per_ip",
   "use_tls",
   "tls_certificate",
   "tls_private_key",
@@ -126,6 +142,10 @@ export function resolveListenerOptions(options: ListenerOptions, path: string): 
   if (!Number.isInteger(maxConnections) || maxConnections < 0) {
     problems.push(`${path}.max_connections: expected a non-negative integer`);
   }
+  const maxUnauthenticatedPerIp = options.max_unauthenticated_per_ip ?? DEFAULT_MAX_UNAUTHENTICATED_PER_IP;
+  if (!Number.isInteger(maxUnauthenticatedPerIp) || maxUnauthenticatedPerIp < 0) {
+    problems.push(`${path}.max_unauthenticated_per_ip: expected a non-negative integer (0 = no limit)`);
+  }
   for (const key of ["require_auth", "use_tls"] as const) {
     if (options[key] !== undefined && typeof options[key] !== "boolean")
       problems.push(`${path}.${key}: expected true or false`);
@@ -149,6 +169,7 @@ export function resolveListenerOptions(options: ListenerOptions, path: string): 
     finWaitTimeoutMs,
     keepAliveMs,
     maxConnections,
+    maxUnauthenticatedPerIp,
     tls: options.use_tls
       ? {
           ...(options.tls_certificate !== undefined && { certificateFile: options.tls_certificate }),

@@ -1,5 +1,6 @@
 import type { LookupAddress } from "node:dns";
 import type { Authenticator, AuthDecision, NormalizedAuthInfo } from "../auth/contract.js";
+import type { Admittable } from "../listener/admission.js";
 import type { ResolvedListenerOptions } from "../listener/options.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { ConnectionLimits, LimitExceeded } from "../policy/limits.js";
@@ -87,6 +88,13 @@ export interface ListenerContext {
    * libuv without telling Node, so dials are where exhaustion becomes visible.)
    */
   readonly onResourceExhausted: (code: string) => void;
+  /** Admission control (connection limits, `max_unauthenticated_per_ip`) hears of each session's progress. */
+  readonly admission: {
+    /** Authenticated, or its tunnel is up: no longer counted as unauthenticated nor evictable. */
+    settled(session: Admittable): void;
+    /** Ended (after the stats were updated). */
+    closed(session: Admittable): void;
+  };
 }
 
 export type { NormalizedAuthInfo };

@@ -25,6 +25,7 @@ import type { Tunnel } from "../relay/relay.js";
 import { formatHostPort, formatSocketAddress } from "../util/address.js";
 import { decodeUtf8Strict } from "../util/utf8.js";
 import type { WheelEntry } from "../util/timer-wheel.js";
+import type { Admittable, ShedReason } from "../listener/admission.js";
 import type { ListenerContext, SessionRecord } from "./context.js";
 import { replyForDialError } from "./reply-codes.js";
 
@@ -52,7 +53,7 @@ type SessionSocket = Socket & { [kSession]?: Session | undefined };
  * One client connection: the SOCKS5 state machine from greeting to relay, its deadlines
  * (one entry on the shared timer wheel) and its end-of-session record.
  */
-export class Session implements Tunnel, WheelEntry {
+export class Session implements Tunnel, WheelEntry, Admittable {
   wheelDueAt = 0;
   wheelSlot = -1;
 
@@ -85,12 +86,14 @@ export class Session implements Tunnel, WheelEntry {
   private activityMark = -1;
   private endReason: string | undefined;
   private readonly peer: string;
+  readonly clientIp: string;
 
   constructor(
     readonly client: Socket,
     private readonly ctx: ListenerContext,
   ) {
     this.peer = formatSocketAddress(client.remoteAddress, client.remotePort);
+    this.clientIp = client.remoteAddress === undefined ? "unknown" : unmapIPv4(client.remoteAddress);
     this.handshakeDeadline = this.startedAt + ctx.options.handshakeTimeoutMs;
     ctx.stats.connectionsAccepted++;
     ctx.stats.activeConnections++;
@@ -102,6 +105,24 @@ export class Session implements Tunnel, WheelEntry {
     socket.on("error", onSocketError);
     socket.on("close", onSocketClose);
     this.armStepDeadline(ctx.options.stepTimeoutMs);
+  }
+
+  /** Waiting on the client before any login (or lingering after a refusal): may make room for another. */
+  get evictable(): boolean {
+    switch (this.state) {
+      case State.Greeting:
+      case State.Credentials:
+      case State.Closing:
+        return true;
+      case State.Request:
+        return this.auth === undefined;
+      default:
+        return false;
+    }
+  }
+
+  evict(reason: ShedReason): void {
+    this.destroy(`evicted:${reason}`);
   }
 
   get dest(): Socket {
@@ -280,6 +301,7 @@ export class Session implements Tunnel, WheelEntry {
     this.recordAuth(username, decision, Date.now() - startedAt);
     if (!decision.allowed) return this.closeWithFailure(AUTH_FAILURE, `auth_failed:${decision.reason}`);
     this.auth = decision.info;
+    this.ctx.admission.settled(this);
     this.client.write(AUTH_SUCCESS);
     this.state = State.Request;
     this.armStepDeadline(this.ctx.options.stepTimeoutMs);
@@ -487,6 +509,7 @@ export class Session implements Tunnel, WheelEntry {
     const dest = this.dest;
     this.state = State.Relaying;
     this.relayStarted = true;
+    this.ctx.admission.settled(this);
     this.ctx.wheel.cancel(this);
     this.ctx.stats.activeTunnels++;
     this.client.write(serializeReply(Reply.Succeeded, dest.localAddress, dest.localPort));
@@ -588,6 +611,7 @@ export class Session implements Tunnel, WheelEntry {
     if (this.relayStarted) ctx.stats.activeTunnels--;
     ctx.stats.bytesClientToDest += this.bytesClientToDest;
     ctx.stats.bytesDestToClient += this.bytesDestToClient;
+    ctx.admission.closed(this);
     const record: SessionRecord = {
       listener: ctx.options.name,
       peer: this.peer,
@@ -604,7 +628,9 @@ export class Session implements Tunnel, WheelEntry {
       tunnel: this.relayStarted,
     };
     ctx.hooks.onSessionEnd?.(record);
-    ctx.logger.info(
+    // Evictions are logged as counts (connection_limit_reached, unauthenticated_limit), not one line each.
+    const level = record.reason.startsWith("evicted:") ? "debug" : "info";
+    ctx.logger[level](
       {
         event: "session_end",
         peer: record.peer,

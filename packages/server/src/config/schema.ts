@@ -122,7 +122,14 @@ export const listenerSchema = z.strictObject({
   idle_timeout: durationOr(isFalse, "false").optional(),
   fin_wait_timeout: duration.optional(),
   tcp_keepalive: durationOr(isBoolean, "true/false").optional(),
+  /** This listener's own cap; default: the budget derived from the fd limit, shared by the listeners. */
   max_connections: count.optional(),
+  /** Unauthenticated connections per client IP (oldest silent one closed beyond it); default 256, 0 = no limit. */
+  max_unauthenticated_per_ip: z
+    .number()
+    .int("expected a whole number of connections (0 = no limit)")
+    .nonnegative("expected 0 (no limit) or more")
+    .optional(),
   use_tls: z.boolean().optional(),
   tls_certificate: z.string().min(1).optional(),
   tls_private_key: z.string().min(1).optional(),

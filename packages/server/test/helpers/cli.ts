@@ -52,9 +52,17 @@ export interface RunningCli {
 }
 
 /** Starts a long-running CLI and waits for its `started` log line. */
-export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunningCli> {
+export function startCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  options: {
+    /** A command node is run under, e.g. ["prlimit", "--nofile=256:256", "--"]; it must exec node (same PID). */
+    readonly wrapper?: readonly string[];
+  } = {},
+): Promise<RunningCli> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const argv = [...(options.wrapper ?? []), process.execPath, CLI, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
