@@ -26,8 +26,15 @@ export { ProtocolError, RefusedNameError } from "./protocol/errors.js";
 export { escapeName, interpretDestinationName } from "./protocol/destination-name.js";
 export type { InterpretedName, NameRefusal } from "./protocol/destination-name.js";
 export type { ProtocolErrorCode } from "./protocol/errors.js";
-export { parseGreeting, parseRequest, parseUserPass } from "./protocol/parse.js";
-export type { Greeting, Parsed, RequestAddress, SocksRequest, UserPassCredentials } from "./protocol/parse.js";
+export { parseGreeting, parseReply, parseRequest, parseUserPass } from "./protocol/parse.js";
+export type {
+  Greeting,
+  Parsed,
+  RequestAddress,
+  SocksReplyMessage,
+  SocksRequest,
+  UserPassCredentials,
+} from "./protocol/parse.js";
 export {
   AUTH_FAILURE,
   AUTH_SUCCESS,

@@ -132,6 +132,48 @@ export function parseRequest(buf: Uint8Array): Parsed<SocksRequest> | undefined 
   return { value: { command, address, port }, length: addressEnd + 2 };
 }
 
+/** A server's reply to a request (RFC 1928 §6), as a client reads it. */
+export interface SocksReplyMessage {
+  readonly code: number;
+  /** The bound address; a domain reply's name is given byte for byte (latin1). */
+  readonly address: RequestAddress;
+  readonly port: number;
+}
+
+/** Parses a reply; `undefined` until it is complete. For clients, tests and load tools. */
+export function parseReply(buf: Uint8Array): Parsed<SocksReplyMessage> | undefined {
+  if (buf.length < 1) return undefined;
+  if (buf[0] !== SOCKS_VERSION) throw new ProtocolError("bad_version", `reply version ${String(buf[0])}, expected 5`);
+  if (buf.length < 4) return undefined;
+  if (buf[2] !== 0x00) {
+    throw new ProtocolError("bad_reserved", `reply reserved byte ${String(buf[2])}, expected 0`);
+  }
+  let addressEnd: number;
+  let address: RequestAddress;
+  switch (buf[3]) {
+    case AddressType.IPv4:
+      addressEnd = 8;
+      if (buf.length < addressEnd + 2) return undefined;
+      address = { type: "ipv4", host: formatIPv4(buf, 4) };
+      break;
+    case AddressType.IPv6:
+      addressEnd = 20;
+      if (buf.length < addressEnd + 2) return undefined;
+      address = { type: "ipv6", host: formatIPv6(buf, 4) };
+      break;
+    case AddressType.DomainName:
+      if (buf.length < 5) return undefined;
+      addressEnd = 5 + buf[4]!;
+      if (buf.length < addressEnd + 2) return undefined;
+      address = { type: "domain", host: Buffer.from(buf.subarray(5, addressEnd)).toString("latin1") };
+      break;
+    default:
+      throw new ProtocolError("unknown_address_type", `address type ${String(buf[3])}`);
+  }
+  const port = (buf[addressEnd]! << 8) | buf[addressEnd + 1]!;
+  return { value: { code: buf[1]!, address, port }, length: addressEnd + 2 };
+}
+
 function formatIPv4(buf: Uint8Array, offset: number): string {
   return `${String(buf[offset])}.${String(buf[offset + 1])}.${String(buf[offset + 2])}.${String(buf[offset + 3])}`;
 }
