@@ -54,7 +54,7 @@ function generate(count: number, seed: number): string[] {
   };
   const below = (n: number): number => Math.floor(random() * n);
   const pick = <T>(items: readonly T[]): T => items[below(items.length)]!;
-  const hexDigits = "0123456789abcdefABCDEF";
+  const hexDigits = Array.from("0123456789abcdefABCDEF");
   const boundaries = [0, 1, 7, 8, 9, 10, 255, 256, 65535, 65536, 16777215, 16777216, 4294967295, 4294967296, 2 ** 40];
   const number = (): string => {
     const value = random() < 0.4 ? pick(boundaries) : below(random() < 0.5 ? 300 : 2 ** 32);
@@ -74,33 +74,45 @@ function generate(count: number, seed: number): string[] {
     }
   };
   const ipv4 = (): string => Array.from({ length: 1 + below(5) }, number).join(".");
-  const group = (): string => Array.from({ length: below(6) }, () => pick([...hexDigits])).join("");
+  const group = (): string => Array.from({ length: below(6) }, () => pick(hexDigits)).join("");
   const ipv6 = (): string => {
-    const groups = Array.from({ length: 1 + below(9) }, () => (random() < 0.7 ? Math.floor(random() * 65536).toString(16) : group()));
-    if (random() < 0.3) groups.splice(groups.length - 1, 1, `${String(below(300))}.${String(below(300))}.${String(below(256))}.${String(below(256))}`);
+    const groups = Array.from({ length: 1 + below(9) }, () =>
+      random() < 0.7 ? Math.floor(random() * 65536).toString(16) : group(),
+    );
+    if (random() < 0.3)
+      groups.splice(
+        groups.length - 1,
+        1,
+        `${String(below(300))}.${String(below(300))}.${String(below(256))}.${String(below(256))}`,
+      );
     let text = groups.join(":");
     if (random() < 0.6) {
       const at = below(groups.length + 1);
-      text = [...groups.slice(0, at), "", ...groups.slice(at)].join(":").replace(/^:(?!:)/, "::").replace(/(?<!:):$/, "::");
+      text = [...groups.slice(0, at), "", ...groups.slice(at)]
+        .join(":")
+        .replace(/^:(?!:)/, "::")
+        .replace(/(?<!:):$/, "::");
       if (random() < 0.2) text = pick(["::", "::1", "::ffff:127.0.0.1", "fe80::1", "ff02::1", "::0.0.0.0", "1::"]);
     }
-    if (random() < 0.3) text = `${pick(["fe80", "FE80", "fe81", "febf", "fec0", "ff02", "ff01", "ff05", "2001"])}:${text.replace(/^:+/, ":")}`;
-    if (random() < 0.35) text += `%${pick(["lo", "1", "0", "4294967295", "4294967296", "", "nope", "01", "lo0", "-1", "1x"])}`;
+    if (random() < 0.3)
+      text = `${pick(["fe80", "FE80", "fe81", "febf", "fec0", "ff02", "ff01", "ff05", "2001"])}:${text.replace(/^:+/, ":")}`;
+    if (random() < 0.35)
+      text += `%${pick(["lo", "1", "0", "4294967295", "4294967296", "", "nope", "01", "lo0", "-1", "1x"])}`;
     if (random() < 0.15) text = `[${text}]`;
     return text;
   };
-  const alphabet = "0123456789abcdefxX.:%[]lo";
-  const noise = (): string => Array.from({ length: 1 + below(20) }, () => pick([...alphabet])).join("");
+  const alphabet = Array.from("0123456789abcdefxX.:%[]lo");
+  const noise = (): string => Array.from({ length: 1 + below(20) }, () => pick(alphabet)).join("");
   const mutate = (text: string): string => {
-    if (text === "") return pick([...alphabet]);
+    if (text === "") return pick(alphabet);
     const at = below(text.length);
     switch (below(3)) {
       case 0:
-        return text.slice(0, at) + pick([...alphabet]) + text.slice(at + 1);
+        return text.slice(0, at) + pick(alphabet) + text.slice(at + 1);
       case 1:
         return text.slice(0, at) + text.slice(at + 1);
       default:
-        return text.slice(0, at) + pick([...alphabet]) + text.slice(at);
+        return text.slice(0, at) + pick(alphabet) + text.slice(at);
     }
   };
   const out = new Set<string>();
@@ -139,7 +151,7 @@ describe("numeric host names: the same as glibc's getaddrinfo(AI_NUMERICHOST)", 
     writeFileSync(join(dir, "numeric.c"), PROGRAM);
     const compiled = spawnSync("cc", ["-O1", "-o", join(dir, "numeric"), join(dir, "numeric.c")], { encoding: "utf8" });
     if (compiled.status === 0) binary = join(dir, "numeric");
-    else throw new Error(`cc failed (install gcc and libc6-dev): ${compiled.stderr ?? String(compiled.error)}`);
+    else throw new Error(`cc failed (install gcc and libc6-dev): ${compiled.stderr || String(compiled.error)}`);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -161,7 +173,9 @@ describe("numeric host names: the same as glibc's getaddrinfo(AI_NUMERICHOST)", 
     const strings = generate(30_000, 13);
     const answers = ask(strings);
     assert.equal(answers.length, strings.length);
-    const bracketedInner = strings.filter((text) => text.startsWith("[") && text.endsWith("]")).map((text) => text.slice(1, -1));
+    const bracketedInner = strings
+      .filter((text) => text.startsWith("[") && text.endsWith("]"))
+      .map((text) => text.slice(1, -1));
     const innerAnswers = new Map(ask(bracketedInner).map((answer, index) => [bracketedInner[index]!, answer.numeric]));
     const mismatches: string[] = [];
     let accepted = 0;
@@ -181,7 +195,10 @@ describe("numeric host names: the same as glibc's getaddrinfo(AI_NUMERICHOST)", 
       if (expected !== undefined) accepted++;
       const same =
         actual === expected ||
-        (actual !== undefined && expected !== undefined && actual.endsWith(" iface") && expected.startsWith(actual.slice(0, -5)));
+        (actual !== undefined &&
+          expected !== undefined &&
+          actual.endsWith(" iface") &&
+          expected.startsWith(actual.slice(0, -5)));
       if (!same) mismatches.push(`${JSON.stringify(text)}: glibc ${String(expected)}, gatehouse ${String(actual)}`);
       // No whitespace is generated, so inet_aton and the exact variant getaddrinfo uses agree.
       const aton = parseInetAton(text);
@@ -194,7 +211,9 @@ describe("numeric host names: the same as glibc's getaddrinfo(AI_NUMERICHOST)", 
         mismatches.push(`${JSON.stringify(text)}: parser kind ${kind}, glibc ${String(expected)}`);
       }
     }
-    t.diagnostic(`${String(strings.length)} strings, ${String(accepted)} numeric to glibc, ${String(mismatches.length)} mismatches`);
+    t.diagnostic(
+      `${String(strings.length)} strings, ${String(accepted)} numeric to glibc, ${String(mismatches.length)} mismatches`,
+    );
     assert.ok(accepted > 3000, `only ${String(accepted)} strings were numeric: the generator lost its shape`);
     assert.deepEqual(mismatches.slice(0, 20), []);
   });

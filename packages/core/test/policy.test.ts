@@ -169,7 +169,9 @@ describe("policy: compile and evaluate", () => {
     });
     const before = (target: typeof policy, host: string, port = 443): string => {
       const decision = evaluatePolicyBeforeLookup(target!, request({ host, address: undefined, port }));
-      return decision === undefined ? "lookup" : `${decision.allowed ? "allow" : "deny"}:${decision.rule?.label ?? "default"}`;
+      return decision === undefined
+        ? "lookup"
+        : `${decision.allowed ? "allow" : "deny"}:${decision.rule?.label ?? "default"}`;
     };
     // A CIDR rule comes first: every name needs its address (the network rule may match it).
     assert.equal(before(policy, "a.partner.example"), "lookup");

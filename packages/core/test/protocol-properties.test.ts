@@ -83,19 +83,26 @@ const hostileName = fc.oneof(
   validName.chain((name) =>
     fc
       .tuple(fc.nat({ max: name.length }), fc.integer({ min: 0, max: 255 }))
-      .map(([at, byte]) => Buffer.concat([Buffer.from(name.slice(0, at)), Buffer.from([byte]), Buffer.from(name.slice(at))]).subarray(0, 255)),
+      .map(([at, byte]) =>
+        Buffer.concat([Buffer.from(name.slice(0, at)), Buffer.from([byte]), Buffer.from(name.slice(at))]).subarray(
+          0,
+          255,
+        ),
+      ),
   ),
-  fc.constantFrom(
-    "localhost\0.example.com",
-    "0.0.0.0\0.partner.example",
-    "ｌｏｃａｌｈｏｓｔ",
-    "ⓛⓞⓒⓐⓛⓗⓞⓢⓣ",
-    "local\u00adhost",
-    "localhost\0",
-    "a..b",
-    ".",
-    "",
-  ).map((text) => Buffer.from(text, "utf8")),
+  fc
+    .constantFrom(
+      "localhost\0.example.com",
+      "0.0.0.0\0.partner.example",
+      "ｌｏｃａｌｈｏｓｔ",
+      "ⓛⓞⓒⓐⓛⓗⓞⓢⓣ",
+      "local\u00adhost",
+      "localhost\0",
+      "a..b",
+      ".",
+      "",
+    )
+    .map((text) => Buffer.from(text, "utf8")),
 );
 const numericName = fc.oneof(
   fc.ipV4().map((ip) => ip),
@@ -104,7 +111,11 @@ const numericName = fc.oneof(
   fc.ipV6().map((ip) => `[${ip}]`),
   fc.nat().map(String),
 );
-const anyName = fc.oneof(validName.map((name) => Buffer.from(name)), hostileName, numericName.map((name) => Buffer.from(name)));
+const anyName = fc.oneof(
+  validName.map((name) => Buffer.from(name)),
+  hostileName,
+  numericName.map((name) => Buffer.from(name)),
+);
 
 /** Bytes shaped like a request (version, command, reserved, ATYP) often enough to reach every branch. */
 const requestLike = fc.oneof(
@@ -169,9 +180,9 @@ describe("protocol properties (fast-check)", () => {
       fc.property(
         fc.oneof(
           fc.uint8Array({ maxLength: 40 }),
-          fc.tuple(fc.constantFrom(1, 4, 3), fc.uint8Array({ minLength: 22, maxLength: 40 })).map(([atyp, rest]) =>
-            Buffer.concat([Buffer.from([5, rest[0]!, 0, atyp]), rest.subarray(1)]),
-          ),
+          fc
+            .tuple(fc.constantFrom(1, 4, 3), fc.uint8Array({ minLength: 22, maxLength: 40 }))
+            .map(([atyp, rest]) => Buffer.concat([Buffer.from([5, rest[0]!, 0, atyp]), rest.subarray(1)])),
         ),
         (bytes) => {
           const parsed = outcome(parseReply, bytes);
@@ -220,7 +231,11 @@ describe("protocol properties (fast-check)", () => {
     check(
       fc.property(
         fc.constantFrom(Command.Connect, Command.Bind, Command.UdpAssociate),
-        fc.oneof(fc.ipV4(), fc.ipV6(), validName.filter((name) => interpretDestinationName(Buffer.from(name)).kind === "name")),
+        fc.oneof(
+          fc.ipV4(),
+          fc.ipV6(),
+          validName.filter((name) => interpretDestinationName(Buffer.from(name)).kind === "name"),
+        ),
         fc.integer({ min: 0, max: 65535 }),
         (command, host, port) => {
           const bytes = serializeRequest(command, host, port);
@@ -229,7 +244,10 @@ describe("protocol properties (fast-check)", () => {
           assert.equal(parsed.value.command, command);
           assert.equal(parsed.value.port, port);
           const expected = isIPv4(host) || isIPv6(host) ? host : host.toLowerCase().replace(/\.$/, "");
-          assert.deepEqual(serializeRequest(command, parsed.value.address.host, port), serializeRequest(command, expected, port));
+          assert.deepEqual(
+            serializeRequest(command, parsed.value.address.host, port),
+            serializeRequest(command, expected, port),
+          );
         },
       ),
     );
@@ -245,7 +263,10 @@ describe("protocol properties (fast-check)", () => {
             assert.match(result.host, NAME);
             assert.ok(result.host.length <= 255);
             assert.equal(result.host, text.toLowerCase().replace(/\.$/, ""));
-            assert.ok(bytes.every((byte) => byte < 0x80), "only ASCII is accepted");
+            assert.ok(
+              bytes.every((byte) => byte < 0x80),
+              "only ASCII is accepted",
+            );
             break;
           case "ipv4":
             assert.ok(isIPv4(result.host));
@@ -255,7 +276,9 @@ describe("protocol properties (fast-check)", () => {
             assert.ok(text.includes(":"));
             break;
           case "refused":
-            assert.ok(bytes.length === 0 || !NAME.test(text.toLowerCase().replace(/\.$/, "")) || /(^|\.)\d+\.?$/.test(text));
+            assert.ok(
+              bytes.length === 0 || !NAME.test(text.toLowerCase().replace(/\.$/, "")) || /(^|\.)\d+\.?$/.test(text),
+            );
             break;
         }
       }),

@@ -134,7 +134,11 @@ describe("destination names (ATYP 3)", () => {
       ["localhost\0.example.com", "bad_byte", "localhost\\x00.example.com"],
       ["0.0.0.0\0.partner.example", "bad_byte", "0.0.0.0\\x00.partner.example"],
       ["localhost\0", "bad_byte", "localhost\\x00"],
-      ["ｌｏｃａｌｈｏｓｔ", "bad_byte", "\\xef\\xbd\\x8c\\xef\\xbd\\x8f\\xef\\xbd\\x83\\xef\\xbd\\x81\\xef\\xbd\\x8c\\xef\\xbd\\x88\\xef\\xbd\\x8f\\xef\\xbd\\x93\\xef\\xbd\\x94"],
+      [
+        "ｌｏｃａｌｈｏｓｔ",
+        "bad_byte",
+        "\\xef\\xbd\\x8c\\xef\\xbd\\x8f\\xef\\xbd\\x83\\xef\\xbd\\x81\\xef\\xbd\\x8c\\xef\\xbd\\x88\\xef\\xbd\\x8f\\xef\\xbd\\x93\\xef\\xbd\\x94",
+      ],
       ["local\u00adhost", "bad_byte", "local\\xc2\\xadhost"],
       ["ⓛⓞⓒⓐⓛⓗⓞⓢⓣ", "bad_byte", ""],
       ["mail example.com", "bad_byte", "mail\\x20example.com"],

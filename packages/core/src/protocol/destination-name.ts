@@ -90,7 +90,7 @@ export function formatIPv4Word(word: number): string {
 export function compressIPv6(groups: readonly string[]): string {
   let bestStart = -1;
   let bestLength = 0;
-  for (let i = 0; i < groups.length; ) {
+  for (let i = 0; i < groups.length;) {
     if (groups[i] !== "0") {
       i++;
       continue;
@@ -114,7 +114,10 @@ export function escapeName(bytes: Uint8Array): string {
   let out = "";
   for (let i = 0; i < bytes.length; i++) {
     const byte = bytes[i]!;
-    out += byte > 0x20 && byte < 0x7f && byte !== 0x5c ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, "0")}`;
+    out +=
+      byte > 0x20 && byte < 0x7f && byte !== 0x5c
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, "0")}`;
   }
   return out;
 }

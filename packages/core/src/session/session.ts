@@ -415,7 +415,10 @@ export class Session implements Tunnel, WheelEntry {
   private authorizeName(name: string, port: number): boolean {
     const policy = this.ctx.policy.current;
     if (policy === undefined) return true;
-    const decision = evaluatePolicyBeforeLookup(policy, this.policyRequest("connect", name, undefined, port, this.sourceAddress));
+    const decision = evaluatePolicyBeforeLookup(
+      policy,
+      this.policyRequest("connect", name, undefined, port, this.sourceAddress),
+    );
     if (decision === undefined || decision.allowed) return true;
     this.deny("connect", this.destination!, decision);
     return false;
@@ -568,7 +571,8 @@ export class Session implements Tunnel, WheelEntry {
       case "unknown_address_type":
         return this.closeWithFailure(failureReply(Reply.AddressTypeNotSupported), "address_type_not_supported");
       case "refused_name":
-        return this.refuseName(error as RefusedNameError);
+        if (error instanceof RefusedNameError) return this.refuseName(error);
+        return this.destroy("protocol_error:refused_name");
       case "bad_reserved":
         return this.closeWithFailure(failureReply(Reply.GeneralFailure), `protocol_error:${error.code}`);
       default:
