@@ -202,6 +202,15 @@ describe("destination names (ATYP 3)", () => {
     ];
     for (const [name, address] of cases) assert.deepEqual(parseRequest(named(name))?.value.address, address, name);
   });
+
+  it("reads PySocks's UDP ASSOCIATE to the name 0 as 0.0.0.0", () => {
+    const bytes = Buffer.from([5, Command.UdpAssociate, 0, 3, 1, 0x30, 0, 0]);
+    assert.deepEqual(parseRequest(bytes)?.value, {
+      command: Command.UdpAssociate,
+      address: { type: "ipv4", host: "0.0.0.0" },
+      port: 0,
+    });
+  });
 });
 
 describe("reply", () => {
