@@ -42,10 +42,19 @@ export type { ListenerOptions, ResolvedListenerOptions } from "./listener/option
 export { createJsonLogger, silentLogger } from "./log.js";
 export type { Logger, LogLevel } from "./log.js";
 export * from "./protocol/constants.js";
-export { ProtocolError } from "./protocol/errors.js";
+export { ProtocolError, RefusedNameError } from "./protocol/errors.js";
+export { escapeName, interpretDestinationName } from "./protocol/destination-name.js";
+export type { InterpretedName, NameRefusal } from "./protocol/destination-name.js";
 export type { ProtocolErrorCode } from "./protocol/errors.js";
-export { parseGreeting, parseRequest, parseUserPass } from "./protocol/parse.js";
-export type { Greeting, Parsed, RequestAddress, SocksRequest, UserPassCredentials } from "./protocol/parse.js";
+export { parseGreeting, parseReply, parseRequest, parseUserPass } from "./protocol/parse.js";
+export type {
+  Greeting,
+  Parsed,
+  RequestAddress,
+  SocksReplyMessage,
+  SocksRequest,
+  UserPassCredentials,
+} from "./protocol/parse.js";
 export {
   AUTH_FAILURE,
   AUTH_SUCCESS,
@@ -69,6 +78,8 @@ export {
 } from "./dns/options.js";
 export type { DnsOptions, ResolvedDnsOptions } from "./dns/options.js";
 export { DnsResolver } from "./dns/resolver.js";
+export { parseInetAton, parseNumericHost } from "./dns/numeric-host.js";
+export type { NumericHost } from "./dns/numeric-host.js";
 export type { DnsLookupOptions } from "./dns/resolver.js";
 export { createProxyServer } from "./server.js";
 export type { AuthOptions, AuthPipelineSettings, ProxyServer, ProxyServerOptions, Reconfigured } from "./server.js";

@@ -7,6 +7,8 @@ import {
   compileListenerPolicies,
   destinationMatches,
   evaluatePolicy,
+  evaluatePolicyBeforeLookup,
+  isUnspecifiedAddress,
   parseCidr,
   parseDestination,
   parseIp,
@@ -146,6 +148,59 @@ describe("policy: compile and evaluate", () => {
     assert.equal(decide({ command: "bind", source: parseIp("192.0.2.9"), address: undefined }), "deny:r3:4");
     assert.equal(decide({ authenticated: false, identities: [] }), "deny:r4:5");
     assert.equal(compile(undefined, { rules: [] })[0]!.defaultAllow, false);
+  });
+
+  it("before a lookup, the name alone decides only when no rule on the way depends on the address", () => {
+    const [policy] = compile({
+      default: "deny",
+      rules: [
+        { name: "no-internal", action: "deny", to: ["10.0.0.0/8", "127.0.0.0/8"] },
+        { name: "partners", action: "allow", to: ["*.partner.example"] },
+      ],
+    });
+    const [namesFirst] = compile({
+      default: "deny",
+      rules: [
+        { name: "no-local", action: "deny", to: ["localhost", "*.internal"] },
+        { name: "smtp-only", action: "deny", to: ["10.0.0.0/8:25"] },
+        { name: "web", action: "allow", to: ["*.example.com:443"] },
+        { name: "nets", action: "deny", to: ["192.0.2.0/24"] },
+      ],
+    });
+    const before = (target: typeof policy, host: string, port = 443): string => {
+      const decision = evaluatePolicyBeforeLookup(target!, request({ host, address: undefined, port }));
+      return decision === undefined
+        ? "lookup"
+        : `${decision.allowed ? "allow" : "deny"}:${decision.rule?.label ?? "default"}`;
+    };
+    // A CIDR rule comes first: every name needs its address (the network rule may match it).
+    assert.equal(before(policy, "a.partner.example"), "lookup");
+    assert.equal(before(policy, "elsewhere.test"), "lookup");
+    assert.equal(before(namesFirst, "localhost"), "deny:no-local");
+    assert.equal(before(namesFirst, "db.internal"), "deny:no-local");
+    // 10/8:25 cannot match port 443, so the name rule after it decides.
+    assert.equal(before(namesFirst, "www.example.com"), "allow:web");
+    assert.equal(before(namesFirst, "www.example.com", 25), "lookup");
+    assert.equal(before(namesFirst, "other.test"), "lookup", "the 192.0.2.0/24 rule may still match");
+    const [nameOnly] = compile({ default: "deny", rules: [{ action: "allow", to: ["*.example.com"] }] });
+    assert.equal(before(nameOnly, "other.test"), "deny:default", "the default decides: no lookup");
+    // Whenever it decides, the full evaluation after the lookup agrees, whatever the address.
+    for (const address of ["10.1.1.1", "192.0.2.7", "127.0.0.1", "::1"]) {
+      for (const host of ["localhost", "www.example.com"]) {
+        const early = evaluatePolicyBeforeLookup(namesFirst!, request({ host, address: undefined }))!;
+        const full = evaluatePolicy(namesFirst!, request({ host, address: parseIp(address) }));
+        assert.deepEqual([full.allowed, full.index], [early.allowed, early.index]);
+      }
+    }
+  });
+
+  it("the unspecified addresses: 0.0.0.0/8, ::, and their IPv4-mapped form", () => {
+    for (const address of ["0.0.0.0", "0.1.2.3", "::", "::ffff:0.0.0.0", "::0.0.0.0"]) {
+      assert.ok(isUnspecifiedAddress(parseIp(address)!), address);
+    }
+    for (const address of ["1.0.0.0", "127.0.0.1", "::1", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:2"]) {
+      assert.ok(!isUnspecifiedAddress(parseIp(address)!), address);
+    }
   });
 
   it("a rule with `to` never matches a BIND; a `source` rule needs a source", () => {

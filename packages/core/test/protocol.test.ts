@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   Command,
   ProtocolError,
+  RefusedNameError,
   Reply,
   parseGreeting,
   parseRequest,
@@ -12,6 +13,7 @@ import {
   serializeRequest,
   serializeUserPass,
 } from "@gatehouse/core";
+import type { RequestAddress } from "@gatehouse/core";
 
 /** Feeds a message one byte more at a time: every proper prefix must ask for more bytes. */
 function parseIncrementally<T>(parse: (buf: Uint8Array) => { value: T; length: number } | undefined, bytes: Buffer) {
@@ -78,9 +80,9 @@ describe("request", () => {
     assert.deepEqual(name, { command: 2, address: { type: "domain", host: "mx.example.com" }, port: 65535 });
   });
 
-  it("keeps an IP literal sent as a domain name a domain name", () => {
+  it("reads an IP literal sent as a domain name as that address (treated exactly as ATYP 1/4)", () => {
     const parsed = parseRequest(serializeRequest(Command.Connect, "127.0.0.1", 80, true));
-    assert.deepEqual(parsed?.value.address, { type: "domain", host: "127.0.0.1" });
+    assert.deepEqual(parsed?.value.address, { type: "ipv4", host: "127.0.0.1" });
   });
 
   it("formats IPv6 in RFC 5952 form", () => {
@@ -113,7 +115,101 @@ describe("request", () => {
 
   it("rejects a non-zero reserved byte and an empty domain name", () => {
     assert.throws(() => parseRequest(Buffer.from([5, 1, 1, 1, 0, 0, 0, 0, 0, 0])), { name: "ProtocolError" });
-    assert.throws(() => parseRequest(Buffer.from([5, 1, 0, 3, 0, 0, 80])), { name: "ProtocolError" });
+    assert.throws(() => parseRequest(Buffer.from([5, 1, 0, 3, 0, 0, 80])), {
+      name: "RefusedNameError",
+      code: "refused_name",
+      reason: "empty_name",
+    });
+  });
+});
+
+describe("destination names (ATYP 3)", () => {
+  const named = (name: string | Buffer, port = 80): Buffer => {
+    const bytes = typeof name === "string" ? Buffer.from(name, "utf8") : name;
+    return Buffer.concat([Buffer.from([5, 1, 0, 3, bytes.length]), bytes, Buffer.from([port >> 8, port & 0xff])]);
+  };
+
+  it("refuses look-alikes and embedded NULs once the request is complete, shown escaped", () => {
+    const cases: [string, string, string][] = [
+      ["localhost\0.example.com", "bad_byte", "localhost\\x00.example.com"],
+      ["0.0.0.0\0.partner.example", "bad_byte", "0.0.0.0\\x00.partner.example"],
+      ["localhost\0", "bad_byte", "localhost\\x00"],
+      [
+        "ｌｏｃａｌｈｏｓｔ",
+        "bad_byte",
+        "\\xef\\xbd\\x8c\\xef\\xbd\\x8f\\xef\\xbd\\x83\\xef\\xbd\\x81\\xef\\xbd\\x8c\\xef\\xbd\\x88\\xef\\xbd\\x8f\\xef\\xbd\\x93\\xef\\xbd\\x94",
+      ],
+      ["local\u00adhost", "bad_byte", "local\\xc2\\xadhost"],
+      ["ⓛⓞⓒⓐⓛⓗⓞⓢⓣ", "bad_byte", ""],
+      ["mail example.com", "bad_byte", "mail\\x20example.com"],
+      ["a\nb", "bad_byte", "a\\x0ab"],
+      ["a..example.com", "empty_label", "a..example.com"],
+      [".example.com", "empty_label", ".example.com"],
+      ["example.com..", "empty_label", "example.com.."],
+      [".", "empty_name", "."],
+      [`${"a".repeat(64)}.example.com`, "label_too_long", `${"a".repeat(64)}.example.com`],
+      ["1.2.3.4.5", "numeric_tld", "1.2.3.4.5"],
+      ["127.0.0.1.", "numeric_tld", "127.0.0.1."],
+      ["[127.0.0.1]", "bad_byte", "[127.0.0.1]"],
+      ["::1%lo", "bad_byte", "::1%lo"],
+    ];
+    for (const [name, reason, shown] of cases) {
+      const bytes = named(name, 443);
+      assert.equal(parseRequest(bytes.subarray(0, bytes.length - 1)), undefined, name);
+      assert.throws(
+        () => parseRequest(bytes),
+        (error: unknown) => {
+          assert.ok(error instanceof RefusedNameError, name);
+          assert.equal(error.reason, reason, name);
+          if (shown !== "") assert.equal(error.shown, shown);
+          assert.match(error.shown, /^[\x21-\x7e]+$/);
+          assert.equal(error.port, 443);
+          return true;
+        },
+      );
+    }
+  });
+
+  it("accepts names in the grammar, lower-cased without the root's dot", () => {
+    const cases: [string, string][] = [
+      ["Example.COM.", "example.com"],
+      ["_dmarc.example.com", "_dmarc.example.com"],
+      ["xn--bcher-kva.example", "xn--bcher-kva.example"],
+      ["-weird-.example", "-weird-.example"],
+      ["localhost", "localhost"],
+      ["0x", "0x"],
+      [`${"a".repeat(63)}.b`, `${"a".repeat(63)}.b`],
+    ];
+    for (const [name, host] of cases) {
+      assert.deepEqual(parseRequest(named(name))?.value.address, { type: "domain", host }, name);
+    }
+  });
+
+  it("reads a name that is an IP address in any form glibc accepts as that address", () => {
+    const cases: [string, RequestAddress][] = [
+      ["127.1", { type: "ipv4", host: "127.0.0.1" }],
+      ["0x7f.1", { type: "ipv4", host: "127.0.0.1" }],
+      ["0X7F.0.0.1", { type: "ipv4", host: "127.0.0.1" }],
+      ["2130706433", { type: "ipv4", host: "127.0.0.1" }],
+      ["0177.0.0.1", { type: "ipv4", host: "127.0.0.1" }],
+      ["0", { type: "ipv4", host: "0.0.0.0" }],
+      ["10.0x10203", { type: "ipv4", host: "10.1.2.3" }],
+      ["::ffff:127.0.0.1", { type: "ipv6", host: "::ffff:7f00:1" }],
+      ["[::1]", { type: "ipv6", host: "::1" }],
+      ["::", { type: "ipv6", host: "::" }],
+      ["FE80::1%lo", { type: "ipv6", host: "fe80::1%lo" }],
+      ["[fe80::1%2]", { type: "ipv6", host: "fe80::1%2" }],
+    ];
+    for (const [name, address] of cases) assert.deepEqual(parseRequest(named(name))?.value.address, address, name);
+  });
+
+  it("reads PySocks's UDP ASSOCIATE to the name 0 as 0.0.0.0", () => {
+    const bytes = Buffer.from([5, Command.UdpAssociate, 0, 3, 1, 0x30, 0, 0]);
+    assert.deepEqual(parseRequest(bytes)?.value, {
+      command: Command.UdpAssociate,
+      address: { type: "ipv4", host: "0.0.0.0" },
+      port: 0,
+    });
   });
 });
 

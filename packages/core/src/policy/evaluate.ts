@@ -1,7 +1,7 @@
 import { anyCidrContains } from "./cidr.js";
 import { CommandBit } from "./compile.js";
 import type { CompiledPolicy, CompiledRule } from "./compile.js";
-import { destinationMatches } from "./destination.js";
+import { DestinationKind, destinationMatches } from "./destination.js";
 import type { DestinationView } from "./destination.js";
 import type { ParsedIp } from "./ip.js";
 import type { PolicyCommand } from "./options.js";
@@ -39,12 +39,61 @@ export function evaluatePolicy(policy: CompiledPolicy, request: PolicyRequest): 
   return policy.defaultAllow ? ALLOW_BY_DEFAULT : DENY_BY_DEFAULT;
 }
 
+/**
+ * Before a host name is looked up: the decision when the name alone settles it — the first
+ * rule that matches whatever the address, every rule before it failing whatever the address
+ * (or the default, when every rule fails so). Undefined when some rule on the way depends on
+ * the address (a network in `to:`): then the name is resolved and evaluatePolicy decides, and
+ * it decides the same way whenever this one did. A name the policy denies is never looked up.
+ */
+export function evaluatePolicyBeforeLookup(policy: CompiledPolicy, request: PolicyRequest): PolicyDecision | undefined {
+  const { rules } = policy;
+  for (let index = 0; index < rules.length; index++) {
+    const rule = rules[index]!;
+    const match = matchBeforeLookup(rule, request);
+    if (match === Match.Yes) return { allowed: rule.allow, rule, index };
+    if (match === Match.NeedsAddress) return undefined;
+  }
+  return policy.defaultAllow ? ALLOW_BY_DEFAULT : DENY_BY_DEFAULT;
+}
+
 /** The label a decision is logged and counted under. */
 export function decisionLabel(decision: PolicyDecision): string {
   return decision.rule?.label ?? "default";
 }
 
 function ruleMatches(rule: CompiledRule, request: PolicyRequest): boolean {
+  if (!matchesApartFromDestination(rule, request)) return false;
+  if (rule.to !== undefined) {
+    // BIND has no destination: a rule about destinations never matches it.
+    if (request.command !== "connect") return false;
+    let hit = false;
+    for (let i = 0; i < rule.to.length && !hit; i++) hit = destinationMatches(rule.to[i]!, request);
+    if (!hit) return false;
+  }
+  return true;
+}
+
+const Match = { No: 0, Yes: 1, NeedsAddress: 2 } as const;
+type Match = (typeof Match)[keyof typeof Match];
+
+function matchBeforeLookup(rule: CompiledRule, request: PolicyRequest): Match {
+  if (!matchesApartFromDestination(rule, request)) return Match.No;
+  if (rule.to === undefined) return Match.Yes;
+  if (request.command !== "connect") return Match.No;
+  let needsAddress = false;
+  for (let i = 0; i < rule.to.length; i++) {
+    const pattern = rule.to[i]!;
+    if (pattern.kind === DestinationKind.Cidr) {
+      if (request.port >= pattern.portLow && request.port <= pattern.portHigh) needsAddress = true;
+    } else if (destinationMatches(pattern, request)) {
+      return Match.Yes;
+    }
+  }
+  return needsAddress ? Match.NeedsAddress : Match.No;
+}
+
+function matchesApartFromDestination(rule: CompiledRule, request: PolicyRequest): boolean {
   if (rule.commands !== 0 && (rule.commands & CommandBit[request.command]) === 0) return false;
   if (rule.authenticated !== undefined && rule.authenticated !== request.authenticated) return false;
   if (rule.identities !== undefined && !anyIn(rule.identities, request.identities)) return false;
@@ -54,13 +103,6 @@ function ruleMatches(rule: CompiledRule, request: PolicyRequest): boolean {
   }
   if (rule.source !== undefined && (request.source === undefined || !anyCidrContains(rule.source, request.source))) {
     return false;
-  }
-  if (rule.to !== undefined) {
-    // BIND has no destination: a rule about destinations never matches it.
-    if (request.command !== "connect") return false;
-    let hit = false;
-    for (let i = 0; i < rule.to.length && !hit; i++) hit = destinationMatches(rule.to[i]!, request);
-    if (!hit) return false;
   }
   return true;
 }

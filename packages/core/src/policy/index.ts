@@ -4,9 +4,9 @@ export { PolicyConfigError, compileListenerPolicies, compilePolicyBlock, formatI
 export type { CompiledPolicy, CompiledRule, PolicyIssue } from "./compile.js";
 export { DestinationKind, destinationMatches, parseDestination } from "./destination.js";
 export type { DestinationPattern, DestinationView } from "./destination.js";
-export { decisionLabel, evaluatePolicy } from "./evaluate.js";
+export { decisionLabel, evaluatePolicy, evaluatePolicyBeforeLookup } from "./evaluate.js";
 export type { PolicyDecision, PolicyRequest } from "./evaluate.js";
-export { parseIp } from "./ip.js";
+export { isUnspecifiedAddress, parseIp } from "./ip.js";
 export type { ParsedIp } from "./ip.js";
 export { ConnectionLimits } from "./limits.js";
 export type { LimitExceeded, LimitSlot } from "./limits.js";

@@ -67,7 +67,7 @@ function parseIpv4Word(text: string): number {
 }
 
 /** A validated IPv6 literal as four unsigned 32-bit words. */
-function parseIpv6Words(text: string): number[] {
+export function parseIpv6Words(text: string): number[] {
   let body = text;
   const lastColon = body.lastIndexOf(":");
   if (body.includes(".", lastColon)) {
@@ -81,4 +81,9 @@ function parseIpv6Words(text: string): number[] {
   const rest = split === -1 ? [] : hex(body.slice(split + 2));
   const groups = [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
   return [0, 1, 2, 3].map((word) => ((groups[word * 2]! << 16) | groups[word * 2 + 1]!) >>> 0);
+}
+
+/** 0.0.0.0/8 and `::` (IPv4-mapped `::ffff:0.0.0.0/104` is v4 here): "this host", which Linux dials as loopback. */
+export function isUnspecifiedAddress(ip: ParsedIp): boolean {
+  return ip.v4 ? ip.w3 >>> 24 === 0 : (ip.w0 | ip.w1 | ip.w2 | ip.w3) === 0;
 }

@@ -1,5 +1,7 @@
 import { AddressType, Command, SOCKS_VERSION, USERPASS_VERSION } from "./constants.js";
-import { ProtocolError } from "./errors.js";
+import { escapeName, compressIPv6, interpretDestinationName } from "./destination-name.js";
+import type { InterpretedName } from "./destination-name.js";
+import { ProtocolError, RefusedNameError } from "./errors.js";
 
 /**
  * Incremental parsers: each takes the bytes received so far and returns `undefined` when
@@ -56,7 +58,11 @@ export function parseUserPass(buf: Uint8Array): Parsed<UserPassCredentials> | un
   };
 }
 
-/** The destination of a request: an IPv4 or IPv6 address, or a domain name, as the client sent it. */
+/**
+ * The destination of a request: an IPv4 or IPv6 address, or a validated domain name (lower
+ * case, no trailing dot). A name that is an IP address in a resolver's numeric form (`127.1`,
+ * `0`, `::ffff:127.0.0.1`, `[::1]`) arrives here as that address.
+ */
 export type RequestAddress =
   | { readonly type: "ipv4"; readonly host: string }
   | { readonly type: "ipv6"; readonly host: string }
@@ -71,7 +77,11 @@ export interface SocksRequest {
 
 const KNOWN_COMMANDS: ReadonlySet<number> = new Set(Object.values(Command));
 
-/** Parses a CONNECT/BIND/UDP ASSOCIATE request; `undefined` until it is complete. Throws ProtocolError for a bad version, reserved byte, command or address type. */
+/**
+ * Parses a CONNECT/BIND/UDP ASSOCIATE request; `undefined` until it is complete. Throws
+ * ProtocolError for a bad version, reserved byte, command or address type, and its subclass
+ * RefusedNameError (once the whole request is read) for a domain name that fails validation.
+ */
 export function parseRequest(buf: Uint8Array): Parsed<SocksRequest> | undefined {
   if (buf.length < 1) return undefined;
   if (buf[0] !== SOCKS_VERSION) {
@@ -84,7 +94,8 @@ export function parseRequest(buf: Uint8Array): Parsed<SocksRequest> | undefined 
   }
   const atyp = buf[3]!;
   let addressEnd: number;
-  let address: RequestAddress;
+  let address: RequestAddress | undefined;
+  let name: InterpretedName | undefined;
   switch (atyp) {
     case AddressType.IPv4:
       addressEnd = 8;
@@ -101,8 +112,8 @@ export function parseRequest(buf: Uint8Array): Parsed<SocksRequest> | undefined 
       const nameLength = buf[4]!;
       addressEnd = 5 + nameLength;
       if (buf.length < addressEnd + 2) return undefined;
-      if (nameLength === 0) throw new ProtocolError("empty_domain_name", "empty domain name");
-      address = { type: "domain", host: Buffer.from(buf.subarray(5, addressEnd)).toString("utf8") };
+      name = interpretDestinationName(buf.subarray(5, addressEnd));
+      if (name.kind !== "refused") address = { type: name.kind === "name" ? "domain" : name.kind, host: name.host };
       break;
     }
     default:
@@ -114,7 +125,53 @@ export function parseRequest(buf: Uint8Array): Parsed<SocksRequest> | undefined 
     throw new ProtocolError("unknown_command", `command ${String(command)}`);
   }
   const port = (buf[addressEnd]! << 8) | buf[addressEnd + 1]!;
+  if (address === undefined) {
+    const reason = name?.kind === "refused" ? name.reason : "empty_name";
+    throw new RefusedNameError(reason, escapeName(buf.subarray(5, addressEnd)), command, port);
+  }
   return { value: { command, address, port }, length: addressEnd + 2 };
+}
+
+/** A server's reply to a request (RFC 1928 §6), as a client reads it. */
+export interface SocksReplyMessage {
+  readonly code: number;
+  /** The bound address; a domain reply's name is given byte for byte (latin1). */
+  readonly address: RequestAddress;
+  readonly port: number;
+}
+
+/** Parses a reply; `undefined` until it is complete. For clients, tests and load tools. */
+export function parseReply(buf: Uint8Array): Parsed<SocksReplyMessage> | undefined {
+  if (buf.length < 1) return undefined;
+  if (buf[0] !== SOCKS_VERSION) throw new ProtocolError("bad_version", `reply version ${String(buf[0])}, expected 5`);
+  if (buf.length < 4) return undefined;
+  if (buf[2] !== 0x00) {
+    throw new ProtocolError("bad_reserved", `reply reserved byte ${String(buf[2])}, expected 0`);
+  }
+  let addressEnd: number;
+  let address: RequestAddress;
+  switch (buf[3]) {
+    case AddressType.IPv4:
+      addressEnd = 8;
+      if (buf.length < addressEnd + 2) return undefined;
+      address = { type: "ipv4", host: formatIPv4(buf, 4) };
+      break;
+    case AddressType.IPv6:
+      addressEnd = 20;
+      if (buf.length < addressEnd + 2) return undefined;
+      address = { type: "ipv6", host: formatIPv6(buf, 4) };
+      break;
+    case AddressType.DomainName:
+      if (buf.length < 5) return undefined;
+      addressEnd = 5 + buf[4]!;
+      if (buf.length < addressEnd + 2) return undefined;
+      address = { type: "domain", host: Buffer.from(buf.subarray(5, addressEnd)).toString("latin1") };
+      break;
+    default:
+      throw new ProtocolError("unknown_address_type", `address type ${String(buf[3])}`);
+  }
+  const port = (buf[addressEnd]! << 8) | buf[addressEnd + 1]!;
+  return { value: { code: buf[1]!, address, port }, length: addressEnd + 2 };
 }
 
 function formatIPv4(buf: Uint8Array, offset: number): string {
@@ -127,27 +184,4 @@ function formatIPv6(buf: Uint8Array, offset: number): string {
     groups.push(((buf[offset + 2 * i]! << 8) | buf[offset + 2 * i + 1]!).toString(16));
   }
   return compressIPv6(groups);
-}
-
-/** RFC 5952 form: the longest run (≥2) of zero groups becomes `::`. */
-function compressIPv6(groups: string[]): string {
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let i = 0; i < groups.length;) {
-    if (groups[i] !== "0") {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < groups.length && groups[j] === "0") j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  if (bestLength < 2) return groups.join(":");
-  const head = groups.slice(0, bestStart).join(":");
-  const tail = groups.slice(bestStart + bestLength).join(":");
-  return `${head}::${tail}`;
 }

@@ -4,7 +4,7 @@ import type { AuthDecision, NormalizedAuthInfo } from "../auth/contract.js";
 import { classifyAuthDecision } from "../auth/outcome.js";
 import { Command, Method, Reply } from "../protocol/constants.js";
 import type { ReplyCode } from "../protocol/constants.js";
-import { ProtocolError } from "../protocol/errors.js";
+import { ProtocolError, RefusedNameError } from "../protocol/errors.js";
 import { parseGreeting, parseRequest, parseUserPass } from "../protocol/parse.js";
 import type { Greeting, SocksRequest, UserPassCredentials } from "../protocol/parse.js";
 import {
@@ -16,8 +16,9 @@ import {
   serializeReply,
   unmapIPv4,
 } from "../protocol/serialize.js";
-import { decisionLabel, evaluatePolicy } from "../policy/evaluate.js";
-import { parseIp } from "../policy/ip.js";
+import { decisionLabel, evaluatePolicy, evaluatePolicyBeforeLookup } from "../policy/evaluate.js";
+import type { PolicyDecision, PolicyRequest } from "../policy/evaluate.js";
+import { isUnspecifiedAddress, parseIp } from "../policy/ip.js";
 import type { LimitExceeded, LimitSlot } from "../policy/limits.js";
 import type { PolicyCommand } from "../policy/options.js";
 import { startRelay } from "../relay/relay.js";
@@ -382,8 +383,11 @@ export class Session implements Tunnel, WheelEntry, Admittable {
     const { host } = request.address;
     this.destination = formatHostPort(host, request.port);
     this.ctx.wheel.schedule(this, Math.min(this.handshakeDeadline, Date.now() + this.ctx.options.connectTimeoutMs));
+    const name = request.address.type === "domain" ? host : undefined;
     let address = host;
-    if (request.address.type === "domain" && isIP(host) === 0) {
+    if (name !== undefined) {
+      // Rules that decide on the name alone come first: a name the policy denies is never looked up.
+      if (!this.authorizeName(name, request.port)) return;
       try {
         this.lookupAbort = new AbortController();
         address = (await this.ctx.resolveHost(host, { signal: this.lookupAbort.signal, key: this.lookupKey() }))
@@ -397,8 +401,13 @@ export class Session implements Tunnel, WheelEntry, Admittable {
       }
       if (!this.isIn(State.Connecting)) return;
     }
+    // 0.0.0.0/8 and :: mean "this host": Linux dials them as loopback, whatever a policy says of 127/8.
+    const dialled = parseIp(address);
+    if (dialled === undefined || isUnspecifiedAddress(dialled)) {
+      this.destinationAddress = formatHostPort(address, request.port);
+      return this.failRequest(Reply.HostUnreachable, "unspecified_address");
+    }
     // The address checked here is the address dialled below: no second lookup in between.
-    const name = address === host ? undefined : host;
     if (!this.authorize("connect", name, address, request.port, this.sourceAddress, this.destination)) return;
     this.destinationAddress = formatHostPort(address, request.port);
     const keepAliveMs = this.ctx.options.keepAliveMs;
@@ -424,6 +433,19 @@ export class Session implements Tunnel, WheelEntry, Admittable {
    * The listener's policy and connection limits, after auth and after the request is parsed
    * (and a host name resolved). On refusal: reply 02, one `policy_denied` event, false.
    */
+  /** The policy before a host name's lookup; false (after reply 02) when the name alone is denied. */
+  private authorizeName(name: string, port: number): boolean {
+    const policy = this.ctx.policy.current;
+    if (policy === undefined) return true;
+    const decision = evaluatePolicyBeforeLookup(
+      policy,
+      this.policyRequest("connect", name, undefined, port, this.sourceAddress),
+    );
+    if (decision === undefined || decision.allowed) return true;
+    this.deny("connect", this.destination!, decision);
+    return false;
+  }
+
   private authorize(
     command: PolicyCommand,
     /** The requested host name; undefined for an IP address. */
@@ -436,19 +458,9 @@ export class Session implements Tunnel, WheelEntry, Admittable {
     const policy = this.ctx.policy.current;
     if (policy === undefined) return true;
     const auth = this.auth;
-    const decision = evaluatePolicy(policy, {
-      identities: auth === undefined ? [] : auth.identities.map((entry) => entry.identity),
-      groups: auth?.groups ?? [],
-      authenticated: auth !== undefined,
-      client: this.client.remoteAddress === undefined ? undefined : parseIp(this.client.remoteAddress),
-      command,
-      host: host === undefined ? undefined : normalizeHostName(host),
-      address: address === undefined ? undefined : parseIp(address),
-      port,
-      source: source === undefined ? undefined : parseIp(source),
-    });
+    const decision = evaluatePolicy(policy, this.policyRequest(command, host, address, port, source));
     if (!decision.allowed) {
-      this.denyByPolicy(command, shown, decisionLabel(decision), decision.index, decision.rule ? "rule" : "default");
+      this.deny(command, shown, decision);
       return false;
     }
     if (this.limitSlot !== undefined) return true;
@@ -465,6 +477,31 @@ export class Session implements Tunnel, WheelEntry, Admittable {
     }
     this.limitSlot = slot;
     return true;
+  }
+
+  private policyRequest(
+    command: PolicyCommand,
+    host: string | undefined,
+    address: string | undefined,
+    port: number,
+    source: string | undefined,
+  ): PolicyRequest {
+    const auth = this.auth;
+    return {
+      identities: auth === undefined ? [] : auth.identities.map((entry) => entry.identity),
+      groups: auth?.groups ?? [],
+      authenticated: auth !== undefined,
+      client: this.client.remoteAddress === undefined ? undefined : parseIp(this.client.remoteAddress),
+      command,
+      host,
+      address: address === undefined ? undefined : parseIp(address),
+      port,
+      source: source === undefined ? undefined : parseIp(source),
+    };
+  }
+
+  private deny(command: PolicyCommand, shown: string, decision: PolicyDecision): void {
+    this.denyByPolicy(command, shown, decisionLabel(decision), decision.index, decision.rule ? "rule" : "default");
   }
 
   private denyByPolicy(
@@ -556,12 +593,32 @@ export class Session implements Tunnel, WheelEntry, Admittable {
         return this.closeWithFailure(failureReply(Reply.CommandNotSupported), "command_not_supported");
       case "unknown_address_type":
         return this.closeWithFailure(failureReply(Reply.AddressTypeNotSupported), "address_type_not_supported");
+      case "refused_name":
+        if (error instanceof RefusedNameError) return this.refuseName(error);
+        return this.destroy("protocol_error:refused_name");
       case "bad_reserved":
-      case "empty_domain_name":
         return this.closeWithFailure(failureReply(Reply.GeneralFailure), `protocol_error:${error.code}`);
       default:
         return this.destroy(`protocol_error:${error.code}`);
     }
+  }
+
+  /** A destination name that failed validation: 04, logged escaped, never resolved nor dialled. */
+  private refuseName(error: RefusedNameError): void {
+    this.command = COMMAND_NAMES[error.command];
+    this.destination = `${error.shown}:${String(error.port)}`;
+    this.ctx.logger.info(
+      {
+        event: "name_refused",
+        reason: error.reason,
+        peer_address: this.peer,
+        identity: this.auth?.identities[0]?.identity,
+        command: this.command,
+        destination: this.destination,
+      },
+      "destination name refused",
+    );
+    this.closeWithFailure(failureReply(Reply.HostUnreachable), `refused_name:${error.reason}`);
   }
 
   private failRequest(code: ReplyCode, reason: string): void {
@@ -649,11 +706,11 @@ export class Session implements Tunnel, WheelEntry, Admittable {
   }
 }
 
-/** Host names compare case-insensitively and without the root's trailing dot. */
-function normalizeHostName(host: string): string {
-  const lower = host.toLowerCase();
-  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
-}
+const COMMAND_NAMES: Readonly<Record<number, string>> = {
+  [Command.Connect]: "connect",
+  [Command.Bind]: "bind",
+  [Command.UdpAssociate]: "udp_associate",
+};
 
 function onClientHandshakeData(this: SessionSocket, chunk: Buffer): void {
   this[kSession]?.receive(chunk);

@@ -4,11 +4,15 @@ import {
   DnsResolver,
   compileListenerPolicies,
   decisionLabel,
+  escapeName,
   evaluatePolicy,
+  evaluatePolicyBeforeLookup,
+  interpretDestinationName,
+  isUnspecifiedAddress,
   parseHostPort,
   parseIp,
 } from "@gatehouse/core";
-import type { PolicyCommand } from "@gatehouse/core";
+import type { CompiledPolicy, PolicyCommand, PolicyDecision } from "@gatehouse/core";
 import { loadConfigFile } from "../config/load.js";
 import { dnsSettings } from "../wiring/dns-settings.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
@@ -117,53 +121,82 @@ export async function policyTestCommand(
     config.policy,
     listeners.map((entry) => entry.policy),
   )[index];
-  const lines: string[] = [];
-  const host = command.to?.host;
-  let address = command.address;
-  if (host !== undefined && isIP(host) !== 0) address = host;
-  else if (host !== undefined && address === undefined && command.command === "connect") {
-    const resolver = new DnsResolver(await dnsSettings(config.dns, configDir)); // the config's `dns`, as the proxy
-    try {
-      address = (await resolver.lookup(host)).address;
-    } catch (error) {
-      lines.push(
-        `note: ${host} did not resolve (${(error as NodeJS.ErrnoException).code ?? "error"}): the proxy would reply 04`,
-      );
-    } finally {
-      resolver.close();
-    }
+  const who = command.user === undefined ? "(no auth)" : command.user;
+  const describe = (what: string): string =>
+    `request: ${what} as ${who}, groups [${command.groups.join(", ")}], from ${command.from}, listener ${listener.name ?? listener.listen}`;
+  const refuse = (what: string, ...why: string[]): number => {
+    out.write(`${[describe(what), "decision: deny", ...why].join("\n")}\n`);
+    return EXIT_POLICY_DENIED;
+  };
+  const port = command.to?.port ?? 0;
+  // The destination as the proxy's parser reads it: a validated name, an address, or refused.
+  const target = command.to === undefined ? undefined : interpretDestinationName(Buffer.from(command.to.host, "utf8"));
+  const shownTarget = `${command.to === undefined ? "" : escapeName(Buffer.from(command.to.host, "utf8"))}:${String(port)}`;
+  if (target?.kind === "refused") {
+    return refuse(
+      `connect ${shownTarget}`,
+      `reason: refused_name:${target.reason}: the proxy refuses this name (reply 04) and never looks it up`,
+    );
   }
-  const name = host === undefined || isIP(host) !== 0 ? undefined : host.toLowerCase().replace(/\.$/, "");
-  const request = {
+  const name = target?.kind === "name" ? target.host : undefined;
+  const base = {
     identities: command.user === undefined ? [] : [command.user],
     groups: command.groups,
     authenticated: command.user !== undefined,
     client: parseIp(command.from),
     command: command.command,
     host: name,
-    address: address === undefined ? undefined : parseIp(address),
-    port: command.to?.port ?? 0,
+    port,
     source: command.source === undefined ? undefined : parseIp(command.source),
   };
-  const who = command.user === undefined ? "(no auth)" : command.user;
+  let address = target === undefined || name !== undefined ? command.address : target.host;
+  if (name !== undefined && command.command === "connect") {
+    const early =
+      policy === undefined ? undefined : evaluatePolicyBeforeLookup(policy, { ...base, address: undefined });
+    if (early !== undefined && !early.allowed) {
+      return refuse(
+        `connect ${shownTarget}`,
+        ruleLine(policy!, early),
+        "note: decided on the name alone: not looked up",
+      );
+    }
+    if (address === undefined) {
+      const resolver = new DnsResolver(await dnsSettings(config.dns, configDir)); // the config's `dns`, as the proxy
+      try {
+        address = (await resolver.lookup(name)).address;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? "error";
+        return refuse(
+          `connect ${shownTarget}`,
+          `reason: dns_failed:${code}: ${name} did not resolve; the proxy replies 04`,
+        );
+      } finally {
+        resolver.close();
+      }
+    }
+  }
   const what =
     command.command === "bind"
       ? `bind ${command.source ?? ""}`
-      : `connect ${command.to?.host ?? ""}:${String(command.to?.port ?? 0)}` +
-        (name !== undefined && address !== undefined ? ` (address ${address})` : "");
-  lines.push(
-    `request: ${what} as ${who}, groups [${command.groups.join(", ")}], from ${command.from}, listener ${listener.name ?? listener.listen}`,
-  );
+      : `connect ${shownTarget}` +
+        (address !== undefined && address !== command.to?.host ? ` (address ${address})` : "");
+  const dialled = address === undefined ? undefined : parseIp(address);
+  if (command.command === "connect" && dialled !== undefined && isUnspecifiedAddress(dialled)) {
+    return refuse(what, "reason: unspecified_address: 0.0.0.0/8 and :: are never dialled (reply 04)");
+  }
   if (policy === undefined) {
-    lines.push("decision: allow", "rule: none (no policy configured: every request is allowed)");
-    out.write(`${lines.join("\n")}\n`);
+    out.write(`${describe(what)}\ndecision: allow\nrule: none (no policy configured: every request is allowed)\n`);
     return 0;
   }
-  const decision = evaluatePolicy(policy, request);
-  const rule = decision.rule;
-  lines.push(`decision: ${decision.allowed ? "allow" : "deny"}`);
-  if (rule === undefined) lines.push(`rule: default (${policy.defaultAllow ? "allow" : "deny"}): no rule matched`);
-  else lines.push(`rule: ${decisionLabel(decision)}${rule.label === rule.path ? "" : ` (${rule.path})`}`);
-  out.write(`${lines.join("\n")}\n`);
+  const decision = evaluatePolicy(policy, { ...base, address: dialled });
+  out.write(
+    `${[describe(what), `decision: ${decision.allowed ? "allow" : "deny"}`, ruleLine(policy, decision)].join("\n")}\n`,
+  );
   return decision.allowed ? 0 : EXIT_POLICY_DENIED;
+}
+
+function ruleLine(policy: CompiledPolicy, decision: PolicyDecision): string {
+  const rule = decision.rule;
+  if (rule === undefined) return `rule: default (${policy.defaultAllow ? "allow" : "deny"}): no rule matched`;
+  return `rule: ${decisionLabel(decision)}${rule.label === rule.path ? "" : ` (${rule.path})`}`;
 }
