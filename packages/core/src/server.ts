@@ -32,13 +32,15 @@ export interface AuthPipelineSettings {
   readonly timeout?: Duration;
   /** The decision cache; `false` disables it. */
   readonly cache?: { readonly ttl?: Duration; readonly negative_ttl?: Duration; readonly max_entries?: number } | false;
-  /** Failure throttling per client address and per username; `false` disables it. */
+  /** Failure throttling per client address and per username (smart lockout); `false` disables it. */
   readonly throttle?:
     | {
         readonly max_failures?: number;
         readonly window?: Duration;
         readonly block?: Duration;
         readonly max_tracked?: number;
+        /** How long a login keeps its client address familiar for that username; default 24h. */
+        readonly familiar_for?: Duration;
       }
     | false;
 }
@@ -379,11 +381,13 @@ function toPipelineOptions(auth: Exclude<AuthOptions, Authenticator>): AuthPipel
   if (auth.throttle) {
     const windowMs = ms("throttle.window", auth.throttle.window);
     const blockMs = ms("throttle.block", auth.throttle.block);
+    const familiarMs = ms("throttle.familiar_for", auth.throttle.familiar_for);
     throttle = {
       ...(auth.throttle.max_failures !== undefined && { maxFailures: auth.throttle.max_failures }),
       ...(windowMs !== undefined && { windowMs }),
       ...(blockMs !== undefined && { blockMs }),
       ...(auth.throttle.max_tracked !== undefined && { maxTracked: auth.throttle.max_tracked }),
+      ...(familiarMs !== undefined && { familiarMs }),
     };
   }
   if (problems.length > 0) throw new AuthConfigError(problems);

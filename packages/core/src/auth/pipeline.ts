@@ -105,8 +105,11 @@ export class AuthPipeline implements Authenticator {
     // Before the cache too: a blocked client must not be able to test guesses against it.
     const throttledBy = this.throttle?.blockedBy(request.username, request.connMeta);
     if (throttledBy !== undefined) {
-      const what = throttledBy === "username" ? "this username" : "this client address";
-      return { allowed: false, reason: "throttled", detail: `too many failed attempts for ${what}` };
+      const detail =
+        throttledBy === "username"
+          ? "too many failed attempts for this username, some from this client address"
+          : "too many failed attempts from this client address";
+      return { allowed: false, reason: "throttled", detail };
     }
     const key = this.keyOf(request, generation);
     const cached = this.cache?.get(key);

@@ -151,6 +151,7 @@ const throttleSchema = z.union([
     window: duration.optional(),
     block: duration.optional(),
     max_tracked: count.optional(),
+    familiar_for: duration.optional(),
   }),
 ]);
 
