@@ -21,6 +21,7 @@ import type { PolicyOptions } from "./policy/options.js";
 import type { Logger } from "./log.js";
 import type { HostResolver, ProxyHooks } from "./session/context.js";
 import { guardHooks } from "./session/guarded-hooks.js";
+import { HandshakeFailureSummary } from "./session/handshake-failures.js";
 import { ProxyStats } from "./stats.js";
 import { parseDuration } from "./util/duration.js";
 import type { Duration } from "./util/duration.js";
@@ -73,6 +74,11 @@ export interface ProxyServerOptions {
    * its own `policy`: everything is allowed, as KumoMTA does.
    */
   readonly policy?: PolicyOptions;
+  /**
+   * Handshakes that fail before authentication are logged at debug; every this many ms one
+   * `handshake_failures` info line counts them by reason (none when there were none). Default 10 s.
+   */
+  readonly handshakeFailureSummaryMs?: number;
 }
 
 /** What a reconfigure leaves behind. */
@@ -121,6 +127,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const stats = new ProxyStats();
   const hooks = guardHooks(options.hooks ?? {}, logger, stats);
   const wheel = new TimerWheel();
+  const handshakeFailures = new HandshakeFailureSummary(logger, summaryInterval(options.handshakeFailureSummaryMs));
   /** Swapped by a reload; lookups already waiting finish on the resolver they started on. */
   const dns = { current: new DnsResolver(options.dns) };
   const resolveHost: HostResolver =
@@ -132,6 +139,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       options: listenerOptions,
       auth,
       logger: logger.child({ listener: listenerOptions.name }),
+      handshakeFailures,
       wheel,
       stats,
       resolveHost,
@@ -161,6 +169,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     async start() {
       if (started) throw new Error("proxy server already started");
       started = true;
+      handshakeFailures.start();
       try {
         for (const listener of active.values()) await listener.start();
       } catch (error) {
@@ -237,11 +246,20 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       for (const listener of everyListener()) listener.destroySessions("server_shutdown");
       dns.current.close();
       wheel.stop();
+      handshakeFailures.stop();
     },
     addresses() {
       return [...active.values()].map((listener) => listener.address());
     },
   };
+}
+
+function summaryInterval(ms: number | undefined): number | undefined {
+  if (ms === undefined) return undefined;
+  if (!Number.isFinite(ms) || ms < 1) {
+    throw new ListenerConfigError([`handshakeFailureSummaryMs: expected a positive number of ms, got ${String(ms)}`]);
+  }
+  return ms;
 }
 
 function listenerPolicies(

@@ -6,6 +6,7 @@ import type { ConnectionLimits, LimitExceeded } from "../policy/limits.js";
 import type { Logger } from "../log.js";
 import type { ProxyStats } from "../stats.js";
 import type { TimerWheel } from "../util/timer-wheel.js";
+import type { HandshakeFailureSummary } from "./handshake-failures.js";
 
 /** What a session tells the resolver about its lookup. */
 export interface HostLookupOptions {
@@ -73,6 +74,8 @@ export interface ListenerContext {
   /** Swapped by a reload; sessions read it when they authenticate. */
   readonly auth: { current: Authenticator };
   readonly logger: Logger;
+  /** Counts the handshakes that failed before authentication (each logged at debug). */
+  readonly handshakeFailures: HandshakeFailureSummary;
   readonly wheel: TimerWheel;
   readonly stats: ProxyStats;
   readonly resolveHost: HostResolver;

@@ -73,6 +73,8 @@ export class Session implements Tunnel, WheelEntry {
   private sourceAddress: string | undefined;
   private sourcePort = 0;
   private relayStarted = false;
+  /** A SOCKS request was read (the handshake got past greeting and authentication). */
+  private requestReceived = false;
   /** The per-identity / per-IP slot this session holds once a request passed the policy. */
   private limitSlot: LimitSlot | undefined;
   /** The client's FIN arrived before the relay started. */
@@ -307,10 +309,14 @@ export class Session implements Tunnel, WheelEntry {
       ...(!decision.allowed && decision.detail !== undefined && { detail: decision.detail }),
     };
     if (outcome === "error") logger.warn(fields, "auth error");
-    else logger.info(fields, "auth decision");
+    // Throttled, undecodable or abandoned attempts cost an anonymous client nothing: debug only
+    // (the session's end is counted in the handshake_failures summary).
+    else if (outcome === "allow" || reason === "bad_credentials") logger.info(fields, "auth decision");
+    else logger.debug(fields, "auth decision");
   }
 
   private onRequest(request: SocksRequest): void {
+    this.requestReceived = true;
     switch (request.command) {
       case Command.Connect:
         return void this.connect(request);
@@ -604,22 +610,27 @@ export class Session implements Tunnel, WheelEntry {
       tunnel: this.relayStarted,
     };
     ctx.hooks.onSessionEnd?.(record);
-    ctx.logger.info(
-      {
-        event: "session_end",
-        peer: record.peer,
-        identity: record.identity,
-        command: record.command,
-        destination: record.destination,
-        destination_address: record.destinationAddress,
-        source_address: record.sourceAddress,
-        bytes_client_to_dest: record.bytesClientToDest,
-        bytes_dest_to_client: record.bytesDestToClient,
-        duration_ms: record.durationMs,
-        reason: record.reason,
-      },
-      "session end",
-    );
+    const fields = {
+      event: "session_end",
+      peer: record.peer,
+      identity: record.identity,
+      command: record.command,
+      destination: record.destination,
+      destination_address: record.destinationAddress,
+      source_address: record.sourceAddress,
+      bytes_client_to_dest: record.bytesClientToDest,
+      bytes_dest_to_client: record.bytesDestToClient,
+      duration_ms: record.durationMs,
+      reason: record.reason,
+    };
+    // Nobody authenticated and no request was made: one line each would let an anonymous
+    // client write the log as fast as it can connect.
+    if (!this.relayStarted && this.auth === undefined && !this.requestReceived) {
+      ctx.handshakeFailures.record(record.reason);
+      ctx.logger.debug(fields, "session end");
+    } else {
+      ctx.logger.info(fields, "session end");
+    }
   }
 }
 

@@ -182,6 +182,13 @@ export const authSchema = z
 export const logSchema = z.strictObject({
   level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   format: z.enum(["json", "pretty"]).optional(),
+  /** How often the `handshake_failures` summary line is written (when there were any); default 10s. */
+  handshake_failures_interval: duration
+    .superRefine((value, ctx) => {
+      if (isDuration(value) && parseDuration(value) < 1)
+        ctx.addIssue({ code: "custom", message: "must be at least 1ms" });
+    })
+    .optional(),
 });
 
 /** The admin HTTP listener (/metrics, /healthz, /readyz); off unless this section is present. */
