@@ -58,7 +58,8 @@ export interface PolicyDeniedEvent {
   readonly rule: string;
   /** The rule's position in the listener's evaluation order; -1 for the default or a limit. */
   readonly ruleIndex: number;
-  readonly reason: "rule" | "default" | LimitExceeded;
+  /** `source_port_not_named`: a BIND asked for a source port other than 0 that no allowing `source:` entry names. */
+  readonly reason: "rule" | "default" | LimitExceeded | "source_port_not_named";
 }
 
 /** Callbacks for observers such as metrics: one per auth decision, per policy denial and per ended session. Called synchronously on the session's path, so keep them cheap; a throw or rejection is caught, logged (rate-limited) and counted in `ProxyStats.hookErrors`, never fatal. */

@@ -18,6 +18,7 @@ import {
 } from "../protocol/serialize.js";
 import { decisionLabel, evaluatePolicy } from "../policy/evaluate.js";
 import { parseIp } from "../policy/ip.js";
+import { sourcePortNamed } from "../policy/source.js";
 import type { LimitExceeded, LimitSlot } from "../policy/limits.js";
 import type { PolicyCommand } from "../policy/options.js";
 import { startRelay } from "../relay/relay.js";
@@ -25,7 +26,7 @@ import type { Tunnel } from "../relay/relay.js";
 import { formatHostPort, formatSocketAddress } from "../util/address.js";
 import { decodeUtf8Strict } from "../util/utf8.js";
 import type { WheelEntry } from "../util/timer-wheel.js";
-import type { ListenerContext, SessionRecord } from "./context.js";
+import type { ListenerContext, PolicyDeniedEvent, SessionRecord } from "./context.js";
 import { replyForDialError } from "./reply-codes.js";
 
 const State = {
@@ -41,6 +42,9 @@ const State = {
   Closed: 8,
 } as const;
 type State = (typeof State)[keyof typeof State];
+
+/** The rule (and reason) of a BIND refused for asking a source port no allowing rule names. */
+const SOURCE_PORT_NOT_NAMED = "source_port_not_named";
 
 /** How long a refused client may keep the connection after the failure reply. */
 const FAILURE_LINGER_MS = 2000;
@@ -338,7 +342,8 @@ export class Session implements Tunnel, WheelEntry {
     if (this.sourceAddress !== undefined || isIP(host) === 0) {
       return this.closeWithFailure(failureReply(Reply.GeneralFailure), "bind_rejected");
     }
-    if (!this.authorize("bind", undefined, undefined, request.port, host, formatHostPort(host, request.port))) return;
+    const shown = formatHostPort(host, request.port);
+    if (!this.authorize("bind", undefined, undefined, request.port, host, shown, request.port)) return;
     this.state = State.Binding;
     this.client.pause();
     const probe = createServer();
@@ -383,7 +388,8 @@ export class Session implements Tunnel, WheelEntry {
     }
     // The address checked here is the address dialled below: no second lookup in between.
     const name = address === host ? undefined : host;
-    if (!this.authorize("connect", name, address, request.port, this.sourceAddress, this.destination)) return;
+    const { sourceAddress, sourcePort, destination } = this;
+    if (!this.authorize("connect", name, address, request.port, sourceAddress, destination, sourcePort)) return;
     this.destinationAddress = formatHostPort(address, request.port);
     const keepAliveMs = this.ctx.options.keepAliveMs;
     const dest = connect({
@@ -416,9 +422,17 @@ export class Session implements Tunnel, WheelEntry {
     port: number,
     source: string | undefined,
     shown: string,
+    /** BIND: the port asked for; CONNECT: the one bound earlier (0: the system picks). */
+    sourcePort: number,
   ): boolean {
     const policy = this.ctx.policy.current;
-    if (policy === undefined) return true;
+    // A chosen source port (say 25) is a privilege: only a rule that names it grants it.
+    const portToName = command === "bind" && sourcePort !== 0 && source !== undefined ? parseIp(source) : undefined;
+    if (policy === undefined) {
+      if (portToName === undefined) return true;
+      this.denyByPolicy(command, shown, SOURCE_PORT_NOT_NAMED, -1, SOURCE_PORT_NOT_NAMED);
+      return false;
+    }
     const auth = this.auth;
     const decision = evaluatePolicy(policy, {
       identities: auth === undefined ? [] : auth.identities.map((entry) => entry.identity),
@@ -430,9 +444,14 @@ export class Session implements Tunnel, WheelEntry {
       address: address === undefined ? undefined : parseIp(address),
       port,
       source: source === undefined ? undefined : parseIp(source),
+      sourcePort,
     });
     if (!decision.allowed) {
       this.denyByPolicy(command, shown, decisionLabel(decision), decision.index, decision.rule ? "rule" : "default");
+      return false;
+    }
+    if (portToName !== undefined && !sourcePortNamed(decision.rule?.source, portToName, sourcePort)) {
+      this.denyByPolicy(command, shown, SOURCE_PORT_NOT_NAMED, decision.index, SOURCE_PORT_NOT_NAMED);
       return false;
     }
     if (this.limitSlot !== undefined) return true;
@@ -456,7 +475,7 @@ export class Session implements Tunnel, WheelEntry {
     destination: string,
     rule: string,
     ruleIndex: number,
-    reason: "rule" | "default" | LimitExceeded,
+    reason: PolicyDeniedEvent["reason"],
   ): void {
     const { hooks, logger, options } = this.ctx;
     const identity = this.auth?.identities[0]?.identity;

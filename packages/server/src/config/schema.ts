@@ -2,6 +2,7 @@ import {
   DNS_LIMITS,
   DNS_TIMEOUT_RANGE,
   parseCidr,
+  parseSource,
   parseDestination,
   parseDnsServer,
   parseDuration,
@@ -87,7 +88,7 @@ export const policyRuleSchema = z
     from: nonEmptyList(parsedString(parseCidr)).optional(),
     to: nonEmptyList(parsedString(parseDestination)).optional(),
     command: z.union([policyCommand, nonEmptyList(policyCommand)]).optional(),
-    source: nonEmptyList(parsedString(parseCidr)).optional(),
+    source: nonEmptyList(parsedString(parseSource)).optional(),
   })
   .superRefine((rule, ctx) => {
     if (POLICY_MATCH_KEYS.every((key) => rule[key] === undefined)) {
