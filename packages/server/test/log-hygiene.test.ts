@@ -22,6 +22,7 @@ const HOSTILE_USERNAMES = [
   "mallory\u202etoor\u200b\ufeff",
   "mallory outcome=allow reason=ok",
 ];
+// eslint-disable-next-line no-control-regex -- no control character may reach the log
 const ALLOWED_RAW = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u200b\ufeff]*$/u;
 
 /** The CLI with any log format: waits for the started line (JSON or pretty) and takes the port from it. */

@@ -19,7 +19,7 @@ import {
 import { decisionLabel, evaluatePolicy } from "../policy/evaluate.js";
 import { parseIp } from "../policy/ip.js";
 import { sourcePortNamed } from "../policy/source.js";
-import type { LimitExceeded, LimitSlot } from "../policy/limits.js";
+import type { LimitSlot } from "../policy/limits.js";
 import type { PolicyCommand } from "../policy/options.js";
 import { startRelay } from "../relay/relay.js";
 import type { Tunnel } from "../relay/relay.js";

@@ -35,7 +35,8 @@ function prettyValue(value: unknown): string {
     const escaped = escapeNonPrintable(value);
     return escaped === value && BARE.test(value) ? value : escapeJsonLine(JSON.stringify(value));
   }
-  return escapeJsonLine(JSON.stringify(value) ?? String(value));
+  const json = JSON.stringify(value) as string | undefined; // undefined for undefined or a function
+  return escapeJsonLine(json ?? String(value));
 }
 
 /** A pino destination that writes pretty lines to `out`. */
