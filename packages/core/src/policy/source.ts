@@ -22,6 +22,7 @@ export function parseSource(text: string): SourcePattern {
   return { range: parseCidr(host), portLow, portHigh, namesPort: ports !== undefined };
 }
 
+/** Whether `address` and `port` fall under one compiled `source:` entry. */
 export function sourceMatches(pattern: SourcePattern, address: ParsedIp, port: number): boolean {
   return port >= pattern.portLow && port <= pattern.portHigh && cidrContains(pattern.range, address);
 }
