@@ -30,6 +30,14 @@ function authLines(proxy: RunningCli): AuthLine[] {
     .map((line) => JSON.parse(line) as AuthLine);
 }
 
+/** The log travels through a pipe: waits until `count` auth lines for `username` arrived. */
+async function waitForAuthLines(proxy: RunningCli, username: string, count: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (authLines(proxy).filter((line) => line.username === username).length < count && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe("smart lockout in the gatehouse process (default throttle: 10 failures a minute)", () => {
   const fixture = makeFixtureDir();
   let http: { server: Server; port: number };
@@ -87,6 +95,7 @@ describe("smart lockout in the gatehouse process (default throttle: 10 failures 
     assert.equal(await curlFrom("127.0.0.3", "alice", PASSWORDS.alice), 0, "the user was locked out");
     assert.equal(await loginStatus(port, "alice", PASSWORDS.alice, "127.0.0.2"), FAILURE, "still refused");
 
+    await waitForAuthLines(proxy, "alice", 13);
     const alice = authLines(proxy).filter((line) => line.username === "alice");
     assert.deepEqual(
       alice.map((line) => `${line.peer_address?.split(":")[0] ?? ""} ${line.reason ?? ""}`),
@@ -117,6 +126,7 @@ describe("smart lockout in the gatehouse process (default throttle: 10 failures 
     assert.equal(await loginStatus(port, "bob", "guess-new", "127.0.1.6"), FAILURE);
     assert.equal(await loginStatus(port, "bob", PASSWORDS.bob, "127.0.1.6"), FAILURE);
 
+    await waitForAuthLines(proxy, "bob", 19);
     const bob = authLines(proxy).filter((line) => line.username === "bob");
     const refused = bob.filter((line) => line.reason === "throttled");
     assert.equal(refused.length, 7);
