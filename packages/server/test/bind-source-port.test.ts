@@ -13,22 +13,31 @@ import { makeFixtureDir } from "./helpers/fixtures.js";
 
 const PASSWORD = "alice-Pw-1";
 
-/** Reads exactly `length` bytes, or what arrived before the proxy closed. */
-async function read(socket: Socket, length: number): Promise<Buffer> {
+/** Reads exactly `length` bytes (fewer only when the proxy closed first). */
+type Reader = (length: number) => Promise<Buffer>;
+
+function readerOf(socket: Socket): Reader {
   let buffered = Buffer.alloc(0);
-  for (;;) {
-    if (buffered.length >= length) {
-      if (buffered.length > length) socket.unshift(buffered.subarray(length));
-      return buffered.subarray(0, length);
-    }
-    const chunk = socket.read() as Buffer | null;
-    if (chunk !== null) {
-      buffered = Buffer.concat([buffered, chunk]);
-      continue;
-    }
-    if (socket.readableEnded || socket.destroyed) return buffered;
-    await Promise.race([once(socket, "readable"), once(socket, "end"), once(socket, "close")]);
-  }
+  let closed = false;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    wake?.();
+    wake = undefined;
+  };
+  socket.on("data", (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    notify();
+  });
+  socket.on("close", () => {
+    closed = true;
+    notify();
+  });
+  return async (length) => {
+    while (buffered.length < length && !closed) await new Promise<void>((resolve) => (wake = resolve));
+    const out = buffered.subarray(0, Math.min(length, buffered.length));
+    buffered = buffered.subarray(out.length);
+    return out;
+  };
 }
 
 function ipv4Request(command: number, host: string, port: number): Buffer {
@@ -36,9 +45,14 @@ function ipv4Request(command: number, host: string, port: number): Buffer {
 }
 
 /** Logs in as alice and sends BIND host:port; resolves with the reply and the open socket. */
-async function bind(proxyPort: number, host: string, port: number): Promise<{ code: number; socket: Socket }> {
+async function bind(
+  proxyPort: number,
+  host: string,
+  port: number,
+): Promise<{ code: number; socket: Socket; read: Reader }> {
   const socket = connect({ host: "127.0.0.1", port: proxyPort });
   socket.on("error", () => undefined);
+  const read = readerOf(socket);
   await once(socket, "connect");
   const user = Buffer.from("alice");
   const pass = Buffer.from(PASSWORD);
@@ -51,11 +65,11 @@ async function bind(proxyPort: number, host: string, port: number): Promise<{ co
       ipv4Request(0x02, host, port),
     ]),
   );
-  const head = await read(socket, 4);
+  const head = await read(4);
   assert.deepEqual([...head], [0x05, 0x02, 0x01, 0x00], "method 02 and login accepted");
-  const reply = await read(socket, 10);
+  const reply = await read(10);
   assert.equal(reply.length, 10, `a full-length reply, got ${reply.toString("hex")}`);
-  return { code: reply[1]!, socket };
+  return { code: reply[1]!, socket, read };
 }
 
 /** A free TCP port on `host` (listened on and closed again). */
@@ -156,10 +170,10 @@ describe("BIND source ports in the gatehouse process", () => {
       const granted = await bind(port, "127.0.0.5", named);
       assert.equal(granted.code, 0x00);
       granted.socket.write(ipv4Request(0x01, "127.0.0.1", (destination.address() as AddressInfo).port));
-      const connected = await read(granted.socket, 10);
+      const connected = await granted.read(10);
       assert.equal(connected[1], 0x00, "CONNECT after the BIND");
       assert.equal(connected.readUInt16BE(8), named, "the reply carries the bound source port");
-      assert.equal((await read(granted.socket, 2)).toString(), "hi");
+      assert.equal((await granted.read(2)).toString(), "hi");
       granted.socket.destroy();
       assert.deepEqual(seen.at(-1), { address: "127.0.0.5", port: named }, "what the destination saw");
 
@@ -178,6 +192,24 @@ describe("BIND source ports in the gatehouse process", () => {
       policyDenials(proxy).map((line) => line.rule),
       ["source_port_not_named"],
     );
+  });
+
+  it("gatehouse policy test --source IP:PORT says the same", async () => {
+    const file = config("policy-test.yaml", [
+      "policy:",
+      "  default: allow",
+      "  rules:",
+      "    - { name: mta-port, action: allow, command: bind, source: ['127.0.0.5:2525'] }",
+    ]);
+    const test = (source: string) =>
+      runCli(["policy", "test", "--config", file, "--user", "alice", "--command", "bind", "--source", source]);
+    const named = await test("127.0.0.5:2525");
+    assert.equal(named.code, 0, named.stdout + named.stderr);
+    assert.match(named.stdout, /rule: mta-port/);
+    const other = await test("127.0.0.5:25");
+    assert.equal(other.code, 1, other.stdout + other.stderr);
+    assert.match(other.stdout, /decision: deny\nrule: source_port_not_named/);
+    assert.equal((await test("127.0.0.5")).code, 0);
   });
 
   it("check-config reports a bad source port with its path", async () => {

@@ -7,6 +7,7 @@ import {
   evaluatePolicy,
   parseHostPort,
   parseIp,
+  sourcePortNamed,
 } from "@gatehouse/core";
 import type { PolicyCommand } from "@gatehouse/core";
 import { loadConfigFile } from "../config/load.js";
@@ -27,6 +28,8 @@ export interface PolicyTestCommand {
   readonly address: string | undefined;
   readonly from: string;
   readonly source: string | undefined;
+  /** The source port a BIND asks for (`--source IP:PORT`); 0 by default. */
+  readonly sourcePort: number;
   /** A listener's name or listen address; default: the first listener. */
   readonly listener: string | undefined;
 }
@@ -36,7 +39,7 @@ export const EXIT_POLICY_DENIED = 1;
 
 const USAGE =
   "usage: gatehouse policy test --config FILE [--user NAME] [--group G ...] --to HOST:PORT " +
-  "[--from IP] [--address IP] [--command connect|bind] [--source IP] [--listener NAME]";
+  "[--from IP] [--address IP] [--command connect|bind] [--source IP[:PORT]] [--listener NAME]";
 
 export function parsePolicyCommand(argv: readonly string[]): PolicyTestCommand {
   let parsed;
@@ -69,10 +72,14 @@ export function parsePolicyCommand(argv: readonly string[]): PolicyTestCommand {
     throw usage(`--to: expected HOST:PORT ([v6]:PORT), got ${values.to}`);
   if (command === "connect" && to === undefined) throw usage("--to HOST:PORT is required for connect");
   if (command === "bind" && values.source === undefined) throw usage("--source IP is required for bind");
+  let source = values.source;
+  let sourcePort = 0;
+  const sourceWithPort = source === undefined || isIP(source) !== 0 ? undefined : parseHostPort(source);
+  if (sourceWithPort !== undefined) ({ host: source, port: sourcePort } = sourceWithPort);
   for (const [flag, value] of [
     ["--from", values.from],
     ["--address", values.address],
-    ["--source", values.source],
+    ["--source", source],
   ] as const) {
     if (value !== undefined && isIP(value) === 0) throw usage(`${flag}: expected an IP address, got ${value}`);
   }
@@ -85,7 +92,8 @@ export function parsePolicyCommand(argv: readonly string[]): PolicyTestCommand {
     to,
     address: values.address,
     from: values.from ?? "127.0.0.1",
-    source: values.source,
+    source,
+    sourcePort,
     listener: values.listener,
   };
 }
@@ -144,23 +152,41 @@ export async function policyTestCommand(
     address: address === undefined ? undefined : parseIp(address),
     port: command.to?.port ?? 0,
     source: command.source === undefined ? undefined : parseIp(command.source),
+    sourcePort: command.sourcePort,
   };
   const who = command.user === undefined ? "(no auth)" : command.user;
   const what =
     command.command === "bind"
-      ? `bind ${command.source ?? ""}`
+      ? `bind ${command.source ?? ""}:${String(command.sourcePort)}`
       : `connect ${command.to?.host ?? ""}:${String(command.to?.port ?? 0)}` +
         (name !== undefined && address !== undefined ? ` (address ${address})` : "");
   lines.push(
     `request: ${what} as ${who}, groups [${command.groups.join(", ")}], from ${command.from}, listener ${listener.name ?? listener.listen}`,
   );
+  const portNotNamed = (rule: Parameters<typeof sourcePortNamed>[0]): boolean =>
+    command.command === "bind" &&
+    command.sourcePort !== 0 &&
+    request.source !== undefined &&
+    !sourcePortNamed(rule, request.source, command.sourcePort);
+  const SOURCE_PORT_DENIAL =
+    "rule: source_port_not_named (a source port other than 0 needs an allowing rule whose source: entry names it)";
   if (policy === undefined) {
+    if (portNotNamed(undefined)) {
+      lines.push("decision: deny", SOURCE_PORT_DENIAL);
+      out.write(`${lines.join("\n")}\n`);
+      return EXIT_POLICY_DENIED;
+    }
     lines.push("decision: allow", "rule: none (no policy configured: every request is allowed)");
     out.write(`${lines.join("\n")}\n`);
     return 0;
   }
   const decision = evaluatePolicy(policy, request);
   const rule = decision.rule;
+  if (decision.allowed && portNotNamed(rule?.source)) {
+    lines.push("decision: deny", SOURCE_PORT_DENIAL);
+    out.write(`${lines.join("\n")}\n`);
+    return EXIT_POLICY_DENIED;
+  }
   lines.push(`decision: ${decision.allowed ? "allow" : "deny"}`);
   if (rule === undefined) lines.push(`rule: default (${policy.defaultAllow ? "allow" : "deny"}): no rule matched`);
   else lines.push(`rule: ${decisionLabel(decision)}${rule.label === rule.path ? "" : ` (${rule.path})`}`);
