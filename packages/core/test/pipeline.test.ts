@@ -735,6 +735,26 @@ describe("AuthPipeline: smart lockout (a blocked username is refused only to sus
     assert.equal(reasonOf(await auth.decide(attempt("alice", "right", "10.7.0.1:2"))), "throttled");
   });
 
+  it("while the username is blocked, an address that has not failed gets one attempt in flight, not a burst", async () => {
+    const time = clock();
+    let answer: ((result: AuthResult) => void) | undefined;
+    const db = provider("db", ({ password }) =>
+      password === "slow" ? new Promise<AuthResult>((resolve) => (answer = resolve)) : false,
+    );
+    const auth = new AuthPipeline({ chain: [{ provider: db }], cache: false, throttle, now: time.now });
+    for (let i = 1; i <= 3; i++) await auth.decide(attempt("alice", "guess", `10.6.0.${String(i)}:1`));
+    const first = auth.decide(attempt("alice", "slow", "10.7.0.1:1"));
+    const burst = await Promise.all([1, 2, 3].map((i) => auth.decide(attempt("alice", `g${String(i)}`, "10.7.0.1:2"))));
+    assert.deepEqual(burst.map(reasonOf), ["throttled", "throttled", "throttled"]);
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "x", "10.7.0.2:1"))), "bad_credentials", "per address");
+    answer?.(new Error("backend hiccup") as unknown as AuthResult);
+    assert.notEqual(reasonOf(await first), "bad_credentials");
+    assert.equal(db.calls.length, 5);
+    // Not a bad-credential failure: the address is not suspect, its next attempt is asked.
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "wrong", "10.7.0.1:3"))), "bad_credentials");
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "wrong", "10.7.0.1:4"))), "throttled");
+  });
+
   it("a familiar address (a login within familiarMs) gets through even after its own typo", async () => {
     const time = clock();
     const { auth } = smart(time, { familiarMs: 60_000 });

@@ -23,6 +23,11 @@ export class FailureThrottle {
   private readonly suspects: RecencyMap;
   /** `username \0 address` of recent successful logins. */
   private readonly familiar: RecencyMap;
+  /**
+   * `username \0 address` of attempts in flight that a blocked username let through: one at a
+   * time, or an address that has not failed yet could fire a burst of guesses in parallel.
+   */
+  private readonly probing = new Set<string>();
 
   constructor(private readonly options: FailureLogOptions) {
     this.byAddress = new FailureLog(options);
@@ -40,7 +45,22 @@ export class FailureThrottle {
     const { now, familiarMs, windowMs, blockMs } = this.options;
     const at = now();
     if (this.familiar.seenSince(pair, at - familiarMs)) return undefined;
+    if (this.probing.has(pair)) return "username";
     return this.suspects.seenSince(pair, at - (windowMs + blockMs)) ? "username" : undefined;
+  }
+
+  /**
+   * Call after blockedBy let an attempt through and before the provider is asked; call the
+   * returned function once the attempt is decided. While the username is blocked, an
+   * unfamiliar address has one attempt in flight at most.
+   */
+  claim(username: string, connMeta: ConnMeta): () => void {
+    const user = usernameKey(username);
+    if (!this.byUsername.isBlocked(user)) return NOTHING_TO_RELEASE;
+    const pair = pairKey(user, clientAddress(connMeta.peer_address));
+    if (this.familiar.seenSince(pair, this.options.now() - this.options.familiarMs)) return NOTHING_TO_RELEASE;
+    this.probing.add(pair);
+    return () => this.probing.delete(pair);
   }
 
   recordFailure(username: string, connMeta: ConnMeta): void {
@@ -62,6 +82,8 @@ export class FailureThrottle {
     this.familiar.touch(pair, this.options.now());
   }
 }
+
+const NOTHING_TO_RELEASE = (): void => undefined;
 
 /**
  * Directories usually match names case-insensitively, so `Alice` and `ALICE` reach the same

@@ -107,10 +107,23 @@ export class AuthPipeline implements Authenticator {
     if (throttledBy !== undefined) {
       const detail =
         throttledBy === "username"
-          ? "too many failed attempts for this username, some from this client address"
+          ? "too many failed attempts for this username; this client address failed for it or has an attempt in flight"
           : "too many failed attempts from this client address";
       return { allowed: false, reason: "throttled", detail };
     }
+    const release = this.throttle?.claim(request.username, request.connMeta);
+    try {
+      return await this.decideAdmitted(request, generation, signal);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async decideAdmitted(
+    request: AuthRequest,
+    generation: ChainGeneration,
+    signal: AbortSignal | undefined,
+  ): Promise<AuthDecision> {
     const key = this.keyOf(request, generation);
     const cached = this.cache?.get(key);
     const decision =
