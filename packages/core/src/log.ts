@@ -1,3 +1,5 @@
+import { escapeJsonLine } from "./util/printable.js";
+
 /** The logging surface the engine needs; pino loggers satisfy it. */
 export interface Logger {
   debug(fields: object, message?: string): void;
@@ -22,7 +24,10 @@ export const silentLogger: Logger = {
   },
 };
 
-/** A small JSON-lines logger (pino's field names) for embedding without a logging library. */
+/**
+ * A small JSON-lines logger (pino's field names) for embedding without a logging library.
+ * Control and other invisible characters in keys and values are escaped (see escapeJsonLine).
+ */
 export function createJsonLogger(
   level: LogLevel = "info",
   write: (line: string) => void = (line) => process.stdout.write(line),
@@ -32,7 +37,7 @@ export function createJsonLogger(
   const emit = (levelName: Exclude<LogLevel, "silent">, fields: object, message?: string): void => {
     if (LEVELS[levelName] < threshold) return;
     const record = { level: LEVELS[levelName], time: Date.now(), ...bindings, ...fields, msg: message };
-    write(`${JSON.stringify(record, jsonReplacer)}\n`);
+    write(`${escapeJsonLine(JSON.stringify(record, jsonReplacer))}\n`);
   };
   return {
     debug: (fields, message) => emit("debug", fields, message),

@@ -26,6 +26,7 @@ import type { PolicyOptions } from "./policy/options.js";
 import type { Logger } from "./log.js";
 import type { HostResolver, ProxyHooks } from "./session/context.js";
 import { guardHooks } from "./session/guarded-hooks.js";
+import { HandshakeFailureSummary } from "./session/handshake-failures.js";
 import { ProxyStats } from "./stats.js";
 import { parseDuration } from "./util/duration.js";
 import type { Duration } from "./util/duration.js";
@@ -37,13 +38,15 @@ export interface AuthPipelineSettings {
   readonly timeout?: Duration;
   /** The decision cache; `false` disables it. */
   readonly cache?: { readonly ttl?: Duration; readonly negative_ttl?: Duration; readonly max_entries?: number } | false;
-  /** Failure throttling per client address and per username; `false` disables it. */
+  /** Failure throttling per client address and per username (smart lockout); `false` disables it. */
   readonly throttle?:
     | {
         readonly max_failures?: number;
         readonly window?: Duration;
         readonly block?: Duration;
         readonly max_tracked?: number;
+        /** How long a login keeps its client address familiar for that username; default 24h. */
+        readonly familiar_for?: Duration;
       }
     | false;
 }
@@ -81,6 +84,11 @@ export interface ProxyServerOptions {
    * /proc/self/limits (1024 assumed when unreadable). See fd-budget.ts for the formula.
    */
   readonly softFdLimit?: number;
+  /**
+   * Handshakes that fail before authentication are logged at debug; every this many ms one
+   * `handshake_failures` info line counts them by reason (none when there were none). Default 10 s.
+   */
+  readonly handshakeFailureSummaryMs?: number;
 }
 
 /** What a reconfigure leaves behind. */
@@ -134,6 +142,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const admission = sharedAdmission(budget, stats, logger);
   const hooks = guardHooks(options.hooks ?? {}, logger, stats);
   const wheel = new TimerWheel();
+  const handshakeFailures = new HandshakeFailureSummary(logger, summaryInterval(options.handshakeFailureSummaryMs));
   /** Swapped by a reload; lookups already waiting finish on the resolver they started on. */
   const dns = { current: new DnsResolver(options.dns) };
   const resolveHost: HostResolver =
@@ -150,6 +159,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         stats,
         resolveHost,
         hooks,
+        handshakeFailures,
       },
       admission,
     );
@@ -179,6 +189,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       started = true;
       logBudget(budget, logger);
       warnOverBudget(resolved, budget, logger);
+      handshakeFailures.start();
       try {
         for (const listener of active.values()) await listener.start();
       } catch (error) {
@@ -256,6 +267,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       for (const listener of everyListener()) listener.destroySessions("server_shutdown");
       dns.current.close();
       wheel.stop();
+      handshakeFailures.stop();
     },
     addresses() {
       return [...active.values()].map((listener) => listener.address());
@@ -321,6 +333,14 @@ function warnOverBudget(listeners: readonly ResolvedListenerOptions[], budget: F
     },
     `max_connections (${String(total)} in all) exceeds what the fd limit can hold (${String(budget.maxConnections)}): raise the fd limit (ulimit -n) or lower max_connections`,
   );
+}
+
+function summaryInterval(ms: number | undefined): number | undefined {
+  if (ms === undefined) return undefined;
+  if (!Number.isFinite(ms) || ms < 1) {
+    throw new ListenerConfigError([`handshakeFailureSummaryMs: expected a positive number of ms, got ${String(ms)}`]);
+  }
+  return ms;
 }
 
 function listenerPolicies(
@@ -460,11 +480,13 @@ function toPipelineOptions(auth: Exclude<AuthOptions, Authenticator>): AuthPipel
   if (auth.throttle) {
     const windowMs = ms("throttle.window", auth.throttle.window);
     const blockMs = ms("throttle.block", auth.throttle.block);
+    const familiarMs = ms("throttle.familiar_for", auth.throttle.familiar_for);
     throttle = {
       ...(auth.throttle.max_failures !== undefined && { maxFailures: auth.throttle.max_failures }),
       ...(windowMs !== undefined && { windowMs }),
       ...(blockMs !== undefined && { blockMs }),
       ...(auth.throttle.max_tracked !== undefined && { maxTracked: auth.throttle.max_tracked }),
+      ...(familiarMs !== undefined && { familiarMs }),
     };
   }
   if (problems.length > 0) throw new AuthConfigError(problems);

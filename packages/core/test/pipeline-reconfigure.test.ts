@@ -81,6 +81,27 @@ describe("AuthPipeline.reconfigure: the throttle lives on", () => {
     assert.equal(reasonOf(await auth.decide(attempt("alice", "alice-pw"))), "allowed", "the new block length");
   });
 
+  it("smart lockout keeps its suspect and familiar addresses across a reconfigure, under the new familiarMs", async () => {
+    const time = clock();
+    const chain = [{ provider: passwords("a", USERS) }];
+    const throttle = { maxFailures: 3, familiarMs: 60_000 };
+    const auth = new AuthPipeline({ chain, cache: false, throttle, now: time.now });
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "alice-pw", "10.5.0.1:1"))), "allowed");
+    await auth.decide(attempt("alice", "typo", "10.5.0.1:2"));
+    for (let i = 1; i <= 2; i++) await auth.decide(attempt("alice", "wrong", `10.6.0.${String(i)}:1`));
+    await auth.reconfigure({ chain, cache: false, throttle });
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "alice-pw", "10.6.0.1:2"))), "throttled", "suspect");
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "alice-pw", "10.5.0.1:3"))), "allowed", "familiar");
+    time.advance(2000);
+    await auth.decide(attempt("alice", "typo", "10.5.0.1:4"));
+    await auth.reconfigure({ chain, cache: false, throttle: { ...throttle, familiarMs: 1000 } });
+    assert.equal(
+      reasonOf(await auth.decide(attempt("alice", "alice-pw", "10.5.0.1:5"))),
+      "throttled",
+      "the shorter familiarMs applies to the login already recorded",
+    );
+  });
+
   it("turning the throttle off forgets its record; on again starts clean", async () => {
     const time = clock();
     const chain = [{ provider: passwords("a", USERS) }];

@@ -590,15 +590,17 @@ describe("AuthPipeline: failure throttling", () => {
     assert.equal(reasonOf(await auth.decide(attempt("v", "x", "[2001:db8::8]:9000"))), "bad_credentials");
   });
 
-  it("per username, across addresses and letter case", async () => {
+  it("per username, across addresses and letter case: refused only to the addresses that failed for it", async () => {
     const db = passwords("db", { bob: "right" });
     const auth = throttled(db);
     for (let i = 0; i < 3; i++) await auth.decide(attempt("bob", "wrong", `10.1.0.${String(i)}:5000`));
-    const refused = await auth.decide(attempt("bob", "right", "10.2.0.1:5000"));
+    const refused = await auth.decide(attempt("bob", "right", "10.1.0.0:5001"));
     assert.equal(reasonOf(refused), "throttled");
     assert.match((!refused.allowed && refused.detail) || "", /username/);
-    assert.equal(reasonOf(await auth.decide(attempt("BOB", "right", "10.2.0.2:5000"))), "throttled");
-    assert.equal(db.calls.length, 3);
+    assert.equal(reasonOf(await auth.decide(attempt("BOB", "right", "10.1.0.1:5001"))), "throttled");
+    assert.equal(db.calls.length, 3, "a suspect address reached the provider");
+    const fresh = await auth.decide(attempt("bob", "right", "10.2.0.1:5000"));
+    assert.equal(fresh.allowed, true, "an address that never failed for bob is still asked");
   });
 
   it("a blocked client cannot use the cache either", async () => {
@@ -691,6 +693,141 @@ describe("AuthPipeline: failure throttling", () => {
     assert.equal(reasonOf(await auth.decide(attempt("alice", "x", "10.0.0.1:1"))), "bad_credentials");
     const dump = inspect(auth, { depth: 4 });
     assert.doesNotMatch(dump, /Map\((?:[3-9]|\d{2,})\)/, "more keys tracked than maxTracked");
+  });
+});
+
+describe("AuthPipeline: smart lockout (a blocked username is refused only to suspect addresses)", () => {
+  const throttle = { maxFailures: 3, windowMs: 10_000, blockMs: 30_000 };
+  const ALICE = { alice: "right" };
+
+  function smart(time: ReturnType<typeof clock>, more: { familiarMs?: number; maxTracked?: number } = {}) {
+    const db = passwords("db", ALICE);
+    const auth = new AuthPipeline({
+      chain: [{ provider: db }],
+      cache: false,
+      throttle: { ...throttle, ...more },
+      now: time.now,
+    });
+    return { db, auth };
+  }
+
+  it("guessers from several addresses block the username for themselves, not for the user elsewhere", async () => {
+    const time = clock();
+    const { db, auth } = smart(time);
+    for (const guesser of ["10.6.0.1", "10.6.0.2", "10.6.0.3"]) {
+      assert.equal(reasonOf(await auth.decide(attempt("alice", "guess", `${guesser}:1`))), "bad_credentials");
+    }
+    for (const guesser of ["10.6.0.1", "10.6.0.2", "10.6.0.3"]) {
+      const refused = await auth.decide(attempt("alice", "right", `${guesser}:2`));
+      assert.equal(reasonOf(refused), "throttled", `${guesser} even with the right password`);
+    }
+    assert.equal(db.calls.length, 3, "suspect addresses never reached the provider");
+    assert.equal((await auth.decide(attempt("alice", "right", "10.9.0.1:1"))).allowed, true, "a clean address");
+    time.advance(throttle.blockMs);
+    assert.equal((await auth.decide(attempt("alice", "right", "10.6.0.1:3"))).allowed, true, "the block ran out");
+  });
+
+  it("a fresh address that fails during the block becomes suspect at once", async () => {
+    const time = clock();
+    const { auth } = smart(time);
+    for (let i = 1; i <= 3; i++) await auth.decide(attempt("alice", "guess", `10.6.0.${String(i)}:1`));
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "guess", "10.7.0.1:1"))), "bad_credentials");
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "right", "10.7.0.1:2"))), "throttled");
+  });
+
+  it("while the username is blocked, an address that has not failed gets one attempt in flight, not a burst", async () => {
+    const time = clock();
+    let answer: ((result: AuthResult) => void) | undefined;
+    const db = provider("db", ({ password }) =>
+      password === "slow" ? new Promise<AuthResult>((resolve) => (answer = resolve)) : false,
+    );
+    const auth = new AuthPipeline({ chain: [{ provider: db }], cache: false, throttle, now: time.now });
+    for (let i = 1; i <= 3; i++) await auth.decide(attempt("alice", "guess", `10.6.0.${String(i)}:1`));
+    const first = auth.decide(attempt("alice", "slow", "10.7.0.1:1"));
+    const burst = await Promise.all([1, 2, 3].map((i) => auth.decide(attempt("alice", `g${String(i)}`, "10.7.0.1:2"))));
+    assert.deepEqual(burst.map(reasonOf), ["throttled", "throttled", "throttled"]);
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "x", "10.7.0.2:1"))), "bad_credentials", "per address");
+    answer?.(new Error("backend hiccup") as unknown as AuthResult);
+    assert.notEqual(reasonOf(await first), "bad_credentials");
+    assert.equal(db.calls.length, 5);
+    // Not a bad-credential failure: the address is not suspect, its next attempt is asked.
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "wrong", "10.7.0.1:3"))), "bad_credentials");
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "wrong", "10.7.0.1:4"))), "throttled");
+  });
+
+  it("a familiar address (a login within familiarMs) gets through even after its own typo", async () => {
+    const time = clock();
+    const { auth } = smart(time, { familiarMs: 60_000 });
+    assert.equal((await auth.decide(attempt("alice", "right", "10.5.0.1:1"))).allowed, true);
+    time.advance(1000);
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "typo", "10.5.0.1:2"))), "bad_credentials");
+    for (let i = 1; i <= 2; i++) await auth.decide(attempt("alice", "guess", `10.6.0.${String(i)}:1`));
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "guess", "10.6.0.1:3"))), "throttled", "blocked");
+    assert.equal((await auth.decide(attempt("alice", "right", "10.5.0.1:3"))).allowed, true, "familiar wins");
+  });
+
+  it("familiarity runs out after familiarMs; then an address that failed is suspect like any other", async () => {
+    const time = clock();
+    const { auth } = smart(time, { familiarMs: 2000 });
+    assert.equal((await auth.decide(attempt("alice", "right", "10.5.0.1:1"))).allowed, true);
+    time.advance(2001);
+    await auth.decide(attempt("alice", "typo", "10.5.0.1:2"));
+    for (let i = 1; i <= 2; i++) await auth.decide(attempt("alice", "guess", `10.6.0.${String(i)}:1`));
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "right", "10.5.0.1:3"))), "throttled");
+  });
+
+  it("a success from one address does not reset the count that guessers elsewhere built", async () => {
+    const time = clock();
+    const { auth } = smart(time);
+    await auth.decide(attempt("alice", "guess", "10.6.0.1:1"));
+    await auth.decide(attempt("alice", "guess", "10.6.0.2:1"));
+    assert.equal((await auth.decide(attempt("alice", "right", "10.5.0.1:1"))).allowed, true);
+    await auth.decide(attempt("alice", "guess", "10.6.0.3:1"));
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "right", "10.6.0.1:2"))), "throttled");
+    assert.equal((await auth.decide(attempt("alice", "right", "10.5.0.1:2"))).allowed, true);
+  });
+
+  it("a user's own typos are forgotten when that address logs in", async () => {
+    const time = clock();
+    const { auth } = smart(time);
+    await auth.decide(attempt("alice", "typo", "10.5.0.1:1"));
+    await auth.decide(attempt("alice", "typo", "10.5.0.1:2"));
+    assert.equal((await auth.decide(attempt("alice", "right", "10.5.0.1:3"))).allowed, true);
+    await auth.decide(attempt("alice", "guess", "10.6.0.1:1"));
+    await auth.decide(attempt("alice", "guess", "10.6.0.2:1"));
+    assert.equal(
+      reasonOf(await auth.decide(attempt("alice", "right", "10.6.0.1:2"))),
+      "allowed",
+      "2 failures count, not 4",
+    );
+  });
+
+  it("a failure older than window + block does not make an address suspect in a later block", async () => {
+    const time = clock();
+    const { auth } = smart(time);
+    await auth.decide(attempt("alice", "guess", "10.6.0.9:1"));
+    time.advance(throttle.windowMs + throttle.blockMs + 1);
+    for (let i = 1; i <= 3; i++) await auth.decide(attempt("alice", "guess", `10.6.0.${String(i)}:1`));
+    assert.equal(reasonOf(await auth.decide(attempt("alice", "right", "10.6.0.1:2"))), "throttled", "blocked");
+    assert.equal((await auth.decide(attempt("alice", "right", "10.6.0.9:2"))).allowed, true);
+  });
+
+  it("the familiar and suspect tables hold at most maxTracked pairs", async () => {
+    const time = clock();
+    const db = provider("db", ({ password }) => password === "right");
+    const auth = new AuthPipeline({
+      chain: [{ provider: db }],
+      cache: false,
+      throttle: { ...throttle, maxFailures: 1000, maxTracked: 2 },
+      now: time.now,
+    });
+    for (let i = 0; i < 40; i++) {
+      await auth.decide(attempt(`user${String(i)}`, "right", `10.8.0.${String(i)}:1`));
+      await auth.decide(attempt(`user${String(i)}`, "wrong", `10.9.0.${String(i)}:1`));
+    }
+    const dump = inspect(auth, { depth: 6 });
+    assert.match(dump, /Map\(2\)/);
+    assert.doesNotMatch(dump, /Map\((?:[3-9]|\d{2,})\)/, "more entries than maxTracked");
   });
 });
 

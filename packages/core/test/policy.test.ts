@@ -12,6 +12,8 @@ import {
   parseCidr,
   parseDestination,
   parseIp,
+  parseSource,
+  sourcePortNamed,
 } from "@gatehouse/core";
 import type { PolicyOptions, PolicyRequest } from "@gatehouse/core";
 
@@ -213,6 +215,40 @@ describe("policy: compile and evaluate", () => {
     });
     assert.equal(evaluatePolicy(policy!, request({ command: "bind", source: parseIp("127.0.0.2") })).allowed, false);
     assert.equal(evaluatePolicy(policy!, request({ command: "bind", source: parseIp("127.0.0.1") })).index, 1);
+  });
+
+  it("source entries: an optional :port or :low-high; without one any port matches, but none is named", () => {
+    const [policy] = compile({
+      default: "deny",
+      rules: [
+        { name: "deny-25", action: "deny", source: ["192.0.2.0/24:25"] },
+        { name: "ranged", action: "allow", source: ["192.0.2.0/24:2000-2099", "[2001:db8::5]:587"] },
+        { name: "any-port", action: "allow", source: ["192.0.2.0/24"] },
+      ],
+    });
+    const at = (source: string, sourcePort: number): string => {
+      const decision = evaluatePolicy(policy!, request({ command: "bind", source: parseIp(source), sourcePort }));
+      return decision.rule?.label ?? "default";
+    };
+    assert.equal(at("192.0.2.7", 25), "deny-25");
+    assert.equal(at("192.0.2.7", 2050), "ranged");
+    assert.equal(at("2001:db8::5", 587), "ranged");
+    assert.equal(at("192.0.2.7", 2100), "any-port");
+    assert.equal(at("192.0.2.7", 0), "any-port");
+    assert.equal(at("198.51.100.1", 0), "default");
+
+    const ranged = policy!.rules[1]!.source;
+    assert.equal(sourcePortNamed(ranged, parseIp("192.0.2.7")!, 2000), true);
+    assert.equal(sourcePortNamed(ranged, parseIp("192.0.2.7")!, 2100), false);
+    assert.equal(sourcePortNamed(ranged, parseIp("198.51.100.7")!, 2000), false);
+    assert.equal(sourcePortNamed(policy!.rules[2]!.source, parseIp("192.0.2.7")!, 2100), false, "no port written");
+    assert.deepEqual(
+      { ...parseSource("10.0.0.0/8:1024-2047"), range: undefined },
+      { range: undefined, portLow: 1024, portHigh: 2047, namesPort: true },
+    );
+    for (const bad of ["10.0.0.1:70000", "10.0.0.1:20-10", "host.example:25", "[::1", "10.0.0.1:x"]) {
+      assert.throws(() => parseSource(bad), RangeError, bad);
+    }
   });
 
   it("reports every problem with its path", () => {

@@ -2,38 +2,88 @@ import { clientAddress } from "./client-address.js";
 import type { ConnMeta } from "./contract.js";
 import { FailureLog } from "./failure-log.js";
 import type { FailureLogOptions } from "./failure-log.js";
+import { RecencyMap } from "./recency-map.js";
 
 export type ThrottledBy = "client_address" | "username";
 
 /**
  * Refuses a client address or a username after too many bad-credential denials, before any
  * provider is asked: one client must not be able to lock directory accounts through the proxy.
+ *
+ * A blocked username is refused only to suspect addresses (smart lockout, as large directories
+ * treat unfamiliar locations): an address that failed for that username within window + block
+ * and has not logged in as it within `familiarMs`. An address that never failed for the
+ * username, or a familiar one, is still asked about: guessers slow down, the user is not
+ * locked out by them. Every table is bounded by `maxTracked` (least recent forgotten first).
  */
 export class FailureThrottle {
   private readonly byAddress: FailureLog;
   private readonly byUsername: FailureLog;
+  /** `username \0 address` of recent bad-credential failures. */
+  private readonly suspects: RecencyMap;
+  /** `username \0 address` of recent successful logins. */
+  private readonly familiar: RecencyMap;
+  /**
+   * `username \0 address` of attempts in flight that a blocked username let through: one at a
+   * time, or an address that has not failed yet could fire a burst of guesses in parallel.
+   */
+  private readonly probing = new Set<string>();
 
-  constructor(options: FailureLogOptions) {
+  constructor(private readonly options: FailureLogOptions) {
     this.byAddress = new FailureLog(options);
     this.byUsername = new FailureLog(options);
+    this.suspects = new RecencyMap(() => options.maxTracked);
+    this.familiar = new RecencyMap(() => options.maxTracked);
   }
 
   blockedBy(username: string, connMeta: ConnMeta): ThrottledBy | undefined {
-    if (this.byAddress.isBlocked(clientAddress(connMeta.peer_address))) return "client_address";
-    if (this.byUsername.isBlocked(usernameKey(username))) return "username";
-    return undefined;
+    const address = clientAddress(connMeta.peer_address);
+    if (this.byAddress.isBlocked(address)) return "client_address";
+    const user = usernameKey(username);
+    if (!this.byUsername.isBlocked(user)) return undefined;
+    const pair = pairKey(user, address);
+    const { now, familiarMs, windowMs, blockMs } = this.options;
+    const at = now();
+    if (this.familiar.seenSince(pair, at - familiarMs)) return undefined;
+    if (this.probing.has(pair)) return "username";
+    return this.suspects.seenSince(pair, at - (windowMs + blockMs)) ? "username" : undefined;
+  }
+
+  /**
+   * Call after blockedBy let an attempt through and before the provider is asked; call the
+   * returned function once the attempt is decided. While the username is blocked, an
+   * unfamiliar address has one attempt in flight at most.
+   */
+  claim(username: string, connMeta: ConnMeta): () => void {
+    const user = usernameKey(username);
+    if (!this.byUsername.isBlocked(user)) return NOTHING_TO_RELEASE;
+    const pair = pairKey(user, clientAddress(connMeta.peer_address));
+    if (this.familiar.seenSince(pair, this.options.now() - this.options.familiarMs)) return NOTHING_TO_RELEASE;
+    this.probing.add(pair);
+    return () => this.probing.delete(pair);
   }
 
   recordFailure(username: string, connMeta: ConnMeta): void {
-    this.byAddress.recordFailure(clientAddress(connMeta.peer_address));
-    this.byUsername.recordFailure(usernameKey(username));
+    const address = clientAddress(connMeta.peer_address);
+    const user = usernameKey(username);
+    this.byAddress.recordFailure(address);
+    this.byUsername.recordFailure(user, address);
+    this.suspects.touch(pairKey(user, address), this.options.now());
   }
 
   recordSuccess(username: string, connMeta: ConnMeta): void {
-    this.byAddress.clearFailures(clientAddress(connMeta.peer_address));
-    this.byUsername.clearFailures(usernameKey(username));
+    const address = clientAddress(connMeta.peer_address);
+    const user = usernameKey(username);
+    const pair = pairKey(user, address);
+    this.byAddress.clearFailures(address);
+    // Only this address's own failures: those of guessers elsewhere keep counting.
+    this.byUsername.clearFailures(user, address);
+    this.suspects.delete(pair);
+    this.familiar.touch(pair, this.options.now());
   }
 }
+
+const NOTHING_TO_RELEASE = (): void => undefined;
 
 /**
  * Directories usually match names case-insensitively, so `Alice` and `ALICE` reach the same
@@ -41,4 +91,9 @@ export class FailureThrottle {
  */
 function usernameKey(username: string): string {
   return username.normalize("NFKC").toLowerCase();
+}
+
+/** NUL cannot occur in a client address, so the pair is unambiguous. */
+function pairKey(user: string, address: string): string {
+  return `${user}\0${address}`;
 }

@@ -30,15 +30,27 @@ export interface AuthCacheOptions {
   readonly maxEntries?: number;
 }
 
-/** Failure throttling: too many bad-credential denials from one client address or for one username refuse further attempts for a while (`throttled`). */
+/**
+ * Failure throttling: too many bad-credential denials from one client address refuse that
+ * address for a while (`throttled`); too many for one username refuse it to the addresses that
+ * failed for it (not to familiar addresses, nor to those that never failed).
+ */
 export interface AuthThrottleOptions {
   /** Bad-credential denials within `windowMs` after which a client address or username is refused. */
   readonly maxFailures?: number;
   readonly windowMs?: number;
   /** How long the refusal lasts. */
   readonly blockMs?: number;
-  /** Client addresses (and, separately, usernames) tracked at most; the least recently failed go first. */
+  /**
+   * Entries of each throttle table at most (client addresses, usernames, suspect and familiar
+   * username/address pairs); the least recent go first.
+   */
   readonly maxTracked?: number;
+  /**
+   * How long a successful login makes its client address familiar for that username: a
+   * blocked username is not refused there (smart lockout).
+   */
+  readonly familiarMs?: number;
 }
 
 /** Everything an AuthPipeline needs: the provider chain, the per-provider deadline, the cache and the throttle. */
@@ -53,13 +65,13 @@ export interface AuthPipelineOptions {
   readonly now?: () => number;
 }
 
-/** The pipeline's defaults: 5 s per provider, 64 concurrent calls and 256 queued per provider, a 60 s positive cache, 10 failures a minute before a one-minute block. */
+/** The pipeline's defaults: 5 s per provider, 64 concurrent calls and 256 queued per provider, a 60 s positive cache, 10 failures a minute before a one-minute block, an address familiar for a day after a login. */
 export const AUTH_PIPELINE_DEFAULTS = {
   timeoutMs: 5000,
   maxConcurrent: 64,
   maxQueue: 256,
   cache: { ttlMs: 60_000, negativeTtlMs: 0, maxEntries: 10_000 },
-  throttle: { maxFailures: 10, windowMs: 60_000, blockMs: 60_000, maxTracked: 10_000 },
+  throttle: { maxFailures: 10, windowMs: 60_000, blockMs: 60_000, maxTracked: 10_000, familiarMs: 86_400_000 },
 } as const;
 
 /** Invalid pipeline options; `problems` names every bad value with its path. */
@@ -126,6 +138,7 @@ export function resolvePipelineOptions(options: AuthPipelineOptions): ResolvedPi
     windowMs: check.milliseconds("throttle.windowMs", throttleOptions.windowMs ?? defaults.throttle.windowMs),
     blockMs: check.milliseconds("throttle.blockMs", throttleOptions.blockMs ?? defaults.throttle.blockMs),
     maxTracked: check.integer("throttle.maxTracked", throttleOptions.maxTracked ?? defaults.throttle.maxTracked, 1),
+    familiarMs: check.milliseconds("throttle.familiarMs", throttleOptions.familiarMs ?? defaults.throttle.familiarMs),
   };
   check.throwIfAny();
   const cacheUseful = cache !== undefined && (cache.ttlMs > 0 || cache.negativeTtlMs > 0);

@@ -105,9 +105,25 @@ export class AuthPipeline implements Authenticator {
     // Before the cache too: a blocked client must not be able to test guesses against it.
     const throttledBy = this.throttle?.blockedBy(request.username, request.connMeta);
     if (throttledBy !== undefined) {
-      const what = throttledBy === "username" ? "this username" : "this client address";
-      return { allowed: false, reason: "throttled", detail: `too many failed attempts for ${what}` };
+      const detail =
+        throttledBy === "username"
+          ? "too many failed attempts for this username; this client address failed for it or has an attempt in flight"
+          : "too many failed attempts from this client address";
+      return { allowed: false, reason: "throttled", detail };
     }
+    const release = this.throttle?.claim(request.username, request.connMeta);
+    try {
+      return await this.decideAdmitted(request, generation, signal);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async decideAdmitted(
+    request: AuthRequest,
+    generation: ChainGeneration,
+    signal: AbortSignal | undefined,
+  ): Promise<AuthDecision> {
     const key = this.keyOf(request, generation);
     const cached = this.cache?.get(key);
     const decision =

@@ -2,6 +2,8 @@ import { parseCidr } from "./cidr.js";
 import type { CidrRange } from "./cidr.js";
 import { parseDestination } from "./destination.js";
 import type { DestinationPattern } from "./destination.js";
+import { parseSource } from "./source.js";
+import type { SourcePattern } from "./source.js";
 import { DEFAULT_POLICY_ACTION, POLICY_MATCH_KEYS, POLICY_RULE_KEYS } from "./options.js";
 import type { ListenerPolicyOptions, PolicyOptions, PolicyRuleOptions } from "./options.js";
 
@@ -38,7 +40,8 @@ export interface CompiledRule {
   readonly to: readonly DestinationPattern[] | undefined;
   /** CommandBit flags; 0 = any command. */
   readonly commands: number;
-  readonly source: readonly CidrRange[] | undefined;
+  /** Local source addresses, each with the ports it names (any when none are written). */
+  readonly source: readonly SourcePattern[] | undefined;
 }
 
 /** What one listener enforces: its rules, then the top-level ones, then the default. */
@@ -178,7 +181,7 @@ function compileRule(
   const groups = list("groups", (text) => text);
   const from = list("from", parseCidr);
   const to = list("to", parseDestination);
-  const source = list("source", parseCidr);
+  const source = list("source", parseSource);
   if (raw.authenticated !== undefined && typeof raw.authenticated !== "boolean") {
     issues.push({ path: at("authenticated"), message: "expected true or false" });
   }

@@ -62,7 +62,7 @@ export function parseDestination(text: string): DestinationPattern {
     : { kind: DestinationKind.Host, range: undefined, name: lower, portLow, portHigh };
 }
 
-function splitPort(text: string): { host: string; ports: string | undefined } {
+export function splitPort(text: string): { host: string; ports: string | undefined } {
   if (text.startsWith("[")) {
     const close = text.indexOf("]");
     if (close === -1) throw new RangeError(`${JSON.stringify(text)}: missing ]`);
@@ -77,7 +77,7 @@ function splitPort(text: string): { host: string; ports: string | undefined } {
   return { host: text.slice(0, first), ports: text.slice(first + 1) };
 }
 
-function parsePortRange(text: string, whole: string): [number, number] {
+export function parsePortRange(text: string, whole: string): [number, number] {
   const match = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text);
   const low = match ? Number(match[1]) : -1;
   const high = match?.[2] !== undefined ? Number(match[2]) : low;

@@ -1,4 +1,5 @@
 import { anyCidrContains } from "./cidr.js";
+import { sourceMatches } from "./source.js";
 import { CommandBit } from "./compile.js";
 import type { CompiledPolicy, CompiledRule } from "./compile.js";
 import { DestinationKind, destinationMatches } from "./destination.js";
@@ -16,6 +17,8 @@ export interface PolicyRequest extends DestinationView {
   readonly command: PolicyCommand;
   /** BIND: the address asked for; CONNECT: the source address bound earlier, if any. */
   readonly source: ParsedIp | undefined;
+  /** The source port with it (0: the system picks one). */
+  readonly sourcePort?: number | undefined;
 }
 
 /** The deciding rule, or undefined when the default decided. */
@@ -101,8 +104,13 @@ function matchesApartFromDestination(rule: CompiledRule, request: PolicyRequest)
   if (rule.from !== undefined && (request.client === undefined || !anyCidrContains(rule.from, request.client))) {
     return false;
   }
-  if (rule.source !== undefined && (request.source === undefined || !anyCidrContains(rule.source, request.source))) {
-    return false;
+  if (rule.source !== undefined) {
+    if (request.source === undefined) return false;
+    let hit = false;
+    for (let i = 0; i < rule.source.length && !hit; i++) {
+      hit = sourceMatches(rule.source[i]!, request.source, request.sourcePort ?? 0);
+    }
+    if (!hit) return false;
   }
   return true;
 }

@@ -7,6 +7,8 @@ export type { DestinationPattern, DestinationView } from "./destination.js";
 export { decisionLabel, evaluatePolicy, evaluatePolicyBeforeLookup } from "./evaluate.js";
 export type { PolicyDecision, PolicyRequest } from "./evaluate.js";
 export { isUnspecifiedAddress, parseIp } from "./ip.js";
+export { parseSource, sourceMatches, sourcePortNamed } from "./source.js";
+export type { SourcePattern } from "./source.js";
 export type { ParsedIp } from "./ip.js";
 export { ConnectionLimits } from "./limits.js";
 export type { LimitExceeded, LimitSlot } from "./limits.js";

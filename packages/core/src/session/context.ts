@@ -7,6 +7,7 @@ import type { ConnectionLimits, LimitExceeded } from "../policy/limits.js";
 import type { Logger } from "../log.js";
 import type { ProxyStats } from "../stats.js";
 import type { TimerWheel } from "../util/timer-wheel.js";
+import type { HandshakeFailureSummary } from "./handshake-failures.js";
 
 /** What a session tells the resolver about its lookup. */
 export interface HostLookupOptions {
@@ -58,7 +59,8 @@ export interface PolicyDeniedEvent {
   readonly rule: string;
   /** The rule's position in the listener's evaluation order; -1 for the default or a limit. */
   readonly ruleIndex: number;
-  readonly reason: "rule" | "default" | LimitExceeded;
+  /** `source_port_not_named`: a BIND asked for a source port other than 0 that no allowing `source:` entry names. */
+  readonly reason: "rule" | "default" | LimitExceeded | "source_port_not_named";
 }
 
 /** Callbacks for observers such as metrics: one per auth decision, per policy denial and per ended session. Called synchronously on the session's path, so keep them cheap; a throw or rejection is caught, logged (rate-limited) and counted in `ProxyStats.hookErrors`, never fatal. */
@@ -74,6 +76,8 @@ export interface ListenerContext {
   /** Swapped by a reload; sessions read it when they authenticate. */
   readonly auth: { current: Authenticator };
   readonly logger: Logger;
+  /** Counts the handshakes that failed before authentication (each logged at debug). */
+  readonly handshakeFailures: HandshakeFailureSummary;
   readonly wheel: TimerWheel;
   readonly stats: ProxyStats;
   readonly resolveHost: HostResolver;

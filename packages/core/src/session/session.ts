@@ -19,7 +19,8 @@ import {
 import { decisionLabel, evaluatePolicy, evaluatePolicyBeforeLookup } from "../policy/evaluate.js";
 import type { PolicyDecision, PolicyRequest } from "../policy/evaluate.js";
 import { isUnspecifiedAddress, parseIp } from "../policy/ip.js";
-import type { LimitExceeded, LimitSlot } from "../policy/limits.js";
+import { sourcePortNamed } from "../policy/source.js";
+import type { LimitSlot } from "../policy/limits.js";
 import type { PolicyCommand } from "../policy/options.js";
 import { startRelay } from "../relay/relay.js";
 import type { Tunnel } from "../relay/relay.js";
@@ -27,7 +28,7 @@ import { formatHostPort, formatSocketAddress } from "../util/address.js";
 import { decodeUtf8Strict } from "../util/utf8.js";
 import type { WheelEntry } from "../util/timer-wheel.js";
 import type { Admittable, ShedReason } from "../listener/admission.js";
-import type { ListenerContext, SessionRecord } from "./context.js";
+import type { ListenerContext, PolicyDeniedEvent, SessionRecord } from "./context.js";
 import { replyForDialError } from "./reply-codes.js";
 
 const State = {
@@ -43,6 +44,9 @@ const State = {
   Closed: 8,
 } as const;
 type State = (typeof State)[keyof typeof State];
+
+/** The rule (and reason) of a BIND refused for asking a source port no allowing rule names. */
+const SOURCE_PORT_NOT_NAMED = "source_port_not_named";
 
 /** How long a refused client may keep the connection after the failure reply. */
 const FAILURE_LINGER_MS = 2000;
@@ -75,6 +79,8 @@ export class Session implements Tunnel, WheelEntry, Admittable {
   private sourceAddress: string | undefined;
   private sourcePort = 0;
   private relayStarted = false;
+  /** A SOCKS request was read (the handshake got past greeting and authentication). */
+  private requestReceived = false;
   /** The per-identity / per-IP slot this session holds once a request passed the policy. */
   private limitSlot: LimitSlot | undefined;
   /** The client's FIN arrived before the relay started. */
@@ -330,10 +336,14 @@ export class Session implements Tunnel, WheelEntry, Admittable {
       ...(!decision.allowed && decision.detail !== undefined && { detail: decision.detail }),
     };
     if (outcome === "error") logger.warn(fields, "auth error");
-    else logger.info(fields, "auth decision");
+    // Throttled, undecodable or abandoned attempts cost an anonymous client nothing: debug only
+    // (the session's end is counted in the handshake_failures summary).
+    else if (outcome === "allow" || reason === "bad_credentials") logger.info(fields, "auth decision");
+    else logger.debug(fields, "auth decision");
   }
 
   private onRequest(request: SocksRequest): void {
+    this.requestReceived = true;
     switch (request.command) {
       case Command.Connect:
         return void this.connect(request);
@@ -355,7 +365,8 @@ export class Session implements Tunnel, WheelEntry, Admittable {
     if (this.sourceAddress !== undefined || isIP(host) === 0) {
       return this.closeWithFailure(failureReply(Reply.GeneralFailure), "bind_rejected");
     }
-    if (!this.authorize("bind", undefined, undefined, request.port, host, formatHostPort(host, request.port))) return;
+    const shown = formatHostPort(host, request.port);
+    if (!this.authorize("bind", undefined, undefined, request.port, host, shown, request.port)) return;
     this.state = State.Binding;
     this.client.pause();
     const probe = createServer();
@@ -408,7 +419,8 @@ export class Session implements Tunnel, WheelEntry, Admittable {
       return this.failRequest(Reply.HostUnreachable, "unspecified_address");
     }
     // The address checked here is the address dialled below: no second lookup in between.
-    if (!this.authorize("connect", name, address, request.port, this.sourceAddress, this.destination)) return;
+    if (!this.authorize("connect", name, address, request.port, this.sourceAddress, this.destination, this.sourcePort))
+      return;
     this.destinationAddress = formatHostPort(address, request.port);
     const keepAliveMs = this.ctx.options.keepAliveMs;
     const dest = connect({
@@ -454,13 +466,25 @@ export class Session implements Tunnel, WheelEntry, Admittable {
     port: number,
     source: string | undefined,
     shown: string,
+    /** BIND: the port asked for; CONNECT: the one bound earlier (0: the system picks). */
+    sourcePort: number,
   ): boolean {
     const policy = this.ctx.policy.current;
-    if (policy === undefined) return true;
+    // A chosen source port (say 25) is a privilege: only a rule that names it grants it.
+    const portToName = command === "bind" && sourcePort !== 0 && source !== undefined ? parseIp(source) : undefined;
+    if (policy === undefined) {
+      if (portToName === undefined) return true;
+      this.denyByPolicy(command, shown, SOURCE_PORT_NOT_NAMED, -1, SOURCE_PORT_NOT_NAMED);
+      return false;
+    }
     const auth = this.auth;
-    const decision = evaluatePolicy(policy, this.policyRequest(command, host, address, port, source));
+    const decision = evaluatePolicy(policy, this.policyRequest(command, host, address, port, source, sourcePort));
     if (!decision.allowed) {
       this.deny(command, shown, decision);
+      return false;
+    }
+    if (portToName !== undefined && !sourcePortNamed(decision.rule?.source, portToName, sourcePort)) {
+      this.denyByPolicy(command, shown, SOURCE_PORT_NOT_NAMED, decision.index, SOURCE_PORT_NOT_NAMED);
       return false;
     }
     if (this.limitSlot !== undefined) return true;
@@ -485,6 +509,7 @@ export class Session implements Tunnel, WheelEntry, Admittable {
     address: string | undefined,
     port: number,
     source: string | undefined,
+    sourcePort = 0,
   ): PolicyRequest {
     const auth = this.auth;
     return {
@@ -497,6 +522,7 @@ export class Session implements Tunnel, WheelEntry, Admittable {
       address: address === undefined ? undefined : parseIp(address),
       port,
       source: source === undefined ? undefined : parseIp(source),
+      sourcePort,
     };
   }
 
@@ -509,7 +535,7 @@ export class Session implements Tunnel, WheelEntry, Admittable {
     destination: string,
     rule: string,
     ruleIndex: number,
-    reason: "rule" | "default" | LimitExceeded,
+    reason: PolicyDeniedEvent["reason"],
   ): void {
     const { hooks, logger, options } = this.ctx;
     const identity = this.auth?.identities[0]?.identity;
@@ -685,24 +711,26 @@ export class Session implements Tunnel, WheelEntry, Admittable {
       tunnel: this.relayStarted,
     };
     ctx.hooks.onSessionEnd?.(record);
-    // Evictions are logged as counts (connection_limit_reached, unauthenticated_limit), not one line each.
-    const level = record.reason.startsWith("evicted:") ? "debug" : "info";
-    ctx.logger[level](
-      {
-        event: "session_end",
-        peer: record.peer,
-        identity: record.identity,
-        command: record.command,
-        destination: record.destination,
-        destination_address: record.destinationAddress,
-        source_address: record.sourceAddress,
-        bytes_client_to_dest: record.bytesClientToDest,
-        bytes_dest_to_client: record.bytesDestToClient,
-        duration_ms: record.durationMs,
-        reason: record.reason,
-      },
-      "session end",
-    );
+    const fields = {
+      event: "session_end",
+      peer: record.peer,
+      identity: record.identity,
+      command: record.command,
+      destination: record.destination,
+      destination_address: record.destinationAddress,
+      source_address: record.sourceAddress,
+      bytes_client_to_dest: record.bytesClientToDest,
+      bytes_dest_to_client: record.bytesDestToClient,
+      duration_ms: record.durationMs,
+      reason: record.reason,
+    };
+    // Evictions are logged as counts (connection_limit_reached, unauthenticated_limit). Nobody
+    // authenticated and no request was made: one line each would let an anonymous client write
+    // the log as fast as it can connect, so those are counted in handshake_failures instead.
+    const evicted = record.reason.startsWith("evicted:");
+    const anonymousFailure = !this.relayStarted && this.auth === undefined && !this.requestReceived;
+    if (anonymousFailure && !evicted) ctx.handshakeFailures.record(record.reason);
+    ctx.logger[evicted || anonymousFailure ? "debug" : "info"](fields, "session end");
   }
 }
 

@@ -11,6 +11,7 @@ import {
   isUnspecifiedAddress,
   parseHostPort,
   parseIp,
+  sourcePortNamed,
 } from "@gatehouse/core";
 import type { CompiledPolicy, PolicyCommand, PolicyDecision } from "@gatehouse/core";
 import { loadConfigFile } from "../config/load.js";
@@ -31,6 +32,8 @@ export interface PolicyTestCommand {
   readonly address: string | undefined;
   readonly from: string;
   readonly source: string | undefined;
+  /** The source port a BIND asks for (`--source IP:PORT`); 0 by default. */
+  readonly sourcePort: number;
   /** A listener's name or listen address; default: the first listener. */
   readonly listener: string | undefined;
 }
@@ -40,7 +43,7 @@ export const EXIT_POLICY_DENIED = 1;
 
 const USAGE =
   "usage: gatehouse policy test --config FILE [--user NAME] [--group G ...] --to HOST:PORT " +
-  "[--from IP] [--address IP] [--command connect|bind] [--source IP] [--listener NAME]";
+  "[--from IP] [--address IP] [--command connect|bind] [--source IP[:PORT]] [--listener NAME]";
 
 export function parsePolicyCommand(argv: readonly string[]): PolicyTestCommand {
   let parsed;
@@ -73,10 +76,14 @@ export function parsePolicyCommand(argv: readonly string[]): PolicyTestCommand {
     throw usage(`--to: expected HOST:PORT ([v6]:PORT), got ${values.to}`);
   if (command === "connect" && to === undefined) throw usage("--to HOST:PORT is required for connect");
   if (command === "bind" && values.source === undefined) throw usage("--source IP is required for bind");
+  let source = values.source;
+  let sourcePort = 0;
+  const sourceWithPort = source === undefined || isIP(source) !== 0 ? undefined : parseHostPort(source);
+  if (sourceWithPort !== undefined) ({ host: source, port: sourcePort } = sourceWithPort);
   for (const [flag, value] of [
     ["--from", values.from],
     ["--address", values.address],
-    ["--source", values.source],
+    ["--source", source],
   ] as const) {
     if (value !== undefined && isIP(value) === 0) throw usage(`${flag}: expected an IP address, got ${value}`);
   }
@@ -89,7 +96,8 @@ export function parsePolicyCommand(argv: readonly string[]): PolicyTestCommand {
     to,
     address: values.address,
     from: values.from ?? "127.0.0.1",
-    source: values.source,
+    source,
+    sourcePort,
     listener: values.listener,
   };
 }
@@ -148,6 +156,7 @@ export async function policyTestCommand(
     host: name,
     port,
     source: command.source === undefined ? undefined : parseIp(command.source),
+    sourcePort: command.sourcePort,
   };
   let address = target === undefined || name !== undefined ? command.address : target.host;
   if (name !== undefined && command.command === "connect") {
@@ -177,18 +186,28 @@ export async function policyTestCommand(
   }
   const what =
     command.command === "bind"
-      ? `bind ${command.source ?? ""}`
+      ? `bind ${command.source ?? ""}:${String(command.sourcePort)}`
       : `connect ${shownTarget}` +
         (address !== undefined && address !== command.to?.host ? ` (address ${address})` : "");
   const dialled = address === undefined ? undefined : parseIp(address);
   if (command.command === "connect" && dialled !== undefined && isUnspecifiedAddress(dialled)) {
     return refuse(what, "reason: unspecified_address: 0.0.0.0/8 and :: are never dialled (reply 04)");
   }
+  // A chosen source port (say 25) is a privilege: only an allowing rule whose source: names it grants it.
+  const portNotNamed = (rule: Parameters<typeof sourcePortNamed>[0]): boolean =>
+    command.command === "bind" &&
+    command.sourcePort !== 0 &&
+    base.source !== undefined &&
+    !sourcePortNamed(rule, base.source, command.sourcePort);
+  const SOURCE_PORT_DENIAL =
+    "rule: source_port_not_named (a source port other than 0 needs an allowing rule whose source: entry names it)";
   if (policy === undefined) {
+    if (portNotNamed(undefined)) return refuse(what, SOURCE_PORT_DENIAL);
     out.write(`${describe(what)}\ndecision: allow\nrule: none (no policy configured: every request is allowed)\n`);
     return 0;
   }
   const decision = evaluatePolicy(policy, { ...base, address: dialled });
+  if (decision.allowed && portNotNamed(decision.rule?.source)) return refuse(what, SOURCE_PORT_DENIAL);
   out.write(
     `${[describe(what), `decision: ${decision.allowed ? "allow" : "deny"}`, ruleLine(policy, decision)].join("\n")}\n`,
   );

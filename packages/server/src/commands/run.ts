@@ -1,4 +1,4 @@
-import { createProxyServer } from "@gatehouse/core";
+import { createProxyServer, parseDuration } from "@gatehouse/core";
 import type { AuthChainEntry, ProxyServer } from "@gatehouse/core";
 import { DEFAULT_ADMIN_LISTEN, createAdminServer, createProxyMetrics } from "@gatehouse/observability";
 import type { AdminServer } from "@gatehouse/observability";
@@ -46,6 +46,9 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
       hooks: metrics.hooks,
       ...(prepared.policy !== undefined && { policy: prepared.policy }),
       ...(prepared.dns !== undefined && { dns: prepared.dns }),
+      ...(prepared.log?.handshake_failures_interval !== undefined && {
+        handshakeFailureSummaryMs: parseDuration(prepared.log.handshake_failures_interval),
+      }),
     });
     proxy.current = server;
     await server.start();

@@ -2,6 +2,7 @@ import {
   DNS_LIMITS,
   DNS_TIMEOUT_RANGE,
   parseCidr,
+  parseSource,
   parseDestination,
   parseDnsServer,
   parseDuration,
@@ -87,7 +88,7 @@ export const policyRuleSchema = z
     from: nonEmptyList(parsedString(parseCidr)).optional(),
     to: nonEmptyList(parsedString(parseDestination)).optional(),
     command: z.union([policyCommand, nonEmptyList(policyCommand)]).optional(),
-    source: nonEmptyList(parsedString(parseCidr)).optional(),
+    source: nonEmptyList(parsedString(parseSource)).optional(),
   })
   .superRefine((rule, ctx) => {
     if (POLICY_MATCH_KEYS.every((key) => rule[key] === undefined)) {
@@ -158,6 +159,7 @@ const throttleSchema = z.union([
     window: duration.optional(),
     block: duration.optional(),
     max_tracked: count.optional(),
+    familiar_for: duration.optional(),
   }),
 ]);
 
@@ -188,6 +190,13 @@ export const authSchema = z
 export const logSchema = z.strictObject({
   level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   format: z.enum(["json", "pretty"]).optional(),
+  /** How often the `handshake_failures` summary line is written (when there were any); default 10s. */
+  handshake_failures_interval: duration
+    .superRefine((value, ctx) => {
+      if (isDuration(value) && parseDuration(value) < 1)
+        ctx.addIssue({ code: "custom", message: "must be at least 1ms" });
+    })
+    .optional(),
 });
 
 /** The admin HTTP listener (/metrics, /healthz, /readyz); off unless this section is present. */

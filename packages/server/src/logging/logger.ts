@@ -1,3 +1,4 @@
+import { escapeJsonLine } from "@gatehouse/core";
 import { pino } from "pino";
 import type { Logger as PinoLogger } from "pino";
 import type { LogConfig } from "../config/schema.js";
@@ -15,5 +16,7 @@ export function createLogger(log: LogConfig | undefined, out: NodeJS.WriteStream
     redact: { paths: REDACT, censor: "[redacted]" },
   };
   if (format === "pretty") return pino(options, prettyStream(out));
-  return pino(options, out === process.stdout ? pino.destination({ dest: 1, sync: true }) : out);
+  const destination = out === process.stdout ? pino.destination({ dest: 1, sync: true }) : out;
+  // JSON escapes control characters; the invisible ones it leaves raw are escaped here.
+  return pino(options, { write: (line: string) => destination.write(escapeJsonLine(line)) });
 }

@@ -1,3 +1,5 @@
+import { escapeJsonLine, escapeNonPrintable } from "@gatehouse/core";
+
 const LEVEL_NAMES: Readonly<Record<number, string>> = {
   10: "TRACE",
   20: "DEBUG",
@@ -18,11 +20,23 @@ export function prettyLine(line: string): string {
   }
   const time = typeof record.time === "number" ? new Date(record.time).toISOString().slice(11, 23) : "";
   const level = typeof record.level === "number" ? (LEVEL_NAMES[record.level] ?? String(record.level)) : "";
-  const message = typeof record.msg === "string" ? record.msg : "";
+  const message = typeof record.msg === "string" ? escapeNonPrintable(record.msg) : "";
   const fields = Object.entries(record)
     .filter(([key]) => !OMIT.has(key))
-    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`);
+    .map(([key, value]) => `${escapeNonPrintable(key)}=${prettyValue(value)}`);
   return `${[time, level, message, ...fields].filter((part) => part !== "").join(" ")}\n`;
+}
+
+/** Bare when nothing in it could be mistaken for another field; else a JSON string, escaped. */
+const BARE = /^[^\s"=\\]+$/u;
+
+function prettyValue(value: unknown): string {
+  if (typeof value === "string") {
+    const escaped = escapeNonPrintable(value);
+    return escaped === value && BARE.test(value) ? value : escapeJsonLine(JSON.stringify(value));
+  }
+  const json = JSON.stringify(value) as string | undefined; // undefined for undefined or a function
+  return escapeJsonLine(json ?? String(value));
 }
 
 /** A pino destination that writes pretty lines to `out`. */
