@@ -1,0 +1,339 @@
+#!/usr/bin/env node
+// `npm run fuzz`: random and mutated SOCKS5 handshakes against the real gatehouse process, in a
+// private network namespace. See README "Standing fuzz" and `node scripts/fuzz/run.js --help`.
+import { Buffer } from "node:buffer";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { SocksClient } from "socks";
+import { startDnsServer } from "../../test/dist/helpers/dns-server.js";
+import { generateCase, validPasswordFor, SECRET_PATTERN } from "./cases.js";
+import { playCase } from "./client.js";
+import { startDestinations } from "./destinations.js";
+import { startGatehouse } from "./gatehouse.js";
+import { assertIsolated, insideNamespace, reexecInNamespace } from "./netns.js";
+import { parseSent } from "./model.js";
+import { countReplies, judgeCase } from "./oracle.js";
+import { concat, hex } from "./socks-bytes.js";
+import { ALLOWED_PORT, DNS_RECORDS, PROXY_PORT, USERNAME } from "./topology.js";
+
+const HELP = `usage: npm run fuzz -- [options]   (or: node scripts/fuzz/run.js [options] after npm run build)
+  --duration S     seconds of fuzzing (default 60)
+  --cases N        stop after N cases (default: no limit)
+  --seed N         the run's seed (default: random); a case is a function of (seed, case#)
+  --replay N       play case N of --seed alone and show its bytes, replies and proxy log
+  --concurrency N  cases in flight at once (default 32)
+  --log-level L    the proxy's log level (default debug: the most lines to search for passwords)
+  --json           print the summary as one JSON line (FUZZ-SUMMARY {...}) as well
+Runs inside "unshare --user --map-root-user --net" with only loopback up (needs util-linux and
+iproute2). Exit 0 when every oracle held, 1 on any failure, 2 on bad usage or setup.`;
+
+/** After the run: fds may exceed the baseline by this much (timers, lazily opened files). */
+const FD_SLACK = 4;
+/** After the run, RSS may exceed the baseline by this much (V8 keeps heap it grew into). */
+const RSS_SLACK_KIB = 96 * 1024;
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: "string", default: "60" },
+      cases: { type: "string" },
+      seed: { type: "string" },
+      replay: { type: "string" },
+      concurrency: { type: "string", default: "32" },
+      "log-level": { type: "string", default: "debug" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const number = (name, value) => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < 0) {
+      console.error(`fuzz: --${name} must be a non-negative integer, got ${String(value)}`);
+      process.exit(2);
+    }
+    return parsed;
+  };
+  if (values.replay !== undefined && values.seed === undefined) {
+    console.error("fuzz: --replay needs the --seed of the run that found the case");
+    process.exit(2);
+  }
+  return {
+    durationMs: number("duration", values.duration) * 1000,
+    maxCases: values.cases === undefined ? Infinity : number("cases", values.cases),
+    seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : number("seed", values.seed),
+    replay: values.replay === undefined ? undefined : number("replay", values.replay),
+    concurrency: Math.max(1, number("concurrency", values.concurrency)),
+    logLevel: values["log-level"],
+    json: values.json,
+  };
+}
+
+/** A normal login and a tunnel through it with the `socks` client: a round trip via the echo server. */
+async function normalLoginWorks(password, host) {
+  const { socket } = await SocksClient.createConnection({
+    proxy: { host: "127.0.0.1", port: PROXY_PORT, type: 5, userId: USERNAME, password },
+    command: "connect",
+    destination: { host, port: ALLOWED_PORT },
+    timeout: 10_000,
+  });
+  try {
+    const message = `ping ${String(Date.now())}`;
+    socket.write(message);
+    const echoed = await new Promise((resolve, reject) => {
+      let text = "";
+      const timer = setTimeout(() => reject(new Error("no echo within 5 s")), 5000);
+      socket.on("data", (chunk) => {
+        text += chunk.toString();
+        if (text.length >= message.length) {
+          clearTimeout(timer);
+          resolve(text);
+        }
+      });
+      socket.on("error", reject);
+    });
+    if (echoed !== message) throw new Error(`echo mismatch: ${echoed}`);
+  } finally {
+    socket.destroy();
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(predicate, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate() && Date.now() < deadline) await sleep(100);
+  return predicate();
+}
+
+function mib(kib) {
+  return `${(kib / 1024).toFixed(1)} MiB`;
+}
+
+async function fuzz(options) {
+  assertIsolated();
+  const tmpDir = mkdtempSync(join(tmpdir(), "gatehouse-fuzz-"));
+  const password = validPasswordFor(options.seed);
+  const dns = await startDnsServer({ records: DNS_RECORDS });
+  const destinations = await startDestinations();
+  let proxy;
+  try {
+    proxy = await startGatehouse({ tmpDir, password, logLevel: options.logLevel, dnsAddress: dns.address });
+    await normalLoginWorks(password, "127.0.0.1");
+    await normalLoginWorks(password, "ok.example.com");
+    await sleep(500);
+    const before = proxy.stats();
+    const failures = [];
+    const counts = { cases: 0, byKind: {}, replies: {}, tunnels: 0, stalled: 0 };
+    const boundPorts = new Map();
+    const checkedSecrets = new Set();
+    const uncheckedSecrets = new Set();
+    const cases = new Map();
+
+    const runOne = async (index) => {
+      const fuzzCase = generateCase(options.seed, index);
+      const delivered = concat(fuzzCase.delivery.chunks.map((chunk) => chunk.bytes));
+      const model = parseSent(delivered, password);
+      const startedAt = Date.now();
+      const outcome = await playCase(fuzzCase, model, countReplies(model));
+      const judged = judgeCase(delivered, model, outcome);
+      counts.cases += 1;
+      counts.byKind[fuzzCase.kind] = (counts.byKind[fuzzCase.kind] ?? 0) + 1;
+      const replyKey = judged.reply === undefined ? "none" : `0x${judged.reply.toString(16).padStart(2, "0")}`;
+      counts.replies[replyKey] = (counts.replies[replyKey] ?? 0) + 1;
+      if (outcome.stalled) counts.stalled += 1;
+      if (judged.boundPort !== undefined) {
+        counts.tunnels += 1;
+        const list = boundPorts.get(judged.boundPort) ?? [];
+        list.push({ index, from: startedAt, to: Date.now() });
+        boundPorts.set(judged.boundPort, list);
+      }
+      for (const token of judged.checked) checkedSecrets.add(token);
+      for (const token of judged.unchecked) uncheckedSecrets.add(token);
+      for (const what of judged.failures) failures.push({ index, what, label: fuzzCase.label });
+      return { fuzzCase, delivered, model, outcome, judged };
+    };
+
+    const started = Date.now();
+    const cpuBefore = proxy.stats().cpuUs;
+    let peakFds = before.fds;
+    const sampler = setInterval(() => {
+      if (proxy.alive()) peakFds = Math.max(peakFds, proxy.stats().fds);
+    }, 250);
+    let replayed;
+    if (options.replay !== undefined) {
+      const logOffset = readFileSync(proxy.logFile).length;
+      replayed = await runOne(options.replay);
+      await sleep(300);
+      replayed.log = readFileSync(proxy.logFile).subarray(logOffset).toString("utf8");
+    } else {
+      let next = 0;
+      const worker = async () => {
+        while (Date.now() - started < options.durationMs && next < options.maxCases && proxy.alive()) {
+          const index = next++;
+          cases.set(index, true);
+          await runOne(index);
+        }
+      };
+      await Promise.all(Array.from({ length: options.concurrency }, worker));
+    }
+    const elapsedMs = Date.now() - started;
+    clearInterval(sampler);
+    const cpuUs = proxy.alive() ? proxy.stats().cpuUs - cpuBefore : NaN;
+
+    // Connections close: the proxy's fds come back (bounded wait for FIN-wait and idle timers).
+    const alive = proxy.alive();
+    if (alive) await waitFor(() => proxy.alive() && proxy.stats().fds <= before.fds + FD_SLACK, 20_000);
+    await waitFor(() => destinations.openSockets() === 0, 5000);
+    const after = proxy.alive() ? proxy.stats() : undefined;
+
+    if (!proxy.alive()) failures.push({ index: -1, what: `gatehouse exited: ${JSON.stringify(proxy.exitStatus())}` });
+    if (after !== undefined && after.fds > before.fds + FD_SLACK) {
+      failures.push({ index: -1, what: `fds not back to baseline: ${String(before.fds)} before, ${String(after.fds)} after` });
+    }
+    if (after !== undefined && after.rssKiB > before.rssKiB + RSS_SLACK_KIB) {
+      failures.push({ index: -1, what: `RSS not near baseline: ${mib(before.rssKiB)} before, ${mib(after.rssKiB)} after` });
+    }
+    if (proxy.alive()) {
+      for (const host of ["127.0.0.1", "ok.example.com"]) {
+        try {
+          await normalLoginWorks(password, host);
+        } catch (error) {
+          failures.push({ index: -1, what: `normal login + tunnel to ${host} failed after the run: ${String(error)}` });
+        }
+      }
+    }
+
+    // The trap must never have seen a connection; trace each one back by its source port.
+    const caseAt = (port, at) =>
+      (boundPorts.get(port) ?? []).find((entry) => entry.from - 50 <= at && at <= entry.to + 50)?.index;
+    for (const accepted of destinations.trap.accepted) {
+      const index = caseAt(accepted.port, accepted.at) ?? -1;
+      const traced = failures.some((f) => f.index === index && index >= 0);
+      if (!traced || index < 0) {
+        failures.push({
+          index,
+          what: `the trap (denied by policy) accepted a connection from ${String(accepted.address)}:${String(accepted.port)} on ${accepted.local}`,
+        });
+      }
+    }
+    const unattributedEcho = destinations.echo.accepted.filter((accepted) => caseAt(accepted.port, accepted.at) === undefined).length;
+
+    // No password the proxy parsed as a password may appear in its log.
+    const log = readFileSync(proxy.logFile, "utf8");
+    const leaked = new Map();
+    for (const line of log.split("\n")) {
+      for (const token of line.match(SECRET_PATTERN) ?? []) {
+        if ((checkedSecrets.has(token) || token === password) && !uncheckedSecrets.has(token) && !leaked.has(token)) {
+          leaked.set(token, line.slice(0, 300));
+        }
+      }
+    }
+    for (const [token, line] of leaked) {
+      failures.push({ index: -1, what: `password ${token === password ? "(the valid one) " : ""}in the proxy log: ${line}` });
+    }
+
+    const summary = {
+      seed: options.seed,
+      cases: counts.cases,
+      seconds: Number((elapsedMs / 1000).toFixed(1)),
+      casesPerSecond: Math.round(counts.cases / (elapsedMs / 1000)),
+      cpuUsPerCase: Math.round(cpuUs / Math.max(1, counts.cases)),
+      byKind: counts.byKind,
+      replies: counts.replies,
+      tunnels: counts.tunnels,
+      stalled: counts.stalled,
+      echoConnections: destinations.echo.accepted.length,
+      unattributedEchoConnections: unattributedEcho,
+      trapConnections: destinations.trap.accepted.length,
+      dnsQueries: dns.log.length,
+      passwordsChecked: checkedSecrets.size,
+      logBytes: Buffer.byteLength(log),
+      fds: { before: before.fds, peak: peakFds, after: after?.fds },
+      rssKiB: { before: before.rssKiB, peak: after?.peakRssKiB, after: after?.rssKiB },
+      alive: proxy.alive(),
+      failures: failures.length,
+      failureKinds: countKinds(failures),
+      failedCases: [...new Set(failures.filter((f) => f.index >= 0).map((f) => f.index))].slice(0, 200),
+    };
+    if (replayed !== undefined) printReplay(options, replayed);
+    printReport(options, summary, failures);
+    return failures.length === 0 ? 0 : 1;
+  } finally {
+    await proxy?.stop();
+    await destinations.close();
+    await dns.close();
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
+function countKinds(failures) {
+  const kinds = {};
+  for (const failure of failures) {
+    const kind = failure.what.replace(/\(.*|:.*/s, "").trim();
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  }
+  return kinds;
+}
+
+function printReplay(options, { fuzzCase, delivered, model, outcome, judged, log }) {
+  console.log(`case #${String(fuzzCase.index)} of seed ${String(options.seed)}: ${fuzzCase.kind}: ${fuzzCase.label}`);
+  console.log(`  sent (${String(delivered.length)} bytes, ${String(fuzzCase.delivery.chunks.length)} write(s), then ${fuzzCase.delivery.end}): ${hex(delivered)}`);
+  console.log(`  the model: ${JSON.stringify({ ...model, request: model.request && { ...model.request, nameBytes: model.request.nameBytes && hex(model.request.nameBytes) } })}`);
+  console.log(`  received (${String(outcome.received.length)} bytes, ${outcome.closed ? "then closed" : "connection left open"}): ${hex(outcome.received.subarray(0, 256))}`);
+  console.log(`  verdict: ${judged.failures.length === 0 ? "ok" : judged.failures.join("; ")}`);
+  console.log("  proxy log during the case:");
+  for (const line of log.split("\n").filter(Boolean).slice(0, 40)) console.log(`    ${line.slice(0, 400)}`);
+}
+
+function printReport(options, summary, failures) {
+  const line = (label, value) => console.log(`${label.padEnd(28)}${value}`);
+  console.log(`\ngatehouse fuzz, seed ${String(summary.seed)}`);
+  line("cases", `${String(summary.cases)} in ${String(summary.seconds)} s (${String(summary.casesPerSecond)}/s)`);
+  line("  by kind", JSON.stringify(summary.byKind));
+  line("  replies (request stage)", JSON.stringify(summary.replies));
+  line("proxy CPU per case", `${String(summary.cpuUsPerCase)} µs (utime+stime from /proc)`);
+  line("tunnels (reply 00)", `${String(summary.tunnels)}; echo saw ${String(summary.echoConnections)} connections (${String(summary.unattributedEchoConnections)} not traced to a reply), trap saw ${String(summary.trapConnections)}`);
+  line("DNS queries (local server)", String(summary.dnsQueries));
+  line("passwords searched in log", `${String(summary.passwordsChecked)} in ${mib(summary.logBytes / 1024)} of log`);
+  line("owed replies not received", String(summary.stalled));
+  line("fds", `${String(summary.fds.before)} before, ${String(summary.fds.peak)} peak, ${String(summary.fds.after)} after`);
+  line("RSS", `${mib(summary.rssKiB.before)} before, ${summary.rssKiB.peak === undefined ? "?" : mib(summary.rssKiB.peak)} peak, ${summary.rssKiB.after === undefined ? "?" : mib(summary.rssKiB.after)} after`);
+  line("process alive", String(summary.alive));
+  if (failures.length === 0) {
+    console.log("\nno failures");
+  } else {
+    console.log(`\n${String(failures.length)} failure(s): ${JSON.stringify(summary.failureKinds)}`);
+    const shown = new Set();
+    for (const failure of failures) {
+      if (shown.size >= 40) break;
+      const key = failure.what.replace(/\d+/g, "#");
+      if (shown.has(key) && failure.index >= 0) continue;
+      shown.add(key);
+      const where = failure.index >= 0 ? `case #${String(failure.index)}` : "run";
+      console.log(`  ${where}: ${failure.what}${failure.label ? `\n      ${failure.label}` : ""}`);
+    }
+    const first = failures.find((f) => f.index >= 0);
+    if (first !== undefined) console.log(`replay one: npm run fuzz -- --seed ${String(options.seed)} --replay ${String(first.index)}`);
+  }
+  if (options.json) console.log(`FUZZ-SUMMARY ${JSON.stringify(summary)}`);
+}
+
+const options = parseOptions();
+const script = fileURLToPath(import.meta.url);
+if (!insideNamespace()) {
+  process.exitCode = await reexecInNamespace(script, process.argv.slice(2));
+} else {
+  try {
+    process.exitCode = await fuzz(options);
+  } catch (error) {
+    console.error(`fuzz: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exitCode = 2;
+  }
+}
