@@ -36,7 +36,13 @@ export function generateCase(seed, index) {
   let sent;
   let label;
   if (kind === "random") {
-    sent = rng.bytes(rng.weighted([[3, rng.int(0, 16)], [2, rng.int(17, 300)], [1, rng.int(300, 1200)]]));
+    sent = rng.bytes(
+      rng.weighted([
+        [3, rng.int(0, 16)],
+        [2, rng.int(17, 300)],
+        [1, rng.int(300, 1200)],
+      ]),
+    );
     if (rng.chance(0.4) && sent.length > 0) sent[0] = 5;
     label = `${String(sent.length)} random bytes`;
   } else if (kind === "greeting+random") {
@@ -48,7 +54,11 @@ export function generateCase(seed, index) {
     sent = concat(handshake.segments);
     if (kind === "mutated") {
       const mutations = [];
-      const rounds = rng.weighted([[6, 1], [3, 2], [1, 3]]);
+      const rounds = rng.weighted([
+        [6, 1],
+        [3, 2],
+        [1, 3],
+      ]);
       for (let i = 0; i < rounds; i++) {
         const mutated = mutate(rng, sent, handshake, password);
         sent = mutated.bytes;
@@ -71,15 +81,17 @@ function structuredHandshake(rng, password) {
     [1, []],
     [2, Array.from({ length: rng.int(1, 255) }, () => rng.int(0, 255))],
   ]);
+  // Unknown usernames cost the proxy a full-cost scrypt (ln=15, ~150 ms) each, as they must:
+  // they are few here so that the run is not only a KDF benchmark.
   const credentials = rng.weighted([
-    [70, [USERNAME, password]],
-    [10, [USERNAME, secretToken(rng)]],
-    [5, [`nobody${rng.hex(4)}`, secretToken(rng)]],
-    [4, [`${USERNAME}\n{"event":"forged"}`, secretToken(rng)]],
-    [3, ["", ""]],
-    [3, [USERNAME, ""]],
-    [3, ["u".repeat(255), `${secretToken(rng)}${"p".repeat(236)}`]],
-    [2, [Buffer.from(rng.bytes(rng.int(1, 40))).toString("latin1"), secretToken(rng)]],
+    [170, [USERNAME, password]],
+    [20, [USERNAME, secretToken(rng)]],
+    [2, [USERNAME, ""]],
+    [1, [`nobody${rng.hex(4)}`, secretToken(rng)]],
+    [1, [`${USERNAME}\n{"event":"forged"}`, secretToken(rng)]],
+    [1, ["", ""]],
+    [1, ["u".repeat(255), `${secretToken(rng)}${"p".repeat(236)}`]],
+    [1, [Buffer.from(rng.bytes(rng.int(1, 40))).toString("latin1"), secretToken(rng)]],
   ]);
   const command = rng.weighted([
     [80, CMD.connect],
@@ -97,9 +109,7 @@ function structuredHandshake(rng, password) {
   const segments = [greeting(methods), userPass(...credentials), request(command, address, port)];
   if (rng.chance(0.2)) segments.push(Buffer.from("GET / HTTP/1.0\r\n\r\n"));
   const where =
-    address.type === "domain"
-      ? JSON.stringify(Buffer.from(address.bytes).toString("utf8")).slice(0, 60)
-      : address.host;
+    address.type === "domain" ? JSON.stringify(Buffer.from(address.bytes).toString("utf8")).slice(0, 60) : address.host;
   const verb = { 1: "CONNECT", 2: "BIND", 3: "UDP" }[command];
   return { segments, label: `${verb} ${where}:${String(port)} methods[${String(methods.length)}]` };
 }
@@ -171,7 +181,7 @@ function mutate(rng, sent, handshake, password) {
     [7, "duplicate"],
   ]);
   if (bytes.length === 0) return { bytes, name: type };
-  const at = rng.int(0, bytes.length - 1);
+  const at = position(rng, bytes.length, handshake.segments);
   switch (type) {
     case "bitflip": {
       const flips = rng.int(1, 4);
@@ -187,7 +197,12 @@ function mutate(rng, sent, handshake, password) {
     }
     case "length-lie": {
       const fields = lengthFields(handshake.segments);
-      const field = fields.length > 0 ? rng.pick(fields) : at;
+      const field = rng.weighted([
+        [4, fields[0]],
+        [1, fields[1]],
+        [1, fields[2]],
+        [6, fields[3] ?? at],
+      ]);
       if (field >= bytes.length) return { bytes, name: "length-lie(none)" };
       const original = bytes[field];
       bytes[field] = rng.pick([0, 1, 255, 254, 128, (original + 1) & 0xff, (original - 1) & 0xff, rng.int(0, 255)]);
@@ -200,7 +215,10 @@ function mutate(rng, sent, handshake, password) {
       };
     case "delete": {
       const count = rng.int(1, 8);
-      return { bytes: concat([bytes.subarray(0, at), bytes.subarray(at + count)]), name: `delete${String(count)}@${String(at)}` };
+      return {
+        bytes: concat([bytes.subarray(0, at), bytes.subarray(at + count)]),
+        name: `delete${String(count)}@${String(at)}`,
+      };
     }
     case "replace": {
       const count = Math.min(rng.int(1, 32), bytes.length - at);
@@ -210,9 +228,33 @@ function mutate(rng, sent, handshake, password) {
     default: {
       const count = rng.int(1, 16);
       const piece = bytes.subarray(at, at + count);
-      return { bytes: concat([bytes.subarray(0, at + count), piece, bytes.subarray(at + count)]), name: `duplicate@${String(at)}` };
+      return {
+        bytes: concat([bytes.subarray(0, at + count), piece, bytes.subarray(at + count)]),
+        name: `duplicate@${String(at)}`,
+      };
     }
   }
+}
+
+/**
+ * Where a mutation hits: mostly the request (where names and addresses are), less often the
+ * credentials, whose corruption makes an unknown user and so a full-cost KDF in the proxy.
+ */
+function position(rng, length, segments) {
+  const starts = [];
+  let offset = 0;
+  for (const segment of segments) {
+    starts.push([offset, offset + segment.length]);
+    offset += segment.length;
+  }
+  const [from, to] = rng.weighted([
+    [25, starts[0]],
+    [3, starts[1]],
+    [62, starts[2]],
+    [10, [0, length]],
+  ]);
+  const low = Math.min(from, length - 1);
+  return rng.int(low, Math.max(low, Math.min(to, length) - 1));
 }
 
 /** Offsets of NMETHODS, ULEN, PLEN and the ATYP 3 name length in the unmutated stream. */

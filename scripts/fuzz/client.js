@@ -6,7 +6,7 @@ import { connect } from "node:net";
 import { PROXY_PORT } from "./topology.js";
 
 /** How long to wait for bytes the proxy does not owe (incomplete input). */
-const IDLE_MS = 150;
+const IDLE_MS = 100;
 /** How long to wait for replies the proxy owes (complete input). */
 const OWED_MS = 5000;
 

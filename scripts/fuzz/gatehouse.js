@@ -4,7 +4,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { URL, fileURLToPath } from "node:url";
 import { hashPassword } from "@gatehouse/core";
 import { PROXY_PORT, USERNAME, policy } from "./topology.js";
 
@@ -60,7 +60,8 @@ export async function startGatehouse({ tmpDir, password, logLevel, dnsAddress })
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`gatehouse exited with ${String(child.exitCode)} at startup: ${readFileSync(logFile, "utf8")}`);
+    if (child.exitCode !== null)
+      throw new Error(`gatehouse exited with ${String(child.exitCode)} at startup: ${readFileSync(logFile, "utf8")}`);
     if (await canConnect(PROXY_PORT)) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");

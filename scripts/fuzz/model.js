@@ -18,13 +18,12 @@ import { ALLOWED_PORT, DNS_RECORDS, TRAP_PORT, USERNAME } from "./topology.js";
  */
 export function parseSent(sent, validPassword) {
   const out = { owed: 0, complete: false };
-  let pos = 0;
   // Greeting
   if (sent.length < 1) return out;
   if (sent[0] !== 5) return { ...out, error: "greeting version" };
   if (sent.length < 2 || sent.length < 2 + sent[1]) return out;
   const methods = sent.subarray(2, 2 + sent[1]);
-  pos = 2 + sent[1];
+  let pos = 2 + sent[1];
   out.owed = 1;
   out.method = methods.includes(2) ? 2 : 0xff;
   out.complete = true;
@@ -139,7 +138,9 @@ export function describeRequest(request) {
     target =
       request.ip.family === 4
         ? request.ip.bytes.join(".")
-        : `[${Buffer.from(request.ip.bytes).toString("hex").replace(/(.{4})(?!$)/g, "$1:")}]`;
+        : `[${Buffer.from(request.ip.bytes)
+            .toString("hex")
+            .replace(/(.{4})(?!$)/g, "$1:")}]`;
   } else {
     target = JSON.stringify(Buffer.from(request.nameBytes).toString("utf8"));
   }

@@ -17,10 +17,14 @@ export function insideNamespace() {
  */
 export function reexecInNamespace(script, args) {
   const inner = ["ip link set lo up", 'exec "$0" "$@"'].join(" && ");
-  const child = spawn("unshare", ["--user", "--map-root-user", "--net", "sh", "-c", inner, process.execPath, script, ...args], {
-    stdio: "inherit",
-    env: { ...process.env, [MARK]: "1" },
-  });
+  const child = spawn(
+    "unshare",
+    ["--user", "--map-root-user", "--net", "sh", "-c", inner, process.execPath, script, ...args],
+    {
+      stdio: "inherit",
+      env: { ...process.env, [MARK]: "1" },
+    },
+  );
   for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
   return new Promise((resolve) => {
     child.once("error", (error) => {

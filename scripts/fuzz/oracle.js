@@ -13,7 +13,12 @@ export function judgeCase(delivered, model, outcome) {
     const why = mustRefuse(model.request);
     if (why !== undefined) failures.push(`tunnel to a refused destination (${why}): ${describeRequest(model.request)}`);
   }
-  return { failures, reply: verdict.reply, boundPort: verdict.reply === 0 ? verdict.boundPort : undefined, ...secrets(delivered, model) };
+  return {
+    failures,
+    reply: verdict.reply,
+    boundPort: verdict.reply === 0 ? verdict.boundPort : undefined,
+    ...secrets(delivered, model),
+  };
 }
 
 /**

@@ -65,7 +65,8 @@ export function checkReplies(received, closed, model) {
   if (reply > 8) problems.push(`reply code ${String(reply)}`);
   if (reserved !== 0) problems.push(`request reply reserved byte ${String(reserved)}`);
   pos += length;
-  if (reply === 0 && model.request === undefined) problems.push("success reply to a request that is not complete and valid");
+  if (reply === 0 && model.request === undefined)
+    problems.push("success reply to a request that is not complete and valid");
   if (reply !== 0) expectEnd(`reply ${String(reply)}`);
   return out;
 }

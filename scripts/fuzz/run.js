@@ -4,8 +4,10 @@
 import { Buffer } from "node:buffer";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { clearInterval, setInterval } from "node:timers";
 import { parseArgs } from "node:util";
 import { SocksClient } from "socks";
 import { startDnsServer } from "../../test/dist/helpers/dns-server.js";
@@ -15,25 +17,33 @@ import { startDestinations } from "./destinations.js";
 import { startGatehouse } from "./gatehouse.js";
 import { assertIsolated, insideNamespace, reexecInNamespace } from "./netns.js";
 import { parseSent } from "./model.js";
+import { HOSTILE_NAMES } from "./names.js";
 import { countReplies, judgeCase } from "./oracle.js";
-import { concat, hex } from "./socks-bytes.js";
+import { concat, greeting, hex, userPass } from "./socks-bytes.js";
 import { ALLOWED_PORT, DNS_RECORDS, PROXY_PORT, USERNAME } from "./topology.js";
+
+const DICTIONARY = new Set([...HOSTILE_NAMES, ...Object.keys(DNS_RECORDS)]);
 
 const HELP = `usage: npm run fuzz -- [options]   (or: node scripts/fuzz/run.js [options] after npm run build)
   --duration S     seconds of fuzzing (default 60)
   --cases N        stop after N cases (default: no limit)
   --seed N         the run's seed (default: random); a case is a function of (seed, case#)
   --replay N       play case N of --seed alone and show its bytes, replies and proxy log
-  --concurrency N  cases in flight at once (default 32)
+  --concurrency N  cases in flight at once (default 128)
   --log-level L    the proxy's log level (default debug: the most lines to search for passwords)
   --json           print the summary as one JSON line (FUZZ-SUMMARY {...}) as well
+  --names          print what the proxy answered to each name of the hostile dictionary
 Runs inside "unshare --user --map-root-user --net" with only loopback up (needs util-linux and
 iproute2). Exit 0 when every oracle held, 1 on any failure, 2 on bad usage or setup.`;
 
 /** After the run: fds may exceed the baseline by this much (timers, lazily opened files). */
 const FD_SLACK = 4;
-/** After the run, RSS may exceed the baseline by this much (V8 keeps heap it grew into). */
-const RSS_SLACK_KIB = 96 * 1024;
+/**
+ * After the run, RSS may exceed the baseline by this much: the process keeps the memory it grew
+ * into at the peak (V8's heap, the allocator's arenas of libuv threads that ran 32 MiB scrypt
+ * computations); it stays flat when idle. A leak of 5 KiB per case exceeds it within 60 s.
+ */
+const RSS_SLACK_KIB = 128 * 1024;
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -42,9 +52,10 @@ function parseOptions() {
       cases: { type: "string" },
       seed: { type: "string" },
       replay: { type: "string" },
-      concurrency: { type: "string", default: "32" },
+      concurrency: { type: "string", default: "128" },
       "log-level": { type: "string", default: "debug" },
       json: { type: "boolean", default: false },
+      names: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -72,6 +83,7 @@ function parseOptions() {
     concurrency: Math.max(1, number("concurrency", values.concurrency)),
     logLevel: values["log-level"],
     json: values.json,
+    names: values.names,
   };
 }
 
@@ -104,6 +116,31 @@ async function normalLoginWorks(password, host) {
   }
 }
 
+/** One RFC 1929 login that the proxy refuses; resolves when it has answered or closed. */
+function refusedLogin(username) {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port: PROXY_PORT });
+    socket.on("connect", () => socket.write(concat([greeting([2]), userPass(username, "wrong")])));
+    socket.on("error", () => resolve());
+    socket.on("close", () => resolve());
+    socket.setTimeout(10_000, () => socket.destroy());
+  });
+}
+
+/**
+ * Brings the proxy to its working set before the baseline is taken: the unknown-user scrypt
+ * (32 MiB per computation on each of libuv's threads, kept by the allocator afterwards), a
+ * burst of concurrent logins and tunnels.
+ */
+async function warmUp(password, concurrency) {
+  await Promise.all(Array.from({ length: 8 }, (_, i) => refusedLogin(`warm-up-unknown-${String(i)}`)));
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, 64) }, (_, i) =>
+      normalLoginWorks(password, i % 2 ? "127.0.0.1" : "ok.example.com"),
+    ),
+  );
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitFor(predicate, timeoutMs) {
@@ -127,10 +164,11 @@ async function fuzz(options) {
     proxy = await startGatehouse({ tmpDir, password, logLevel: options.logLevel, dnsAddress: dns.address });
     await normalLoginWorks(password, "127.0.0.1");
     await normalLoginWorks(password, "ok.example.com");
-    await sleep(500);
+    await warmUp(password, options.concurrency);
+    await sleep(1000);
     const before = proxy.stats();
     const failures = [];
-    const counts = { cases: 0, byKind: {}, replies: {}, tunnels: 0, stalled: 0 };
+    const counts = { cases: 0, byKind: {}, replies: {}, tunnels: 0, stalled: 0, names: {} };
     const boundPorts = new Map();
     const checkedSecrets = new Set();
     const uncheckedSecrets = new Set();
@@ -154,12 +192,21 @@ async function fuzz(options) {
         list.push({ index, from: startedAt, to: Date.now() });
         boundPorts.set(judged.boundPort, list);
       }
+      const nameText = model.request?.nameBytes && Buffer.from(model.request.nameBytes).toString("utf8");
+      if (fuzzCase.kind === "valid" && DICTIONARY.has(nameText)) {
+        const name = JSON.stringify(nameText);
+        const key = `${describeCommand(model.request.command)} :${String(model.request.port)}`;
+        const byTarget = (counts.names[name] ??= {});
+        const replies = (byTarget[key] ??= new Set());
+        replies.add(replyKey);
+      }
       for (const token of judged.checked) checkedSecrets.add(token);
       for (const token of judged.unchecked) uncheckedSecrets.add(token);
       for (const what of judged.failures) failures.push({ index, what, label: fuzzCase.label });
       return { fuzzCase, delivered, model, outcome, judged };
     };
 
+    const echoBefore = destinations.echo.accepted.length;
     const started = Date.now();
     const cpuBefore = proxy.stats().cpuUs;
     let peakFds = before.fds;
@@ -184,6 +231,7 @@ async function fuzz(options) {
       await Promise.all(Array.from({ length: options.concurrency }, worker));
     }
     const elapsedMs = Date.now() - started;
+    const echoDuringRun = destinations.echo.accepted.slice(echoBefore);
     clearInterval(sampler);
     const cpuUs = proxy.alive() ? proxy.stats().cpuUs - cpuBefore : NaN;
 
@@ -195,10 +243,16 @@ async function fuzz(options) {
 
     if (!proxy.alive()) failures.push({ index: -1, what: `gatehouse exited: ${JSON.stringify(proxy.exitStatus())}` });
     if (after !== undefined && after.fds > before.fds + FD_SLACK) {
-      failures.push({ index: -1, what: `fds not back to baseline: ${String(before.fds)} before, ${String(after.fds)} after` });
+      failures.push({
+        index: -1,
+        what: `fds not back to baseline: ${String(before.fds)} before, ${String(after.fds)} after`,
+      });
     }
     if (after !== undefined && after.rssKiB > before.rssKiB + RSS_SLACK_KIB) {
-      failures.push({ index: -1, what: `RSS not near baseline: ${mib(before.rssKiB)} before, ${mib(after.rssKiB)} after` });
+      failures.push({
+        index: -1,
+        what: `RSS not near baseline: ${mib(before.rssKiB)} before, ${mib(after.rssKiB)} after`,
+      });
     }
     if (proxy.alive()) {
       for (const host of ["127.0.0.1", "ok.example.com"]) {
@@ -223,7 +277,9 @@ async function fuzz(options) {
         });
       }
     }
-    const unattributedEcho = destinations.echo.accepted.filter((accepted) => caseAt(accepted.port, accepted.at) === undefined).length;
+    const unattributedEcho = echoDuringRun.filter(
+      (accepted) => caseAt(accepted.port, accepted.at) === undefined,
+    ).length;
 
     // No password the proxy parsed as a password may appear in its log.
     const log = readFileSync(proxy.logFile, "utf8");
@@ -236,7 +292,10 @@ async function fuzz(options) {
       }
     }
     for (const [token, line] of leaked) {
-      failures.push({ index: -1, what: `password ${token === password ? "(the valid one) " : ""}in the proxy log: ${line}` });
+      failures.push({
+        index: -1,
+        what: `password ${token === password ? "(the valid one) " : ""}in the proxy log: ${line}`,
+      });
     }
 
     const summary = {
@@ -249,7 +308,7 @@ async function fuzz(options) {
       replies: counts.replies,
       tunnels: counts.tunnels,
       stalled: counts.stalled,
-      echoConnections: destinations.echo.accepted.length,
+      echoConnections: echoDuringRun.length,
       unattributedEchoConnections: unattributedEcho,
       trapConnections: destinations.trap.accepted.length,
       dnsQueries: dns.log.length,
@@ -263,6 +322,7 @@ async function fuzz(options) {
       failedCases: [...new Set(failures.filter((f) => f.index >= 0).map((f) => f.index))].slice(0, 200),
     };
     if (replayed !== undefined) printReplay(options, replayed);
+    if (options.names) printNames(counts.names);
     printReport(options, summary, failures);
     return failures.length === 0 ? 0 : 1;
   } finally {
@@ -270,6 +330,23 @@ async function fuzz(options) {
     await destinations.close();
     await dns.close();
     rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
+function describeCommand(command) {
+  return { 1: "CONNECT", 2: "BIND", 3: "UDP" }[command] ?? `cmd${String(command)}`;
+}
+
+/** What the proxy answered to each name sent unmutated (valid credentials): the attack table. */
+function printNames(names) {
+  console.log("\nnames sent unmutated with valid credentials → request replies seen (none = no reply):");
+  for (const [name, targets] of Object.entries(names).sort(([a], [b]) => a.localeCompare(b))) {
+    const cells = Object.entries(targets)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([target, replies]) => `${target}→${[...replies].sort().join("/")}`);
+    console.log(
+      `  ${name.length > 70 ? `${name.slice(0, 60)}…(${String(name.length)} chars)` : name}  ${cells.join("  ")}`,
+    );
   }
 }
 
@@ -284,9 +361,15 @@ function countKinds(failures) {
 
 function printReplay(options, { fuzzCase, delivered, model, outcome, judged, log }) {
   console.log(`case #${String(fuzzCase.index)} of seed ${String(options.seed)}: ${fuzzCase.kind}: ${fuzzCase.label}`);
-  console.log(`  sent (${String(delivered.length)} bytes, ${String(fuzzCase.delivery.chunks.length)} write(s), then ${fuzzCase.delivery.end}): ${hex(delivered)}`);
-  console.log(`  the model: ${JSON.stringify({ ...model, request: model.request && { ...model.request, nameBytes: model.request.nameBytes && hex(model.request.nameBytes) } })}`);
-  console.log(`  received (${String(outcome.received.length)} bytes, ${outcome.closed ? "then closed" : "connection left open"}): ${hex(outcome.received.subarray(0, 256))}`);
+  console.log(
+    `  sent (${String(delivered.length)} bytes, ${String(fuzzCase.delivery.chunks.length)} write(s), then ${fuzzCase.delivery.end}): ${hex(delivered)}`,
+  );
+  console.log(
+    `  the model: ${JSON.stringify({ ...model, request: model.request && { ...model.request, nameBytes: model.request.nameBytes && hex(model.request.nameBytes) } })}`,
+  );
+  console.log(
+    `  received (${String(outcome.received.length)} bytes, ${outcome.closed ? "then closed" : "connection left open"}): ${hex(outcome.received.subarray(0, 256))}`,
+  );
   console.log(`  verdict: ${judged.failures.length === 0 ? "ok" : judged.failures.join("; ")}`);
   console.log("  proxy log during the case:");
   for (const line of log.split("\n").filter(Boolean).slice(0, 40)) console.log(`    ${line.slice(0, 400)}`);
@@ -299,12 +382,21 @@ function printReport(options, summary, failures) {
   line("  by kind", JSON.stringify(summary.byKind));
   line("  replies (request stage)", JSON.stringify(summary.replies));
   line("proxy CPU per case", `${String(summary.cpuUsPerCase)} µs (utime+stime from /proc)`);
-  line("tunnels (reply 00)", `${String(summary.tunnels)}; echo saw ${String(summary.echoConnections)} connections (${String(summary.unattributedEchoConnections)} not traced to a reply), trap saw ${String(summary.trapConnections)}`);
+  line(
+    "tunnels (reply 00)",
+    `${String(summary.tunnels)}; echo saw ${String(summary.echoConnections)} connections (${String(summary.unattributedEchoConnections)} not traced to a reply), trap saw ${String(summary.trapConnections)}`,
+  );
   line("DNS queries (local server)", String(summary.dnsQueries));
   line("passwords searched in log", `${String(summary.passwordsChecked)} in ${mib(summary.logBytes / 1024)} of log`);
   line("owed replies not received", String(summary.stalled));
-  line("fds", `${String(summary.fds.before)} before, ${String(summary.fds.peak)} peak, ${String(summary.fds.after)} after`);
-  line("RSS", `${mib(summary.rssKiB.before)} before, ${summary.rssKiB.peak === undefined ? "?" : mib(summary.rssKiB.peak)} peak, ${summary.rssKiB.after === undefined ? "?" : mib(summary.rssKiB.after)} after`);
+  line(
+    "fds",
+    `${String(summary.fds.before)} before, ${String(summary.fds.peak)} peak, ${String(summary.fds.after)} after`,
+  );
+  line(
+    "RSS",
+    `${mib(summary.rssKiB.before)} before, ${summary.rssKiB.peak === undefined ? "?" : mib(summary.rssKiB.peak)} peak, ${summary.rssKiB.after === undefined ? "?" : mib(summary.rssKiB.after)} after`,
+  );
   line("process alive", String(summary.alive));
   if (failures.length === 0) {
     console.log("\nno failures");
@@ -320,7 +412,8 @@ function printReport(options, summary, failures) {
       console.log(`  ${where}: ${failure.what}${failure.label ? `\n      ${failure.label}` : ""}`);
     }
     const first = failures.find((f) => f.index >= 0);
-    if (first !== undefined) console.log(`replay one: npm run fuzz -- --seed ${String(options.seed)} --replay ${String(first.index)}`);
+    if (first !== undefined)
+      console.log(`replay one: npm run fuzz -- --seed ${String(options.seed)} --replay ${String(first.index)}`);
   }
   if (options.json) console.log(`FUZZ-SUMMARY ${JSON.stringify(summary)}`);
 }
