@@ -10,7 +10,7 @@ import { describe, it } from "node:test";
 
 const fuzzer = fileURLToPath(new URL("../../scripts/fuzz/run.js", import.meta.url));
 const SEED = 20261203;
-const CASES = 3000;
+const CASES = 2500;
 
 interface FuzzSummary {
   readonly cases: number;
@@ -43,7 +43,7 @@ describe("fuzz smoke run (scripts/fuzz, fixed seed)", () => {
       "--cases",
       String(CASES),
       "--duration",
-      "40",
+      "30",
       "--json",
     ]);
     const line = output.split("\n").find((text) => text.startsWith("FUZZ-SUMMARY "));

@@ -16,11 +16,11 @@ import { playCase } from "./client.js";
 import { startDestinations } from "./destinations.js";
 import { startGatehouse } from "./gatehouse.js";
 import { assertIsolated, insideNamespace, reexecInNamespace } from "./netns.js";
-import { parseSent } from "./model.js";
+import { mustRefuse, parseSent } from "./model.js";
 import { HOSTILE_NAMES } from "./names.js";
 import { countReplies, judgeCase } from "./oracle.js";
 import { concat, greeting, hex, userPass } from "./socks-bytes.js";
-import { ALLOWED_PORT, DNS_RECORDS, PROXY_PORT, USERNAME } from "./topology.js";
+import { ALLOWED_PORT, DNS_RECORDS, PROXY_PORT, TRAP_PORT, USERNAME } from "./topology.js";
 
 const DICTIONARY = new Set([...HOSTILE_NAMES, ...Object.keys(DNS_RECORDS)]);
 
@@ -123,6 +123,7 @@ function refusedLogin(username) {
     socket.on("connect", () => socket.write(concat([greeting([2]), userPass(username, "wrong")])));
     socket.on("error", () => resolve());
     socket.on("close", () => resolve());
+    socket.resume(); // read the replies, so the proxy's close is seen
     socket.setTimeout(10_000, () => socket.destroy());
   });
 }
@@ -164,12 +165,16 @@ async function fuzz(options) {
     proxy = await startGatehouse({ tmpDir, password, logLevel: options.logLevel, dnsAddress: dns.address });
     await normalLoginWorks(password, "127.0.0.1");
     await normalLoginWorks(password, "ok.example.com");
+    const warmUpStarted = Date.now();
     await warmUp(password, options.concurrency);
+    const warmUpMs = Date.now() - warmUpStarted;
     await sleep(1000);
     const before = proxy.stats();
     const failures = [];
     const counts = { cases: 0, byKind: {}, replies: {}, tunnels: 0, stalled: 0, names: {} };
     const boundPorts = new Map();
+    /** Cases that asked for a refused destination at the trap port: who an untraced trap connection may be. */
+    const trapSuspects = [];
     const checkedSecrets = new Set();
     const uncheckedSecrets = new Set();
     const cases = new Map();
@@ -199,6 +204,9 @@ async function fuzz(options) {
         const byTarget = (counts.names[name] ??= {});
         const replies = (byTarget[key] ??= new Set());
         replies.add(replyKey);
+      }
+      if (model.request !== undefined && model.request.port === TRAP_PORT && mustRefuse(model.request) !== undefined) {
+        trapSuspects.push({ index, from: startedAt, to: Date.now() });
       }
       for (const token of judged.checked) checkedSecrets.add(token);
       for (const token of judged.unchecked) uncheckedSecrets.add(token);
@@ -236,9 +244,10 @@ async function fuzz(options) {
     const cpuUs = proxy.alive() ? proxy.stats().cpuUs - cpuBefore : NaN;
 
     // Connections close: the proxy's fds come back (bounded wait for FIN-wait and idle timers).
-    const alive = proxy.alive();
-    if (alive) await waitFor(() => proxy.alive() && proxy.stats().fds <= before.fds + FD_SLACK, 20_000);
+    const drainStarted = Date.now();
+    if (proxy.alive()) await waitFor(() => proxy.alive() && proxy.stats().fds <= before.fds + FD_SLACK, 20_000);
     await waitFor(() => destinations.openSockets() === 0, 5000);
+    const drainMs = Date.now() - drainStarted;
     const after = proxy.alive() ? proxy.stats() : undefined;
 
     if (!proxy.alive()) failures.push({ index: -1, what: `gatehouse exited: ${JSON.stringify(proxy.exitStatus())}` });
@@ -268,14 +277,18 @@ async function fuzz(options) {
     const caseAt = (port, at) =>
       (boundPorts.get(port) ?? []).find((entry) => entry.from - 50 <= at && at <= entry.to + 50)?.index;
     for (const accepted of destinations.trap.accepted) {
-      const index = caseAt(accepted.port, accepted.at) ?? -1;
-      const traced = failures.some((f) => f.index === index && index >= 0);
-      if (!traced || index < 0) {
-        failures.push({
-          index,
-          what: `the trap (denied by policy) accepted a connection from ${String(accepted.address)}:${String(accepted.port)} on ${accepted.local}`,
-        });
-      }
+      const index = caseAt(accepted.port, accepted.at);
+      if (index !== undefined && failures.some((failure) => failure.index === index)) continue;
+      const suspects = trapSuspects.filter((entry) => entry.from - 50 <= accepted.at && accepted.at <= entry.to + 50);
+      failures.push({
+        index: index ?? suspects[0]?.index ?? -1,
+        what:
+          `the trap (denied by policy) accepted a connection from ${String(accepted.address)}:${String(accepted.port)} ` +
+          `on ${accepted.local} that no success reply reached` +
+          (suspects.length > 0
+            ? ` (cases in flight asking for it: ${suspects.map((entry) => `#${String(entry.index)}`).join(", ")})`
+            : ""),
+      });
     }
     const unattributedEcho = echoDuringRun.filter(
       (accepted) => caseAt(accepted.port, accepted.at) === undefined,
@@ -314,6 +327,8 @@ async function fuzz(options) {
       dnsQueries: dns.log.length,
       passwordsChecked: checkedSecrets.size,
       logBytes: Buffer.byteLength(log),
+      warmUpSeconds: Number((warmUpMs / 1000).toFixed(1)),
+      drainSeconds: Number((drainMs / 1000).toFixed(1)),
       fds: { before: before.fds, peak: peakFds, after: after?.fds },
       rssKiB: { before: before.rssKiB, peak: after?.peakRssKiB, after: after?.rssKiB },
       alive: proxy.alive(),
@@ -389,6 +404,7 @@ function printReport(options, summary, failures) {
   line("DNS queries (local server)", String(summary.dnsQueries));
   line("passwords searched in log", `${String(summary.passwordsChecked)} in ${mib(summary.logBytes / 1024)} of log`);
   line("owed replies not received", String(summary.stalled));
+  line("warm-up, drain", `${String(summary.warmUpSeconds)} s, ${String(summary.drainSeconds)} s (until fds are back)`);
   line(
     "fds",
     `${String(summary.fds.before)} before, ${String(summary.fds.peak)} peak, ${String(summary.fds.after)} after`,
