@@ -368,7 +368,11 @@ function printNames(names) {
 function countKinds(failures) {
   const kinds = {};
   for (const failure of failures) {
-    const kind = failure.what.replace(/\(.*|:.*/s, "").trim();
+    // "tunnel to a refused destination (unspecified address): CONNECT ..." → up to the colon.
+    const kind = failure.what
+      .replace(/:.*$/s, "")
+      .replace(/ from .*/s, "")
+      .trim();
     kinds[kind] = (kinds[kind] ?? 0) + 1;
   }
   return kinds;
