@@ -176,6 +176,10 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     void listener.drained().then(() => {
       retired.delete(listener);
       stats.retiredListeners = retired.size;
+      logger.info(
+        { event: "listener_retired", listener: listener.name, retired_listeners: retired.size },
+        "a listener removed by a reload ended its last session and is gone",
+      );
     });
   };
   let started = false;

@@ -132,6 +132,15 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
     },
   });
   new Gauge({
+    name: "proxy_retired_listeners",
+    help: "Listeners removed by a reload that still carry sessions (pruned when their last session ends)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { stats } of sources) this.inc(stats.retiredListeners);
+    },
+  });
+  new Gauge({
     name: "proxy_connection_budget",
     help: "Client connections the listeners without their own max_connections may hold at once, derived from the fd limit (0 = unlimited)",
     registers: [registry],

@@ -87,6 +87,24 @@ describe("SIGHUP reloads the config", () => {
       const refused = await proxy.waitForEvent("reload_failed", from);
       assert.match((refused.problems as string[]).join("\n"), /auth\.providers\.local\.users\.alice\.password/);
       assert.equal((await curlThrough(extraPort, url, `alice:${PASSWORD_B}`)).stdout, "hello /r");
+
+      // Removing the extra listener while a tunnel runs through it: the tunnel runs on, and the
+      // listener is pruned once that tunnel ends.
+      const extraTunnel = await openTunnel(extraPort, echo.port, "alice", PASSWORD_B);
+      try {
+        fixture.write("reload.yaml", config(recordB, false));
+        from = proxy.stdout().length;
+        process.kill(pid, "SIGHUP");
+        const shrunk = await proxy.waitForEvent("config_reloaded", from);
+        assert.equal(shrunk.listener_count, 1);
+        assert.equal(await echoRoundTrip(extraTunnel, "on a removed listener"), "on a removed listener");
+        assert.doesNotMatch(proxy.stdout().slice(from), /"listener_retired"/, "not pruned while its tunnel runs");
+      } finally {
+        extraTunnel.destroy();
+      }
+      const pruned = await proxy.waitForEvent("listener_retired", from);
+      assert.equal(pruned.listener, "extra");
+      assert.equal(pruned.retired_listeners, 0);
     } finally {
       tunnel.destroy();
       assert.equal((await proxy.stop()).code, 0);
