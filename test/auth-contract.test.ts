@@ -2,7 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { SocksClient } from "socks";
-import type { AuthProvider, AuthRequest, AuthResult, ConnMeta, IdentityContext } from "@gatehouse/core";
+import type { AuthProvider, AuthRequest, AuthResult, ConnMeta, IdentityContext } from "@gatehouse-proxy/core";
 import {
   CMD_CONNECT,
   NO_AUTH,

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { AuthProvider } from "@gatehouse/core";
+import type { AuthProvider } from "@gatehouse-proxy/core";
 import { curl } from "./helpers/curl.js";
 import { startHttpServer } from "./helpers/servers.js";
 import type { TestServer } from "./helpers/servers.js";

@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { lookup } from "node:dns/promises";
 import type { Socket } from "node:net";
 import { SocksClient } from "socks";
-import type { AuthProvider, AuthRequest, SessionRecord } from "@gatehouse/core";
+import type { AuthProvider, AuthRequest, SessionRecord } from "@gatehouse-proxy/core";
 import {
   CMD_CONNECT,
   CMD_UDP_ASSOCIATE,

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createProxyServer } from "@gatehouse/core";
-import type { ProxyServer } from "@gatehouse/core";
-import { createProxyMetrics } from "@gatehouse/observability";
+import { createProxyServer } from "@gatehouse-proxy/core";
+import type { ProxyServer } from "@gatehouse-proxy/core";
+import { createProxyMetrics } from "@gatehouse-proxy/observability";
 import { SocksClient } from "socks";
 import { memoryLogger } from "./helpers/proxy.js";
 import { startEchoServer } from "./helpers/servers.js";

@@ -14,8 +14,8 @@ import { connect as tlsConnect } from "node:tls";
 import type { ConnectionOptions, TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import { SocksClient } from "socks";
-import { ListenerConfigError, createProxyServer, serializeGreeting, serializeUserPass } from "@gatehouse/core";
-import type { AuthProvider, ListenerOptions } from "@gatehouse/core";
+import { ListenerConfigError, createProxyServer, serializeGreeting, serializeUserPass } from "@gatehouse-proxy/core";
+import type { AuthProvider, ListenerOptions } from "@gatehouse-proxy/core";
 import { startProxy } from "./helpers/proxy.js";
 import type { TestProxy } from "./helpers/proxy.js";
 import { canBind, startRecordingServer } from "./helpers/destinations.js";
@@ -379,7 +379,7 @@ describe("accept() errors (EMFILE) do not kill the listener", () => {
   it("under a low fd limit: excess connections are shed, dials fail with 01, and it serves again", async (t) => {
     if (!hasPrlimit) return t.skip("prlimit (util-linux) is not installed");
     const echo = await startRecordingServer("127.0.0.1");
-    // The limit is lowered once the proxy runs: loading @gatehouse/core (zod opens ~50 locale
+    // The limit is lowered once the proxy runs: loading @gatehouse-proxy/core (zod opens ~50 locale
     // files at once) needs more descriptors than the limit under test.
     const proxy = await startChildProxy();
     const limited = spawnSync("prlimit", ["--pid", String(proxy.pid), `--nofile=${FD_LIMIT}:${FD_LIMIT}`]);

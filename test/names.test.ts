@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { DnsLookupError, Reply, interpretDestinationName } from "@gatehouse/core";
-import type { HostResolver } from "@gatehouse/core";
+import { DnsLookupError, Reply, interpretDestinationName } from "@gatehouse-proxy/core";
+import type { HostResolver } from "@gatehouse-proxy/core";
 import { startProxy } from "./helpers/proxy.js";
 import type { TestProxy } from "./helpers/proxy.js";
 import { connectTcp, negotiateNoAuth, readReply } from "./helpers/socks-tunnel.js";

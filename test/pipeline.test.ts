@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { AuthProvider, AuthRequest, AuthResult } from "@gatehouse/core";
+import type { AuthProvider, AuthRequest, AuthResult } from "@gatehouse-proxy/core";
 import { curl } from "./helpers/curl.js";
 import type { CurlResult } from "./helpers/curl.js";
 import { startHttpServer } from "./helpers/servers.js";

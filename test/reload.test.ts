@@ -6,7 +6,7 @@ import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { once } from "node:events";
 import { SocksClient } from "socks";
-import type { AuthProvider } from "@gatehouse/core";
+import type { AuthProvider } from "@gatehouse-proxy/core";
 import { startEchoServer, startTcpServer } from "./helpers/servers.js";
 import type { TestServer } from "./helpers/servers.js";
 import { startProxy } from "./helpers/proxy.js";

@@ -1,4 +1,4 @@
-// Login benchmark module for @gatehouse/auth-ldap: a real slapd (mdb, memberof overlay) started
+// Login benchmark module for @gatehouse-proxy/auth-ldap: a real slapd (mdb, memberof overlay) started
 // by the plugin's test harness (build it first: npx tsc -b plugins/auth-ldap/test), 200 users in
 // one group, search-then-bind over ldaps:// with the harness's self-signed CA.
 import { Slapd } from "../../plugins/auth-ldap/dist-test/helpers/slapd.js";

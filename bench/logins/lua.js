@@ -1,4 +1,4 @@
-// Login benchmark module for @gatehouse/auth-lua: the seed's AuthInfo example
+// Login benchmark module for @gatehouse-proxy/auth-lua: the seed's AuthInfo example
 // (examples/policy.lua, KumoMTA's proxy_server_auth_rfc1929 documentation) run unmodified in
 // the sandboxed fengari worker pool. The script has one user, so every login is proxyuser.
 import { copyFile } from "node:fs/promises";

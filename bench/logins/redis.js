@@ -1,10 +1,10 @@
-// Login benchmark module for @gatehouse/auth-redis: 200 users as Redis hashes with scrypt
+// Login benchmark module for @gatehouse-proxy/auth-redis: 200 users as Redis hashes with scrypt
 // records (the hash-password default), in a redis-server started here on a free port.
 // Backend calls are counted with INFO commandstats (HGETALL: one per attempt that reaches Redis).
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { hashPassword } from "@gatehouse/core";
-import { userKey } from "@gatehouse/auth-redis";
+import { hashPassword } from "@gatehouse-proxy/core";
+import { userKey } from "@gatehouse-proxy/auth-redis";
 import { Redis } from "ioredis";
 
 const USERS = 200;

@@ -1,6 +1,6 @@
-// Login benchmark module for @gatehouse/auth-static: users with scrypt records inline in the
+// Login benchmark module for @gatehouse-proxy/auth-static: users with scrypt records inline in the
 // config. The baseline every other provider's figures compare against (KDF-bound).
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 
 const USERS = 64;
 

@@ -1,4 +1,4 @@
-// Login benchmark module for @gatehouse/auth-webhook: Gatehouse POSTs each login, signed, over
+// Login benchmark module for @gatehouse-proxy/auth-webhook: Gatehouse POSTs each login, signed, over
 // HTTPS (an openssl-made CA, RSA 2048) to the example receiver (examples/webhook-receiver/
 // receiver.js) on loopback, which verifies the signature and checks scrypt records.
 //   BENCH_WEBHOOK_KEEP_ALIVE=false  one TCP and TLS connection per login instead of the pool
@@ -10,7 +10,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { repoRoot } from "../socksbench.js";
 
 const USERS = 200;
@@ -142,8 +142,8 @@ async function compareKeepAlive({ env, sliceMs, rounds, concurrency }) {
   const { tmpdir } = await import("node:os");
   await import("reflect-metadata");
   const { container } = await import("tsyringe");
-  const { Tokens, silentLogger } = await import("@gatehouse/core");
-  const { default: plugin } = await import("@gatehouse/auth-webhook");
+  const { Tokens, silentLogger } = await import("@gatehouse-proxy/core");
+  const { default: plugin } = await import("@gatehouse-proxy/auth-webhook");
   const tmpDir = mkdtempSync(join(tmpdir(), "gatehouse-webhook-ab-"));
   const fixture = await setup({ tmpDir }, env);
   const options = Object.fromEntries(Object.entries(fixture.provider).filter(([key]) => key !== "use"));

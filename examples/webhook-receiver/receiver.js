@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Reference receiver for @gatehouse/auth-webhook. Node 20, no dependencies.
+// Reference receiver for @gatehouse-proxy/auth-webhook. Node 20, no dependencies.
 //
 //   WEBHOOK_SECRET=whsec_... node receiver.js --users users.json [--listen 127.0.0.1:8080]
 //                  [--tolerance 300] [--cert cert.pem --key key.pem]

@@ -5,7 +5,7 @@ import { closeSync, openSync, readFileSync, readdirSync, writeFileSync } from "n
 import { connect } from "node:net";
 import { join } from "node:path";
 import { URL, fileURLToPath } from "node:url";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { PROXY_PORT, USERNAME, policy } from "./topology.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));

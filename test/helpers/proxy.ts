@@ -1,4 +1,4 @@
-import { createProxyServer } from "@gatehouse/core";
+import { createProxyServer } from "@gatehouse-proxy/core";
 import type {
   AuthEvent,
   AuthOptions,
@@ -10,7 +10,7 @@ import type {
   PolicyOptions,
   ProxyServer,
   SessionRecord,
-} from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
 
 export interface LogRecord {
   readonly level: "debug" | "info" | "warn" | "error";

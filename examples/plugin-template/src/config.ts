@@ -1,8 +1,8 @@
-import { z } from "@gatehouse/core";
+import { z } from "@gatehouse-proxy/core";
 
 /**
  * What goes beside `use: gatehouse-plugin-example` in gatehouse.yaml. Build schemas with the
- * `z` that @gatehouse/core exports (one zod copy for host and plugins), as strict objects so
+ * `z` that @gatehouse-proxy/core exports (one zod copy for host and plugins), as strict objects so
  * a misspelt key is an error, and name keys in snake_case.
  */
 export const configSchema = z.strictObject({

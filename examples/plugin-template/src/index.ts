@@ -1,4 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse/core";
+import { Tokens, definePlugin } from "@gatehouse-proxy/core";
 import { Lifecycle } from "tsyringe";
 import { configSchema } from "./config.js";
 import { ExampleProvider } from "./provider.js";

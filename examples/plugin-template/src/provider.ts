@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { Tokens, verifyAgainstDummy, verifyPassword } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse/core";
+import { Tokens, verifyAgainstDummy, verifyPassword } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse-proxy/core";
 import { inject, injectable } from "tsyringe";
 import type { ExampleConfig } from "./config.js";
 import { readUsersFile } from "./users-file.js";

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { PasswordRecordError, parsePasswordRecord } from "@gatehouse/core";
+import { PasswordRecordError, parsePasswordRecord } from "@gatehouse-proxy/core";
 
 export interface UserLine {
   /** A password record made by `gatehouse hash-password`. */

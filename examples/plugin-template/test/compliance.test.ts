@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
-import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse/plugin-testkit";
+import { hashPassword } from "@gatehouse-proxy/core";
+import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import plugin from "gatehouse-plugin-example";
 
 const dir = await mkdtemp(join(tmpdir(), "gatehouse-plugin-example-"));

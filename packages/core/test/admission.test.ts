@@ -12,8 +12,8 @@ import {
   parseSoftFdLimit,
   readSoftFdLimit,
   resolveListenerOptions,
-} from "@gatehouse/core";
-import type { Admittable, Logger, ShedReason } from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
+import type { Admittable, Logger, ShedReason } from "@gatehouse-proxy/core";
 
 const PROC_LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max cpu time              unlimited            unlimited            seconds

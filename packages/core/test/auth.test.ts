@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { IDENTITY_CONTEXTS, ProviderAuthenticator, normalizeAuthResult, redactSecret } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest } from "@gatehouse/core";
+import { IDENTITY_CONTEXTS, ProviderAuthenticator, normalizeAuthResult, redactSecret } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest } from "@gatehouse-proxy/core";
 
 const request: AuthRequest = {
   username: "proxyuser",

@@ -12,8 +12,8 @@ import {
   DnsResolver,
   parseDnsServer,
   resolveDnsOptions,
-} from "@gatehouse/core";
-import type { DnsOptions } from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
+import type { DnsOptions } from "@gatehouse-proxy/core";
 import { startDnsServer } from "../../../test/dist/helpers/dns-server.js";
 import type { TestDnsServer } from "../../../test/dist/helpers/dns-server.js";
 

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { HandshakeFailureSummary, createJsonLogger, escapeJsonLine, escapeNonPrintable } from "@gatehouse/core";
+import { HandshakeFailureSummary, createJsonLogger, escapeJsonLine, escapeNonPrintable } from "@gatehouse-proxy/core";
 
 /** A scheduler the test ticks by hand: a simulated clock for the summary's interval. */
 function manualScheduler(): { schedule: (tick: () => void, ms: number) => () => void; tick(): void; active(): number } {

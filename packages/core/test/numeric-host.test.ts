@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { interpretDestinationName, parseInetAton, parseNumericHost } from "@gatehouse/core";
+import { interpretDestinationName, parseInetAton, parseNumericHost } from "@gatehouse-proxy/core";
 
 const PROGRAM = String.raw`
 #include <arpa/inet.h>

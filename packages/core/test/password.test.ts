@@ -10,8 +10,8 @@ import {
   parsePasswordRecord,
   verifyAgainstDummy,
   verifyPassword,
-} from "@gatehouse/core";
-import type { PasswordRecordErrorCode } from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
+import type { PasswordRecordErrorCode } from "@gatehouse-proxy/core";
 
 /** Cheap parameters for tests that are not about cost. */
 const FAST = { ln: 10, r: 8, p: 1 } as const;

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AuthConfigError, AuthPipeline } from "@gatehouse/core";
-import type { AuthDecision, AuthProvider, AuthRequest, AuthResult } from "@gatehouse/core";
+import { AuthConfigError, AuthPipeline } from "@gatehouse-proxy/core";
+import type { AuthDecision, AuthProvider, AuthRequest, AuthResult } from "@gatehouse-proxy/core";
 
 // Real provider objects that count their calls, and a clock the tests move.
 

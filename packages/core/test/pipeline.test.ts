@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { inspect } from "node:util";
-import { AUTH_PIPELINE_DEFAULTS, AuthConfigError, AuthPipeline, createProxyServer } from "@gatehouse/core";
+import { AUTH_PIPELINE_DEFAULTS, AuthConfigError, AuthPipeline, createProxyServer } from "@gatehouse-proxy/core";
 import type {
   AuthDecision,
   AuthOptions,
@@ -10,7 +10,7 @@ import type {
   AuthProvider,
   AuthRequest,
   AuthResult,
-} from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
 
 // ---------------------------------------------------------------------------------------
 // Real provider objects that record their calls, a clock the tests move, and small helpers.

@@ -14,8 +14,8 @@ import {
   parseIp,
   parseSource,
   sourcePortNamed,
-} from "@gatehouse/core";
-import type { PolicyOptions, PolicyRequest } from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
+import type { PolicyOptions, PolicyRequest } from "@gatehouse-proxy/core";
 
 const inCidr = (cidr: string, address: string): boolean => cidrContains(parseCidr(cidr), parseIp(address)!);
 

@@ -19,8 +19,8 @@ import {
   serializeReply,
   serializeRequest,
   serializeUserPass,
-} from "@gatehouse/core";
-import type { Parsed, ReplyCode, RequestAddress } from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
+import type { Parsed, ReplyCode, RequestAddress } from "@gatehouse-proxy/core";
 
 /** Runs per property; FC_RUNS raises it for a longer local soak. */
 const RUNS = Number(process.env.FC_RUNS ?? 5000);

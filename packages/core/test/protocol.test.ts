@@ -12,8 +12,8 @@ import {
   serializeReply,
   serializeRequest,
   serializeUserPass,
-} from "@gatehouse/core";
-import type { RequestAddress } from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
+import type { RequestAddress } from "@gatehouse-proxy/core";
 
 /** Feeds a message one byte more at a time: every proper prefix must ask for more bytes. */
 function parseIncrementally<T>(parse: (buf: Uint8Array) => { value: T; length: number } | undefined, bytes: Buffer) {

@@ -9,8 +9,8 @@ import {
   replyForDialError,
   resolveListenerOptions,
   untilAborted,
-} from "@gatehouse/core";
-import type { WheelEntry } from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
+import type { WheelEntry } from "@gatehouse-proxy/core";
 
 describe("parseDuration", () => {
   it("reads numbers as milliseconds and unit strings", () => {

@@ -1,5 +1,5 @@
-export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "@gatehouse/core";
-export type { AuthOutcome } from "@gatehouse/core";
+export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "@gatehouse-proxy/core";
+export type { AuthOutcome } from "@gatehouse-proxy/core";
 export { createAdminServer } from "./admin-server.js";
 export type { AdminServer, AdminServerOptions } from "./admin-server.js";
 export { combineHooks } from "./combine-hooks.js";

@@ -1,6 +1,13 @@
-import type { AuthEvent, PolicyDeniedEvent, ProxyHooks, ProxyStats, SessionRecord, ShedCounts } from "@gatehouse/core";
+import type {
+  AuthEvent,
+  PolicyDeniedEvent,
+  ProxyHooks,
+  ProxyStats,
+  SessionRecord,
+  ShedCounts,
+} from "@gatehouse-proxy/core";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { classifyAuthDecision } from "@gatehouse/core";
+import { classifyAuthDecision } from "@gatehouse-proxy/core";
 import { sessionDialedOut, sessionHadTunnel } from "./session-outcome.js";
 
 /** Auth latency buckets in seconds: 1 ms to 10 s. */

@@ -7,8 +7,8 @@ import {
   createAdminServer,
   describeFailure,
   parseAdminListen,
-} from "@gatehouse/observability";
-import type { AdminServer } from "@gatehouse/observability";
+} from "@gatehouse-proxy/observability";
+import type { AdminServer } from "@gatehouse-proxy/observability";
 
 async function started(
   ready: () => Promise<void>,

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import type { Server } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { createProxyServer } from "@gatehouse/core";
-import type { AuthProvider, ProxyServer, SessionRecord } from "@gatehouse/core";
-import { combineHooks, createAdminServer, createProxyMetrics } from "@gatehouse/observability";
-import type { AdminServer } from "@gatehouse/observability";
+import { createProxyServer } from "@gatehouse-proxy/core";
+import type { AuthProvider, ProxyServer, SessionRecord } from "@gatehouse-proxy/core";
+import { combineHooks, createAdminServer, createProxyMetrics } from "@gatehouse-proxy/observability";
+import type { AdminServer } from "@gatehouse-proxy/observability";
 import { failedAuth, parseMetrics, startEchoServer, tunnelEcho, valueOf, waitFor } from "./helpers.js";
 
 const USER = "alice";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ProxyStats } from "@gatehouse/core";
-import type { AuthDecision, AuthDenyReason, AuthEvent, SessionRecord } from "@gatehouse/core";
+import { ProxyStats } from "@gatehouse-proxy/core";
+import type { AuthDecision, AuthDenyReason, AuthEvent, SessionRecord } from "@gatehouse-proxy/core";
 import {
   Registry,
   classifyAuthDecision,
@@ -10,7 +10,7 @@ import {
   createProxyMetrics,
   sessionDialedOut,
   sessionHadTunnel,
-} from "@gatehouse/observability";
+} from "@gatehouse-proxy/observability";
 import { parseMetrics, valueOf } from "./helpers.js";
 
 function record(overrides: Partial<SessionRecord>): SessionRecord {

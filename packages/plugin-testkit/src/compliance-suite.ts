@@ -1,7 +1,7 @@
 import { AssertionError } from "node:assert";
 import { inspect } from "node:util";
-import { normalizeAuthResult } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, NormalizedAuthInfo } from "@gatehouse/core";
+import { normalizeAuthResult } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, NormalizedAuthInfo } from "@gatehouse-proxy/core";
 import type { CheckContext, ComplianceCheck, ComplianceFixtures, ProviderFactory, TestRegistrar } from "./fixtures.js";
 import { errorText, firstLine, settleWithin } from "./settle.js";
 import type { Settled } from "./settle.js";
@@ -17,7 +17,7 @@ const CONN_META = { peer_address: "127.0.0.1:40000", local_address: "127.0.0.1:1
  *
  * @example
  * import { test } from "node:test";
- * import { providerComplianceSuite } from "@gatehouse/plugin-testkit";
+ * import { providerComplianceSuite } from "@gatehouse-proxy/plugin-testkit";
  * providerComplianceSuite(test, () => createMyProvider(), { valid: { username: "alice", password: "s3cret" }, wrongPassword: "nope", unknownUser: "mallory" });
  */
 export function providerComplianceSuite(

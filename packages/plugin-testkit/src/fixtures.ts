@@ -1,4 +1,4 @@
-import type { AuthProvider } from "@gatehouse/core";
+import type { AuthProvider } from "@gatehouse-proxy/core";
 
 /**
  * Registers one test: node:test's `test`, `it` or any runner's function with the same

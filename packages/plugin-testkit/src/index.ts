@@ -1,5 +1,5 @@
 /**
- * @gatehouse/plugin-testkit: the compliance suite every Gatehouse auth provider runs, and the
+ * @gatehouse-proxy/plugin-testkit: the compliance suite every Gatehouse auth provider runs, and the
  * plugin verifier (`gatehouse plugins verify` as a function).
  *
  * @packageDocumentation

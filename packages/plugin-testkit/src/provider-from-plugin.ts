@@ -1,4 +1,4 @@
-import type { AuthProvider, Logger, PluginDefinition } from "@gatehouse/core";
+import type { AuthProvider, Logger, PluginDefinition } from "@gatehouse-proxy/core";
 import type { ProviderFactory } from "./fixtures.js";
 
 export interface PluginFactoryOptions {
@@ -22,8 +22,8 @@ export function providerFromPlugin(
   options: PluginFactoryOptions = {},
 ): ProviderFactory {
   return async (): Promise<AuthProvider> => {
-    const { createProviders, createRootContainer } = await import("@gatehouse/server");
-    const { silentLogger } = await import("@gatehouse/core");
+    const { createProviders, createRootContainer } = await import("@gatehouse-proxy/server");
+    const { silentLogger } = await import("@gatehouse-proxy/core");
     const logger = options.logger ?? silentLogger;
     const parsed = plugin.configSchema.parse(config);
     const plan = {

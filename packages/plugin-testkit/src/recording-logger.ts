@@ -1,4 +1,4 @@
-import type { Logger } from "@gatehouse/core";
+import type { Logger } from "@gatehouse-proxy/core";
 
 /** A Logger that keeps every line (as JSON), for `fixtures.logs` and for asserting what was logged. */
 export interface RecordingLogger extends Logger {

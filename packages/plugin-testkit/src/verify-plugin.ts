@@ -1,6 +1,11 @@
-import type { PluginVerification, VerifyPluginOptions } from "@gatehouse/server";
+import type { PluginVerification, VerifyPluginOptions } from "@gatehouse-proxy/server";
 
-export type { PluginProblem, PluginProblemCode, PluginVerification, VerifyPluginOptions } from "@gatehouse/server";
+export type {
+  PluginProblem,
+  PluginProblemCode,
+  PluginVerification,
+  VerifyPluginOptions,
+} from "@gatehouse-proxy/server";
 
 /**
  * Loads a plugin through Gatehouse's production loader and reports what is wrong with it:
@@ -15,6 +20,6 @@ export async function verifyPlugin(
   config?: unknown,
   options?: VerifyPluginOptions,
 ): Promise<PluginVerification> {
-  const server = await import("@gatehouse/server");
+  const server = await import("@gatehouse-proxy/server");
   return server.verifyPlugin(pathOrName, config, options);
 }

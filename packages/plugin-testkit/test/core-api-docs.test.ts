@@ -6,7 +6,7 @@ import { REPO_ROOT } from "./helpers/run.js";
 
 const CORE = join(REPO_ROOT, "packages", "core");
 
-/** Every name @gatehouse/core's entry point exports, with whether it carries a TSDoc comment. */
+/** Every name @gatehouse-proxy/core's entry point exports, with whether it carries a TSDoc comment. */
 function coreExports(): { name: string; documented: boolean }[] {
   const config = ts.getParsedCommandLineOfConfigFile(
     join(CORE, "tsconfig.json"),
@@ -37,7 +37,7 @@ function coreExports(): { name: string; documented: boolean }[] {
   });
 }
 
-describe("@gatehouse/core's public API", () => {
+describe("@gatehouse-proxy/core's public API", () => {
   it("every export of the entry point has a TSDoc comment", () => {
     const exports = coreExports();
     assert.ok(exports.length > 50, `only ${String(exports.length)} exports found`);

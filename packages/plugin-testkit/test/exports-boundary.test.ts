@@ -16,23 +16,23 @@ async function probe(source: string): Promise<string> {
   }
 }
 
-describe("@gatehouse/core: a plugin can import only the package's exports", () => {
+describe("@gatehouse-proxy/core: a plugin can import only the package's exports", () => {
   it("the package entry point and package.json resolve", async () => {
     const out = await probe(`
-      const core = await import("@gatehouse/core");
+      const core = await import("@gatehouse-proxy/core");
       const { createRequire } = await import("node:module");
-      const pkg = createRequire(import.meta.url)("@gatehouse/core/package.json");
+      const pkg = createRequire(import.meta.url)("@gatehouse-proxy/core/package.json");
       console.log(typeof core.definePlugin, typeof core.normalizeAuthResult, pkg.name);
     `);
-    assert.equal(out, "function function @gatehouse/core");
+    assert.equal(out, "function function @gatehouse-proxy/core");
   });
 
   for (const internal of [
-    "@gatehouse/core/dist/auth/pipeline.js",
-    "@gatehouse/core/dist/plugin/define-plugin.js",
-    "@gatehouse/core/dist/password/kdf.js",
-    "@gatehouse/core/src/auth/contract.ts",
-    "@gatehouse/core/dist/index.js",
+    "@gatehouse-proxy/core/dist/auth/pipeline.js",
+    "@gatehouse-proxy/core/dist/plugin/define-plugin.js",
+    "@gatehouse-proxy/core/dist/password/kdf.js",
+    "@gatehouse-proxy/core/src/auth/contract.ts",
+    "@gatehouse-proxy/core/dist/index.js",
   ]) {
     it(`import("${internal}") fails with ERR_PACKAGE_PATH_NOT_EXPORTED`, async () => {
       const out = await probe(`

@@ -89,7 +89,7 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
     const result = await cli("plugins", "list", "--config", file);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /^PROVIDER\s+USE\s+PLUGIN\s+VERSION\s+STATUS\s+FROM$/m);
-    assert.match(result.stdout, /^local\s+static\s+@gatehouse\/auth-static\s+0\.1\.0\s+in use\s+\S+auth-static/m);
+    assert.match(result.stdout, /^local\s+static\s+@gatehouse-proxy\/auth-static\s+0\.1\.0\s+in use\s+\S+auth-static/m);
     assert.match(
       result.stdout,
       /^extra\s+\.\/good\.js\s+gatehouse-plugin-fixture\s+-\s+defined, not used\s+\S+good\.js$/m,

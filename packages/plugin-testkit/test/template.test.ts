@@ -3,7 +3,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, syml
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { CLI, REPO_ROOT, TSC, curlThrough, run, startGatehouse, startHttp } from "./helpers/run.js";
 import type { Gatehouse } from "./helpers/run.js";
 
@@ -30,8 +30,8 @@ describe("the plugin template, copied and installed outside the workspace", () =
       filter: (source) => !/[/\\](node_modules|dist|dist-test)$|\.tgz$/.test(source),
     });
     for (const dev of [
-      "@gatehouse/core",
-      "@gatehouse/plugin-testkit",
+      "@gatehouse-proxy/core",
+      "@gatehouse-proxy/plugin-testkit",
       "@types/node",
       "reflect-metadata",
       "tsyringe",
@@ -72,7 +72,7 @@ describe("the plugin template, copied and installed outside the workspace", () =
           name: "app",
           private: true,
           dependencies: {
-            "@gatehouse/core": `file:${join(REPO_ROOT, "packages", "core")}`,
+            "@gatehouse-proxy/core": `file:${join(REPO_ROOT, "packages", "core")}`,
             tsyringe: `file:${realpathSync(join(REPO_ROOT, "node_modules", "tsyringe"))}`,
           },
         }),

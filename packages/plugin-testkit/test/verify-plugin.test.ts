@@ -1,8 +1,8 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { verifyPlugin } from "@gatehouse/plugin-testkit";
-import type { PluginVerification } from "@gatehouse/plugin-testkit";
+import { verifyPlugin } from "@gatehouse-proxy/plugin-testkit";
+import type { PluginVerification } from "@gatehouse-proxy/plugin-testkit";
 import {
   FUTURE_HOST,
   GOOD_PLUGIN,
@@ -90,7 +90,7 @@ describe("verifyPlugin reports what is wrong, through the production loader", ()
     assert.match(report.problems[0]!.message, /cannot reach the backend/);
   });
 
-  it("a plugin that imports @gatehouse/core internals fails to load: only the package's exports are public", async () => {
+  it("a plugin that imports @gatehouse-proxy/core internals fails to load: only the package's exports are public", async () => {
     fixture.write("sneaky.js", REACHES_INTO_CORE);
     const report = await verifyPlugin("./sneaky.js", undefined, options);
     assert.deepEqual(codes(report), ["load_failed"]);

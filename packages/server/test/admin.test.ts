@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { runCli, startCli } from "./helpers/cli.js";
 import { curlThrough, startHttp } from "./helpers/curl.js";
 import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";
@@ -11,7 +11,7 @@ const PASSWORD = "metrics-secret-42";
 
 /** A provider whose health() always fails. */
 const SICK_PLUGIN = `
-import { Tokens, definePlugin, z } from "@gatehouse/core";
+import { Tokens, definePlugin, z } from "@gatehouse-proxy/core";
 export default definePlugin({
   name: "fixture-sick",
   gatehouse: "*",

@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { connect, createServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { runCli, startCli } from "./helpers/cli.js";
 import type { RunningCli } from "./helpers/cli.js";
 import { makeFixtureDir } from "./helpers/fixtures.js";

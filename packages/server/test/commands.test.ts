@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { verifyPassword } from "@gatehouse/core";
+import { verifyPassword } from "@gatehouse-proxy/core";
 import { describe, it } from "node:test";
 import { runCli } from "./helpers/cli.js";
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { SocksClient } from "socks";
 import { startDnsServer } from "../../../test/dist/helpers/dns-server.js";
 import type { TestDnsServer } from "../../../test/dist/helpers/dns-server.js";

@@ -5,7 +5,7 @@ import type { Server } from "node:http";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { startCli } from "./helpers/cli.js";
 import type { RunningCli } from "./helpers/cli.js";
 import { curl, curlThrough, startHttp } from "./helpers/curl.js";

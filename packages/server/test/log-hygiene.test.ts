@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { startCli } from "./helpers/cli.js";
 import type { RunningCli } from "./helpers/cli.js";
 import { makeFixtureDir } from "./helpers/fixtures.js";

@@ -21,11 +21,14 @@ describe("use: resolution has four distinct errors", () => {
 
   it("a package that is not installed: 'not installed' with the npm install line", async () => {
     // Every short name is a workspace package here, so a scoped name stands in for a missing one.
-    const file = fixture.write("missing.yaml", configUsing(`"@gatehouse/auth-not-built-yet"`));
+    const file = fixture.write("missing.yaml", configUsing(`"@gatehouse-proxy/auth-not-built-yet"`));
     const result = await runCli(["check-config", file]);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /auth\.providers\.corp\.use: plugin @gatehouse\/auth-not-built-yet is not installed/);
-    assert.match(result.stderr, /npm install @gatehouse\/auth-not-built-yet/);
+    assert.match(
+      result.stderr,
+      /auth\.providers\.corp\.use: plugin @gatehouse-proxy\/auth-not-built-yet is not installed/,
+    );
+    assert.match(result.stderr, /npm install @gatehouse-proxy\/auth-not-built-yet/);
   });
 
   it("a third-party package name is taken as it is", async () => {

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { startDnsServer } from "../../../test/dist/helpers/dns-server.js";
 import type { TestDnsServer } from "../../../test/dist/helpers/dns-server.js";
 import { runCli, startCli } from "./helpers/cli.js";

@@ -24,7 +24,7 @@ describe("examples/quickstart.yaml", () => {
   it("passes check-config", async () => {
     const result = await runCli(["check-config", QUICKSTART]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /@gatehouse\/auth-lua/);
+    assert.match(result.stdout, /@gatehouse-proxy\/auth-lua/);
   });
 
   it("lets proxyuser/secretpassword through with curl and refuses a wrong password", async () => {

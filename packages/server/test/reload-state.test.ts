@@ -9,7 +9,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { startCli } from "./helpers/cli.js";
 import type { RunningCli } from "./helpers/cli.js";
 import { makeFixtureDir } from "./helpers/fixtures.js";

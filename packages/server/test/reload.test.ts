@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { portOf, startCli } from "./helpers/cli.js";
 import { curlThrough, startHttp } from "./helpers/curl.js";
 import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";

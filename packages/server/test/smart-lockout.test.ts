@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { startCli } from "./helpers/cli.js";
 import type { RunningCli } from "./helpers/cli.js";
 import { curl, startHttp } from "./helpers/curl.js";

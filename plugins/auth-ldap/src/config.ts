@@ -1,4 +1,4 @@
-import { parseDuration, z } from "@gatehouse/core";
+import { parseDuration, z } from "@gatehouse-proxy/core";
 import { FilterParser } from "ldapts";
 import { fillTemplate } from "./escape.js";
 

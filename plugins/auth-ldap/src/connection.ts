@@ -3,7 +3,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { Client } from "ldapts";
 import type { Entry, SearchOptions } from "ldapts";
-import { abortReason } from "@gatehouse/core";
+import { abortReason } from "@gatehouse-proxy/core";
 
 export interface TransportSettings {
   readonly connectTimeoutMs: number;

@@ -1,4 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse/core";
+import { Tokens, definePlugin } from "@gatehouse-proxy/core";
 import { Lifecycle } from "tsyringe";
 import { ldapConfigSchema } from "./config.js";
 import { LdapProvider } from "./ldap-provider.js";
@@ -12,7 +12,7 @@ export { escapeDnValue, escapeFilterValue, fillTemplate } from "./escape.js";
 
 /** `use: ldap` — LDAP / Active Directory: search-then-bind or a DN template, with groups. */
 export default definePlugin({
-  name: "@gatehouse/auth-ldap",
+  name: "@gatehouse-proxy/auth-ldap",
   gatehouse: "^0.1",
   configSchema: ldapConfigSchema,
   register(container, config, context) {

@@ -1,5 +1,5 @@
-import { Tokens, untilAborted } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse/core";
+import { Tokens, untilAborted } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse-proxy/core";
 import { NoSuchObjectError } from "ldapts";
 import type { SearchOptions } from "ldapts";
 import { inject, injectable } from "tsyringe";

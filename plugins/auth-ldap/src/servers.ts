@@ -1,4 +1,4 @@
-import type { Logger } from "@gatehouse/core";
+import type { Logger } from "@gatehouse-proxy/core";
 import { LdapBackendError, describe, isResultCodeError, transportErrorCode } from "./errors.js";
 
 /**

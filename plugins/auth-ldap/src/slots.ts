@@ -1,4 +1,4 @@
-import { abortReason } from "@gatehouse/core";
+import { abortReason } from "@gatehouse-proxy/core";
 
 /** Gives back a slot; calling it again does nothing. */
 export type Release = () => void;

@@ -1,8 +1,8 @@
 import "reflect-metadata";
-import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse/plugin-testkit";
-import type { ProviderFactory } from "@gatehouse/plugin-testkit";
+import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse-proxy/plugin-testkit";
+import type { ProviderFactory } from "@gatehouse-proxy/plugin-testkit";
 import { after, before, describe, it } from "node:test";
-import plugin from "@gatehouse/auth-ldap";
+import plugin from "@gatehouse-proxy/auth-ldap";
 import { startBlackhole } from "./helpers/blackhole.js";
 import { SERVICE_PASSWORD, addAdUser, addGroup, addPosixUser, seedLayout } from "./helpers/directory.js";
 import { freePort } from "./helpers/ports.js";

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { AuthInfo } from "@gatehouse/core";
+import type { AuthInfo } from "@gatehouse-proxy/core";
 import { Client } from "ldapts";
 import { startBlackhole } from "./helpers/blackhole.js";
 import { SERVICE_PASSWORD, addPosixUser, seedLayout } from "./helpers/directory.js";

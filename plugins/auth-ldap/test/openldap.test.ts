@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { AuthInfo } from "@gatehouse/core";
+import type { AuthInfo } from "@gatehouse-proxy/core";
 import { SERVICE_PASSWORD, addGroup, addPosixUser, seedLayout } from "./helpers/directory.js";
 import { Slapd } from "./helpers/slapd.js";
 import { lastDenyReason, request, signal, wire } from "./helpers/wire.js";

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { AuthInfo } from "@gatehouse/core";
+import type { AuthInfo } from "@gatehouse-proxy/core";
 import { selfSignedCertificate } from "./helpers/certs.js";
 import { SERVICE_PASSWORD, addPosixUser, seedLayout } from "./helpers/directory.js";
 import { Slapd } from "./helpers/slapd.js";

@@ -8,7 +8,7 @@ import {
   escapeFilterValue,
   fillTemplate,
   ldapConfigSchema,
-} from "@gatehouse/auth-ldap";
+} from "@gatehouse-proxy/auth-ldap";
 // Internal, not part of the package's API: the built module next to this test's output.
 import { Slots } from "../dist/slots.js";
 

@@ -1,4 +1,4 @@
-import { parseDuration, z } from "@gatehouse/core";
+import { parseDuration, z } from "@gatehouse-proxy/core";
 
 const duration = z.union([z.number(), z.string()]).transform((value, context) => {
   try {

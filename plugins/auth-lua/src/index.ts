@@ -1,4 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse/core";
+import { Tokens, definePlugin } from "@gatehouse-proxy/core";
 import { resolve } from "node:path";
 import { Lifecycle } from "tsyringe";
 import { chunkNameOf, readScript, syntaxError } from "./compile-check.js";
@@ -12,7 +12,7 @@ export { LuaCallError } from "./worker-pool.js";
 
 /** `use: lua` — a KumoMTA-compatible policy script (`script: policy.lua`). */
 export default definePlugin({
-  name: "@gatehouse/auth-lua",
+  name: "@gatehouse-proxy/auth-lua",
   gatehouse: "^0.1",
   configSchema: luaConfigSchema,
   /** check-config and reload: the script must exist and compile (it is not run here). */

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { Tokens, normalizeAuthResult, redactSecret } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse/core";
+import { Tokens, normalizeAuthResult, redactSecret } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse-proxy/core";
 import { inject, injectable } from "tsyringe";
 import { chunkNameOf, readScript, syntaxError } from "./compile-check.js";
 import type { LuaConfig } from "./config.js";

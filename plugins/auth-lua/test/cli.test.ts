@@ -101,7 +101,7 @@ describe("the real gatehouse CLI with use: lua (a quickstart-like config)", () =
     const config = dir.write("gatehouse.yaml", CONFIG);
     const ok = await checkConfig(config);
     assert.equal(ok.code, 0, ok.output);
-    assert.match(ok.output, /@gatehouse\/auth-lua/);
+    assert.match(ok.output, /@gatehouse-proxy\/auth-lua/);
     dir.write("policy.lua", SEED_AUTHINFO.replace("return false\n  end\n  if", "return false\n  if"));
     const broken = await checkConfig(config);
     assert.equal(broken.code, 2, broken.output);

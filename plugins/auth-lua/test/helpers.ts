@@ -7,12 +7,12 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Tokens, createProxyServer } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, PluginContext, ProxyServer } from "@gatehouse/core";
-import { recordingLogger } from "@gatehouse/plugin-testkit";
-import type { RecordingLogger } from "@gatehouse/plugin-testkit";
+import { Tokens, createProxyServer } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, PluginContext, ProxyServer } from "@gatehouse-proxy/core";
+import { recordingLogger } from "@gatehouse-proxy/plugin-testkit";
+import type { RecordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import { container } from "tsyringe";
-import plugin from "@gatehouse/auth-lua";
+import plugin from "@gatehouse-proxy/auth-lua";
 
 /** The package folder (dist-test's parent): fixtures and the repository's examples are read from there. */
 export const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));

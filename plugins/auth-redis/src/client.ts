@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ConnectionOptions } from "node:tls";
 import { Cluster, Redis } from "ioredis";
-import type { Logger } from "@gatehouse/core";
+import type { Logger } from "@gatehouse-proxy/core";
 import type { RedisConfig } from "./config.js";
 
 export type RedisClient = Redis | Cluster;

@@ -1,4 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse/core";
+import { Tokens, definePlugin } from "@gatehouse-proxy/core";
 import { Lifecycle } from "tsyringe";
 import { connectRedis, createRedisClient } from "./client.js";
 import { redisConfigSchema } from "./config.js";
@@ -14,7 +14,7 @@ export { UserRecordError, parseUserRecord } from "./record.js";
 
 /** `use: redis` — users, password records and groups kept in Redis (standalone, Sentinel or Cluster). */
 export default definePlugin({
-  name: "@gatehouse/auth-redis",
+  name: "@gatehouse-proxy/auth-redis",
   gatehouse: "^0.1",
   configSchema: redisConfigSchema,
   register(container, config, context) {

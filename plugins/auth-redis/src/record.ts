@@ -1,5 +1,5 @@
-import { PasswordRecordError, parsePasswordRecord } from "@gatehouse/core";
-import type { PasswordRecord } from "@gatehouse/core";
+import { PasswordRecordError, parsePasswordRecord } from "@gatehouse-proxy/core";
+import type { PasswordRecord } from "@gatehouse-proxy/core";
 
 /** Why a user's hash cannot be used; the message never quotes the password field. */
 export class UserRecordError extends Error {

@@ -1,5 +1,5 @@
-import { Tokens, untilAborted, verifyAgainstDummy, verifyPassword } from "@gatehouse/core";
-import type { AuthInfo, AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse/core";
+import { Tokens, untilAborted, verifyAgainstDummy, verifyPassword } from "@gatehouse-proxy/core";
+import type { AuthInfo, AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse-proxy/core";
 import { inject, injectable } from "tsyringe";
 import { closeRedis, connectRedis, createRedisClient } from "./client.js";
 import type { RedisClient } from "./client.js";

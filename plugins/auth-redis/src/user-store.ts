@@ -1,4 +1,4 @@
-import type { NewUser, UserListing, UserStore } from "@gatehouse/core";
+import type { NewUser, UserListing, UserStore } from "@gatehouse-proxy/core";
 import { Cluster } from "ioredis";
 import type { Redis } from "ioredis";
 import { closeRedis } from "./client.js";

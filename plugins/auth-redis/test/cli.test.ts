@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { userKey } from "@gatehouse/auth-redis";
+import { userKey } from "@gatehouse-proxy/auth-redis";
 import { Redis } from "ioredis";
 import { curl, runCli, startGatehouse } from "./helpers/cli.js";
 import type { RunningGatehouse } from "./helpers/cli.js";

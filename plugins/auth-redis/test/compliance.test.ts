@@ -1,10 +1,10 @@
 import "reflect-metadata";
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { hashPassword } from "@gatehouse/core";
-import type { AuthProvider } from "@gatehouse/core";
-import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse/plugin-testkit";
-import plugin, { userKey } from "@gatehouse/auth-redis";
+import { hashPassword } from "@gatehouse-proxy/core";
+import type { AuthProvider } from "@gatehouse-proxy/core";
+import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse-proxy/plugin-testkit";
+import plugin, { userKey } from "@gatehouse-proxy/auth-redis";
 import { Redis } from "ioredis";
 import { FAST } from "./helpers/fixtures.js";
 import { startFaultRelay } from "./helpers/fault-relay.js";

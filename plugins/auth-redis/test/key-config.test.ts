@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { decodeUsername, encodeUsername, redisConfigSchema, userKeyPattern } from "@gatehouse/auth-redis";
+import { decodeUsername, encodeUsername, redisConfigSchema, userKeyPattern } from "@gatehouse-proxy/auth-redis";
 
 describe("auth-redis key encoding", () => {
   const names = [

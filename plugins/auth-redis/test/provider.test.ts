@@ -1,8 +1,8 @@
 import "reflect-metadata";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { hashPassword } from "@gatehouse/core";
-import { userKey } from "@gatehouse/auth-redis";
+import { hashPassword } from "@gatehouse-proxy/core";
+import { userKey } from "@gatehouse-proxy/auth-redis";
 import bcrypt from "bcryptjs";
 import { Redis } from "ioredis";
 import { FAST, monitorCommands, noSignal, request, wire } from "./helpers/fixtures.js";

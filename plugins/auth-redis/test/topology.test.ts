@@ -1,8 +1,8 @@
 import "reflect-metadata";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { hashPassword } from "@gatehouse/core";
-import plugin, { userKey } from "@gatehouse/auth-redis";
+import { hashPassword } from "@gatehouse-proxy/core";
+import plugin, { userKey } from "@gatehouse-proxy/auth-redis";
 import { Cluster, Redis } from "ioredis";
 import { FAST, noSignal, recordingLogger, request, wire } from "./helpers/fixtures.js";
 import { startCluster, startSentinel } from "./helpers/redis-server.js";

@@ -1,4 +1,4 @@
-import { z } from "@gatehouse/core";
+import { z } from "@gatehouse-proxy/core";
 import { passwordRecordField } from "./password-field.js";
 
 export const userEntrySchema = z.strictObject({

@@ -1,4 +1,4 @@
-import type { z } from "@gatehouse/core";
+import type { z } from "@gatehouse-proxy/core";
 
 /** `users.alice.password: not a password record; ...`, one line per issue. */
 export function formatIssues(error: z.ZodError): string[] {

@@ -1,4 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse/core";
+import { Tokens, definePlugin } from "@gatehouse-proxy/core";
 import { Lifecycle } from "tsyringe";
 import { staticConfigSchema } from "./config.js";
 import { StaticProvider } from "./static-provider.js";
@@ -11,7 +11,7 @@ export type { UserTable } from "./user-table.js";
 
 /** `use: static` — users and password records inline or from a users_file. */
 export default definePlugin({
-  name: "@gatehouse/auth-static",
+  name: "@gatehouse-proxy/auth-static",
   gatehouse: "^0.1",
   configSchema: staticConfigSchema,
   register(container, config, context) {

@@ -1,4 +1,4 @@
-import { PasswordRecordError, parsePasswordRecord, z } from "@gatehouse/core";
+import { PasswordRecordError, parsePasswordRecord, z } from "@gatehouse-proxy/core";
 
 const HINT = 'create one with "gatehouse hash-password"';
 

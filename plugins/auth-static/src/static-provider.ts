@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { Tokens, verifyAgainstDummy, verifyPassword } from "@gatehouse/core";
-import type { AuthInfo, AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse/core";
+import { Tokens, verifyAgainstDummy, verifyPassword } from "@gatehouse-proxy/core";
+import type { AuthInfo, AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse-proxy/core";
 import { inject, injectable } from "tsyringe";
 import type { StaticConfig } from "./config.js";
 import { toUserTable } from "./user-table.js";

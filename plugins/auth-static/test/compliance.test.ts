@@ -1,8 +1,8 @@
 import "reflect-metadata";
-import { hashPassword } from "@gatehouse/core";
-import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse/plugin-testkit";
+import { hashPassword } from "@gatehouse-proxy/core";
+import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import { describe, it } from "node:test";
-import plugin from "@gatehouse/auth-static";
+import plugin from "@gatehouse-proxy/auth-static";
 import { FAST } from "./fixtures.js";
 
 const alice = await hashPassword("correct horse battery", FAST);

@@ -1,10 +1,10 @@
 import "reflect-metadata";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { z } from "@gatehouse/core";
-import plugin from "@gatehouse/auth-static";
+import type { z } from "@gatehouse-proxy/core";
+import plugin from "@gatehouse-proxy/auth-static";
 import { FAST } from "./fixtures.js";
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 
 function problems(raw: unknown): string[] {
   const result = plugin.configSchema.safeParse(raw);
@@ -14,7 +14,7 @@ function problems(raw: unknown): string[] {
 
 describe("auth-static config schema", () => {
   it("is a Gatehouse plugin definition", () => {
-    assert.equal(plugin.name, "@gatehouse/auth-static");
+    assert.equal(plugin.name, "@gatehouse-proxy/auth-static");
     assert.equal(plugin.gatehouse, "^0.1");
   });
 

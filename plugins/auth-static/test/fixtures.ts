@@ -2,12 +2,12 @@ import "reflect-metadata";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Tokens, hashPassword } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse/core";
-import { recordingLogger } from "@gatehouse/plugin-testkit";
+import { Tokens, hashPassword } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse-proxy/core";
+import { recordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import { container } from "tsyringe";
 import type { DependencyContainer } from "tsyringe";
-import plugin from "@gatehouse/auth-static";
+import plugin from "@gatehouse-proxy/auth-static";
 
 /** Cheap scrypt parameters for tests that are not about KDF cost. */
 export const FAST = { ln: 10, r: 8, p: 1 } as const;

@@ -1,4 +1,4 @@
-import { parseDuration, z } from "@gatehouse/core";
+import { parseDuration, z } from "@gatehouse-proxy/core";
 import { RESERVED_HEADERS, isHeaderName, isHeaderValue } from "./headers.js";
 import { parseWebhookSecret } from "./secret.js";
 

@@ -1,4 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse/core";
+import { Tokens, definePlugin } from "@gatehouse-proxy/core";
 import { Lifecycle } from "tsyringe";
 import { webhookConfigSchema } from "./config.js";
 import { WebhookProvider } from "./webhook-provider.js";
@@ -13,7 +13,7 @@ export { HeadersFileError, parseHeadersFile } from "./headers.js";
 
 /** `use: webhook` — an HTTP service of your own decides each login. */
 export default definePlugin({
-  name: "@gatehouse/auth-webhook",
+  name: "@gatehouse-proxy/auth-webhook",
   gatehouse: "^0.1",
   configSchema: webhookConfigSchema,
   register(container, config, context) {

@@ -1,5 +1,5 @@
-import { normalizeAuthResult } from "@gatehouse/core";
-import type { AuthResult } from "@gatehouse/core";
+import { normalizeAuthResult } from "@gatehouse-proxy/core";
+import type { AuthResult } from "@gatehouse-proxy/core";
 import { WebhookError } from "./webhook-error.js";
 
 /**

@@ -1,5 +1,5 @@
-import { Tokens } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse/core";
+import { Tokens } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse-proxy/core";
 import fetch from "node-fetch";
 import { inject, injectable } from "tsyringe";
 import type { WebhookConfig } from "./config.js";

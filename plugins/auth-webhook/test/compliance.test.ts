@@ -3,9 +3,9 @@ import { createServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { hashPassword } from "@gatehouse/core";
-import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse/plugin-testkit";
-import plugin from "@gatehouse/auth-webhook";
+import { hashPassword } from "@gatehouse-proxy/core";
+import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse-proxy/plugin-testkit";
+import plugin from "@gatehouse-proxy/auth-webhook";
 import { SECRET, startReceiver, tempDir } from "./fixtures.js";
 import type { RunningReceiver, TempDir } from "./fixtures.js";
 

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import plugin, { parseHeadersFile, webhookConfigSchema } from "@gatehouse/auth-webhook";
+import plugin, { parseHeadersFile, webhookConfigSchema } from "@gatehouse-proxy/auth-webhook";
 import { SECRET } from "./fixtures.js";
 
 function problems(config: unknown): string[] {
@@ -11,8 +11,8 @@ function problems(config: unknown): string[] {
 }
 
 describe("config", () => {
-  it("is a plugin named @gatehouse/auth-webhook with defaults", () => {
-    assert.equal(plugin.name, "@gatehouse/auth-webhook");
+  it("is a plugin named @gatehouse-proxy/auth-webhook with defaults", () => {
+    assert.equal(plugin.name, "@gatehouse-proxy/auth-webhook");
     assert.deepEqual(webhookConfigSchema.parse({ url: "https://auth.example/login" }), {
       url: "https://auth.example/login",
       insecure: false,

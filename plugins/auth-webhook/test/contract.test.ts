@@ -6,8 +6,8 @@ import { createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { hashPassword } from "@gatehouse/core";
-import { WebhookError, parseWebhookSecret, signWebhook } from "@gatehouse/auth-webhook";
+import { hashPassword } from "@gatehouse-proxy/core";
+import { WebhookError, parseWebhookSecret, signWebhook } from "@gatehouse-proxy/auth-webhook";
 import {
   REPO_ROOT,
   SECRET,

@@ -7,8 +7,8 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createProxyServer, hashPassword } from "@gatehouse/core";
-import type { ProxyServer } from "@gatehouse/core";
+import { createProxyServer, hashPassword } from "@gatehouse-proxy/core";
+import type { ProxyServer } from "@gatehouse-proxy/core";
 import { CLI, REPO_ROOT, SECRET, closeProviders, startReceiver, tempDir, wire } from "./fixtures.js";
 import type { RunningReceiver, TempDir } from "./fixtures.js";
 
@@ -160,7 +160,7 @@ describe("end to end: curl → Gatehouse → webhook → example receiver", () =
       assert.equal(await gatehouse.stop(), 0);
     }
     const log = gatehouse.stdout();
-    assert.match(log, /@gatehouse\/auth-webhook|webhook provider ready/);
+    assert.match(log, /@gatehouse-proxy\/auth-webhook|webhook provider ready/);
     assert.match(log, /"groups":\["proxy-users","premium-tier"\]/);
     assert.doesNotMatch(log, /secretpassw/);
     assert.ok(!log.includes(SECRET.slice(6)), "the secret is not logged");

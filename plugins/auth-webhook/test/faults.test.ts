@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
-import { WebhookError } from "@gatehouse/auth-webhook";
+import { WebhookError } from "@gatehouse-proxy/auth-webhook";
 import { closeProviders, noSignal, rejection, request, startServer, wire } from "./fixtures.js";
 import type { TestServer } from "./fixtures.js";
 

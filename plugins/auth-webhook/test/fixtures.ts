@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { Tokens } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse/core";
-import { recordingLogger } from "@gatehouse/plugin-testkit";
+import { Tokens } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse-proxy/core";
+import { recordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import { container } from "tsyringe";
-import plugin from "@gatehouse/auth-webhook";
+import plugin from "@gatehouse-proxy/auth-webhook";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const RECEIVER = join(REPO_ROOT, "examples/webhook-receiver/receiver.js");

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { WebhookError } from "@gatehouse/auth-webhook";
+import { WebhookError } from "@gatehouse-proxy/auth-webhook";
 import {
   closeProviders,
   makePki,

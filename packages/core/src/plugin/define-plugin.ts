@@ -4,7 +4,7 @@ import type { Logger } from "../log.js";
 
 /**
  * Tokens of the services the host registers in the root container, and of what a plugin
- * registers in its own child container. Symbol.for, so a plugin's copy of @gatehouse/core
+ * registers in its own child container. Symbol.for, so a plugin's copy of @gatehouse-proxy/core
  * and the host's agree.
  */
 export const Tokens = {
@@ -107,7 +107,7 @@ export function definePlugin<Schema extends z.ZodType>(definition: PluginDefinit
   return Object.freeze({ ...definition, [kPlugin]: true });
 }
 
-/** Whether `value` was made by definePlugin() (from any copy of @gatehouse/core); the host's loader uses it. */
+/** Whether `value` was made by definePlugin() (from any copy of @gatehouse-proxy/core); the host's loader uses it. */
 export function isPluginDefinition(value: unknown): value is PluginDefinition {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[kPlugin] === true;
 }

@@ -11,12 +11,12 @@ export interface PluginDir {
 
 /**
  * A folder outside the workspace, as a third party's project: node_modules holds only the
- * host's peers (@gatehouse/core, tsyringe), linked to the workspace's copies.
+ * host's peers (@gatehouse-proxy/core, tsyringe), linked to the workspace's copies.
  */
 export function pluginDir(): PluginDir {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-plugins-"));
   for (const [name, source] of [
-    ["@gatehouse/core", join(REPO_ROOT, "packages", "core")],
+    ["@gatehouse-proxy/core", join(REPO_ROOT, "packages", "core")],
     ["tsyringe", join(REPO_ROOT, "node_modules", "tsyringe")],
   ] as const) {
     const target = join(dir, "node_modules", name);
@@ -37,7 +37,7 @@ export function pluginDir(): PluginDir {
 
 /** A working plugin: `users: {name: password}`; `fail_init` makes init() throw. */
 export const GOOD_PLUGIN = `
-import { Tokens, definePlugin, z } from "@gatehouse/core";
+import { Tokens, definePlugin, z } from "@gatehouse-proxy/core";
 export default definePlugin({
   name: "gatehouse-plugin-fixture",
   gatehouse: "^0.1",
@@ -61,16 +61,16 @@ export const NO_DEFAULT_EXPORT = `export const plugin = { name: "nameless" };\n`
 export const IMPOSTER = `export default { name: "imposter", gatehouse: "^0.1", register() {} };\n`;
 export const THROWS_AT_IMPORT = `throw new Error("boom at import time");\n`;
 export const FUTURE_HOST = `
-import { definePlugin, z } from "@gatehouse/core";
+import { definePlugin, z } from "@gatehouse-proxy/core";
 export default definePlugin({ name: "gatehouse-plugin-future", gatehouse: ">=99", configSchema: z.object({}), register() {} });
 `;
 export const NOT_ZOD_SCHEMA = `
-import { definePlugin } from "@gatehouse/core";
+import { definePlugin } from "@gatehouse-proxy/core";
 export default definePlugin({ name: "gatehouse-plugin-badschema", gatehouse: "*", configSchema: { parse: (v) => v }, register() {} });
 `;
-/** Reaches past @gatehouse/core's `exports` into its build output. */
+/** Reaches past @gatehouse-proxy/core's `exports` into its build output. */
 export const REACHES_INTO_CORE = `
-import { AuthPipeline } from "@gatehouse/core/dist/auth/pipeline.js";
-import { definePlugin, z } from "@gatehouse/core";
+import { AuthPipeline } from "@gatehouse-proxy/core/dist/auth/pipeline.js";
+import { definePlugin, z } from "@gatehouse-proxy/core";
 export default definePlugin({ name: "gatehouse-plugin-sneaky", gatehouse: "*", configSchema: z.object({}), register() { void AuthPipeline; } });
 `;

@@ -1,6 +1,6 @@
-import { silentLogger } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, AuthResult, Logger } from "@gatehouse/core";
-import type { ComplianceFixtures } from "@gatehouse/plugin-testkit";
+import { silentLogger } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, AuthResult, Logger } from "@gatehouse-proxy/core";
+import type { ComplianceFixtures } from "@gatehouse-proxy/plugin-testkit";
 
 /** What each deliberately broken provider does wrong; all false = a compliant provider. */
 export interface Faults {

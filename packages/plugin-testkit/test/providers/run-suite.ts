@@ -1,7 +1,7 @@
 // Runs the compliance suite against the in-memory provider with the faults named in
 // GATEHOUSE_FAULTS (comma-separated Faults keys); suite.test.ts spawns it with node --test.
 import { describe, it } from "node:test";
-import { providerComplianceSuite, recordingLogger } from "@gatehouse/plugin-testkit";
+import { providerComplianceSuite, recordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import { FIXTURES, memoryProvider } from "./in-memory.js";
 import type { Faults } from "./in-memory.js";
 

@@ -1,8 +1,8 @@
-import { hashPassword } from "@gatehouse/core";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { CliError, EXIT_CONFIG } from "./exit-codes.js";
 import { readPassword } from "./read-password.js";
 
-/** Prints the self-describing record of `hashPassword` (@gatehouse/core) for a password read from stdin. */
+/** Prints the self-describing record of `hashPassword` (@gatehouse-proxy/core) for a password read from stdin. */
 export async function hashPasswordCommand(out: NodeJS.WritableStream = process.stdout): Promise<void> {
   const password = await readPassword();
   if (password === "") throw new CliError("hash-password: empty password", EXIT_CONFIG);

@@ -110,7 +110,7 @@ function installedPlugins(cwd: string): string[][] {
     rows.push([info.name, info.version ?? "-", use, info.dir]);
   };
   for (const short of SHORT_NAMES) {
-    const located = locatePackage(`@gatehouse/auth-${short}`, cwd);
+    const located = locatePackage(`@gatehouse-proxy/auth-${short}`, cwd);
     const info = located.found ? packageInfoOf(located.url) : undefined;
     if (info !== undefined) add(info, short);
   }

@@ -12,8 +12,8 @@ import {
   parseHostPort,
   parseIp,
   sourcePortNamed,
-} from "@gatehouse/core";
-import type { CompiledPolicy, PolicyCommand, PolicyDecision } from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
+import type { CompiledPolicy, PolicyCommand, PolicyDecision } from "@gatehouse-proxy/core";
 import { loadConfigFile } from "../config/load.js";
 import { dnsSettings } from "../wiring/dns-settings.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";

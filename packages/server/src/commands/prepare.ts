@@ -1,5 +1,5 @@
-import type { DnsOptions, ListenerOptions } from "@gatehouse/core";
-import { parseDuration } from "@gatehouse/core";
+import type { DnsOptions, ListenerOptions } from "@gatehouse-proxy/core";
+import { parseDuration } from "@gatehouse-proxy/core";
 import { loadConfigFile } from "../config/load.js";
 import type { AdminConfig, AuthConfig, LogConfig, PolicyConfig } from "../config/schema.js";
 import { hostVersion } from "../plugins/host-version.js";

@@ -1,7 +1,7 @@
-import { createProxyServer, parseDuration } from "@gatehouse/core";
-import type { AuthChainEntry, ProxyServer } from "@gatehouse/core";
-import { DEFAULT_ADMIN_LISTEN, createAdminServer, createProxyMetrics } from "@gatehouse/observability";
-import type { AdminServer } from "@gatehouse/observability";
+import { createProxyServer, parseDuration } from "@gatehouse-proxy/core";
+import type { AuthChainEntry, ProxyServer } from "@gatehouse-proxy/core";
+import { DEFAULT_ADMIN_LISTEN, createAdminServer, createProxyMetrics } from "@gatehouse-proxy/observability";
+import type { AdminServer } from "@gatehouse-proxy/observability";
 import type { Logger as PinoLogger } from "pino";
 import type { DependencyContainer } from "tsyringe";
 import { closeProviders, createProviders, initProviders } from "../wiring/create-providers.js";

@@ -1,5 +1,5 @@
-import { createJsonLogger, hashPassword } from "@gatehouse/core";
-import type { PluginDefinition, UserStore } from "@gatehouse/core";
+import { createJsonLogger, hashPassword } from "@gatehouse-proxy/core";
+import type { PluginDefinition, UserStore } from "@gatehouse-proxy/core";
 import { ConfigError } from "../config/config-error.js";
 import { loadConfigFile } from "../config/load.js";
 import type { AuthConfig } from "../config/schema.js";

@@ -8,8 +8,8 @@ import {
   parseDuration,
   parseHostPort,
   z,
-} from "@gatehouse/core";
-import type { Duration } from "@gatehouse/core";
+} from "@gatehouse-proxy/core";
+import type { Duration } from "@gatehouse-proxy/core";
 
 /** `500ms`, `60s`, `5m` or milliseconds; the message says what was expected. */
 const duration = z.custom<Duration>().superRefine((value, ctx) => {

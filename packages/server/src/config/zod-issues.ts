@@ -1,4 +1,4 @@
-import type { z } from "@gatehouse/core";
+import type { z } from "@gatehouse-proxy/core";
 import { formatPath, joinPath } from "./path.js";
 
 type Issue = z.core.$ZodIssue;

@@ -1,4 +1,4 @@
-import { escapeJsonLine, escapeNonPrintable } from "@gatehouse/core";
+import { escapeJsonLine, escapeNonPrintable } from "@gatehouse-proxy/core";
 
 const LEVEL_NAMES: Readonly<Record<number, string>> = {
   10: "TRACE",

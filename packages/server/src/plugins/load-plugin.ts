@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { isPluginDefinition } from "@gatehouse/core";
-import type { PluginDefinition } from "@gatehouse/core";
+import { isPluginDefinition } from "@gatehouse-proxy/core";
+import type { PluginDefinition } from "@gatehouse-proxy/core";
 import semver from "semver";
 import { locatePackage } from "./locate.js";
 import { PluginLoadError } from "./plugin-load-error.js";
@@ -73,13 +73,13 @@ export async function loadPluginModule(
   if (definition === undefined) {
     throw new PluginLoadError(
       "not_a_plugin",
-      `${where}: ${label} is not a Gatehouse plugin (it has no default export; export default definePlugin({...}) from @gatehouse/core)`,
+      `${where}: ${label} is not a Gatehouse plugin (it has no default export; export default definePlugin({...}) from @gatehouse-proxy/core)`,
     );
   }
   if (!isPluginDefinition(definition)) {
     throw new PluginLoadError(
       "not_a_plugin",
-      `${where}: ${label} is not a Gatehouse plugin (its default export is not the result of definePlugin() from @gatehouse/core)`,
+      `${where}: ${label} is not a Gatehouse plugin (its default export is not the result of definePlugin() from @gatehouse-proxy/core)`,
     );
   }
   if (

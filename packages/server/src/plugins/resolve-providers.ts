@@ -1,4 +1,4 @@
-import type { PluginDefinition } from "@gatehouse/core";
+import type { PluginDefinition } from "@gatehouse-proxy/core";
 import type { AuthConfig } from "../config/schema.js";
 import { ConfigError } from "../config/config-error.js";
 import { formatIssues } from "../config/zod-issues.js";

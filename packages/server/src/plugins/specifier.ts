@@ -11,7 +11,7 @@ export function parseUse(use: string, configDir: string): PluginSpecifier {
   if (use.startsWith("./") || use.startsWith("../") || isAbsolute(use)) {
     return { kind: "path", path: resolve(configDir, use) };
   }
-  if (SHORT_NAMES.has(use)) return { kind: "package", name: `@gatehouse/auth-${use}` };
+  if (SHORT_NAMES.has(use)) return { kind: "package", name: `@gatehouse-proxy/auth-${use}` };
   return { kind: "package", name: use };
 }
 

@@ -1,6 +1,6 @@
 import "reflect-metadata";
-import { silentLogger } from "@gatehouse/core";
-import type { AuthProvider, Logger, PluginDefinition } from "@gatehouse/core";
+import { silentLogger } from "@gatehouse-proxy/core";
+import type { AuthProvider, Logger, PluginDefinition } from "@gatehouse-proxy/core";
 import { formatIssues } from "../config/zod-issues.js";
 import { createRootContainer } from "../wiring/root-container.js";
 import { createProviders, initProviders } from "../wiring/create-providers.js";
@@ -67,7 +67,7 @@ export interface VerifyPluginOptions {
   readonly configPath?: string;
 }
 
-const NAME_PATTERN = /^(@[^/]+\/)?gatehouse-plugin-[a-z0-9._-]+$|^@gatehouse\/auth-[a-z0-9-]+$/;
+const NAME_PATTERN = /^(@[^/]+\/)?gatehouse-plugin-[a-z0-9._-]+$|^@gatehouse-proxy\/auth-[a-z0-9-]+$/;
 
 /**
  * Loads a plugin through the production loader (the same code `gatehouse --config` uses) and
@@ -116,7 +116,7 @@ export async function verifyPlugin(
   if (typeof (schema as { safeParse?: unknown } | undefined)?.safeParse !== "function") {
     problems.push({
       code: "bad_schema",
-      message: "configSchema is not a zod schema (build it with the z exported by @gatehouse/core)",
+      message: "configSchema is not a zod schema (build it with the z exported by @gatehouse-proxy/core)",
     });
     return result(plugin);
   }
@@ -207,13 +207,15 @@ function packagingWarnings(definition: PluginDefinition, info: PluginPackageInfo
   if (info.name !== undefined && definition.name !== info.name) {
     warnings.push(`definePlugin name ${definition.name} differs from the package name ${name}`);
   }
-  if (!info.keywords.includes("gatehouse-plugin") && !name.startsWith("@gatehouse/")) {
+  if (!info.keywords.includes("gatehouse-plugin") && !name.startsWith("@gatehouse-proxy/")) {
     warnings.push(`package.json has no "gatehouse-plugin" keyword (how users find plugins on npm)`);
   }
-  if (info.dependencies["@gatehouse/core"] !== undefined) {
-    warnings.push("@gatehouse/core is a dependency: make it a peerDependency so the plugin shares the host's copy");
-  } else if (info.peerDependencies["@gatehouse/core"] === undefined) {
-    warnings.push("package.json has no peerDependency on @gatehouse/core");
+  if (info.dependencies["@gatehouse-proxy/core"] !== undefined) {
+    warnings.push(
+      "@gatehouse-proxy/core is a dependency: make it a peerDependency so the plugin shares the host's copy",
+    );
+  } else if (info.peerDependencies["@gatehouse-proxy/core"] === undefined) {
+    warnings.push("package.json has no peerDependency on @gatehouse-proxy/core");
   }
   return warnings;
 }

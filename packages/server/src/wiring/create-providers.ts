@@ -1,5 +1,5 @@
-import { Tokens } from "@gatehouse/core";
-import type { AuthProvider, Logger, PluginContext } from "@gatehouse/core";
+import { Tokens } from "@gatehouse-proxy/core";
+import type { AuthProvider, Logger, PluginContext } from "@gatehouse-proxy/core";
 import type { DependencyContainer } from "tsyringe";
 import type { ProviderPlan } from "../plugins/resolve-providers.js";
 

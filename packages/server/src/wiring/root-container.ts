@@ -1,5 +1,5 @@
-import { DnsResolver, Tokens } from "@gatehouse/core";
-import type { DnsOptions, HostResolver, Logger } from "@gatehouse/core";
+import { DnsResolver, Tokens } from "@gatehouse-proxy/core";
+import type { DnsOptions, HostResolver, Logger } from "@gatehouse-proxy/core";
 import { container } from "tsyringe";
 import type { DependencyContainer } from "tsyringe";
 

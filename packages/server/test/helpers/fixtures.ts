@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import { FIXTURES_ROOT } from "./paths.js";
 
-/** A temp folder under packages/server/test-fixtures-tmp (so @gatehouse/core resolves), removed by `remove()`. */
+/** A temp folder under packages/server/test-fixtures-tmp (so @gatehouse-proxy/core resolves), removed by `remove()`. */
 export function makeFixtureDir(): { dir: string; write(name: string, text: string): string; remove(): void } {
   mkdirSync(FIXTURES_ROOT, { recursive: true });
   const dir = mkdtempSync(join(FIXTURES_ROOT, "case-"));
@@ -26,7 +26,7 @@ export function makeFixtureDir(): { dir: string; write(name: string, text: strin
 
 /** A plugin whose provider checks `users: {name: password}` inline; `fail_init` makes init() throw. */
 export const INLINE_PLUGIN = `
-import { Tokens, definePlugin, z } from "@gatehouse/core";
+import { Tokens, definePlugin, z } from "@gatehouse-proxy/core";
 
 export default definePlugin({
   name: "fixture-inline",
@@ -56,7 +56,7 @@ export const THROWING_PLUGIN = `throw new Error("boom at import time");\n`;
 export const NOT_A_PLUGIN = `export default { name: "imposter", register() {} };\n`;
 
 export const FUTURE_PLUGIN = `
-import { definePlugin, z } from "@gatehouse/core";
+import { definePlugin, z } from "@gatehouse-proxy/core";
 export default definePlugin({ name: "fixture-future", gatehouse: ">=99", configSchema: z.object({}), register() {} });
 `;
 

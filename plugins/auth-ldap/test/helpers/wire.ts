@@ -1,10 +1,10 @@
 import "reflect-metadata";
-import { Tokens } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse/core";
-import { recordingLogger } from "@gatehouse/plugin-testkit";
-import type { RecordingLogger } from "@gatehouse/plugin-testkit";
+import { Tokens } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse-proxy/core";
+import { recordingLogger } from "@gatehouse-proxy/plugin-testkit";
+import type { RecordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import { container } from "tsyringe";
-import plugin from "@gatehouse/auth-ldap";
+import plugin from "@gatehouse-proxy/auth-ldap";
 
 export function request(username: string, password: string): AuthRequest {
   return { username, password, connMeta: { peer_address: "127.0.0.1:5000", local_address: "127.0.0.1:1080" } };

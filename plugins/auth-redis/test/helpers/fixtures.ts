@@ -1,10 +1,10 @@
 import "reflect-metadata";
-import { Tokens } from "@gatehouse/core";
-import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse/core";
-import { recordingLogger } from "@gatehouse/plugin-testkit";
+import { Tokens } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse-proxy/core";
+import { recordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import { Redis } from "ioredis";
 import { container } from "tsyringe";
-import plugin from "@gatehouse/auth-redis";
+import plugin from "@gatehouse-proxy/auth-redis";
 
 /** Cheap scrypt parameters for tests that are not about KDF cost. */
 export const FAST = { ln: 10, r: 8, p: 1 } as const;
