@@ -198,6 +198,7 @@ describe("silent anonymous connections cannot use up the fd limit (real gatehous
         }),
         16,
       );
+      await proxy.waitForEvent("session_end", floodStart); // curl can exit before the proxy logs its session
       const lines = logLines(proxy, floodStart);
       const notices = lines.filter((line) => line.event === "unauthenticated_limit");
       assert.equal(notices.length, 1, "rate-limited: one line");

@@ -183,6 +183,7 @@ describe("policy through the gatehouse CLI", () => {
       assert.equal((await curlThrough(port, url, `mallory:${PASSWORD}`)).exitCode, 97);
       assert.equal((await curlThrough(port, url, `bob:${PASSWORD}`)).exitCode, 97);
 
+      await proxy.waitForEvent("policy_denied"); // the reply can reach the client before the line is written
       const denied = proxy
         .stdout()
         .split("\n")
@@ -252,6 +253,7 @@ describe("policy through the gatehouse CLI", () => {
         openTunnel(port, echo.port, "proxyuser", "secretpassword"),
         "no rule allows the echo port: the default denies",
       );
+      await proxy.waitForEvent("policy_denied"); // the reply can reach the client before the line is written
       const denied = proxy
         .stdout()
         .split("\n")
