@@ -183,12 +183,7 @@ describe("policy through the gatehouse CLI", () => {
       assert.equal((await curlThrough(port, url, `mallory:${PASSWORD}`)).exitCode, 97);
       assert.equal((await curlThrough(port, url, `bob:${PASSWORD}`)).exitCode, 97);
 
-      await proxy.waitForEvent("policy_denied"); // the reply can reach the client before the line is written
-      const denied = proxy
-        .stdout()
-        .split("\n")
-        .filter((line) => line.includes('"event":"policy_denied"'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      const denied = await proxy.waitForEvents("policy_denied", 3);
       assert.deepEqual(
         denied.map((event) => [event.identity, event.rule]),
         [
@@ -254,11 +249,7 @@ describe("policy through the gatehouse CLI", () => {
         "no rule allows the echo port: the default denies",
       );
       await proxy.waitForEvent("policy_denied"); // the reply can reach the client before the line is written
-      const denied = proxy
-        .stdout()
-        .split("\n")
-        .filter((line) => line.includes('"event":"policy_denied"'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      const denied = await proxy.waitForEvents("policy_denied", 1);
       assert.deepEqual(
         denied.map((event) => [event.identity, event.rule, event.destination]),
         [["proxyuser", "default", `127.0.0.1:${String(echo.port)}`]],

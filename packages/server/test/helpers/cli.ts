@@ -46,6 +46,11 @@ export interface RunningCli {
   stdout(): string;
   /** Resolves with the first stdout JSON line (after `from` characters) whose `event` is `event`. */
   waitForEvent(event: string, from?: number, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /**
+   * Resolves with the first `count` lines of `event` after `from`, once that many are written: a
+   * client can see the proxy's reply before the proxy's log line is on stdout.
+   */
+  waitForEvents(event: string, count: number, from?: number, timeoutMs?: number): Promise<Record<string, unknown>[]>;
   stderr(): string;
   /** Sends a signal by PID and waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -87,22 +92,38 @@ export function startCli(
         clearTimeout(timer);
         const record = JSON.parse(line) as { listeners: string[]; admin?: string };
         const ports = record.listeners.map(portOf);
+        const waitForEvents = async (
+          event: string,
+          count: number,
+          from = 0,
+          timeoutMs = 10000,
+        ): Promise<Record<string, unknown>[]> => {
+          const deadline = Date.now() + timeoutMs;
+          for (;;) {
+            const found = stdout
+              .slice(from)
+              .split("\n")
+              .filter((text) => text.includes(`"event":"${event}"`));
+            if (found.length >= count) {
+              return found.slice(0, count).map((text) => JSON.parse(text) as Record<string, unknown>);
+            }
+            if (Date.now() > deadline) {
+              throw new Error(
+                `${String(found.length)} of ${String(count)} ${event} events; stdout: ${stdout}; stderr: ${stderr}`,
+              );
+            }
+            await new Promise((done) => setTimeout(done, 25));
+          }
+        };
         resolve({
           child,
           ports,
           adminPort: record.admin === undefined ? undefined : portOf(record.admin),
           stdout: () => stdout,
           async waitForEvent(event, from = 0, timeoutMs = 10000) {
-            const deadline = Date.now() + timeoutMs;
-            for (;;) {
-              for (const text of stdout.slice(from).split("\n")) {
-                if (!text.includes(`"event":"${event}"`)) continue;
-                return JSON.parse(text) as Record<string, unknown>;
-              }
-              if (Date.now() > deadline) throw new Error(`no ${event} event; stdout: ${stdout}; stderr: ${stderr}`);
-              await new Promise((done) => setTimeout(done, 25));
-            }
+            return (await waitForEvents(event, 1, from, timeoutMs))[0]!;
           },
+          waitForEvents,
           stderr: () => stderr,
           async stop(signal = "SIGTERM") {
             if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
