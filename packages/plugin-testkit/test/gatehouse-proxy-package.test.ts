@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -94,5 +104,67 @@ describe("gatehouse-proxy: packed, installed from tarballs into an empty folder 
     assert.equal((await curlThrough(gatehouse.port, url, "alice:wrong")).exitCode, 97);
     assert.match(gatehouse.stdout(), /"plugin":"@gatehouse-proxy\/auth-static"/);
     assert.doesNotMatch(gatehouse.stdout(), /correct horse battery/);
+  });
+});
+
+describe("gatehouse-proxy in a global prefix's layout: its dependencies inside its own node_modules", () => {
+  // `npm install -g gatehouse-proxy` puts it in PREFIX/lib/node_modules/gatehouse-proxy with every
+  // dependency under its own node_modules, and links PREFIX/bin/gatehouse to its bin. The same
+  // layout, installed offline from the tarballs; run from a folder with no node_modules.
+  const root = mkdtempSync(join(tmpdir(), "gatehouse-proxy-global-"));
+  const packageDir = join(root, "lib", "node_modules", "gatehouse-proxy");
+  const bin = join(root, "bin", "gatehouse");
+  const elsewhere = join(root, "etc");
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  before(async () => {
+    const pack = await run(
+      "npm",
+      ["pack", "--ignore-scripts", "--pack-destination", root, "-w", "packages/gatehouse-proxy"],
+      REPO_ROOT,
+    );
+    assert.equal(pack.code, 0, pack.stderr);
+    const untar = await run("tar", ["-xzf", "gatehouse-proxy-0.1.0.tgz"], root);
+    assert.equal(untar.code, 0, untar.stderr);
+    mkdirSync(join(root, "lib", "node_modules"), { recursive: true });
+    renameSync(join(root, "package"), packageDir);
+    const install = await run(process.execPath, [INSTALL, "--into", packageDir], REPO_ROOT, 120_000);
+    assert.equal(install.code, 0, install.stdout + install.stderr);
+    mkdirSync(join(root, "bin"));
+    symlinkSync("../lib/node_modules/gatehouse-proxy/bin/gatehouse.js", bin);
+    mkdirSync(elsewhere);
+  });
+
+  it("gatehouse --version, and plugins list finds the five built-in plugins under gatehouse-proxy", async () => {
+    const version = await run(bin, ["--version"], elsewhere);
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(version.stdout, "gatehouse 0.1.0\n");
+    const list = await run(bin, ["plugins", "list"], elsewhere);
+    assert.equal(list.code, 0, list.stderr);
+    for (const name of BUILT_IN) {
+      const from = realpathSync(join(packageDir, "node_modules", "@gatehouse-proxy", name));
+      assert.match(list.stdout, new RegExp(`^@gatehouse-proxy/${name}\\s+0\\.1\\.0\\s+\\S+\\s+${from}$`, "m"));
+    }
+  });
+
+  it("check-config loads a short-named plugin (use: lua) from there, for a config elsewhere", async () => {
+    writeFileSync(join(elsewhere, "policy.lua"), readFileSync(join(REPO_ROOT, "examples", "policy.lua")));
+    writeFileSync(
+      join(elsewhere, "gatehouse.yaml"),
+      [
+        "listeners:",
+        "  - listen: 127.0.0.1:0",
+        "    require_auth: true",
+        "auth:",
+        "  provider: scripted",
+        "  providers:",
+        "    scripted:",
+        "      use: lua",
+        "      script: ./policy.lua",
+      ].join("\n"),
+    );
+    const check = await run(bin, ["check-config", "gatehouse.yaml"], elsewhere);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /providers: scripted \(@gatehouse-proxy\/auth-lua\)/);
   });
 });
