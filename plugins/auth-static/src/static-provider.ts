@@ -9,7 +9,7 @@ import { loadUsersFile } from "./users-file.js";
 
 /**
  * Users and password records from the config (`users`) or a YAML/JSON file (`users_file`,
- * loaded by init() and re-read by reload()). An unknown user costs the same KDF work as a
+ * read by init(): at startup, and in the new instance a SIGHUP reload builds). An unknown user costs the same KDF work as a
  * wrong password; a record that cannot be verified throws (the pipeline logs it and denies).
  */
 @injectable()
@@ -29,11 +29,11 @@ export class StaticProvider implements AuthProvider {
   }
 
   async init(): Promise<void> {
-    if (this.usersFile !== undefined) await this.reload();
+    if (this.usersFile !== undefined) await this.readUsersFile();
   }
 
-  /** Re-reads users_file (on SIGHUP); on failure throws and keeps the users it had. */
-  async reload(): Promise<void> {
+  /** Reads users_file; throws (naming the file) when it cannot be read or is invalid. */
+  private async readUsersFile(): Promise<void> {
     if (this.usersFile === undefined) return;
     this.users = await loadUsersFile(this.usersFile);
     this.logger.info({ users_file: this.usersFile, users: this.users.size }, "users loaded");

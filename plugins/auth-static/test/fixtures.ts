@@ -21,7 +21,7 @@ export const noSignal: AbortSignal = new AbortController().signal;
 export { recordingLogger };
 
 export interface Wired {
-  readonly provider: AuthProvider & { reload(): Promise<void> };
+  readonly provider: AuthProvider;
   readonly logger: ReturnType<typeof recordingLogger>;
   readonly container: DependencyContainer;
 }

@@ -80,7 +80,6 @@ describe("StaticProvider with inline users", () => {
       await provider.authenticate(request("alice", "s3cr3t-pw"), noSignal);
       await provider.authenticate(request("alice", "wr0ng-pw"), noSignal);
       await provider.authenticate(request("nobody", "n0body-pw"), noSignal);
-      await provider.reload();
       assert.ok(logger.lines.length > 0);
       for (const line of logger.lines) assert.doesNotMatch(line, /s3cr3t-pw|wr0ng-pw|n0body-pw|\$scrypt\$/);
     } finally {
@@ -142,24 +141,29 @@ describe("StaticProvider with a users_file", () => {
     }
   });
 
-  it("reload picks up a changed file; a broken file is refused and the old users stay", async () => {
+  it("a reload's new instance reads the changed file in init(); a broken file fails its init(), the old instance keeps its users", async () => {
     await dir.write("reload.yaml", `users:\n  alice:\n    password: "${await hashPassword("old", FAST)}"\n`);
-    const { provider, logger } = wire({ users_file: "reload.yaml" }, dir.path);
-    await provider.init?.();
-    assert.notEqual(await provider.authenticate(request("alice", "old"), noSignal), false);
+    const { provider: old } = wire({ users_file: "reload.yaml" }, dir.path);
+    await old.init?.();
+    assert.notEqual(await old.authenticate(request("alice", "old"), noSignal), false);
 
     await dir.write(
       "reload.yaml",
       `users:\n  alice:\n    password: "${await hashPassword("new", FAST)}"\n  bob:\n    password: "${await hashPassword("b", FAST)}"\n`,
     );
-    await provider.reload();
-    assert.equal(await provider.authenticate(request("alice", "old"), noSignal), false);
-    assert.notEqual(await provider.authenticate(request("alice", "new"), noSignal), false);
-    assert.notEqual(await provider.authenticate(request("bob", "b"), noSignal), false);
+    // What SIGHUP does: a new instance from the (same) config, then init().
+    const { provider: fresh, logger } = wire({ users_file: "reload.yaml" }, dir.path);
+    await fresh.init?.();
+    assert.equal(await fresh.authenticate(request("alice", "old"), noSignal), false);
+    assert.notEqual(await fresh.authenticate(request("alice", "new"), noSignal), false);
+    assert.notEqual(await fresh.authenticate(request("bob", "b"), noSignal), false);
     assert.ok(logger.lines.some((line) => line.includes('"users":2')));
+    // The running instance is not re-read behind the server's back.
+    assert.notEqual(await old.authenticate(request("alice", "old"), noSignal), false);
 
     await dir.write("reload.yaml", "users:\n  alice:\n    password: plaintext\n");
-    await assert.rejects(provider.reload(), UsersFileError);
-    assert.notEqual(await provider.authenticate(request("alice", "new"), noSignal), false);
+    const { provider: broken } = wire({ users_file: "reload.yaml" }, dir.path);
+    await assert.rejects(broken.init?.() ?? Promise.resolve(), UsersFileError);
+    assert.notEqual(await fresh.authenticate(request("alice", "new"), noSignal), false);
   });
 });

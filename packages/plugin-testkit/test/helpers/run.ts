@@ -46,10 +46,13 @@ export interface Gatehouse {
   stop(): Promise<void>;
 }
 
-/** Starts the real gatehouse CLI (dies with this process) and waits for its `started` event. */
-export function startGatehouse(args: readonly string[], cwd: string): Promise<Gatehouse> {
+/**
+ * Starts the real gatehouse CLI (dies with this process) and waits for its `started` event.
+ * `cli` is the script to run: the workspace's build unless an installed copy is named.
+ */
+export function startGatehouse(args: readonly string[], cwd: string, cli = CLI): Promise<Gatehouse> {
   return new Promise((resolveStart, reject) => {
-    const child = spawn("setpriv", ["--pdeathsig", "TERM", process.execPath, CLI, ...args], {
+    const child = spawn("setpriv", ["--pdeathsig", "TERM", process.execPath, cli, ...args], {
       cwd,
       env: childEnv(),
       stdio: ["ignore", "pipe", "pipe"],
