@@ -37,9 +37,10 @@ export interface Wired {
 const opened: AuthProvider[] = [];
 
 /** Validates `rawConfig` with the plugin's schema and wires it with the host's code (a child container). */
-export function wire(rawConfig: unknown, configDir = "/nonexistent"): Wired {
+export function wire(rawConfig: unknown, configDir = "/nonexistent", clock?: () => number): Wired {
   const logger = recordingLogger();
-  const { provider } = wirePlugin(plugin, rawConfig, { instanceName: "hook", configDir, logger });
+  const options = { instanceName: "hook", configDir, logger, ...(clock !== undefined && { clock }) };
+  const { provider } = wirePlugin(plugin, rawConfig, options);
   opened.push(provider);
   return { provider, logger };
 }
