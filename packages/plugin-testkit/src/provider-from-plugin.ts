@@ -26,14 +26,22 @@ export interface PluginFactoryOptions {
  * Context, Logger, Clock, Resolver — the last three from `options` when given) in a child
  * container and resolves the provider. Returns the provider and that container.
  */
-export function wirePlugin(plugin: PluginDefinition, config: unknown, options: PluginFactoryOptions = {}): WiredProvider {
+export function wirePlugin(
+  plugin: PluginDefinition,
+  config: unknown,
+  options: PluginFactoryOptions = {},
+): WiredProvider {
   const logger = options.logger ?? silentLogger;
   const root = createRootContainer({
     logger,
     ...(options.clock !== undefined && { clock: options.clock }),
     ...(options.resolver !== undefined && { resolver: options.resolver }),
   });
-  const plan = { instanceName: options.instanceName ?? "compliance", plugin, config: plugin.configSchema.parse(config) };
+  const plan = {
+    instanceName: options.instanceName ?? "compliance",
+    plugin,
+    config: plugin.configSchema.parse(config),
+  };
   return wireProvider(root, plan, options.configDir ?? process.cwd(), logger);
 }
 
@@ -43,5 +51,6 @@ export function providerFromPlugin(
   config: unknown,
   options: PluginFactoryOptions = {},
 ): ProviderFactory {
-  return async (): Promise<AuthProvider> => wirePlugin(plugin, config, options).provider;
+  // A config the schema rejects, or a provider that cannot be created, rejects the factory's promise.
+  return () => new Promise<AuthProvider>((resolve) => resolve(wirePlugin(plugin, config, options).provider));
 }

@@ -112,7 +112,9 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
     {
       name: OWN_TSYRINGE,
       what: "tsyringe",
-      copy: new RegExp(`uses its own copy of tsyringe \\([^)]*${OWN_TSYRINGE}/node_modules/tsyringe\\), not the host's`),
+      copy: new RegExp(
+        `uses its own copy of tsyringe \\([^)]*${OWN_TSYRINGE}/node_modules/tsyringe\\), not the host's`,
+      ),
       fix: /Make tsyringe a peerDependency of the plugin .*remove the plugin's nested node_modules\/tsyringe/,
     },
     {

@@ -30,7 +30,11 @@ class ExpiringProvider implements AuthProvider {
     this.name = context.instanceName;
   }
 
-  async authenticate({ username, password }: AuthRequest): Promise<AuthResult> {
+  authenticate({ username, password }: AuthRequest): Promise<AuthResult> {
+    return Promise.resolve(this.decide(username, password));
+  }
+
+  private decide(username: string, password: string): boolean {
     const user = Object.hasOwn(this.config.users, username) ? this.config.users[username] : undefined;
     if (user === undefined || user.password !== password) return false;
     if (this.clock() >= user.expires_at) {
@@ -71,10 +75,11 @@ describe("the short form: definePlugin({ provider }) and the tokens the host inj
     assert.equal(await provider.authenticate(request("pw"), signal), true, "time is the clock's, not the wall's");
   });
 
-  it("injects the given resolver, and one provider per instance container", async () => {
-    const resolver: HostResolver = async () => ({ address: "127.0.0.1", family: 4 });
+  it("injects the given resolver, and one provider per instance container", () => {
+    const resolver: HostResolver = () => Promise.resolve({ address: "127.0.0.1", family: 4 });
     const { provider, container } = wirePlugin(plugin, config, { resolver });
-    assert.equal((provider as ExpiringProvider).resolver, resolver);
+    assert.ok(provider instanceof ExpiringProvider);
+    assert.equal(provider.resolver, resolver);
     assert.equal(container.resolve(Tokens.AuthProvider), provider);
     assert.notEqual(wirePlugin(plugin, config).provider, provider, "each wiring creates its own");
   });
@@ -110,8 +115,8 @@ describe("the short form: definePlugin({ provider }) and the tokens the host inj
     class NotInjectable implements AuthProvider {
       readonly name = "x";
       constructor(readonly config: unknown) {}
-      async authenticate(): Promise<AuthResult> {
-        return false;
+      authenticate(): Promise<AuthResult> {
+        return Promise.resolve(false);
       }
     }
     const bare = definePlugin({

@@ -83,8 +83,7 @@ export interface RegisterPluginDefinition<Schema extends z.ZodType = z.ZodType> 
 
 /** A plugin: what definePlugin() takes and returns, and what a plugin module default-exports. */
 export type PluginDefinition<Schema extends z.ZodType = z.ZodType> =
-  | ProviderPluginDefinition<Schema>
-  | RegisterPluginDefinition<Schema>;
+  ProviderPluginDefinition<Schema> | RegisterPluginDefinition<Schema>;
 
 /** A user as `gatehouse users add` creates it; `passwordRecord` comes from `hashPassword`. */
 export interface NewUser {
