@@ -46,6 +46,21 @@ function config(use: string): string {
 const SHARED = "gatehouse-plugin-shared";
 const OWN_TSYRINGE = "gatehouse-plugin-own-tsyringe";
 const OWN_CORE = "gatehouse-plugin-own-core";
+/** Has a nested tsyringe it never imports (register() with a plain object): nothing to refuse. */
+const UNUSED_TSYRINGE = "gatehouse-plugin-unused-tsyringe";
+const UNUSED_TSYRINGE_PLUGIN = `
+import { Tokens, definePlugin, z } from "@gatehouse-proxy/core";
+export default definePlugin({
+  name: "${UNUSED_TSYRINGE}",
+  gatehouse: "^0.1",
+  configSchema: z.strictObject({ users: z.record(z.string(), z.string()) }),
+  register(container, config, context) {
+    container.register(Tokens.AuthProvider, {
+      useValue: { name: context.instanceName, async authenticate(request) { return config.users[request.username] === request.password; } },
+    });
+  },
+});
+`;
 
 describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the real CLI)", () => {
   const fixture = pluginDir();
@@ -53,7 +68,7 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
   const cli = (...args: string[]) => run(process.execPath, [CLI, ...args], fixture.dir, 30_000);
 
   before(() => {
-    for (const name of [SHARED, OWN_TSYRINGE, OWN_CORE]) {
+    for (const name of [SHARED, OWN_TSYRINGE, OWN_CORE, UNUSED_TSYRINGE]) {
       fixture.write(
         `node_modules/${name}/package.json`,
         JSON.stringify({
@@ -65,15 +80,20 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
           peerDependencies: { "@gatehouse-proxy/core": "^0.1.0", tsyringe: "^4.10.0" },
         }),
       );
-      fixture.write(`node_modules/${name}/index.js`, shortFormPlugin(name));
+      fixture.write(
+        `node_modules/${name}/index.js`,
+        name === UNUSED_TSYRINGE ? UNUSED_TSYRINGE_PLUGIN : shortFormPlugin(name),
+      );
       fixture.write(`${name}.yaml`, config(name));
     }
     // What a plugin that lists tsyringe as a dependency (or was installed on its own) carries.
-    cpSync(
-      realpathSync(join(REPO_ROOT, "node_modules", "tsyringe")),
-      join(fixture.dir, "node_modules", OWN_TSYRINGE, "node_modules", "tsyringe"),
-      { recursive: true, dereference: true },
-    );
+    for (const name of [OWN_TSYRINGE, UNUSED_TSYRINGE]) {
+      cpSync(
+        realpathSync(join(REPO_ROOT, "node_modules", "tsyringe")),
+        join(fixture.dir, "node_modules", name, "node_modules", "tsyringe"),
+        { recursive: true, dereference: true },
+      );
+    }
     // A nested copy of core, with its dependencies beside it (as npm would install them).
     const nested = join(fixture.dir, "node_modules", OWN_CORE, "node_modules");
     cpSync(join(REPO_ROOT, "packages", "core"), join(nested, "@gatehouse-proxy", "core"), {
@@ -106,6 +126,12 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
       await gatehouse.stop();
       http.server.close();
     }
+  });
+
+  it("a nested tsyringe the plugin never imports is not refused", async () => {
+    const verify = await cli("plugins", "verify", UNUSED_TSYRINGE, "--config", `${UNUSED_TSYRINGE}.yaml`);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    assert.doesNotMatch(verify.stdout, /own copy/);
   });
 
   const cases = [

@@ -25,7 +25,14 @@ export function ownCopyProblem(definition: PluginDefinition, moduleUrl: string):
   }
   const hostTsyringe = realPath(resolveFrom(hostRequire, "tsyringe"));
   const pluginTsyringe = realPath(resolveFrom(createRequire(fileURLToPath(moduleUrl)), "tsyringe"));
-  if (hostTsyringe !== undefined && pluginTsyringe !== undefined && pluginTsyringe !== hostTsyringe) {
+  // Only a copy the plugin actually loaded counts (Node's CJS cache, keyed by real path): a
+  // nested tsyringe a plugin never imports does no harm.
+  if (
+    hostTsyringe !== undefined &&
+    pluginTsyringe !== undefined &&
+    pluginTsyringe !== hostTsyringe &&
+    hostRequire.cache[pluginTsyringe] !== undefined
+  ) {
     return (
       `uses its own copy of tsyringe (${packageFolder(pluginTsyringe, "tsyringe")}), not the host's ` +
       `(${packageFolder(hostTsyringe, "tsyringe")}); two copies do not share @injectable() registrations. ` +
