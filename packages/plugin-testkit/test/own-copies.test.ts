@@ -46,6 +46,8 @@ function config(use: string): string {
 const SHARED = "gatehouse-plugin-shared";
 const OWN_TSYRINGE = "gatehouse-plugin-own-tsyringe";
 const OWN_CORE = "gatehouse-plugin-own-core";
+/** Imports a copy of tsyringe shipped inside the package (what a bundler does). */
+const BUNDLED_TSYRINGE = "gatehouse-plugin-bundled-tsyringe";
 /** Has a nested tsyringe it never imports (register() with a plain object): nothing to refuse. */
 const UNUSED_TSYRINGE = "gatehouse-plugin-unused-tsyringe";
 const UNUSED_TSYRINGE_PLUGIN = `
@@ -68,7 +70,7 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
   const cli = (...args: string[]) => run(process.execPath, [CLI, ...args], fixture.dir, 30_000);
 
   before(() => {
-    for (const name of [SHARED, OWN_TSYRINGE, OWN_CORE, UNUSED_TSYRINGE]) {
+    for (const name of [SHARED, OWN_TSYRINGE, OWN_CORE, UNUSED_TSYRINGE, BUNDLED_TSYRINGE]) {
       fixture.write(
         `node_modules/${name}/package.json`,
         JSON.stringify({
@@ -82,7 +84,14 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
       );
       fixture.write(
         `node_modules/${name}/index.js`,
-        name === UNUSED_TSYRINGE ? UNUSED_TSYRINGE_PLUGIN : shortFormPlugin(name),
+        name === UNUSED_TSYRINGE
+          ? UNUSED_TSYRINGE_PLUGIN
+          : name === BUNDLED_TSYRINGE
+            ? shortFormPlugin(name).replace(
+                'import { inject, injectable } from "tsyringe";',
+                'import tsyringe from "./vendor/tsyringe/dist/cjs/index.js";\nconst { inject, injectable } = tsyringe;',
+              )
+            : shortFormPlugin(name),
       );
       fixture.write(`${name}.yaml`, config(name));
     }
@@ -94,6 +103,11 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
         { recursive: true, dereference: true },
       );
     }
+    cpSync(
+      realpathSync(join(REPO_ROOT, "node_modules", "tsyringe")),
+      join(fixture.dir, "node_modules", BUNDLED_TSYRINGE, "vendor", "tsyringe"),
+      { recursive: true, dereference: true },
+    );
     // A nested copy of core, with its dependencies beside it (as npm would install them).
     const nested = join(fixture.dir, "node_modules", OWN_CORE, "node_modules");
     cpSync(join(REPO_ROOT, "packages", "core"), join(nested, "@gatehouse-proxy", "core"), {
@@ -150,6 +164,12 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
         `uses its own copy of @gatehouse-proxy/core \\([^)]*${OWN_CORE}/node_modules/@gatehouse-proxy/core/?\\), not the host's`,
       ),
       fix: /Make @gatehouse-proxy\/core a peerDependency of the plugin .*nested node_modules\/@gatehouse-proxy\/core/,
+    },
+    {
+      name: BUNDLED_TSYRINGE,
+      what: "tsyringe, bundled",
+      copy: /has a provider class \(UsersProvider\) that the host's tsyringe does not know: mark it @injectable\(\)/,
+      fix: /the plugin carries its own copy of tsyringe \(bundled into its code\?\) — make tsyringe a peerDependency/,
     },
   ];
   for (const { name, what, copy, fix } of cases) {

@@ -11,7 +11,8 @@ const hostRequire = createRequire(import.meta.url);
  * A plugin must share the host's copies of tsyringe and @gatehouse-proxy/core: with its own
  * copy, its `@injectable()` classes are unknown to the host's container (tsyringe fails later
  * with `TypeInfo not known`). Returns what is wrong and how to fix it, or undefined when the
- * plugin uses the host's copies. `moduleUrl` is the plugin module the host imported.
+ * plugin uses the host's copies and its provider class is known to the host's tsyringe.
+ * `moduleUrl` is the plugin module the host imported.
  */
 export function ownCopyProblem(definition: PluginDefinition, moduleUrl: string): string | undefined {
   const hostCore = realPath(coreFolder());
@@ -40,7 +41,29 @@ export function ownCopyProblem(definition: PluginDefinition, moduleUrl: string):
       "nested node_modules/tsyringe, so it shares the host's copy"
     );
   }
+  const provider = definition.provider;
+  const known = injectableClasses();
+  if (provider !== undefined && provider.length > 0 && known !== undefined && !known.has(provider)) {
+    return (
+      `has a provider class (${provider.name}) that the host's tsyringe does not know: mark it @injectable() ` +
+      "with @inject(Tokens.X) on each constructor parameter; if it is marked, the plugin carries its own copy of " +
+      "tsyringe (bundled into its code?) — make tsyringe a peerDependency of the plugin and do not bundle it"
+    );
+  }
   return undefined;
+}
+
+/**
+ * The classes the host's tsyringe has seen `@injectable()` on: its internal `typeInfo` map
+ * (tsyringe 4.x). Undefined when that internal is not there, and the check is skipped.
+ */
+function injectableClasses(): ReadonlyMap<unknown, unknown> | undefined {
+  try {
+    const internal = hostRequire("tsyringe/dist/cjs/dependency-container.js") as { typeInfo?: unknown };
+    return internal.typeInfo instanceof Map ? internal.typeInfo : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function coreFolder(): string | undefined {
