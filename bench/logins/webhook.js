@@ -141,8 +141,8 @@ async function compareKeepAlive({ env, sliceMs, rounds, concurrency }) {
   const { mkdtempSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   await import("reflect-metadata");
-  const { container } = await import("tsyringe");
-  const { Tokens, silentLogger } = await import("@gatehouse-proxy/core");
+  const { silentLogger } = await import("@gatehouse-proxy/core");
+  const { wirePlugin } = await import("@gatehouse-proxy/plugin-testkit");
   const { default: plugin } = await import("@gatehouse-proxy/auth-webhook");
   const tmpDir = mkdtempSync(join(tmpdir(), "gatehouse-webhook-ab-"));
   const fixture = await setup({ tmpDir }, env);
@@ -154,11 +154,12 @@ async function compareKeepAlive({ env, sliceMs, rounds, concurrency }) {
   try {
     for (let round = 0; round < rounds; round++) {
       for (const mode of round % 2 === 0 ? ["on", "off"] : ["off", "on"]) {
-        const child = container.createChildContainer();
-        child.register(Tokens.Logger, { useValue: silentLogger });
-        const config = plugin.configSchema.parse({ ...options, keep_alive: mode === "on" });
-        plugin.register(child, config, { instanceName: "bench", configDir: tmpDir, logger: silentLogger });
-        const provider = child.resolve(Tokens.AuthProvider);
+        const config = { ...options, keep_alive: mode === "on" };
+        const { provider } = wirePlugin(plugin, config, {
+          instanceName: "bench",
+          configDir: tmpDir,
+          logger: silentLogger,
+        });
         await provider.init();
         let next = 0;
         const start = Date.now();

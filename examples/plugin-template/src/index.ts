@@ -1,5 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse-proxy/core";
-import { Lifecycle } from "tsyringe";
+import { definePlugin } from "@gatehouse-proxy/core";
 import { configSchema } from "./config.js";
 import { ExampleProvider } from "./provider.js";
 
@@ -13,9 +12,7 @@ export default definePlugin({
   // The Gatehouse versions this plugin works with; the host refuses to load it otherwise.
   gatehouse: "^0.1",
   configSchema,
-  register(container) {
-    // The host has already registered Tokens.PluginConfig, PluginContext and Logger in this
-    // instance's child container. One provider per instance, however often it is resolved.
-    container.register(Tokens.AuthProvider, { useClass: ExampleProvider }, { lifecycle: Lifecycle.ContainerScoped });
-  },
+  // The host creates one ExampleProvider per configured instance, injecting what its
+  // constructor asks for (Tokens.Config, Tokens.Context, Tokens.Logger, Tokens.Clock, ...).
+  provider: ExampleProvider,
 });

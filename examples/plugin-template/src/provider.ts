@@ -21,8 +21,8 @@ export class ExampleProvider implements AuthProvider {
   private loadedMtimeMs = -1;
 
   constructor(
-    @inject(Tokens.PluginConfig) config: ExampleConfig,
-    @inject(Tokens.PluginContext) context: PluginContext,
+    @inject(Tokens.Config) config: ExampleConfig,
+    @inject(Tokens.Context) context: PluginContext,
     @inject(Tokens.Logger) private readonly logger: Logger,
   ) {
     this.name = context.instanceName;

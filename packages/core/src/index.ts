@@ -103,8 +103,18 @@ export { escapeJsonLine, escapeNonPrintable } from "./util/printable.js";
 export { HANDSHAKE_FAILURE_SUMMARY_MS, HandshakeFailureSummary } from "./session/handshake-failures.js";
 export type { IntervalScheduler } from "./session/handshake-failures.js";
 export type { WheelEntry } from "./util/timer-wheel.js";
-export { Tokens, definePlugin, isPluginDefinition } from "./plugin/define-plugin.js";
-export type { NewUser, PluginContext, PluginDefinition, UserListing, UserStore } from "./plugin/define-plugin.js";
+export { Tokens, coreLocationOf, definePlugin, isPluginDefinition } from "./plugin/define-plugin.js";
+export type {
+  NewUser,
+  PluginContext,
+  PluginDefinition,
+  PluginDefinitionBase,
+  ProviderClass,
+  ProviderPluginDefinition,
+  RegisterPluginDefinition,
+  UserListing,
+  UserStore,
+} from "./plugin/define-plugin.js";
 /** Plugins build their config schemas with the host's zod, so there is one copy. */
 export { z } from "zod";
 export { hashPassword, verifyAgainstDummy, verifyPassword } from "./password/password.js";

@@ -7,7 +7,7 @@
 export { providerComplianceSuite } from "./compliance-suite.js";
 export { COMPLIANCE_CHECKS } from "./fixtures.js";
 export type { ComplianceCheck, ComplianceFixtures, ProviderFactory, TestRegistrar } from "./fixtures.js";
-export { providerFromPlugin } from "./provider-from-plugin.js";
+export { providerFromPlugin, wirePlugin } from "./provider-from-plugin.js";
 export type { PluginFactoryOptions } from "./provider-from-plugin.js";
 export { recordingLogger } from "./recording-logger.js";
 export type { RecordingLogger } from "./recording-logger.js";

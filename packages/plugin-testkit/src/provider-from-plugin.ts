@@ -1,4 +1,7 @@
-import type { AuthProvider, Logger, PluginDefinition } from "@gatehouse-proxy/core";
+import { silentLogger } from "@gatehouse-proxy/core";
+import type { AuthProvider, HostResolver, Logger, PluginDefinition } from "@gatehouse-proxy/core";
+import { createRootContainer, wireProvider } from "@gatehouse-proxy/server";
+import type { WiredProvider } from "@gatehouse-proxy/server";
 import type { ProviderFactory } from "./fixtures.js";
 
 export interface PluginFactoryOptions {
@@ -6,38 +9,48 @@ export interface PluginFactoryOptions {
   readonly configDir?: string;
   /** The provider's key under `auth.providers` (default `compliance`). */
   readonly instanceName?: string;
-  /** Receives the provider's log lines (default: discarded). */
+  /** Receives the provider's log lines, injected as Tokens.Logger (default: discarded). */
   readonly logger?: Logger;
+  /**
+   * Injected as Tokens.Clock: `() => number`, milliseconds since the epoch (default Date.now).
+   * Give a clock the test moves to check expiry, one-time codes and other time-bound answers.
+   */
+  readonly clock?: () => number;
+  /** Injected as Tokens.Resolver (default: the host's resolver with the default `dns` settings). */
+  readonly resolver?: HostResolver;
 }
 
 /**
- * A factory that builds the provider the way `gatehouse` does: the plugin's configSchema
- * validates `config` (what would sit beside `use:`), then the host's wiring gives the plugin
- * a child container with its config, context and logger, and resolves Tokens.AuthProvider.
- * Every call creates a fresh provider.
+ * Builds one provider the way `gatehouse` does: the plugin's configSchema validates `config`
+ * (what would sit beside `use:`), then the host's wiring registers the tokens (Config,
+ * Context, Logger, Clock, Resolver — the last three from `options` when given) in a child
+ * container and resolves the provider. Returns the provider and that container.
  */
+export function wirePlugin(
+  plugin: PluginDefinition,
+  config: unknown,
+  options: PluginFactoryOptions = {},
+): WiredProvider {
+  const logger = options.logger ?? silentLogger;
+  const root = createRootContainer({
+    logger,
+    ...(options.clock !== undefined && { clock: options.clock }),
+    ...(options.resolver !== undefined && { resolver: options.resolver }),
+  });
+  const plan = {
+    instanceName: options.instanceName ?? "compliance",
+    plugin,
+    config: plugin.configSchema.parse(config),
+  };
+  return wireProvider(root, plan, options.configDir ?? process.cwd(), logger);
+}
+
+/** A factory for the compliance suite: every call builds a fresh provider with wirePlugin. */
 export function providerFromPlugin(
   plugin: PluginDefinition,
   config: unknown,
   options: PluginFactoryOptions = {},
 ): ProviderFactory {
-  return async (): Promise<AuthProvider> => {
-    const { createProviders, createRootContainer } = await import("@gatehouse-proxy/server");
-    const { silentLogger } = await import("@gatehouse-proxy/core");
-    const logger = options.logger ?? silentLogger;
-    const parsed = plugin.configSchema.parse(config);
-    const plan = {
-      instanceName: options.instanceName ?? "compliance",
-      plugin,
-      onError: "deny" as const,
-      config: parsed,
-    };
-    const [instance] = createProviders(
-      createRootContainer({ logger }),
-      [plan],
-      options.configDir ?? process.cwd(),
-      logger,
-    );
-    return instance!.provider;
-  };
+  // A config the schema rejects, or a provider that cannot be created, rejects the factory's promise.
+  return () => new Promise<AuthProvider>((resolve) => resolve(wirePlugin(plugin, config, options).provider));
 }

@@ -1,5 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse-proxy/core";
-import { Lifecycle } from "tsyringe";
+import { definePlugin } from "@gatehouse-proxy/core";
 import { ldapConfigSchema } from "./config.js";
 import { LdapProvider } from "./ldap-provider.js";
 
@@ -15,10 +14,5 @@ export default definePlugin({
   name: "@gatehouse-proxy/auth-ldap",
   gatehouse: "^0.1",
   configSchema: ldapConfigSchema,
-  register(container, config, context) {
-    container.register(Tokens.PluginConfig, { useValue: config });
-    container.register(Tokens.PluginContext, { useValue: context });
-    if (!container.isRegistered(Tokens.Logger, true)) container.register(Tokens.Logger, { useValue: context.logger });
-    container.register(Tokens.AuthProvider, { useClass: LdapProvider }, { lifecycle: Lifecycle.ContainerScoped });
-  },
+  provider: LdapProvider,
 });

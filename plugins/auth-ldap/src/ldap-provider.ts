@@ -35,8 +35,8 @@ export class LdapProvider implements AuthProvider {
   private readonly bindSlots: Slots;
 
   constructor(
-    @inject(Tokens.PluginConfig) private readonly config: LdapConfig,
-    @inject(Tokens.PluginContext) private readonly context: PluginContext,
+    @inject(Tokens.Config) private readonly config: LdapConfig,
+    @inject(Tokens.Context) private readonly context: PluginContext,
     @inject(Tokens.Logger) private readonly logger: Logger,
   ) {
     this.name = context.instanceName;

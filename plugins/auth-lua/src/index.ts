@@ -1,6 +1,5 @@
-import { Tokens, definePlugin } from "@gatehouse-proxy/core";
+import { definePlugin } from "@gatehouse-proxy/core";
 import { resolve } from "node:path";
-import { Lifecycle } from "tsyringe";
 import { chunkNameOf, readScript, syntaxError } from "./compile-check.js";
 import { luaConfigSchema } from "./config.js";
 import { LuaProvider } from "./lua-provider.js";
@@ -23,10 +22,5 @@ export default definePlugin({
     const problem = syntaxError(read.source, chunkNameOf(file));
     return problem === undefined ? [] : [`script: ${problem}`];
   },
-  register(container, config, context) {
-    container.register(Tokens.PluginConfig, { useValue: config });
-    container.register(Tokens.PluginContext, { useValue: context });
-    if (!container.isRegistered(Tokens.Logger, true)) container.register(Tokens.Logger, { useValue: context.logger });
-    container.register(Tokens.AuthProvider, { useClass: LuaProvider }, { lifecycle: Lifecycle.ContainerScoped });
-  },
+  provider: LuaProvider,
 });

@@ -30,8 +30,8 @@ export class LuaProvider implements AuthProvider {
   private pool: WorkerPool | undefined;
 
   constructor(
-    @inject(Tokens.PluginConfig) private readonly config: LuaConfig,
-    @inject(Tokens.PluginContext) context: PluginContext,
+    @inject(Tokens.Config) private readonly config: LuaConfig,
+    @inject(Tokens.Context) context: PluginContext,
     @inject(Tokens.Logger) private readonly logger: Logger,
   ) {
     this.name = context.instanceName;

@@ -7,11 +7,10 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Tokens, createProxyServer } from "@gatehouse-proxy/core";
-import type { AuthProvider, AuthRequest, PluginContext, ProxyServer } from "@gatehouse-proxy/core";
-import { recordingLogger } from "@gatehouse-proxy/plugin-testkit";
+import { createProxyServer } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest, ProxyServer } from "@gatehouse-proxy/core";
+import { recordingLogger, wirePlugin } from "@gatehouse-proxy/plugin-testkit";
 import type { RecordingLogger } from "@gatehouse-proxy/plugin-testkit";
-import { container } from "tsyringe";
 import plugin from "@gatehouse-proxy/auth-lua";
 
 /** The package folder (dist-test's parent): fixtures and the repository's examples are read from there. */
@@ -51,14 +50,11 @@ export interface Wired {
   readonly logger: RecordingLogger;
 }
 
-/** Validates `rawConfig` with the plugin's schema and wires it as the host does (a child container). */
+/** Validates `rawConfig` with the plugin's schema and wires it with the host's code (a child container). */
 export function wire(rawConfig: unknown, configDir: string): Wired {
   const logger = recordingLogger();
-  const child = container.createChildContainer();
-  child.register(Tokens.Logger, { useValue: logger });
-  const context: PluginContext = { instanceName: "policy", configDir, logger };
-  plugin.register(child, plugin.configSchema.parse(rawConfig), context);
-  return { provider: child.resolve(Tokens.AuthProvider), logger };
+  const { provider } = wirePlugin(plugin, rawConfig, { instanceName: "policy", configDir, logger });
+  return { provider, logger };
 }
 
 /** A started provider for `source` (written as policy.lua in a fresh folder). */

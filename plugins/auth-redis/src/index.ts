@@ -1,5 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse-proxy/core";
-import { Lifecycle } from "tsyringe";
+import { definePlugin } from "@gatehouse-proxy/core";
 import { connectRedis, createRedisClient } from "./client.js";
 import { redisConfigSchema } from "./config.js";
 import { RedisProvider } from "./redis-provider.js";
@@ -17,13 +16,7 @@ export default definePlugin({
   name: "@gatehouse-proxy/auth-redis",
   gatehouse: "^0.1",
   configSchema: redisConfigSchema,
-  register(container, config, context) {
-    container.register(Tokens.PluginConfig, { useValue: config });
-    container.register(Tokens.PluginContext, { useValue: context });
-    if (!container.isRegistered(Tokens.Logger, true)) container.register(Tokens.Logger, { useValue: context.logger });
-    // One provider (one Redis connection) per instance container.
-    container.register(Tokens.AuthProvider, { useClass: RedisProvider }, { lifecycle: Lifecycle.ContainerScoped });
-  },
+  provider: RedisProvider,
   async userStore(config, context) {
     const client = await createRedisClient(config, context.configDir, context.logger);
     await connectRedis(client, config.connect_timeout + config.command_timeout);

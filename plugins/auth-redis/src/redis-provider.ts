@@ -27,8 +27,8 @@ export class RedisProvider implements AuthProvider {
   private client: RedisClient | undefined;
 
   constructor(
-    @inject(Tokens.PluginConfig) private readonly config: RedisConfig,
-    @inject(Tokens.PluginContext) private readonly context: PluginContext,
+    @inject(Tokens.Config) private readonly config: RedisConfig,
+    @inject(Tokens.Context) private readonly context: PluginContext,
     @inject(Tokens.Logger) private readonly logger: Logger,
   ) {
     this.name = context.instanceName;

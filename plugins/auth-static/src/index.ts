@@ -1,5 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse-proxy/core";
-import { Lifecycle } from "tsyringe";
+import { definePlugin } from "@gatehouse-proxy/core";
 import { staticConfigSchema } from "./config.js";
 import { StaticProvider } from "./static-provider.js";
 
@@ -14,11 +13,5 @@ export default definePlugin({
   name: "@gatehouse-proxy/auth-static",
   gatehouse: "^0.1",
   configSchema: staticConfigSchema,
-  register(container, config, context) {
-    container.register(Tokens.PluginConfig, { useValue: config });
-    container.register(Tokens.PluginContext, { useValue: context });
-    if (!container.isRegistered(Tokens.Logger, true)) container.register(Tokens.Logger, { useValue: context.logger });
-    // One provider (one users table) per instance container, however often it is resolved.
-    container.register(Tokens.AuthProvider, { useClass: StaticProvider }, { lifecycle: Lifecycle.ContainerScoped });
-  },
+  provider: StaticProvider,
 });

@@ -19,8 +19,8 @@ export class StaticProvider implements AuthProvider {
   private users: UserTable;
 
   constructor(
-    @inject(Tokens.PluginConfig) config: StaticConfig,
-    @inject(Tokens.PluginContext) context: PluginContext,
+    @inject(Tokens.Config) config: StaticConfig,
+    @inject(Tokens.Context) context: PluginContext,
     @inject(Tokens.Logger) private readonly logger: Logger,
   ) {
     this.name = context.instanceName;

@@ -2,10 +2,9 @@ import "reflect-metadata";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Tokens, hashPassword } from "@gatehouse-proxy/core";
-import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse-proxy/core";
-import { recordingLogger } from "@gatehouse-proxy/plugin-testkit";
-import { container } from "tsyringe";
+import { hashPassword } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest } from "@gatehouse-proxy/core";
+import { recordingLogger, wirePlugin } from "@gatehouse-proxy/plugin-testkit";
 import type { DependencyContainer } from "tsyringe";
 import plugin from "@gatehouse-proxy/auth-static";
 
@@ -26,14 +25,11 @@ export interface Wired {
   readonly container: DependencyContainer;
 }
 
-/** Validates `rawConfig` with the plugin's schema and wires it as the host does: a child container. */
+/** Validates `rawConfig` with the plugin's schema and wires it with the host's code (a child container). */
 export function wire(rawConfig: unknown, configDir = "/nonexistent"): Wired {
   const logger = recordingLogger();
-  const child = container.createChildContainer();
-  child.register(Tokens.Logger, { useValue: logger });
-  const context: PluginContext = { instanceName: "local-users", configDir, logger };
-  plugin.register(child, plugin.configSchema.parse(rawConfig), context);
-  return { provider: child.resolve(Tokens.AuthProvider), logger, container: child };
+  const { provider, container } = wirePlugin(plugin, rawConfig, { instanceName: "local-users", configDir, logger });
+  return { provider: provider as Wired["provider"], logger, container };
 }
 
 export async function users(entries: Record<string, { password: string; groups?: string[]; identity?: string }>) {

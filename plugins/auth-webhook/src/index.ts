@@ -1,5 +1,4 @@
-import { Tokens, definePlugin } from "@gatehouse-proxy/core";
-import { Lifecycle } from "tsyringe";
+import { definePlugin } from "@gatehouse-proxy/core";
 import { webhookConfigSchema } from "./config.js";
 import { WebhookProvider } from "./webhook-provider.js";
 
@@ -16,11 +15,5 @@ export default definePlugin({
   name: "@gatehouse-proxy/auth-webhook",
   gatehouse: "^0.1",
   configSchema: webhookConfigSchema,
-  register(container, config, context) {
-    container.register(Tokens.PluginConfig, { useValue: config });
-    container.register(Tokens.PluginContext, { useValue: context });
-    if (!container.isRegistered(Tokens.Logger, true)) container.register(Tokens.Logger, { useValue: context.logger });
-    // One provider (one connection pool) per instance container.
-    container.register(Tokens.AuthProvider, { useClass: WebhookProvider }, { lifecycle: Lifecycle.ContainerScoped });
-  },
+  provider: WebhookProvider,
 });

@@ -27,9 +27,11 @@ export class WebhookProvider implements AuthProvider {
   private settings: Promise<WebhookSettings> | undefined;
 
   constructor(
-    @inject(Tokens.PluginConfig) private readonly config: WebhookConfig,
-    @inject(Tokens.PluginContext) private readonly context: PluginContext,
+    @inject(Tokens.Config) private readonly config: WebhookConfig,
+    @inject(Tokens.Context) private readonly context: PluginContext,
     @inject(Tokens.Logger) private readonly logger: Logger,
+    /** Signs with the host's clock (webhook-timestamp). */
+    @inject(Tokens.Clock) private readonly clock: () => number,
   ) {
     this.name = context.instanceName;
   }
@@ -122,7 +124,7 @@ export class WebhookProvider implements AuthProvider {
     if (!this.config.keep_alive) headers["connection"] = "close";
     if (settings.key !== undefined) {
       const id = newWebhookId();
-      const timestamp = Math.floor(Date.now() / 1000);
+      const timestamp = Math.floor(this.clock() / 1000);
       headers["webhook-id"] = id;
       headers["webhook-timestamp"] = String(timestamp);
       headers["webhook-signature"] = signWebhook(settings.key, id, timestamp, body);

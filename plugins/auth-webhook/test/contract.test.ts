@@ -117,6 +117,18 @@ describe("the request on the wire", () => {
     assert.ok(!JSON.stringify(received.headers).includes("s3cret"));
   });
 
+  it("webhook-timestamp is read from the host's clock (Tokens.Clock)", async () => {
+    const { provider } = wire(
+      { url: server.url, insecure: true, secret: SECRET },
+      "/nonexistent",
+      () => 1_234_567_890_999,
+    );
+    await provider.authenticate(request("a", "b"), noSignal);
+    const received = server.received.at(-1)!;
+    assert.equal(received.headers["webhook-timestamp"], "1234567890");
+    assert.ok(verify(SECRET, received.headers, received.body), "signed with that timestamp");
+  });
+
   it("a fresh webhook-id per request; no signature headers without a secret", async () => {
     const { provider } = wire({ url: server.url, insecure: true, secret: SECRET });
     await provider.authenticate(request("a", "b"), noSignal);

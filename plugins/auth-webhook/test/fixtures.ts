@@ -10,10 +10,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { Tokens } from "@gatehouse-proxy/core";
-import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse-proxy/core";
-import { recordingLogger } from "@gatehouse-proxy/plugin-testkit";
-import { container } from "tsyringe";
+import type { AuthProvider, AuthRequest } from "@gatehouse-proxy/core";
+import { recordingLogger, wirePlugin } from "@gatehouse-proxy/plugin-testkit";
 import plugin from "@gatehouse-proxy/auth-webhook";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -38,14 +36,11 @@ export interface Wired {
 
 const opened: AuthProvider[] = [];
 
-/** Validates `rawConfig` with the plugin's schema and wires it as the host does: a child container. */
-export function wire(rawConfig: unknown, configDir = "/nonexistent"): Wired {
+/** Validates `rawConfig` with the plugin's schema and wires it with the host's code (a child container). */
+export function wire(rawConfig: unknown, configDir = "/nonexistent", clock?: () => number): Wired {
   const logger = recordingLogger();
-  const child = container.createChildContainer();
-  child.register(Tokens.Logger, { useValue: logger });
-  const context: PluginContext = { instanceName: "hook", configDir, logger };
-  plugin.register(child, plugin.configSchema.parse(rawConfig), context);
-  const provider = child.resolve<AuthProvider>(Tokens.AuthProvider);
+  const options = { instanceName: "hook", configDir, logger, ...(clock !== undefined && { clock }) };
+  const { provider } = wirePlugin(plugin, rawConfig, options);
   opened.push(provider);
   return { provider, logger };
 }

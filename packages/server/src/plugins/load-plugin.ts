@@ -5,6 +5,7 @@ import type { PluginDefinition } from "@gatehouse-proxy/core";
 import semver from "semver";
 import { locatePackage } from "./locate.js";
 import { PluginLoadError } from "./plugin-load-error.js";
+import { ownCopyProblem } from "./shared-copies.js";
 import { parseUse } from "./specifier.js";
 
 /**
@@ -81,6 +82,10 @@ export async function loadPluginModule(
       "not_a_plugin",
       `${where}: ${label} is not a Gatehouse plugin (its default export is not the result of definePlugin() from @gatehouse-proxy/core)`,
     );
+  }
+  const ownCopy = ownCopyProblem(definition, url);
+  if (ownCopy !== undefined) {
+    throw new PluginLoadError("load_failed", `${where}: plugin ${definition.name} (${label}) ${ownCopy}`);
   }
   if (
     semver.validRange(definition.gatehouse) === null ||

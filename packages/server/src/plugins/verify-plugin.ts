@@ -160,7 +160,11 @@ async function exercise(
     problems.push({ code: "register_failed", message: messageOf(error) });
     return;
   }
-  passed.push("register() provides an AuthProvider under Tokens.AuthProvider");
+  passed.push(
+    definition.provider !== undefined
+      ? `the provider class ${definition.provider.name} is resolved with its injected tokens`
+      : "register() provides an AuthProvider under Tokens.AuthProvider",
+  );
   try {
     await withDeadline(
       initProviders(

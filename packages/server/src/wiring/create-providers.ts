@@ -1,5 +1,6 @@
 import { Tokens } from "@gatehouse-proxy/core";
 import type { AuthProvider, Logger, PluginContext } from "@gatehouse-proxy/core";
+import { Lifecycle } from "tsyringe";
 import type { DependencyContainer } from "tsyringe";
 import type { ProviderPlan } from "../plugins/resolve-providers.js";
 
@@ -19,9 +20,11 @@ export class ProviderStartError extends Error {
 }
 
 /**
- * Each provider instance gets a child container holding its validated config, its context
- * and a logger bound to its name; the plugin registers its services there and the host
- * resolves Tokens.AuthProvider.
+ * Each provider instance gets a child container holding its validated config (Tokens.Config),
+ * its context (Tokens.Context) and a logger bound to its name (Tokens.Logger); Tokens.Clock and
+ * Tokens.Resolver come from the root. A short-form plugin's `provider` class is registered
+ * there as the instance's AuthProvider, a `register` plugin registers its own services; then
+ * the host resolves Tokens.AuthProvider.
  */
 export function createProviders(
   root: DependencyContainer,
@@ -30,29 +33,51 @@ export function createProviders(
   logger: Logger,
 ): ProviderInstance[] {
   return plans.map((plan) => {
-    const child = root.createChildContainer();
-    const providerLogger = logger.child({ provider: plan.instanceName, plugin: plan.plugin.name });
-    const context: PluginContext = { instanceName: plan.instanceName, configDir, logger: providerLogger };
-    child.register(Tokens.PluginConfig, { useValue: plan.config });
-    child.register(Tokens.PluginContext, { useValue: context });
-    child.register(Tokens.Logger, { useValue: providerLogger });
-    let provider: AuthProvider;
-    try {
-      plan.plugin.register(child, plan.config, context);
-      provider = child.resolve<AuthProvider>(Tokens.AuthProvider);
-    } catch (error) {
-      throw new ProviderStartError(
-        `provider ${plan.instanceName} (${plan.plugin.name}) could not be created: ${errorText(error)}`,
-        { cause: error },
-      );
-    }
-    if (typeof (provider as Partial<AuthProvider> | undefined)?.authenticate !== "function") {
-      throw new ProviderStartError(
-        `provider ${plan.instanceName} (${plan.plugin.name}): what the plugin registered under Tokens.AuthProvider has no authenticate()`,
-      );
-    }
+    const { provider } = wireProvider(root, plan, configDir, logger);
     return { instanceName: plan.instanceName, pluginName: plan.plugin.name, onError: plan.onError, provider };
   });
+}
+
+/** A provider instance and the child container it was resolved from. */
+export interface WiredProvider {
+  readonly provider: AuthProvider;
+  readonly container: DependencyContainer;
+}
+
+/** One provider instance, as createProviders makes each (see there). */
+export function wireProvider(
+  root: DependencyContainer,
+  plan: Pick<ProviderPlan, "instanceName" | "plugin" | "config">,
+  configDir: string,
+  logger: Logger,
+): WiredProvider {
+  const child = root.createChildContainer();
+  const providerLogger = logger.child({ provider: plan.instanceName, plugin: plan.plugin.name });
+  const context: PluginContext = { instanceName: plan.instanceName, configDir, logger: providerLogger };
+  child.register(Tokens.Config, { useValue: plan.config });
+  child.register(Tokens.Context, { useValue: context });
+  child.register(Tokens.Logger, { useValue: providerLogger });
+  let provider: AuthProvider;
+  try {
+    if (plan.plugin.provider !== undefined) {
+      const providerClass = plan.plugin.provider as unknown as new (...args: unknown[]) => AuthProvider;
+      child.register(Tokens.AuthProvider, { useClass: providerClass }, { lifecycle: Lifecycle.ContainerScoped });
+    } else {
+      plan.plugin.register(child, plan.config, context);
+    }
+    provider = child.resolve<AuthProvider>(Tokens.AuthProvider);
+  } catch (error) {
+    throw new ProviderStartError(
+      `provider ${plan.instanceName} (${plan.plugin.name}) could not be created: ${errorText(error)}${unknownTypeHint(error)}`,
+      { cause: error },
+    );
+  }
+  if (typeof (provider as Partial<AuthProvider> | undefined)?.authenticate !== "function") {
+    throw new ProviderStartError(
+      `provider ${plan.instanceName} (${plan.plugin.name}): what the plugin registered under Tokens.AuthProvider has no authenticate()`,
+    );
+  }
+  return { provider, container: child };
 }
 
 /** init() in order; on a failure, the ones already started are closed (reverse order) and startup stops. */
@@ -88,6 +113,19 @@ export async function closeProviders(instances: readonly ProviderInstance[], log
       );
     }
   }
+}
+
+/**
+ * tsyringe's `TypeInfo not known for "X"` means the host's tsyringe never saw X's
+ * `@injectable()`: either it has none, or it was decorated by another copy of tsyringe.
+ */
+function unknownTypeHint(error: unknown): string {
+  if (!/TypeInfo not known/.test(errorText(error))) return "";
+  return (
+    " (the class is not known to the host's tsyringe: mark it @injectable() with explicit @inject(Tokens.X) on each" +
+    " constructor parameter; if it is, the plugin uses its own copy of tsyringe — make tsyringe a peerDependency" +
+    " of the plugin, do not bundle it, and remove the plugin's nested node_modules/tsyringe)"
+  );
 }
 
 function errorText(error: unknown): string {

@@ -1,9 +1,7 @@
 import "reflect-metadata";
-import { Tokens } from "@gatehouse-proxy/core";
-import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse-proxy/core";
-import { recordingLogger } from "@gatehouse-proxy/plugin-testkit";
+import type { AuthProvider, AuthRequest } from "@gatehouse-proxy/core";
+import { recordingLogger, wirePlugin } from "@gatehouse-proxy/plugin-testkit";
 import type { RecordingLogger } from "@gatehouse-proxy/plugin-testkit";
-import { container } from "tsyringe";
 import plugin from "@gatehouse-proxy/auth-ldap";
 
 export function request(username: string, password: string): AuthRequest {
@@ -22,14 +20,11 @@ export interface Wired {
   readonly logger: RecordingLogger;
 }
 
-/** Validates `rawConfig` with the plugin's schema and wires it as the host does: a child container. */
+/** Validates `rawConfig` with the plugin's schema and wires it with the host's code (a child container). */
 export function wire(rawConfig: unknown, configDir = "/nonexistent"): Wired {
   const logger = recordingLogger();
-  const child = container.createChildContainer();
-  child.register(Tokens.Logger, { useValue: logger });
-  const context: PluginContext = { instanceName: "corp-ldap", configDir, logger };
-  plugin.register(child, plugin.configSchema.parse(rawConfig), context);
-  return { provider: child.resolve(Tokens.AuthProvider), logger };
+  const { provider } = wirePlugin(plugin, rawConfig, { instanceName: "corp-ldap", configDir, logger });
+  return { provider, logger };
 }
 
 /** The last `ldap_auth_denied` reason logged. */

@@ -1,9 +1,7 @@
 import "reflect-metadata";
-import { Tokens } from "@gatehouse-proxy/core";
-import type { AuthProvider, AuthRequest, PluginContext } from "@gatehouse-proxy/core";
-import { recordingLogger } from "@gatehouse-proxy/plugin-testkit";
+import type { AuthProvider, AuthRequest } from "@gatehouse-proxy/core";
+import { recordingLogger, wirePlugin } from "@gatehouse-proxy/plugin-testkit";
 import { Redis } from "ioredis";
-import { container } from "tsyringe";
 import plugin from "@gatehouse-proxy/auth-redis";
 
 /** Cheap scrypt parameters for tests that are not about KDF cost. */
@@ -22,14 +20,11 @@ export interface Wired {
   readonly logger: ReturnType<typeof recordingLogger>;
 }
 
-/** Validates `rawConfig` with the plugin's schema and wires it as the host does: a child container. */
+/** Validates `rawConfig` with the plugin's schema and wires it with the host's code (a child container). */
 export function wire(rawConfig: unknown, configDir = "/nonexistent"): Wired {
   const logger = recordingLogger();
-  const child = container.createChildContainer();
-  child.register(Tokens.Logger, { useValue: logger });
-  const context: PluginContext = { instanceName: "redis-users", configDir, logger };
-  plugin.register(child, plugin.configSchema.parse(rawConfig), context);
-  return { provider: child.resolve(Tokens.AuthProvider), logger };
+  const { provider } = wirePlugin(plugin, rawConfig, { instanceName: "redis-users", configDir, logger });
+  return { provider, logger };
 }
 
 /** Every command other clients send to `url` while `during` runs (Redis MONITOR), as argument lists. */
