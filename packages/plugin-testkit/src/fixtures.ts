@@ -91,9 +91,9 @@ export interface ComplianceFixtures {
    */
   readonly timeoutMs?: number;
   /**
-   * The bound on the `concurrency` check as a whole (default 300 s, or `timeoutMs` if larger).
+   * The bound on the `concurrency` check as a whole (default 600 s, or `timeoutMs` if larger).
    * Its calls may wait in line (1000 calls to a provider that runs scrypt or bcrypt wait for the
-   * KDF in turn, tens of seconds), so the check fails as hung only when no call settles for
+   * KDF in turn: minutes on a small, busy machine), so the check fails as hung only when no call settles for
    * `timeoutMs` while some are pending, or when this bound passes.
    */
   readonly concurrencyTimeoutMs?: number;
