@@ -78,8 +78,8 @@ describe("a one-time-code provider (reusable: false) passes the compliance suite
 describe("the compliance suite and one-time answers", () => {
   it("fails a provider with reusable: false when the fixtures give no nextValid", async () => {
     const store = new CodeStore();
-    const { nextValid: _unused, ...withoutNext } = fixtures(store);
-    const allow = checks(() => oneTimeCodeProvider(store), withoutNext).get("allow")!;
+    const { valid, wrongPassword, unknownUser } = fixtures(store);
+    const allow = checks(() => oneTimeCodeProvider(store), { valid, wrongPassword, unknownUser }).get("allow")!;
     await assert.rejects(allow({}), /provider\.reusable is false.*nextValid/);
   });
 
