@@ -14,12 +14,28 @@ describe("normalizeAuthResult: the seed's table", () => {
     assert.deepEqual(normalizeAuthResult(true, "alice"), {
       ok: true,
       info: { identities: [{ identity: "alice", context: "ProxyAuthRfc1929" }], groups: [] },
+      reusable: true,
     });
   });
 
   it("AuthInfo with identities → those identities and groups", () => {
     const info = { identities: [{ identity: "a", context: "HttpBasicAuth" }], groups: ["g1", "g2"] };
-    assert.deepEqual(normalizeAuthResult(info, "x"), { ok: true, info });
+    assert.deepEqual(normalizeAuthResult(info, "x"), { ok: true, info, reusable: true });
+  });
+
+  it("AuthInfo with reusable: false → an allow that must not be reused; a non-boolean is invalid", () => {
+    const identities = [{ identity: "a", context: "ProxyAuthRfc1929" }];
+    assert.deepEqual(normalizeAuthResult({ identities, reusable: false }, "a"), {
+      ok: true,
+      info: { identities, groups: [] },
+      reusable: false,
+    });
+    assert.equal(normalizeAuthResult({ identities, reusable: true }, "a").ok, true);
+    assert.deepEqual(normalizeAuthResult({ identities, reusable: 0 }, "a"), {
+      ok: false,
+      invalid: true,
+      detail: "AuthInfo.reusable is not a boolean",
+    });
   });
 
   it("accepts every documented context", () => {

@@ -486,6 +486,114 @@ describe("AuthPipeline: coalescing identical attempts", () => {
   });
 });
 
+/** One-time codes: each code in `codes` allows `username` once, then it is used up. */
+function oneTimeCodes(name: string, username: string, codes: readonly string[], reusable?: false): TestProvider {
+  const unused = new Set(codes);
+  const codeProvider = provider(name, (request) => request.username === username && unused.delete(request.password));
+  return reusable === undefined ? codeProvider : Object.assign(codeProvider, { reusable });
+}
+
+describe("AuthPipeline: providers and answers that opt out of reuse (one-time codes)", () => {
+  const cache = { ttlMs: 60_000, negativeTtlMs: 60_000 };
+
+  it("reusable: false: a repeated attempt is not answered from the cache; the used code is denied", async () => {
+    const codes = oneTimeCodes("otp", "alice", ["111111"], false);
+    const auth = new AuthPipeline({ chain: [{ provider: codes }], cache, throttle: false });
+    const first = await auth.decide(attempt("alice", "111111"));
+    assert.equal(first.allowed, true);
+    assert.equal(first.reusable, false);
+    const replay = await auth.decide(attempt("alice", "111111"));
+    assert.equal(reasonOf(replay), "bad_credentials");
+    assert.equal(replay.cached, undefined);
+    const again = await auth.decide(attempt("alice", "111111"));
+    assert.equal(again.cached, undefined, "its denial is not cached either");
+    assert.equal(codes.calls.length, 3);
+    assert.equal(auth.cachedDecisions, 0);
+  });
+
+  it("the same provider without the opt-out has its answer cached: the replay is allowed", async () => {
+    const codes = oneTimeCodes("otp", "alice", ["111111"]);
+    const auth = new AuthPipeline({ chain: [{ provider: codes }], cache, throttle: false });
+    await auth.decide(attempt("alice", "111111"));
+    const replay = await auth.decide(attempt("alice", "111111"));
+    assert.equal(replay.allowed, true);
+    assert.equal(replay.cached, true);
+    assert.equal(codes.calls.length, 1);
+  });
+
+  it("reusable: false: two identical concurrent attempts each reach the provider, at the same time", async () => {
+    const gated = gate("otp");
+    Object.assign(gated.provider, { reusable: false });
+    const auth = new AuthPipeline({ chain: [{ provider: gated.provider }], cache, throttle: false });
+    const pending = [auth.decide(attempt("alice", "222222")), auth.decide(attempt("alice", "222222"))];
+    await flush();
+    assert.equal(gated.provider.calls.length, 2, "not coalesced");
+    assert.equal(gated.maxActive(), 2);
+    gated.open(false);
+    const decisions = await Promise.all(pending);
+    assert.deepEqual(decisions.map(reasonOf), ["bad_credentials", "bad_credentials"]);
+  });
+
+  it("a real one-time code in two identical concurrent attempts allows exactly one of them", async () => {
+    const codes = oneTimeCodes("otp", "alice", ["333333"], false);
+    const auth = new AuthPipeline({ chain: [{ provider: codes }], cache, throttle: false });
+    const decisions = await Promise.all([
+      auth.decide(attempt("alice", "333333")),
+      auth.decide(attempt("alice", "333333")),
+    ]);
+    assert.deepEqual(decisions.map(reasonOf).sort(), ["allowed", "bad_credentials"]);
+    assert.equal(codes.calls.length, 2);
+  });
+
+  it("per decision: an AuthInfo with reusable: false is neither cached nor shared with a coalesced attempt", async () => {
+    const gated = gate("totp");
+    const auth = new AuthPipeline({ chain: [{ provider: gated.provider }], cache, throttle: false });
+    const pending = [auth.decide(attempt("alice", "444444")), auth.decide(attempt("alice", "444444"))];
+    await flush();
+    assert.equal(gated.provider.calls.length, 1, "the provider did not opt out: identical attempts share a call");
+    gated.open({ identities: [{ identity: "alice", context: "ProxyAuthRfc1929" }], reusable: false });
+    const decisions = await Promise.all(pending);
+    assert.equal(gated.provider.calls.length, 2, "the second attempt asked again instead of taking the first's answer");
+    for (const decision of decisions) {
+      assert.equal(decision.allowed, true);
+      assert.equal(decision.reusable, false);
+    }
+    await auth.decide(attempt("alice", "444444"));
+    assert.equal(gated.provider.calls.length, 3, "not answered from the cache");
+    assert.equal(auth.cachedDecisions, 0);
+  });
+
+  it("per decision: AuthInfo.reusable must be a boolean", async () => {
+    const odd = provider(
+      "odd",
+      () => ({ identities: [{ identity: "a", context: "GenericAuth" }], reusable: "no" }) as never,
+    );
+    const decision = await pipeline({ chain: [{ provider: odd }] }).decide(attempt("alice", "pw"));
+    assert.equal(reasonOf(decision), "invalid_response");
+  });
+
+  it("other providers in the chain keep caching; a denial that rests on a one-time provider is not cached", async () => {
+    const codes = oneTimeCodes("otp", "alice", [], false);
+    const users = passwords("users", { bob: "bob-pw" });
+    const auth = new AuthPipeline({ chain: [{ provider: codes }, { provider: users }], cache, throttle: false });
+    await auth.decide(attempt("bob", "bob-pw"));
+    const cached = await auth.decide(attempt("bob", "bob-pw"));
+    assert.equal(cached.allowed, true);
+    assert.equal(cached.cached, true);
+    assert.equal(users.calls.length, 1);
+    await auth.decide(attempt("bob", "wrong"));
+    const denied = await auth.decide(attempt("bob", "wrong"));
+    assert.equal(reasonOf(denied), "bad_credentials");
+    assert.equal(denied.cached, undefined);
+    assert.equal(users.calls.length, 3);
+
+    const alone = passwords("users", { bob: "bob-pw" });
+    const plain = new AuthPipeline({ chain: [{ provider: alone }], cache, throttle: false });
+    await plain.decide(attempt("bob", "wrong"));
+    assert.equal((await plain.decide(attempt("bob", "wrong"))).cached, true, "without it, the denial is cached");
+  });
+});
+
 describe("AuthPipeline: concurrency cap and queue", () => {
   it("maxConcurrent calls at most, then a queue; a full queue is refused at once (overloaded)", async () => {
     const gated = gate("capped");

@@ -36,16 +36,25 @@ async function check(ready: () => Promise<void>, timeoutMs: number): Promise<Rea
   }
 }
 
+/** `scheme://user:pass@`: the userinfo of a URL. */
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi;
 /**
- * One line for the probe's body: the error's message with URL credentials (`scheme://user:pass@`)
- * and `password=...` pairs masked, cut to a bounded length.
+ * `password=...`, `token: ...`, `client_secret=...`: a secret's name as a word of its own (not
+ * inside a file name such as `users.htpasswd` or `/etc/passwd`), then `=` or `:`, then its value.
+ */
+const SECRET_PAIR = /((?<![\w./\\-])(?:[a-z0-9]+[_-])*(?:pass(?:word|wd)?|pwd|secret|token)\s*[=:]\s*)\S+/gi;
+
+/**
+ * One line for the probe's body: the error's message with secrets masked — URL credentials
+ * and `password=...`-style pairs — and cut to a bounded length. Everything else, file paths
+ * included, stays: an operator needs them to see what is wrong.
  */
 export function describeFailure(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   const masked = text
     .replace(/\s+/g, " ")
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, "$1[REDACTED]@")
-    .replace(/((?:pass(?:word|wd)?|secret|token)\s*[=:]\s*)\S+/gi, "$1[REDACTED]")
+    .replace(URL_CREDENTIALS, "$1[REDACTED]@")
+    .replace(SECRET_PAIR, "$1[REDACTED]")
     .trim();
   const message = masked === "" ? "not ready" : masked;
   return message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH)}...` : message;

@@ -159,6 +159,20 @@ describe("admin server readiness", () => {
     }
   });
 
+  it("file paths stay readable, also when a file or instance is named like a secret; secrets do not", () => {
+    const kept = [
+      "provider htpasswd: /srv/app/users.htpasswd: ENOENT",
+      "ENOENT: no such file or directory, open '/etc/gatehouse/passwd'",
+      "users_file /srv/secrets/token:v2/users.yaml: cannot read: ENOENT",
+      "cannot read passwd file /run/pass: EACCES",
+    ];
+    for (const message of kept) assert.equal(describeFailure(new Error(message)), message);
+    assert.equal(
+      describeFailure(new Error("AUTH failed: password: hunter2, client_secret=abc Token: xyz api-token=q PWD = z")),
+      "AUTH failed: password: [REDACTED] client_secret=[REDACTED] Token: [REDACTED] api-token=[REDACTED] PWD = [REDACTED]",
+    );
+  });
+
   it("describeFailure bounds the message", () => {
     assert.equal(describeFailure(new Error("x".repeat(1000))).length, 303);
     assert.equal(describeFailure("plain"), "plain");

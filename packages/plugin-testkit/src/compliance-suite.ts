@@ -6,6 +6,14 @@ import type { CheckContext, ComplianceCheck, ComplianceFixtures, ProviderFactory
 import { errorText, firstLine, settleWithin } from "./settle.js";
 import type { Settled } from "./settle.js";
 
+/**
+ * The bound on the whole `concurrency` check: each of its calls may take this long, as long as
+ * some call settles every `timeoutMs`. Sized for a provider that runs a KDF: the check took
+ * 170 s against auth-static with scrypt records at the default cost (ln=15) on a 2-core machine
+ * under load (2 KDF slots); the former 60 s per call failed there.
+ */
+const DEFAULT_CONCURRENCY_TIMEOUT_MS = 600_000;
+
 const CONN_META = { peer_address: "127.0.0.1:40000", local_address: "127.0.0.1:1080" } as const;
 
 /**
@@ -80,6 +88,7 @@ export function providerComplianceSuite(
 /** The checks; every call goes through `call`, which enforces deadlines and the no-password rule. */
 class Suite {
   private readonly timeoutMs: number;
+  private readonly concurrencyTimeoutMs: number;
   private readonly abortSettleMs: number;
 
   constructor(
@@ -87,6 +96,8 @@ class Suite {
     private readonly fixtures: ComplianceFixtures,
   ) {
     this.timeoutMs = fixtures.timeoutMs ?? 10_000;
+    this.concurrencyTimeoutMs =
+      fixtures.concurrencyTimeoutMs ?? Math.max(this.timeoutMs, DEFAULT_CONCURRENCY_TIMEOUT_MS);
     this.abortSettleMs = fixtures.abortSettleMs ?? 2_000;
   }
 
@@ -100,8 +111,14 @@ class Suite {
   }
 
   async allow(): Promise<void> {
-    const { username, password, expect } = this.fixtures.valid;
+    const { expect } = this.fixtures.valid;
     await this.with(this.factory, async (provider) => {
+      if (provider.reusable === false && this.fixtures.nextValid === undefined) {
+        fail(
+          "provider.reusable is false (one-time answers): give fixtures.nextValid, fresh valid credentials per call",
+        );
+      }
+      const { username, password } = this.validCredentials();
       const info = await this.expectAllowed(provider, username, password, "the valid credentials");
       const wanted = expect?.identity ?? username;
       const first = info.identities[0]!;
@@ -115,9 +132,20 @@ class Suite {
           fail(`the valid user's groups are ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
         }
       }
-      // A second call answers the same: no one-shot state.
-      await this.expectAllowed(provider, username, password, "the valid credentials, asked again");
+      if (this.fixtures.nextValid === undefined) {
+        // A second call answers the same: no one-shot state.
+        await this.expectAllowed(provider, username, password, "the valid credentials, asked again");
+        return;
+      }
+      const next = this.fixtures.nextValid();
+      await this.expectAllowed(provider, next.username, next.password, "fresh valid credentials (fixtures.nextValid)");
+      await this.expectDenied(provider, username, password, "a one-time credential presented again after its use");
     });
+  }
+
+  /** The valid credentials for a call that expects an allow: fresh ones for a one-time provider. */
+  private validCredentials(): { readonly username: string; readonly password: string } {
+    return this.fixtures.nextValid?.() ?? this.fixtures.valid;
   }
 
   async deny(username: string, password: string, what: string): Promise<void> {
@@ -235,22 +263,27 @@ class Suite {
     const { username, password } = this.fixtures.valid;
     // Valid and wrong passwords interleaved (answers must not cross between calls); unknown
     // users now and then only, as their dummy KDF work may cost far more than a real check.
-    const pick = (index: number): [string, string, boolean] =>
-      index % 50 === 49
-        ? [this.fixtures.unknownUser, password, false]
-        : index % 2 === 0
-          ? [username, password, true]
-          : [username, this.fixtures.wrongPassword, false];
+    // A one-time provider gets fresh valid credentials for every call that expects an allow.
+    const pick = (index: number): [string, string, boolean] => {
+      if (index % 50 === 49) return [this.fixtures.unknownUser, password, false];
+      if (index % 2 === 1) return [username, this.fixtures.wrongPassword, false];
+      const valid = this.validCredentials();
+      return [valid.username, valid.password, true];
+    };
     await this.with(this.factory, async (provider) => {
-      const deadline = Math.max(this.timeoutMs, 60_000);
-      const results = await Promise.all(
+      const progress = { lastSettledAt: performance.now(), pending: count };
+      const all = Promise.all(
         Array.from({ length: count }, (_, index) => {
           const [user, pass, allowed] = pick(index);
-          return this.call(provider, user, pass, `concurrent call ${String(index)}`, { timeoutMs: deadline }).then(
-            (settled) => ({ index, user, pass, allowed, settled }),
-          );
+          const what = `concurrent call ${String(index)}`;
+          return this.call(provider, user, pass, what, { timeoutMs: this.concurrencyTimeoutMs }).then((settled) => {
+            progress.lastSettledAt = performance.now();
+            progress.pending--;
+            return { index, user, pass, allowed, settled };
+          });
         }),
       );
+      const results = await this.whileProgressing(all, progress, count);
       const wrong: string[] = [];
       for (const { index, user, allowed, settled } of results) {
         if (settled.kind === "rejected") {
@@ -271,6 +304,38 @@ class Suite {
         );
       }
     });
+  }
+
+  /**
+   * Waits for `all`, failing when no call has settled for `timeoutMs` while some are pending: a
+   * KDF-bound provider answers 1000 calls slowly but steadily, a hung one stops answering.
+   */
+  private async whileProgressing<T>(
+    all: Promise<T>,
+    progress: { readonly lastSettledAt: number; readonly pending: number },
+    count: number,
+  ): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      const watch = (): void => {
+        const idleMs = performance.now() - progress.lastSettledAt;
+        if (idleMs < this.timeoutMs) {
+          timer = setTimeout(watch, this.timeoutMs - idleMs);
+          return;
+        }
+        reject(
+          new AssertionError({
+            message: `${String(progress.pending)} of ${String(count)} concurrent calls did not settle, and none settled for ${String(this.timeoutMs)} ms`,
+          }),
+        );
+      };
+      timer = setTimeout(watch, this.timeoutMs);
+    });
+    try {
+      return await Promise.race([all, stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async close(): Promise<void> {

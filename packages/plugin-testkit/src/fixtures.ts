@@ -52,6 +52,14 @@ export interface ComplianceFixtures {
       readonly groups?: readonly string[];
     };
   };
+  /**
+   * For a provider whose answers must not be reused (one-time codes; `reusable: false` on the
+   * provider or its AuthInfo): returns valid credentials not used before, with the same
+   * expectations as `valid`. When given, every call that expects an allow takes fresh ones, and
+   * `allow` also checks that a used code is denied when presented again. Required when
+   * `provider.reusable` is false.
+   */
+  readonly nextValid?: () => { readonly username: string; readonly password: string };
   /** A password that is wrong for `valid.username`. */
   readonly wrongPassword: string;
   /** A username the backend does not know. */
@@ -77,8 +85,18 @@ export interface ComplianceFixtures {
   readonly skip?: Partial<Record<ComplianceCheck, string>>;
   /** How many calls `concurrency` makes at once (default 1000). */
   readonly concurrency?: number;
-  /** How long one call may take before the check fails as hung (default 10 s). */
+  /**
+   * How long one call (and init(), health(), close()) may take before the check fails as hung
+   * (default 10 s). The calls of `concurrency` have their own deadline: `concurrencyTimeoutMs`.
+   */
   readonly timeoutMs?: number;
+  /**
+   * The bound on the `concurrency` check as a whole (default 600 s, or `timeoutMs` if larger).
+   * Its calls may wait in line (1000 calls to a provider that runs scrypt or bcrypt wait for the
+   * KDF in turn: minutes on a small, busy machine), so the check fails as hung only when no call settles for
+   * `timeoutMs` while some are pending, or when this bound passes.
+   */
+  readonly concurrencyTimeoutMs?: number;
   /** How soon an aborted call must settle (default 2 s). */
   readonly abortSettleMs?: number;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { runCli, startCli } from "./helpers/cli.js";
@@ -25,6 +26,37 @@ export default definePlugin({
         },
         async health() {
           throw new Error("backend unreachable");
+        },
+      },
+    });
+  },
+});
+`;
+
+/** A provider over a users file whose health() checks the file and its backend URL, as an htpasswd plugin would. */
+const USERS_FILE_PLUGIN = `
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { Tokens, definePlugin, z } from "@gatehouse-proxy/core";
+export default definePlugin({
+  name: "fixture-users-file",
+  gatehouse: "*",
+  configSchema: z.strictObject({ users_file: z.string(), backend: z.string().optional() }),
+  register(container, config, context) {
+    const file = resolve(context.configDir, config.users_file);
+    container.register(Tokens.AuthProvider, {
+      useValue: {
+        name: context.instanceName,
+        async authenticate() {
+          return false;
+        },
+        async health() {
+          try {
+            await stat(file);
+          } catch (error) {
+            throw new Error(file + ": " + error.code);
+          }
+          if (config.backend !== undefined) throw new Error("cannot reach " + config.backend);
         },
       },
     });
@@ -111,6 +143,41 @@ describe("admin listener: /metrics, /healthz, /readyz", () => {
       assert.equal((await adminGet(proxy.adminPort!, "/healthz")).status, 200);
     } finally {
       assert.equal((await proxy.stop()).code, 0);
+    }
+  });
+
+  it("/readyz shows a missing users_file's path, named like a secret or not, and masks URL credentials", async () => {
+    fixture.write("users-file.js", USERS_FILE_PLUGIN);
+    fixture.write("users.htpasswd", "alice:x\n");
+    const configFor = (...options: string[]): string =>
+      [
+        "listeners:",
+        "  - listen: 127.0.0.1:0",
+        "auth:",
+        "  chain: [htpasswd]",
+        "  providers:",
+        "    htpasswd:",
+        "      use: ./users-file.js",
+        ...options.map((option) => `      ${option}`),
+        "admin:",
+        "  listen: 127.0.0.1:0",
+      ].join("\n");
+    const missing = await startCli(["--config", fixture.write("missing.yaml", configFor("users_file: gone.htpasswd"))]);
+    try {
+      const ready = await adminGet(missing.adminPort!, "/readyz");
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body, `not ready: provider htpasswd: ${join(fixture.dir, "gone.htpasswd")}: ENOENT\n`);
+    } finally {
+      assert.equal((await missing.stop()).code, 0);
+    }
+    const withUrl = configFor("users_file: users.htpasswd", "backend: ldaps://cn=admin:hunter2@127.0.0.1:1");
+    const unreachable = await startCli(["--config", fixture.write("url.yaml", withUrl)]);
+    try {
+      const ready = await adminGet(unreachable.adminPort!, "/readyz");
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body, "not ready: provider htpasswd: cannot reach ldaps://[REDACTED]@127.0.0.1:1\n");
+    } finally {
+      assert.equal((await unreachable.stop()).code, 0);
     }
   });
 

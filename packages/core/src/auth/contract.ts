@@ -37,6 +37,12 @@ export interface Identity {
 export interface AuthInfo {
   readonly identities: readonly Identity[];
   readonly groups?: readonly string[];
+  /**
+   * `false`: this allow must not be reused (it consumed a one-time code, say). Gatehouse then
+   * neither caches it nor hands it to an identical attempt that was waiting on the same call;
+   * that attempt asks the provider itself. Default true. See also `AuthProvider.reusable`.
+   */
+  readonly reusable?: boolean;
 }
 
 /** What authenticate() resolves: `true` (allowed as the username), an AuthInfo, or `false` (bad credentials). A broken backend rejects instead. */
@@ -51,6 +57,13 @@ export interface AuthProvider {
    * and listener address instead of per username and password alone. Default false.
    */
   readonly usesConnMeta?: boolean;
+  /**
+   * `false` when no answer of this provider may be reused: one-time codes (TOTP, codes consumed
+   * on use). Gatehouse then never caches its decisions (allows or denials) and never lets
+   * identical attempts in flight share one call: every attempt reaches authenticate(). Other
+   * providers in the chain keep caching. Default true. For single answers, see `AuthInfo.reusable`.
+   */
+  readonly reusable?: boolean;
   /** Connect and validate; a failure stops startup. */
   init?(): Promise<void>;
   /**
@@ -86,6 +99,8 @@ export type AuthDecision =
       readonly provider: string;
       /** Answered from the pipeline's cache, without asking the provider. */
       readonly cached?: boolean;
+      /** `false`: never cached, never shared with another attempt (the provider or its AuthInfo opted out). */
+      readonly reusable?: false;
     }
   | {
       readonly allowed: false;
@@ -94,6 +109,8 @@ export type AuthDecision =
       /** Diagnostic for logs; never contains the password. */
       readonly detail?: string;
       readonly cached?: boolean;
+      /** `false`: never cached, never shared with another attempt (a provider that opted out of reuse answered). */
+      readonly reusable?: false;
     };
 
 /** An allowed attempt's AuthInfo after normalizeAuthResult: groups always present. */

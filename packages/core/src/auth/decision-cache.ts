@@ -18,7 +18,8 @@ interface Entry {
 
 /**
  * Recent decisions by credential key, least recently used evicted first. Only allows and
- * bad-credentials denials are kept: an error says nothing about the credentials.
+ * bad-credentials denials are kept: an error says nothing about the credentials. A decision
+ * marked `reusable: false` (a one-time code) is never kept.
  */
 export class DecisionCache {
   /** Map order is the LRU order: a hit moves its entry to the end. */
@@ -67,6 +68,7 @@ export class DecisionCache {
   }
 
   private ttlFor(decision: AuthDecision): number {
+    if (decision.reusable === false) return 0;
     if (decision.allowed) return this.options.ttlMs;
     return decision.reason === "bad_credentials" ? this.options.negativeTtlMs : 0;
   }

@@ -5,7 +5,12 @@ const VALID_CONTEXTS: ReadonlySet<string> = new Set(IDENTITY_CONTEXTS);
 
 /** What normalizeAuthResult decided: an allow with the normalised AuthInfo, or a denial; `invalid` marks a result of the wrong shape (logged as `invalid_response`) rather than bad credentials. */
 export type NormalizeOutcome =
-  | { readonly ok: true; readonly info: NormalizedAuthInfo }
+  | {
+      readonly ok: true;
+      readonly info: NormalizedAuthInfo;
+      /** False when the AuthInfo said `reusable: false`: this allow must not be cached or shared. */
+      readonly reusable: boolean;
+    }
   | { readonly ok: false; readonly invalid: boolean; readonly detail: string };
 
 /**
@@ -16,7 +21,11 @@ export type NormalizeOutcome =
  */
 export function normalizeAuthResult(result: unknown, username: string): NormalizeOutcome {
   if (result === true) {
-    return { ok: true, info: { identities: [{ identity: username, context: "ProxyAuthRfc1929" }], groups: [] } };
+    return {
+      ok: true,
+      info: { identities: [{ identity: username, context: "ProxyAuthRfc1929" }], groups: [] },
+      reusable: true,
+    };
   }
   if (result === false) return { ok: false, invalid: false, detail: "provider returned false" };
   if (typeof result !== "object" || result === null || Array.isArray(result)) {
@@ -42,7 +51,13 @@ export function normalizeAuthResult(result: unknown, username: string): Normaliz
       return invalid("AuthInfo.groups is not an array of strings");
     }
   }
-  return { ok: true, info: { identities: normalized, groups: groups ? [...groups] : [] } };
+  const reusable = record["reusable"];
+  if (reusable !== undefined && typeof reusable !== "boolean") return invalid("AuthInfo.reusable is not a boolean");
+  return {
+    ok: true,
+    info: { identities: normalized, groups: groups ? [...groups] : [] },
+    reusable: reusable !== false,
+  };
 }
 
 function invalid(detail: string): NormalizeOutcome {

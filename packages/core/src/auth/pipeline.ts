@@ -15,6 +15,7 @@ import { askProvider, describeError } from "./provider-authenticator.js";
 import { redactSecret } from "./redact.js";
 
 const NO_PROVIDER: AuthDecision = { allowed: false, reason: "no_provider" };
+const NEVER_ABORTED = new AbortController().signal;
 const ABORTED: AuthDecision = { allowed: false, reason: "aborted", detail: "the caller left before a decision" };
 
 type ThrottleSettings = { -readonly [K in keyof FailureLogOptions]: FailureLogOptions[K] };
@@ -39,6 +40,8 @@ export class AuthPipeline implements Authenticator {
    */
   private throttleSettings: ThrottleSettings | undefined;
   private readonly inFlight = new InFlight<AuthDecision>();
+  /** `reusable: false` decisions already handed to an attempt: coalesced waiters must not share them. */
+  private readonly claimedOneTimeDecisions = new WeakSet<AuthDecision>();
 
   constructor(options: AuthPipelineOptions) {
     const resolved = resolvePipelineOptions(options);
@@ -127,17 +130,41 @@ export class AuthPipeline implements Authenticator {
     const key = this.keyOf(request, generation);
     const cached = this.cache?.get(key);
     const decision =
-      cached !== undefined
-        ? { ...cached, cached: true }
-        : await this.inFlight.join(
-            // Attempts on different chains are different questions.
-            `${String(generation.id)}:${key}`,
-            (shared) => this.runChainAndRemember(generation, key, request, shared),
-            signal,
-          );
+      cached !== undefined ? { ...cached, cached: true } : await this.askChain(generation, key, request, signal);
     if (decision === CALLER_ABORTED) return ABORTED;
     this.countOutcome(request, decision);
     return decision;
+  }
+
+  /**
+   * Identical attempts in flight share one chain call, unless an answer may be a one-time one:
+   * a chain with a provider that opted out of reuse is asked by every attempt itself, and a
+   * `reusable: false` decision goes to one of the attempts that shared a call; the others ask again.
+   */
+  private async askChain(
+    generation: ChainGeneration,
+    key: string,
+    request: AuthRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<AuthDecision | typeof CALLER_ABORTED> {
+    const alone = (): Promise<AuthDecision> =>
+      this.runChainAndRemember(generation, key, request, signal ?? NEVER_ABORTED);
+    if (generation.members.some(({ provider }) => provider.reusable === false)) return alone();
+    const decision = await this.inFlight.join(
+      // Attempts on different chains are different questions.
+      `${String(generation.id)}:${key}`,
+      (shared) => this.runChainAndRemember(generation, key, request, shared),
+      signal,
+    );
+    if (decision === CALLER_ABORTED || decision.reusable !== false) return decision;
+    return this.claimOneTimeDecision(decision) ? decision : alone();
+  }
+
+  /** True for the first attempt that receives a `reusable: false` decision, false for any other. */
+  private claimOneTimeDecision(decision: AuthDecision): boolean {
+    if (this.claimedOneTimeDecisions.has(decision)) return false;
+    this.claimedOneTimeDecisions.add(decision);
+    return true;
   }
 
   private keyOf({ username, password, connMeta }: AuthRequest, generation: ChainGeneration): string {
@@ -171,12 +198,15 @@ export class AuthPipeline implements Authenticator {
   ): Promise<AuthDecision> {
     let lastDenial: AuthDecision | undefined;
     let firstSkippedError: AuthDecision | undefined;
+    let oneTimeDenial = false;
     for (const member of generation.members) {
       if (signal.aborted) return ABORTED;
       const decision = await this.ask(generation, member, request, signal);
       if (decision.allowed) return decision;
       if (decision.reason === "bad_credentials") {
         lastDenial = decision;
+        // The chain's denial rests on every member's: one that opted out of reuse taints it.
+        oneTimeDenial ||= decision.reusable === false;
         continue;
       }
       if (decision.reason === "aborted" || member.onError === "deny") return decision;
@@ -184,7 +214,9 @@ export class AuthPipeline implements Authenticator {
     }
     // A provider that could not answer might have said yes: "bad credentials" would be a guess,
     // so the error is the outcome (never cached, never counted against the client).
-    return firstSkippedError ?? lastDenial ?? NO_PROVIDER;
+    if (firstSkippedError !== undefined) return firstSkippedError;
+    if (lastDenial !== undefined && oneTimeDenial) return { ...lastDenial, reusable: false };
+    return lastDenial ?? NO_PROVIDER;
   }
 
   /** One provider, one deadline: the wait for a concurrency slot counts against it. */

@@ -72,13 +72,17 @@ export async function askProvider(
       };
     }
     const outcome = normalizeAuthResult(result, request.username);
-    if (outcome.ok) return { allowed: true, info: outcome.info, provider: provider.name };
-    return {
+    if (outcome.ok) {
+      const decision: AuthDecision = { allowed: true, info: outcome.info, provider: provider.name };
+      return outcome.reusable && provider.reusable !== false ? decision : { ...decision, reusable: false };
+    }
+    const denial: AuthDecision = {
       allowed: false,
       reason: outcome.invalid ? "invalid_response" : "bad_credentials",
       provider: provider.name,
       detail: redactSecret(outcome.detail, request.password),
     };
+    return provider.reusable === false ? { ...denial, reusable: false } : denial;
   } catch (error) {
     return {
       allowed: false,
