@@ -29,7 +29,7 @@ export interface Wired {
 export function wire(rawConfig: unknown, configDir = "/nonexistent"): Wired {
   const logger = recordingLogger();
   const { provider, container } = wirePlugin(plugin, rawConfig, { instanceName: "local-users", configDir, logger });
-  return { provider: provider as Wired["provider"], logger, container };
+  return { provider: provider, logger, container };
 }
 
 export async function users(entries: Record<string, { password: string; groups?: string[]; identity?: string }>) {
