@@ -6,12 +6,7 @@
  */
 export { createProxyServer } from "./server.js";
 export type { AuthOptions, AuthPipelineSettings, ProxyServer, ProxyServerOptions, Reconfigured } from "./server.js";
-export type {
-  AuthEvent,
-  PolicyDeniedEvent,
-  ProxyHooks,
-  SessionRecord,
-} from "./session/context.js";
+export type { AuthEvent, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "./session/context.js";
 export { ProxyStats } from "./stats.js";
 export type { ShedCounts } from "./stats.js";
 export type { ShedReason } from "./listener/admission.js";
@@ -35,7 +30,15 @@ export type { LogLevel } from "./log.js";
 export { escapeJsonLine, escapeNonPrintable } from "./util/printable.js";
 export { escapeName, interpretDestinationName } from "./protocol/destination-name.js";
 export type { InterpretedName, NameRefusal } from "./protocol/destination-name.js";
-export { AddressType, AuthStatus, Command, Method, Reply, SOCKS_VERSION, USERPASS_VERSION } from "./protocol/constants.js";
+export {
+  AddressType,
+  AuthStatus,
+  Command,
+  Method,
+  Reply,
+  SOCKS_VERSION,
+  USERPASS_VERSION,
+} from "./protocol/constants.js";
 export type { ReplyCode } from "./protocol/constants.js";
 export { parseGreeting, parseReply, parseRequest, parseUserPass } from "./protocol/parse.js";
 export type {
