@@ -7,7 +7,8 @@
 // Logs (JSON lines) go to stderr. SIGTERM/SIGINT close the server and exit 0, so that
 // `node --cpu-prof` can write its profile.
 import { parseArgs } from "node:util";
-import { createJsonLogger, createProxyServer, silentLogger } from "@gatehouse-proxy/core";
+import { createJsonLogger, createProxyServer } from "@gatehouse-proxy/core/engine";
+import { silentLogger } from "@gatehouse-proxy/core";
 import { createMemoryProvider } from "./memory-auth.js";
 import { benchPolicy } from "./policy-rules.js";
 

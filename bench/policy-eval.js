@@ -5,7 +5,7 @@
 // the proxy's CPU time per connection from `npm run bench` (proxy CPU s / connections).
 //   node bench/policy-eval.js [--rules 100] [--iterations 200000]
 import { parseArgs } from "node:util";
-import { compileListenerPolicies, evaluatePolicy, parseIp } from "@gatehouse-proxy/core";
+import { compileListenerPolicies, evaluatePolicy, parseIp } from "@gatehouse-proxy/core/policy";
 import { benchPolicy } from "./policy-rules.js";
 
 const { values } = parseArgs({

@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { connect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { Socket } from "node:net";
-import { serializeGreeting, serializeUserPass } from "@gatehouse-proxy/core";
+import { serializeGreeting, serializeUserPass } from "@gatehouse-proxy/core/engine";
 import type { AuthProvider } from "@gatehouse-proxy/core";
 import { startProxy } from "./helpers/proxy.js";
 import type { TestProxy } from "./helpers/proxy.js";

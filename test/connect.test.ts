@@ -6,7 +6,7 @@ import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { once } from "node:events";
 import { SocksClient } from "socks";
-import { Command, DnsResolver, Reply } from "@gatehouse-proxy/core";
+import { Command, DnsResolver, Reply } from "@gatehouse-proxy/core/engine";
 import type { HostResolver } from "@gatehouse-proxy/core";
 import { curl } from "./helpers/curl.js";
 import { startDnsServer } from "./helpers/dns-server.js";

@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { Command, Reply, serializeRequest } from "@gatehouse-proxy/core";
+import { Command, Reply, serializeRequest } from "@gatehouse-proxy/core/engine";
 import { startDnsServer } from "./helpers/dns-server.js";
 import type { TestDnsServer } from "./helpers/dns-server.js";
 import { startProxy } from "./helpers/proxy.js";

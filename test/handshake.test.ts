@@ -4,7 +4,8 @@ import { once } from "node:events";
 import { lookup } from "node:dns/promises";
 import type { Socket } from "node:net";
 import { SocksClient } from "socks";
-import type { AuthProvider, AuthRequest, SessionRecord } from "@gatehouse-proxy/core";
+import type { AuthProvider, AuthRequest } from "@gatehouse-proxy/core";
+import type { SessionRecord } from "@gatehouse-proxy/core/engine";
 import {
   CMD_CONNECT,
   CMD_UDP_ASSOCIATE,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createProxyServer } from "@gatehouse-proxy/core";
-import type { ProxyServer } from "@gatehouse-proxy/core";
+import { createProxyServer } from "@gatehouse-proxy/core/engine";
+import type { ProxyServer } from "@gatehouse-proxy/core/engine";
 import { createProxyMetrics } from "@gatehouse-proxy/observability";
 import { SocksClient } from "socks";
 import { memoryLogger } from "./helpers/proxy.js";

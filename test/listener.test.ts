@@ -14,8 +14,14 @@ import { connect as tlsConnect } from "node:tls";
 import type { ConnectionOptions, TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import { SocksClient } from "socks";
-import { ListenerConfigError, createProxyServer, serializeGreeting, serializeUserPass } from "@gatehouse-proxy/core";
-import type { AuthProvider, ListenerOptions } from "@gatehouse-proxy/core";
+import {
+  ListenerConfigError,
+  createProxyServer,
+  serializeGreeting,
+  serializeUserPass,
+} from "@gatehouse-proxy/core/engine";
+import type { AuthProvider } from "@gatehouse-proxy/core";
+import type { ListenerOptions } from "@gatehouse-proxy/core/engine";
 import { startProxy } from "./helpers/proxy.js";
 import type { TestProxy } from "./helpers/proxy.js";
 import { canBind, startRecordingServer } from "./helpers/destinations.js";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { DnsLookupError, Reply, interpretDestinationName } from "@gatehouse-proxy/core";
+import { DnsLookupError, Reply, interpretDestinationName } from "@gatehouse-proxy/core/engine";
 import type { HostResolver } from "@gatehouse-proxy/core";
 import { startProxy } from "./helpers/proxy.js";
 import type { TestProxy } from "./helpers/proxy.js";

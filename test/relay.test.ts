@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import type { Socket } from "node:net";
-import { serializeGreeting, serializeRequest, serializeUserPass, Command } from "@gatehouse-proxy/core";
+import { serializeGreeting, serializeRequest, serializeUserPass, Command } from "@gatehouse-proxy/core/engine";
 import type { AuthProvider } from "@gatehouse-proxy/core";
 import { startProxy } from "./helpers/proxy.js";
 import type { TestProxy } from "./helpers/proxy.js";

@@ -1,5 +1,6 @@
 import { Socket, createServer, isIPv4, isIPv6 } from "node:net";
-import type { AuthEvent, AuthProvider, AuthRequest, AuthResult, SessionRecord } from "@gatehouse-proxy/core";
+import type { AuthEvent, SessionRecord } from "@gatehouse-proxy/core/engine";
+import type { AuthProvider, AuthRequest, AuthResult } from "@gatehouse-proxy/core";
 import { RawClient } from "./raw-client.js";
 import type { TestProxy } from "./proxy.js";
 

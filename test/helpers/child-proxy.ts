@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { ListenerOptions } from "@gatehouse-proxy/core";
+import type { ListenerOptions } from "@gatehouse-proxy/core/engine";
 
 const fixture = fileURLToPath(new URL("./proxy-child-main.js", import.meta.url));
 const blackholeFixture = fileURLToPath(new URL("./blackhole-main.js", import.meta.url));

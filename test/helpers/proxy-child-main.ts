@@ -2,8 +2,8 @@
 // file-descriptor limits). Usage: node proxy-child-main.js '<json ProxyChildConfig>'.
 // Logs JSON lines on stdout; the first line is {"event":"fixture_ready","ports":[...]}.
 // Exits when stdin closes (so it never outlives the test process) or on SIGTERM.
-import { createJsonLogger, createProxyServer } from "@gatehouse-proxy/core";
-import type { ListenerOptions } from "@gatehouse-proxy/core";
+import { createJsonLogger, createProxyServer } from "@gatehouse-proxy/core/engine";
+import type { ListenerOptions } from "@gatehouse-proxy/core/engine";
 
 interface ProxyChildConfig {
   readonly listeners: ListenerOptions[];

@@ -1,16 +1,15 @@
-import { createProxyServer } from "@gatehouse-proxy/core";
+import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import type {
   AuthEvent,
   AuthOptions,
   DnsOptions,
-  HostResolver,
   ListenerOptions,
-  Logger,
   PolicyDeniedEvent,
-  PolicyOptions,
   ProxyServer,
   SessionRecord,
-} from "@gatehouse-proxy/core";
+} from "@gatehouse-proxy/core/engine";
+import type { HostResolver, Logger } from "@gatehouse-proxy/core";
+import type { PolicyOptions } from "@gatehouse-proxy/core/policy";
 
 export interface LogRecord {
   readonly level: "debug" | "info" | "warn" | "error";

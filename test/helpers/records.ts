@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import type { SessionRecord } from "@gatehouse-proxy/core";
+import type { SessionRecord } from "@gatehouse-proxy/core/engine";
 import type { TestProxy } from "./proxy.js";
 
 /** The proxy's `peer` text for a client socket (`ip:port`, IPv6 in brackets). */

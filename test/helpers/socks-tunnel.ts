@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { connect, isIPv6 } from "node:net";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { Command, serializeRequest } from "@gatehouse-proxy/core";
+import { Command, serializeRequest } from "@gatehouse-proxy/core/engine";
 
 /** A SOCKS5 reply as it came off the wire. */
 export interface SocksReply {

@@ -1,19 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  ConnectionLimit,
-  DEFAULT_MAX_UNAUTHENTICATED_PER_IP,
-  FALLBACK_SOFT_FD_LIMIT,
-  LimitEpisodes,
-  ProxyStats,
-  RateLimitedCount,
-  UnauthenticatedSessions,
-  fdBudget,
-  parseSoftFdLimit,
-  readSoftFdLimit,
-  resolveListenerOptions,
-} from "@gatehouse-proxy/core";
-import type { Admittable, Logger, ShedReason } from "@gatehouse-proxy/core";
+import { ConnectionLimit } from "../dist/listener/connection-limit.js";
+import { DEFAULT_MAX_UNAUTHENTICATED_PER_IP, resolveListenerOptions } from "../dist/listener/options.js";
+import { FALLBACK_SOFT_FD_LIMIT, fdBudget, parseSoftFdLimit, readSoftFdLimit } from "../dist/listener/fd-budget.js";
+import { LimitEpisodes, RateLimitedCount, UnauthenticatedSessions } from "../dist/listener/admission.js";
+import { ProxyStats } from "@gatehouse-proxy/core/engine";
+import type { Admittable } from "../dist/listener/admission.js";
+import type { Logger } from "@gatehouse-proxy/core";
+import type { ShedReason } from "@gatehouse-proxy/core/engine";
 
 const PROC_LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max cpu time              unlimited            unlimited            seconds

@@ -5,15 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import {
-  DNS_DEFAULTS,
-  DnsConfigError,
-  DnsLookupError,
-  DnsResolver,
-  parseDnsServer,
-  resolveDnsOptions,
-} from "@gatehouse-proxy/core";
-import type { DnsOptions } from "@gatehouse-proxy/core";
+import { DNS_DEFAULTS, resolveDnsOptions } from "../dist/dns/options.js";
+import { DnsConfigError, DnsLookupError, DnsResolver, parseDnsServer } from "@gatehouse-proxy/core/engine";
+import type { DnsOptions } from "@gatehouse-proxy/core/engine";
 import { startDnsServer } from "../../../test/dist/helpers/dns-server.js";
 import type { TestDnsServer } from "../../../test/dist/helpers/dns-server.js";
 

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { HandshakeFailureSummary, createJsonLogger, escapeJsonLine, escapeNonPrintable } from "@gatehouse-proxy/core";
+import { HandshakeFailureSummary } from "../dist/session/handshake-failures.js";
+import { createJsonLogger, escapeJsonLine, escapeNonPrintable } from "@gatehouse-proxy/core/engine";
 
 /** A scheduler the test ticks by hand: a simulated clock for the summary's interval. */
 function manualScheduler(): { schedule: (tick: () => void, ms: number) => () => void; tick(): void; active(): number } {

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { interpretDestinationName, parseInetAton, parseNumericHost } from "@gatehouse-proxy/core";
+import { interpretDestinationName } from "@gatehouse-proxy/core/engine";
+import { parseInetAton, parseNumericHost } from "../dist/dns/numeric-host.js";
 
 const PROGRAM = String.raw`
 #include <arpa/inet.h>

@@ -1,16 +1,16 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import bcrypt from "bcryptjs";
+import { KdfLimiter } from "../dist/password/kdf-limiter.js";
 import {
-  KdfLimiter,
   PasswordRecordError,
   SCRYPT_DEFAULTS,
   hashPassword,
-  kdfLimiter,
   parsePasswordRecord,
   verifyAgainstDummy,
   verifyPassword,
 } from "@gatehouse-proxy/core";
+import { kdfLimiter } from "@gatehouse-proxy/core/engine";
 import type { PasswordRecordErrorCode } from "@gatehouse-proxy/core";
 
 /** Cheap parameters for tests that are not about cost. */

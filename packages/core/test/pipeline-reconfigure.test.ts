@@ -1,7 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AuthConfigError, AuthPipeline } from "@gatehouse-proxy/core";
-import type { AuthDecision, AuthProvider, AuthRequest, AuthResult } from "@gatehouse-proxy/core";
+import { AuthConfigError } from "@gatehouse-proxy/core/engine";
+import { AuthPipeline } from "../dist/auth/pipeline.js";
+import type { AuthDecision } from "@gatehouse-proxy/core/engine";
+import type { AuthProvider, AuthRequest, AuthResult } from "@gatehouse-proxy/core";
 
 // Real provider objects that count their calls, and a clock the tests move.
 

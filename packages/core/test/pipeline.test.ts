@@ -2,15 +2,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { inspect } from "node:util";
-import { AUTH_PIPELINE_DEFAULTS, AuthConfigError, AuthPipeline, createProxyServer } from "@gatehouse-proxy/core";
-import type {
-  AuthDecision,
-  AuthOptions,
-  AuthPipelineOptions,
-  AuthProvider,
-  AuthRequest,
-  AuthResult,
-} from "@gatehouse-proxy/core";
+import { AUTH_PIPELINE_DEFAULTS } from "../dist/auth/pipeline-options.js";
+import { AuthConfigError, createProxyServer } from "@gatehouse-proxy/core/engine";
+import { AuthPipeline } from "../dist/auth/pipeline.js";
+import type { AuthDecision, AuthOptions } from "@gatehouse-proxy/core/engine";
+import type { AuthPipelineOptions } from "../dist/auth/pipeline-options.js";
+import type { AuthProvider, AuthRequest, AuthResult } from "@gatehouse-proxy/core";
 
 // ---------------------------------------------------------------------------------------
 // Real provider objects that record their calls, a clock the tests move, and small helpers.

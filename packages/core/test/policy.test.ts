@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { ConnectionLimits } from "../dist/policy/limits.js";
 import {
-  ConnectionLimits,
   PolicyConfigError,
-  cidrContains,
   compileListenerPolicies,
-  destinationMatches,
   evaluatePolicy,
   evaluatePolicyBeforeLookup,
   isUnspecifiedAddress,
@@ -14,8 +12,10 @@ import {
   parseIp,
   parseSource,
   sourcePortNamed,
-} from "@gatehouse-proxy/core";
-import type { PolicyOptions, PolicyRequest } from "@gatehouse-proxy/core";
+} from "@gatehouse-proxy/core/policy";
+import { cidrContains } from "../dist/policy/cidr.js";
+import { destinationMatches } from "../dist/policy/destination.js";
+import type { PolicyOptions, PolicyRequest } from "@gatehouse-proxy/core/policy";
 
 const inCidr = (cidr: string, address: string): boolean => cidrContains(parseCidr(cidr), parseIp(address)!);
 

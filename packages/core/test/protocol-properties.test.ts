@@ -8,8 +8,6 @@ import { isIPv4, isIPv6 } from "node:net";
 import fc from "fast-check";
 import {
   Command,
-  ProtocolError,
-  RefusedNameError,
   interpretDestinationName,
   parseGreeting,
   parseReply,
@@ -19,8 +17,9 @@ import {
   serializeReply,
   serializeRequest,
   serializeUserPass,
-} from "@gatehouse-proxy/core";
-import type { Parsed, ReplyCode, RequestAddress } from "@gatehouse-proxy/core";
+} from "@gatehouse-proxy/core/engine";
+import { ProtocolError, RefusedNameError } from "../dist/protocol/errors.js";
+import type { Parsed, ReplyCode, RequestAddress } from "@gatehouse-proxy/core/engine";
 
 /** Runs per property; FC_RUNS raises it for a longer local soak. */
 const RUNS = Number(process.env.FC_RUNS ?? 5000);

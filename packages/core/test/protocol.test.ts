@@ -2,8 +2,6 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   Command,
-  ProtocolError,
-  RefusedNameError,
   Reply,
   parseGreeting,
   parseRequest,
@@ -12,8 +10,9 @@ import {
   serializeReply,
   serializeRequest,
   serializeUserPass,
-} from "@gatehouse-proxy/core";
-import type { RequestAddress } from "@gatehouse-proxy/core";
+} from "@gatehouse-proxy/core/engine";
+import { ProtocolError, RefusedNameError } from "../dist/protocol/errors.js";
+import type { RequestAddress } from "@gatehouse-proxy/core/engine";
 
 /** Feeds a message one byte more at a time: every proper prefix must ask for more bytes. */
 function parseIncrementally<T>(parse: (buf: Uint8Array) => { value: T; length: number } | undefined, bytes: Buffer) {

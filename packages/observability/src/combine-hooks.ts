@@ -1,4 +1,4 @@
-import type { AuthEvent, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "@gatehouse-proxy/core";
+import type { AuthEvent, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "@gatehouse-proxy/core/engine";
 
 /** One ProxyHooks that calls each given hooks object in order (the engine takes one). */
 export function combineHooks(...all: readonly ProxyHooks[]): ProxyHooks {

@@ -1,5 +1,5 @@
-export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "@gatehouse-proxy/core";
-export type { AuthOutcome } from "@gatehouse-proxy/core";
+export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "@gatehouse-proxy/core/engine";
+export type { AuthOutcome } from "@gatehouse-proxy/core/engine";
 export { createAdminServer } from "./admin-server.js";
 export type { AdminServer, AdminServerOptions } from "./admin-server.js";
 export { combineHooks } from "./combine-hooks.js";

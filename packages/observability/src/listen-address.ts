@@ -1,4 +1,4 @@
-import { parseHostPort } from "@gatehouse-proxy/core";
+import { parseHostPort } from "@gatehouse-proxy/core/engine";
 
 /** The admin listener's default: loopback only. */
 export const DEFAULT_ADMIN_LISTEN = "127.0.0.1:9090";

@@ -5,9 +5,9 @@ import type {
   ProxyStats,
   SessionRecord,
   ShedCounts,
-} from "@gatehouse-proxy/core";
+} from "@gatehouse-proxy/core/engine";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { classifyAuthDecision } from "@gatehouse-proxy/core";
+import { classifyAuthDecision } from "@gatehouse-proxy/core/engine";
 import { sessionDialedOut, sessionHadTunnel } from "./session-outcome.js";
 
 /** Auth latency buckets in seconds: 1 ms to 10 s. */

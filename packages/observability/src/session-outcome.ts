@@ -1,4 +1,4 @@
-import type { SessionRecord } from "@gatehouse-proxy/core";
+import type { SessionRecord } from "@gatehouse-proxy/core/engine";
 
 /** A CONNECT whose outbound dial was started (the destination address was resolved). */
 export function sessionDialedOut(record: SessionRecord): boolean {

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import type { Server } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { createProxyServer } from "@gatehouse-proxy/core";
-import type { AuthProvider, ProxyServer, SessionRecord } from "@gatehouse-proxy/core";
+import { createProxyServer } from "@gatehouse-proxy/core/engine";
+import type { AuthProvider } from "@gatehouse-proxy/core";
+import type { ProxyServer, SessionRecord } from "@gatehouse-proxy/core/engine";
 import { combineHooks, createAdminServer, createProxyMetrics } from "@gatehouse-proxy/observability";
 import type { AdminServer } from "@gatehouse-proxy/observability";
 import { failedAuth, parseMetrics, startEchoServer, tunnelEcho, valueOf, waitFor } from "./helpers.js";

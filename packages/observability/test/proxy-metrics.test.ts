@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ProxyStats } from "@gatehouse-proxy/core";
-import type { AuthDecision, AuthDenyReason, AuthEvent, SessionRecord } from "@gatehouse-proxy/core";
+import { ProxyStats } from "@gatehouse-proxy/core/engine";
+import type { AuthDecision, AuthDenyReason, AuthEvent, SessionRecord } from "@gatehouse-proxy/core/engine";
 import {
   Registry,
   classifyAuthDecision,

@@ -27,12 +27,25 @@ describe("@gatehouse-proxy/core: a plugin can import only the package's exports"
     assert.equal(out, "function function @gatehouse-proxy/core");
   });
 
+  it("the engine and the policy compiler are their own entry points, not part of the contract", async () => {
+    const out = await probe(`
+      const core = await import("@gatehouse-proxy/core");
+      const engine = await import("@gatehouse-proxy/core/engine");
+      const policy = await import("@gatehouse-proxy/core/policy");
+      console.log(typeof engine.createProxyServer, typeof policy.compileListenerPolicies,
+        "createProxyServer" in core, "compileListenerPolicies" in core);
+    `);
+    assert.equal(out, "function function false false");
+  });
+
   for (const internal of [
     "@gatehouse-proxy/core/dist/auth/pipeline.js",
     "@gatehouse-proxy/core/dist/plugin/define-plugin.js",
     "@gatehouse-proxy/core/dist/password/kdf.js",
     "@gatehouse-proxy/core/src/auth/contract.ts",
     "@gatehouse-proxy/core/dist/index.js",
+    "@gatehouse-proxy/core/dist/engine.js",
+    "@gatehouse-proxy/core/util/timer-wheel",
   ]) {
     it(`import("${internal}") fails with ERR_PACKAGE_PATH_NOT_EXPORTED`, async () => {
       const out = await probe(`

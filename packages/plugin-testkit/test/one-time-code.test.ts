@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
 import { describe, it } from "node:test";
-import { AuthPipeline } from "@gatehouse-proxy/core";
+import { AuthPipeline } from "@gatehouse-proxy/core/engine";
 import type { AuthProvider, AuthRequest, AuthResult } from "@gatehouse-proxy/core";
 import { providerComplianceSuite } from "@gatehouse-proxy/plugin-testkit";
 import type { ComplianceFixtures, TestRegistrar } from "@gatehouse-proxy/plugin-testkit";

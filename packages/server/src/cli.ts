@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import "reflect-metadata";
-import { DnsConfigError, ListenerConfigError, AuthConfigError } from "@gatehouse-proxy/core";
+import { DnsConfigError, ListenerConfigError, AuthConfigError } from "@gatehouse-proxy/core/engine";
 import { ConfigError } from "./config/config-error.js";
 import { parseCommand } from "./commands/args.js";
 import { checkConfig } from "./commands/check-config.js";

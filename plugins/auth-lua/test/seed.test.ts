@@ -2,7 +2,7 @@ import "reflect-metadata";
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
-import type { ProxyServer } from "@gatehouse-proxy/core";
+import type { ProxyServer } from "@gatehouse-proxy/core/engine";
 import {
   SEED_AUTHINFO,
   SEED_INLINE,

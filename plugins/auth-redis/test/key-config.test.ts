@@ -1,3 +1,4 @@
+import "reflect-metadata";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { decodeUsername, encodeUsername, redisConfigSchema, userKeyPattern } from "@gatehouse-proxy/auth-redis";

@@ -5,8 +5,8 @@ import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createProxyServer } from "@gatehouse-proxy/core";
-import type { ProxyServer } from "@gatehouse-proxy/core";
+import { createProxyServer } from "@gatehouse-proxy/core/engine";
+import type { ProxyServer } from "@gatehouse-proxy/core/engine";
 import { users, wire } from "./fixtures.js";
 
 interface CurlResult {

@@ -1,7 +1,8 @@
 import "reflect-metadata";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Tokens, hashPassword, kdfLimiter } from "@gatehouse-proxy/core";
+import { Tokens, hashPassword } from "@gatehouse-proxy/core";
+import { kdfLimiter } from "@gatehouse-proxy/core/engine";
 import { StaticProvider, UsersFileError } from "@gatehouse-proxy/auth-static";
 import { FAST, noSignal, request, tempDir, users, wire } from "./fixtures.js";
 import type { TempDir } from "./fixtures.js";

@@ -7,8 +7,9 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createProxyServer, hashPassword } from "@gatehouse-proxy/core";
-import type { ProxyServer } from "@gatehouse-proxy/core";
+import { createProxyServer } from "@gatehouse-proxy/core/engine";
+import { hashPassword } from "@gatehouse-proxy/core";
+import type { ProxyServer } from "@gatehouse-proxy/core/engine";
 import { CLI, REPO_ROOT, SECRET, closeProviders, startReceiver, tempDir, wire } from "./fixtures.js";
 import type { RunningReceiver, TempDir } from "./fixtures.js";
 

@@ -1,17 +1,20 @@
-export { cidrContains, parseCidr } from "./cidr.js";
+/**
+ * `@gatehouse-proxy/core/policy`: the policy compiler — config rules in, compiled policies
+ * out, and the evaluator the engine and `gatehouse policy test` run them with. Every name here
+ * is pinned by packages/plugin-testkit/test/core-entry-points.test.ts.
+ */
+export { parseCidr } from "./cidr.js";
 export type { CidrRange } from "./cidr.js";
-export { PolicyConfigError, compileListenerPolicies, compilePolicyBlock, formatIssuePath } from "./compile.js";
+export { PolicyConfigError, compileListenerPolicies } from "./compile.js";
 export type { CompiledPolicy, CompiledRule, PolicyIssue } from "./compile.js";
-export { DestinationKind, destinationMatches, parseDestination } from "./destination.js";
-export type { DestinationPattern, DestinationView } from "./destination.js";
+export { parseDestination } from "./destination.js";
+export type { DestinationPattern } from "./destination.js";
 export { decisionLabel, evaluatePolicy, evaluatePolicyBeforeLookup } from "./evaluate.js";
 export type { PolicyDecision, PolicyRequest } from "./evaluate.js";
 export { isUnspecifiedAddress, parseIp } from "./ip.js";
-export { parseSource, sourceMatches, sourcePortNamed } from "./source.js";
-export type { SourcePattern } from "./source.js";
 export type { ParsedIp } from "./ip.js";
-export { ConnectionLimits } from "./limits.js";
-export type { LimitExceeded, LimitSlot } from "./limits.js";
+export { parseSource, sourcePortNamed } from "./source.js";
+export type { SourcePattern } from "./source.js";
 export { DEFAULT_POLICY_ACTION } from "./options.js";
 export type {
   ListenerPolicyOptions,

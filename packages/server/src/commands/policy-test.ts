@@ -1,19 +1,16 @@
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
+import { DnsResolver, escapeName, interpretDestinationName, parseHostPort } from "@gatehouse-proxy/core/engine";
 import {
-  DnsResolver,
   compileListenerPolicies,
   decisionLabel,
-  escapeName,
   evaluatePolicy,
   evaluatePolicyBeforeLookup,
-  interpretDestinationName,
   isUnspecifiedAddress,
-  parseHostPort,
   parseIp,
   sourcePortNamed,
-} from "@gatehouse-proxy/core";
-import type { CompiledPolicy, PolicyCommand, PolicyDecision } from "@gatehouse-proxy/core";
+} from "@gatehouse-proxy/core/policy";
+import type { CompiledPolicy, PolicyCommand, PolicyDecision } from "@gatehouse-proxy/core/policy";
 import { loadConfigFile } from "../config/load.js";
 import { dnsSettings } from "../wiring/dns-settings.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";

@@ -1,4 +1,4 @@
-import type { DnsOptions, ListenerOptions } from "@gatehouse-proxy/core";
+import type { DnsOptions, ListenerOptions } from "@gatehouse-proxy/core/engine";
 import { parseDuration } from "@gatehouse-proxy/core";
 import { loadConfigFile } from "../config/load.js";
 import type { AdminConfig, AuthConfig, LogConfig, PolicyConfig } from "../config/schema.js";

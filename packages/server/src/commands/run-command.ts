@@ -1,4 +1,4 @@
-import { DnsConfigError, AuthConfigError, ListenerConfigError } from "@gatehouse-proxy/core";
+import { DnsConfigError, AuthConfigError, ListenerConfigError } from "@gatehouse-proxy/core/engine";
 import type { Logger as PinoLogger } from "pino";
 import { ConfigError } from "../config/config-error.js";
 import { validateConfig } from "../config/load.js";

@@ -1,5 +1,6 @@
-import { createProxyServer, parseDuration } from "@gatehouse-proxy/core";
-import type { AuthChainEntry, ProxyServer } from "@gatehouse-proxy/core";
+import { createProxyServer } from "@gatehouse-proxy/core/engine";
+import { parseDuration } from "@gatehouse-proxy/core";
+import type { AuthChainEntry, ProxyServer } from "@gatehouse-proxy/core/engine";
 import { DEFAULT_ADMIN_LISTEN, createAdminServer, createProxyMetrics } from "@gatehouse-proxy/observability";
 import type { AdminServer } from "@gatehouse-proxy/observability";
 import type { Logger as PinoLogger } from "pino";

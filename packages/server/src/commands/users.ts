@@ -1,4 +1,5 @@
-import { createJsonLogger, hashPassword } from "@gatehouse-proxy/core";
+import { createJsonLogger } from "@gatehouse-proxy/core/engine";
+import { hashPassword } from "@gatehouse-proxy/core";
 import type { PluginDefinition, UserStore } from "@gatehouse-proxy/core";
 import { ConfigError } from "../config/config-error.js";
 import { loadConfigFile } from "../config/load.js";

@@ -1,14 +1,6 @@
-import {
-  DNS_LIMITS,
-  DNS_TIMEOUT_RANGE,
-  parseCidr,
-  parseSource,
-  parseDestination,
-  parseDnsServer,
-  parseDuration,
-  parseHostPort,
-  z,
-} from "@gatehouse-proxy/core";
+import { DNS_LIMITS, DNS_TIMEOUT_RANGE, parseDnsServer, parseHostPort } from "@gatehouse-proxy/core/engine";
+import { parseCidr, parseSource, parseDestination } from "@gatehouse-proxy/core/policy";
+import { parseDuration, z } from "@gatehouse-proxy/core";
 import type { Duration } from "@gatehouse-proxy/core";
 
 /** `500ms`, `60s`, `5m` or milliseconds; the message says what was expected. */

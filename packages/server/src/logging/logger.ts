@@ -1,4 +1,4 @@
-import { escapeJsonLine } from "@gatehouse-proxy/core";
+import { escapeJsonLine } from "@gatehouse-proxy/core/engine";
 import { pino } from "pino";
 import type { Logger as PinoLogger } from "pino";
 import type { LogConfig } from "../config/schema.js";

@@ -1,4 +1,4 @@
-import { escapeJsonLine, escapeNonPrintable } from "@gatehouse-proxy/core";
+import { escapeJsonLine, escapeNonPrintable } from "@gatehouse-proxy/core/engine";
 
 const LEVEL_NAMES: Readonly<Record<number, string>> = {
   10: "TRACE",

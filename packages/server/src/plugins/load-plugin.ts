@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { isPluginDefinition } from "@gatehouse-proxy/core";
+import { isPluginDefinition } from "@gatehouse-proxy/core/engine";
 import type { PluginDefinition } from "@gatehouse-proxy/core";
 import semver from "semver";
 import { locatePackage } from "./locate.js";

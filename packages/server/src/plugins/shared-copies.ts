@@ -2,7 +2,7 @@ import { realpathSync } from "node:fs";
 import { createRequire } from "node:module";
 import { sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { coreLocationOf } from "@gatehouse-proxy/core";
+import { coreLocationOf } from "@gatehouse-proxy/core/engine";
 import type { PluginDefinition } from "@gatehouse-proxy/core";
 
 const hostRequire = createRequire(import.meta.url);

@@ -1,6 +1,6 @@
 import { access, constants } from "node:fs/promises";
 import { resolve } from "node:path";
-import type { DnsOptions } from "@gatehouse-proxy/core";
+import type { DnsOptions } from "@gatehouse-proxy/core/engine";
 import { compact } from "../config/compact.js";
 import { ConfigError } from "../config/config-error.js";
 import type { DnsConfig } from "../config/schema.js";

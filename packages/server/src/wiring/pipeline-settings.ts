@@ -1,4 +1,4 @@
-import type { AuthChainEntry, AuthPipelineSettings, ListenerOptions } from "@gatehouse-proxy/core";
+import type { AuthChainEntry, AuthPipelineSettings, ListenerOptions } from "@gatehouse-proxy/core/engine";
 import { compact } from "../config/compact.js";
 import type { AuthConfig, ListenerConfig } from "../config/schema.js";
 import type { ProviderInstance } from "./create-providers.js";

@@ -1,5 +1,7 @@
-import { DnsResolver, Tokens } from "@gatehouse-proxy/core";
-import type { DnsOptions, HostResolver, Logger } from "@gatehouse-proxy/core";
+import { DnsResolver } from "@gatehouse-proxy/core/engine";
+import { Tokens } from "@gatehouse-proxy/core";
+import type { DnsOptions } from "@gatehouse-proxy/core/engine";
+import type { HostResolver, Logger } from "@gatehouse-proxy/core";
 import { container } from "tsyringe";
 import type { DependencyContainer } from "tsyringe";
 

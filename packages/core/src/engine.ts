@@ -1,0 +1,63 @@
+/**
+ * `@gatehouse-proxy/core/engine`: the SOCKS5 engine — the proxy server with its listeners,
+ * sessions, auth pipeline, DNS resolver and stats, plus the wire codec. For the `gatehouse`
+ * host (packages/server), observability and end-to-end tests; a plugin imports the root entry
+ * only. Every name here is pinned by packages/plugin-testkit/test/core-entry-points.test.ts.
+ */
+export { createProxyServer } from "./server.js";
+export type { AuthOptions, AuthPipelineSettings, ProxyServer, ProxyServerOptions, Reconfigured } from "./server.js";
+export type { AuthEvent, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "./session/context.js";
+export { ProxyStats } from "./stats.js";
+export type { ShedCounts } from "./stats.js";
+export type { ShedReason } from "./listener/admission.js";
+export { ListenerConfigError, parseHostPort } from "./listener/options.js";
+export type { ListenerOptions, ResolvedListenerOptions } from "./listener/options.js";
+export { AuthConfigError } from "./auth/pipeline-options.js";
+export { AuthPipeline } from "./auth/pipeline.js";
+export type { AuthCacheOptions, AuthChainEntry, AuthThrottleOptions } from "./auth/pipeline-options.js";
+export type { AuthDecision, AuthDenyReason, Authenticator } from "./auth/contract.js";
+export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "./auth/outcome.js";
+export type { AuthOutcome } from "./auth/outcome.js";
+export { kdfLimiter } from "./password/kdf-limiter.js";
+export { coreLocationOf, isPluginDefinition } from "./plugin/define-plugin.js";
+export { DnsLookupError } from "./dns/errors.js";
+export type { DnsErrorCode } from "./dns/errors.js";
+export { DNS_LIMITS, DNS_TIMEOUT_RANGE, DnsConfigError, parseDnsServer } from "./dns/options.js";
+export type { DnsOptions } from "./dns/options.js";
+export { DnsResolver } from "./dns/resolver.js";
+export type { DnsLookupOptions } from "./dns/resolver.js";
+export { createJsonLogger } from "./log.js";
+export type { LogLevel } from "./log.js";
+export { escapeJsonLine, escapeNonPrintable } from "./util/printable.js";
+export { escapeName, interpretDestinationName } from "./protocol/destination-name.js";
+export type { InterpretedName, NameRefusal } from "./protocol/destination-name.js";
+export {
+  AddressType,
+  AuthStatus,
+  Command,
+  Method,
+  Reply,
+  SOCKS_VERSION,
+  USERPASS_VERSION,
+} from "./protocol/constants.js";
+export type { ReplyCode } from "./protocol/constants.js";
+export { parseGreeting, parseReply, parseRequest, parseUserPass } from "./protocol/parse.js";
+export type {
+  Greeting,
+  Parsed,
+  RequestAddress,
+  SocksReplyMessage,
+  SocksRequest,
+  UserPassCredentials,
+} from "./protocol/parse.js";
+export {
+  AUTH_FAILURE,
+  AUTH_SUCCESS,
+  NO_ACCEPTABLE_METHODS,
+  failureReply,
+  methodSelection,
+  serializeGreeting,
+  serializeReply,
+  serializeRequest,
+  serializeUserPass,
+} from "./protocol/serialize.js";
