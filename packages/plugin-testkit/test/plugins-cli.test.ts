@@ -60,6 +60,24 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
     assert.equal(result.stdout.match(/ok {4}init\(\) resolved/g)?.length, 2);
   });
 
+  it("verify --config: NAME_OR_PATH resolves from the config's folder, as check-config and startup do", async () => {
+    const file = fixture.write("elsewhere.yaml", config({ one: ["use: ./good.js", "users: {alice: pw}"] }));
+    const elsewhere = pluginDir(); // the current directory has no good.js
+    try {
+      const result = await run(
+        process.execPath,
+        [CLI, "plugins", "verify", "./good.js", "--config", file],
+        elsewhere.dir,
+      );
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /^auth\.providers\.one \(.*elsewhere\.yaml\):$/m);
+      const checked = await run(process.execPath, [CLI, "check-config", "--config", file], elsewhere.dir);
+      assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+    } finally {
+      elsewhere.remove();
+    }
+  });
+
   it("verify --config: a rejected option names its config path; a failing init() is reported; exit 1", async () => {
     const file = fixture.write(
       "bad.yaml",

@@ -14,7 +14,8 @@ import type { PluginVerification } from "../plugins/verify-plugin.js";
 import { CliError, EXIT_CONFIG, EXIT_STARTUP } from "./exit-codes.js";
 
 /**
- * `plugins verify NAME_OR_PATH [--config FILE]`: without FILE, loads the plugin and checks its
+ * `plugins verify NAME_OR_PATH [--config FILE]`: NAME_OR_PATH resolves from FILE's folder (as its
+ * `use:` values do), or from the current directory without FILE. Without FILE, loads the plugin and checks its
  * definition; with FILE (a gatehouse config), also verifies every provider there that uses the
  * plugin, with its options: schema, creation, init(), health(), close(). Exit 1 on a problem.
  */
@@ -23,11 +24,13 @@ export async function pluginsVerifyCommand(
   configFile: string | undefined,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<void> {
-  const cwd = process.cwd();
-  const base = await verifyPlugin(target, undefined, { configDir: cwd });
+  // With a config, NAME_OR_PATH resolves as a `use:` in that config would (from its folder), the
+  // rule check-config and startup follow; without one, from the current directory.
+  const loaded = configFile === undefined ? undefined : await loadConfigFile(configFile);
+  const base = await verifyPlugin(target, undefined, { configDir: loaded?.configDir ?? process.cwd() });
   const reports: PluginVerification[] = [base];
-  if (configFile !== undefined && base.plugin !== undefined) {
-    const { config, configDir, file } = await loadConfigFile(configFile);
+  if (loaded !== undefined && base.plugin !== undefined) {
+    const { config, configDir, file } = loaded;
     const entries = Object.entries(config.auth?.providers ?? {});
     const matching: (typeof entries)[number][] = [];
     for (const entry of entries) {
