@@ -7,6 +7,7 @@ import { locatePackage } from "./locate.js";
 import { PluginLoadError } from "./plugin-load-error.js";
 import { ownCopyProblem } from "./shared-copies.js";
 import { parseUse } from "./specifier.js";
+import { syntaxErrorLocation } from "./syntax-location.js";
 
 /**
  * Turns a `use:` value into a plugin definition, or throws a PluginLoadError of one of four
@@ -66,7 +67,9 @@ export async function loadPluginModule(
   try {
     module = (await import(url)) as { default?: unknown };
   } catch (error) {
-    throw new PluginLoadError("load_failed", `${where}: plugin ${label} failed to load: ${causeText(error)}`, {
+    const location = error instanceof SyntaxError ? syntaxErrorLocation(url) : undefined;
+    const at = location === undefined ? "" : ` at ${location}`;
+    throw new PluginLoadError("load_failed", `${where}: plugin ${label} failed to load: ${causeText(error)}${at}`, {
       cause: error,
     });
   }
