@@ -12,7 +12,8 @@ export function syntaxErrorLocation(url: string): string | undefined {
     encoding: "utf8",
     timeout: 10_000,
   });
-  const lines = (child.stderr ?? "").split("\n");
+  if (child.error !== undefined) return undefined; // could not run: no location, the message stands
+  const lines = child.stderr.split("\n");
   // file:///x.js:LINE for an ES module, /x.js:LINE when Node first tried it as CommonJS
   const at = lines.findIndex((line) => /^(file:\/\/|\/)\S*:\d+$/.test(line));
   if (at < 0) return undefined;
