@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { runCli, startCli } from "./helpers/cli.js";
 import type { RunningCli } from "./helpers/cli.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
+import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";
 
 const PASSWORD = "alice-Pw-1";
 
@@ -115,13 +115,7 @@ describe("BIND source ports in the gatehouse process", () => {
         "listeners:",
         "  - listen: 127.0.0.1:0",
         "    require_auth: true",
-        "auth:",
-        "  provider: local",
-        "  providers:",
-        "    local:",
-        "      use: static",
-        "      users:",
-        `        alice: { password: "${aliceRecord}" }`,
+        ...staticAuthLines(aliceRecord),
         ...policy,
       ].join("\n"),
     );

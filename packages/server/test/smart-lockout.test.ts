@@ -8,7 +8,7 @@ import { hashPassword } from "@gatehouse-proxy/core";
 import { startCli } from "./helpers/cli.js";
 import type { RunningCli } from "./helpers/cli.js";
 import { curl, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
+import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";
 import { loginStatus } from "./helpers/socks-bytes.js";
 
 const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2" };
@@ -68,14 +68,7 @@ describe("smart lockout in the gatehouse process (default throttle: 10 failures 
         "listeners:",
         "  - listen: 127.0.0.1:0",
         "    require_auth: true",
-        "auth:",
-        "  provider: local",
-        "  providers:",
-        "    local:",
-        "      use: static",
-        "      users:",
-        `        alice: { password: "${alice}" }`,
-        `        bob: { password: "${bob}" }`,
+        ...staticAuthLines(alice, { bob }),
         "log: { level: debug }",
       ].join("\n"),
     );

@@ -61,7 +61,7 @@ export default definePlugin({ name: "fixture-future", gatehouse: ">=99", configS
 `;
 
 /** The `auth:` section of a config with one static provider, `local`, knowing alice. */
-export function staticAuthLines(aliceRecord: string): string[] {
+export function staticAuthLines(aliceRecord: string, others: Readonly<Record<string, string>> = {}): string[] {
   return [
     "auth:",
     "  provider: local",
@@ -70,5 +70,6 @@ export function staticAuthLines(aliceRecord: string): string[] {
     "      use: static",
     "      users:",
     `        alice: { password: "${aliceRecord}" }`,
+    ...Object.entries(others).map(([name, record]) => `        ${name}: { password: "${record}" }`),
   ];
 }
