@@ -22,7 +22,7 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
   it("verify without --config: loads and checks the definition, exit 0", async () => {
     const result = await cli("plugins", "verify", "./good.js");
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, /^gatehouse-plugin-fixture: OK$/m);
+    assert.match(result.stdout, /^gatehouse-plugin-fixture \(loose file, not a package\): OK$/m);
     assert.match(result.stdout, /ok {4}loads through the production loader/);
     assert.match(result.stdout, /ok {4}supports this host: Gatehouse 0\.1\.\d+ satisfies \^0\.1/);
   });
@@ -84,6 +84,108 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
     const result = await cli("plugins", "verify", "./typo.js");
     assert.equal(result.code, 1, result.stdout + result.stderr);
     assert.match(result.stdout, /\[load_failed\] .*Unexpected token ',' at \S*typo-helper\.js:2:8/);
+  });
+
+  describe("package metadata belongs to the package whose entry the plugin is", () => {
+    // An app with its own package.json (main: server.js), a loose plugin file beside it, and a
+    // plugin package inside it (main: lib.js) holding a second file that is not its entry.
+    const app = pluginDir();
+    after(() => app.remove());
+    const appManifest = {
+      name: "host-app",
+      version: "7.7.7",
+      type: "module",
+      main: "./server.js",
+      keywords: ["app-kw"],
+    };
+    app.write("package.json", JSON.stringify(appManifest));
+    app.write("server.js", "export {};\n");
+    app.write("x.js", GOOD_PLUGIN);
+    const pkgManifest = {
+      name: "gatehouse-plugin-fixture",
+      version: "3.2.1",
+      type: "module",
+      main: "./lib.js",
+      keywords: ["gatehouse-plugin"],
+      peerDependencies: { "@gatehouse-proxy/core": "^0.1.0" },
+    };
+    app.write("plugins/fixture/package.json", JSON.stringify(pkgManifest));
+    app.write("plugins/fixture/lib.js", GOOD_PLUGIN);
+    app.write("plugins/fixture/other.js", GOOD_PLUGIN);
+    const inApp = (...args: string[]) => run(process.execPath, [CLI, ...args], app.dir, 30_000);
+
+    it("verify ./x.js inside an app: a loose file, said plainly, with none of the app's name, version or keywords", async () => {
+      const result = await inApp("plugins", "verify", "./x.js");
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /^gatehouse-plugin-fixture \(loose file, not a package\): OK$/m);
+      assert.match(
+        result.stdout,
+        /warn {2}the plugin is a loose file, not a package: \S*x\.js has no package name, version or keywords \(the package\.json in \S+ describes another module: its entry is \S*server\.js\)/,
+      );
+      assert.doesNotMatch(result.stdout, /host-app|7\.7\.7|app-kw/);
+    });
+
+    it("a file of a package that is not its entry is a loose file too", async () => {
+      const result = await inApp("plugins", "verify", "./plugins/fixture/other.js");
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /^gatehouse-plugin-fixture \(loose file, not a package\): OK$/m);
+      assert.match(result.stdout, /describes another module: its entry is \S*lib\.js\)/);
+      assert.doesNotMatch(result.stdout, /3\.2\.1|host-app|7\.7\.7/);
+    });
+
+    it("the package folder, and the file that is its main, report that package's metadata", async () => {
+      for (const target of ["./plugins/fixture", "./plugins/fixture/lib.js"]) {
+        const result = await inApp("plugins", "verify", target);
+        assert.equal(result.code, 0, `${target}: ${result.stdout}${result.stderr}`);
+        assert.match(result.stdout, /^gatehouse-plugin-fixture 3\.2\.1: OK$/m, target);
+        assert.match(result.stdout, /loads through the production loader \(\S*plugins\/fixture\/lib\.js\)/, target);
+        assert.doesNotMatch(result.stdout, /loose file|host-app|7\.7\.7/, target);
+      }
+    });
+
+    it('an exports entry counts as Node resolves it ("." under the import condition), main is then ignored', async () => {
+      const manifest = {
+        ...pkgManifest,
+        main: "./other.js",
+        exports: { ".": { types: "./x.d.ts", import: "./lib.js" } },
+      };
+      app.write("plugins/exported/package.json", JSON.stringify(manifest));
+      app.write("plugins/exported/lib.js", GOOD_PLUGIN);
+      app.write("plugins/exported/other.js", GOOD_PLUGIN);
+      const folder = await inApp("plugins", "verify", "./plugins/exported");
+      assert.equal(folder.code, 0, folder.stdout + folder.stderr);
+      assert.match(folder.stdout, /^gatehouse-plugin-fixture 3\.2\.1: OK$/m);
+      assert.match(folder.stdout, /loads through the production loader \(\S*plugins\/exported\/lib\.js\)/);
+      const main = await inApp("plugins", "verify", "./plugins/exported/other.js");
+      assert.match(main.stdout, /^gatehouse-plugin-fixture \(loose file, not a package\): OK$/m);
+    });
+
+    it("list --config and check-config: the loose file has no version, the package folder its own", async () => {
+      const file = app.write(
+        "gatehouse.yaml",
+        config({ loose: ["use: ./x.js", "users: {}"], packaged: ["use: ./plugins/fixture", "users: {}"] }),
+      );
+      const result = await inApp("plugins", "list", "--config", file);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /^loose\s+\.\/x\.js\s+gatehouse-plugin-fixture\s+-\s+in use\s+\S+x\.js$/m);
+      assert.match(
+        result.stdout,
+        /^packaged\s+\.\/plugins\/fixture\s+gatehouse-plugin-fixture\s+3\.2\.1\s+in use\s+\S+lib\.js$/m,
+      );
+      assert.doesNotMatch(result.stdout, /7\.7\.7/);
+      const checked = await inApp("check-config", "--config", file);
+      assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+    });
+
+    it("a folder with no entry is a load failure that says so", async () => {
+      app.write("plugins/empty/README.md", "nothing to load\n");
+      const result = await inApp("plugins", "verify", "./plugins/empty");
+      assert.equal(result.code, 1, result.stdout + result.stderr);
+      assert.match(
+        result.stdout,
+        /FAIL {2}\[load_failed\] plugin folder \S+empty has no entry point: no "exports" "\." or "main"/,
+      );
+    });
   });
 
   it("verify --config: a rejected option names its config path; a failing init() is reported; exit 1", async () => {

@@ -32,6 +32,8 @@ export const luaConfigSchema = z.strictObject({
     .default(4 * 2 ** 20),
   /** Heap and buffers one worker may use while running Lua, in MiB. */
   memory_limit_mb: z.number().int().min(32).max(4096).default(256),
+  /** False: no answer is cached or shared between identical attempts (the script checks one-time codes). */
+  reusable: z.boolean().default(true),
 });
 
 export type LuaConfig = z.output<typeof luaConfigSchema>;

@@ -26,6 +26,8 @@ export class LuaProvider implements AuthProvider {
   readonly name: string;
   /** Scripts see conn_meta, so the pipeline caches and coalesces per client address too. */
   readonly usesConnMeta = true;
+  /** `reusable: false` in the config: every attempt reaches the script (no cache, no coalescing). */
+  readonly reusable: boolean;
   private readonly scriptFile: string;
   private pool: WorkerPool | undefined;
 
@@ -35,6 +37,7 @@ export class LuaProvider implements AuthProvider {
     @inject(Tokens.Logger) private readonly logger: Logger,
   ) {
     this.name = context.instanceName;
+    this.reusable = config.reusable;
     this.scriptFile = resolve(context.configDir, config.script);
   }
 

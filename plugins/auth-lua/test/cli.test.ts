@@ -147,3 +147,70 @@ describe("the real gatehouse CLI with use: lua (a quickstart-like config)", () =
     assert.doesNotMatch(gatehouse.stdout(), /secretpassword|rotated-password/);
   });
 });
+
+/** Counts its calls (one worker: one Lua state, one counter) and prints the count. */
+const COUNTING_POLICY = `calls = 0
+kumo.on('proxy_server_auth_rfc1929', function(username, password, conn_meta)
+  calls = calls + 1
+  print('call ' .. calls)
+  return username == 'otp-user' and password == 'code-123456'
+end)
+`;
+
+describe("reusable: false through the real gatehouse CLI, with the decision cache on", () => {
+  let http: { server: Server; url: string };
+  const dir = scriptDir();
+  before(async () => {
+    http = await startHttp();
+    dir.write("policy.lua", COUNTING_POLICY);
+  });
+  after(() => {
+    http.server.close();
+    dir.remove();
+  });
+
+  /** Two identical logins, one after the other, through a 60 s cache; the count the script printed last. */
+  async function twoLogins(reusable: string): Promise<{ exitCodes: number[]; calls: number }> {
+    const config = CONFIG.replace("  cache: false\n", "  cache: {ttl: 60s}\n").replace(
+      "      script: policy.lua\n",
+      `      script: policy.lua\n      workers: 1\n${reusable === "" ? "" : `      ${reusable}\n`}`,
+    );
+    assert.match(config, /cache: \{ttl: 60s\}\n[^]*workers: 1\n/);
+    const gatehouse = await startGatehouse(dir.write("gatehouse.yaml", config));
+    const exitCodes: number[] = [];
+    try {
+      for (const path of ["/first", "/second"]) {
+        exitCodes.push((await curlThrough(gatehouse.port, `${http.url}${path}`, "otp-user:code-123456")).exitCode);
+      }
+    } finally {
+      assert.equal(await gatehouse.stop(), 0);
+    }
+    const printed = [...gatehouse.stdout().matchAll(/"event":"lua_log".*?call (\d+)/g)].map((match) =>
+      Number(match[1]),
+    );
+    assert.deepEqual(
+      printed,
+      printed.map((_, index) => index + 1),
+      "one lua_log line per call, counting up",
+    );
+    return { exitCodes, calls: printed.length };
+  }
+
+  it("without it, the second identical login is answered from the cache: the script runs once", async () => {
+    assert.deepEqual(await twoLogins(""), { exitCodes: [0, 0], calls: 1 });
+  });
+
+  it("with reusable: false, both identical logins run the script", async () => {
+    assert.deepEqual(await twoLogins("reusable: false"), { exitCodes: [0, 0], calls: 2 });
+  });
+
+  it("check-config refuses a reusable that is not a boolean, naming its path", async () => {
+    const config = dir.write(
+      "bad-reusable.yaml",
+      CONFIG.replace("      script: policy.lua\n", '      script: policy.lua\n      reusable: "no"\n'),
+    );
+    const result = await checkConfig(config);
+    assert.equal(result.code, 2, result.output);
+    assert.match(result.output, /auth\.providers\.local\.reusable: .*expected boolean/);
+  });
+});

@@ -84,6 +84,8 @@ export const webhookConfigSchema = z
     /** How long an idle kept-alive connection stays open; keep it below the receiver's own idle timeout. */
     idle_timeout: duration.default(4000),
     tls: tlsSchema.optional(),
+    /** False: no answer is cached or shared between identical attempts (the receiver checks one-time codes). */
+    reusable: z.boolean().default(true),
   })
   .superRefine((config, context) => {
     const protocol = URL.canParse(config.url) ? new URL(config.url).protocol : undefined;

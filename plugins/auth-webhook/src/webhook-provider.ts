@@ -24,6 +24,8 @@ export class WebhookProvider implements AuthProvider {
   readonly name: string;
   /** The receiver sees the client's address: the pipeline caches and coalesces per client and listener. */
   readonly usesConnMeta = true;
+  /** `reusable: false` in the config: every attempt reaches the receiver (no cache, no coalescing). */
+  readonly reusable: boolean;
   private settings: Promise<WebhookSettings> | undefined;
 
   constructor(
@@ -34,6 +36,7 @@ export class WebhookProvider implements AuthProvider {
     @inject(Tokens.Clock) private readonly clock: () => number,
   ) {
     this.name = context.instanceName;
+    this.reusable = config.reusable;
   }
 
   /** Reads secret_file, headers_file and tls.ca_file; a missing or bad file stops startup. */

@@ -21,8 +21,16 @@ describe("config", () => {
       keep_alive: true,
       max_sockets: 32,
       idle_timeout: 4000,
+      reusable: true,
     });
     assert.equal(webhookConfigSchema.parse({ url: "https://a/", timeout: "1.5s" }).timeout, 1500);
+  });
+
+  it("reusable is a boolean, true unless set", () => {
+    assert.equal(webhookConfigSchema.parse({ url: "https://a/", reusable: false }).reusable, false);
+    assert.deepEqual(problems({ url: "https://a/", reusable: "no" }), [
+      "reusable: Invalid input: expected boolean, received string",
+    ]);
   });
 
   it("requires https:// unless insecure: true", () => {

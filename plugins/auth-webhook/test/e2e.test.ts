@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import { hashPassword } from "@gatehouse-proxy/core";
 import type { ProxyServer } from "@gatehouse-proxy/core/engine";
-import { CLI, REPO_ROOT, SECRET, closeProviders, startReceiver, tempDir, wire } from "./fixtures.js";
-import type { RunningReceiver, TempDir } from "./fixtures.js";
+import { CLI, REPO_ROOT, SECRET, closeProviders, startReceiver, startServer, tempDir, wire } from "./fixtures.js";
+import type { Received, RunningReceiver, TempDir } from "./fixtures.js";
 
 interface CurlResult {
   readonly exitCode: number;
@@ -165,5 +165,141 @@ describe("end to end: curl → Gatehouse → webhook → example receiver", () =
     assert.match(log, /"groups":\["proxy-users","premium-tier"\]/);
     assert.doesNotMatch(log, /secretpassw/);
     assert.ok(!log.includes(SECRET.slice(6)), "the secret is not logged");
+  });
+});
+
+describe("reusable: false through the real gatehouse CLI, with the decision cache on", () => {
+  let dir: TempDir;
+  let http: Server;
+  let target: string;
+  before(async () => {
+    dir = await tempDir();
+    http = createServer((req, res) => res.end(`hello ${req.url ?? ""}`));
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    target = `http://localhost:${(http.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise((resolve) => http.close(resolve));
+    await dir.remove();
+  });
+
+  /** Gatehouse with a 60 s cache in front of a receiver that allows everyone and counts requests. */
+  async function run(
+    reusable: string,
+    answer: (received: Received[], respond: () => void) => void,
+    logins: (proxy: string) => Promise<CurlResult[]>,
+  ): Promise<{ results: CurlResult[]; requests: number }> {
+    const receiver = await startServer((_received, response) =>
+      answer(receiver.received, () => response.writeHead(204).end()),
+    );
+    const lines = [
+      "listeners:",
+      "  - listen: 127.0.0.1:0",
+      "    require_auth: true",
+      "auth:",
+      "  provider: hook",
+      "  cache: {ttl: 60s}",
+      "  providers:",
+      "    hook:",
+      "      use: webhook",
+      `      url: ${receiver.url}`,
+      "      insecure: true",
+      ...(reusable === "" ? [] : [`      ${reusable}`]),
+      "shutdown_timeout: 1s",
+    ];
+    const gatehouse = await startGatehouse(await dir.write("reusable.yaml", `${lines.join("\n")}\n`), {});
+    try {
+      const results = await logins(`127.0.0.1:${gatehouse.port}`);
+      return { results, requests: receiver.received.length };
+    } finally {
+      assert.equal(await gatehouse.stop(), 0);
+      await receiver.close();
+    }
+  }
+  const atOnce = (_received: Received[], respond: () => void): void => respond();
+  const oneAfterTheOther = async (proxy: string): Promise<CurlResult[]> => [
+    await curlThrough(proxy, "otp-user:123456", `${target}/first`),
+    await curlThrough(proxy, "otp-user:123456", `${target}/second`),
+  ];
+
+  it("without it, the second identical login is answered from the cache: one request", async () => {
+    const { results, requests } = await run("", atOnce, oneAfterTheOther);
+    assert.deepEqual(
+      results.map((result) => result.exitCode),
+      [0, 0],
+    );
+    assert.equal(requests, 1);
+  });
+
+  it("with reusable: false, both identical logins reach the receiver", async () => {
+    const { results, requests } = await run("reusable: false", atOnce, oneAfterTheOther);
+    assert.deepEqual(
+      results.map((result) => result.exitCode),
+      [0, 0],
+    );
+    assert.equal(requests, 2);
+  });
+
+  /** Answers once two requests are in, or after 2 s when only one ever comes. */
+  function whenTwoAreIn(): (received: Received[], respond: () => void) => void {
+    const waiting: (() => void)[] = [];
+    let fallback: NodeJS.Timeout | undefined;
+    const answerAll = (): void => waiting.splice(0).forEach((respond) => respond());
+    return (received, respond) => {
+      waiting.push(respond);
+      fallback ??= setTimeout(answerAll, 2000);
+      if (received.length >= 2) {
+        clearTimeout(fallback);
+        answerAll();
+      }
+    };
+  }
+  const atTheSameTime = (proxy: string): Promise<CurlResult[]> =>
+    Promise.all([
+      curlThrough(proxy, "otp-user:123456", `${target}/a`),
+      curlThrough(proxy, "otp-user:123456", `${target}/b`),
+    ]);
+
+  it("with reusable: false, two identical logins at the same time are not coalesced into one request", async () => {
+    const { results, requests } = await run("reusable: false", whenTwoAreIn(), atTheSameTime);
+    assert.deepEqual(
+      results.map((result) => result.exitCode),
+      [0, 0],
+    );
+    assert.equal(requests, 2);
+  });
+
+  it("without it, two identical logins at the same time send one request (coalesced, or cached)", async () => {
+    const { results, requests } = await run("", whenTwoAreIn(), atTheSameTime);
+    assert.deepEqual(
+      results.map((result) => result.exitCode),
+      [0, 0],
+    );
+    assert.equal(requests, 1);
+  });
+
+  it("check-config refuses a reusable that is not a boolean, naming its path", async () => {
+    const file = await dir.write(
+      "bad-reusable.yaml",
+      [
+        "listeners:",
+        "  - listen: 127.0.0.1:0",
+        "auth:",
+        "  provider: hook",
+        "  providers:",
+        "    hook:",
+        "      use: webhook",
+        "      url: https://auth.example/login",
+        '      reusable: "no"',
+        "",
+      ].join("\n"),
+    );
+    const result = await new Promise<{ code: number; output: string }>((resolve) => {
+      execFile(process.execPath, [CLI, "check-config", file], (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : Number(error.code), output: stdout + stderr });
+      });
+    });
+    assert.equal(result.code, 2, result.output);
+    assert.match(result.output, /auth\.providers\.hook\.reusable: .*expected boolean/);
   });
 });

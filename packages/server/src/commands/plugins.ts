@@ -155,10 +155,10 @@ function formatReport(report: PluginVerification): string {
   const lines: string[] = [];
   const plugin = report.plugin;
   const version = plugin?.package?.version;
+  const origin =
+    plugin?.package === undefined ? " (loose file, not a package)" : version === undefined ? "" : ` ${version}`;
   lines.push(
-    plugin === undefined
-      ? `${report.target}: FAILED`
-      : `${plugin.name}${version === undefined ? "" : ` ${version}`}: ${report.ok ? "OK" : "FAILED"}`,
+    plugin === undefined ? `${report.target}: FAILED` : `${plugin.name}${origin}: ${report.ok ? "OK" : "FAILED"}`,
   );
   for (const line of report.passed) lines.push(`  ok    ${line}`);
   for (const problem of report.problems) lines.push(`  FAIL  [${problem.code}] ${problem.message}`);

@@ -1,9 +1,12 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isPluginDefinition } from "@gatehouse-proxy/core/engine";
 import type { PluginDefinition } from "@gatehouse-proxy/core";
 import semver from "semver";
 import { locatePackage } from "./locate.js";
+import { packageEntry } from "./package-entry.js";
+import { readManifest } from "./package-info.js";
 import { PluginLoadError } from "./plugin-load-error.js";
 import { ownCopyProblem } from "./shared-copies.js";
 import { parseUse } from "./specifier.js";
@@ -43,7 +46,7 @@ export async function loadPluginModule(
     if (!existsSync(specifier.path)) {
       throw new PluginLoadError("not_installed", `${where}: plugin file ${specifier.path} does not exist`);
     }
-    url = pathToFileURL(specifier.path).href;
+    url = pathToFileURL(pluginFile(specifier.path, where)).href;
   } else {
     const located = locatePackage(specifier.name, configDir);
     if (!located.found) {
@@ -100,6 +103,23 @@ export async function loadPluginModule(
     );
   }
   return { definition, url };
+}
+
+/** A plugin path names a file, or a package folder whose entry Node would import. */
+function pluginFile(path: string, where: string): string {
+  if (!statSync(path).isDirectory()) return path;
+  const manifest = readManifest(path);
+  if (manifest === undefined && existsSync(join(path, "package.json"))) {
+    throw new PluginLoadError("load_failed", `${where}: plugin folder ${path}: package.json is not a JSON object`);
+  }
+  const entry = packageEntry(path, manifest, "import");
+  if (entry === undefined) {
+    throw new PluginLoadError(
+      "load_failed",
+      `${where}: plugin folder ${path} has no entry point: no "exports" "." or "main" in a package.json, and no index.js`,
+    );
+  }
+  return entry;
 }
 
 function causeText(cause: unknown): string {

@@ -1,4 +1,5 @@
 import "reflect-metadata";
+import { fileURLToPath } from "node:url";
 import { silentLogger } from "@gatehouse-proxy/core";
 import type { AuthProvider, Logger, PluginDefinition } from "@gatehouse-proxy/core";
 import { formatIssues } from "../config/zod-issues.js";
@@ -6,8 +7,8 @@ import { createRootContainer } from "../wiring/root-container.js";
 import { createProviders, initProviders } from "../wiring/create-providers.js";
 import { hostVersion } from "./host-version.js";
 import { loadPluginModule } from "./load-plugin.js";
-import { packageInfoOf } from "./package-info.js";
-import type { PluginPackageInfo } from "./package-info.js";
+import { moduleOwnerOf } from "./package-info.js";
+import type { ModuleOwner, PluginPackageInfo } from "./package-info.js";
 import { PluginLoadError } from "./plugin-load-error.js";
 import type { PluginLoadErrorKind } from "./plugin-load-error.js";
 
@@ -36,6 +37,7 @@ export interface PluginVerification {
     readonly name: string;
     readonly gatehouse: string;
     readonly url: string;
+    /** The package whose entry the module is; undefined for a loose file (see moduleOwnerOf). */
     readonly package: PluginPackageInfo | undefined;
   };
   /** The host version the plugin was checked against. */
@@ -105,12 +107,13 @@ export async function verifyPlugin(
     problems.push({ code: error.kind, message: error.message.replace(/^plugin: /, "") });
     return result();
   }
-  const info = packageInfoOf(url);
+  const owner = moduleOwnerOf(url);
+  const info = owner.kind === "package" ? owner.info : undefined;
   const plugin = { name: definition.name, gatehouse: definition.gatehouse, url, package: info };
   passed.push(`loads through the production loader (${url})`);
   passed.push(`default export is a plugin definition: ${definition.name}, for Gatehouse ${definition.gatehouse}`);
   passed.push(`supports this host: Gatehouse ${host} satisfies ${definition.gatehouse}`);
-  warnings.push(...packagingWarnings(definition, info));
+  warnings.push(...packagingWarnings(definition, owner, url));
 
   const schema = definition.configSchema as unknown;
   if (typeof (schema as { safeParse?: unknown } | undefined)?.safeParse !== "function") {
@@ -199,8 +202,9 @@ async function exercise(
   }
 }
 
-function packagingWarnings(definition: PluginDefinition, info: PluginPackageInfo | undefined): string[] {
-  if (info === undefined) return ["the plugin is a loose file, not a package: publish it as a package to share it"];
+function packagingWarnings(definition: PluginDefinition, owner: ModuleOwner, url: string): string[] {
+  if (owner.kind === "loose") return [looseFileNote(owner, url)];
+  const info = owner.info;
   const warnings: string[] = [];
   const name = info.name ?? "(unnamed)";
   if (info.name !== undefined && !NAME_PATTERN.test(info.name)) {
@@ -222,6 +226,19 @@ function packagingWarnings(definition: PluginDefinition, info: PluginPackageInfo
     warnings.push("package.json has no peerDependency on @gatehouse-proxy/core");
   }
   return warnings;
+}
+
+function looseFileNote(owner: Extract<ModuleOwner, { kind: "loose" }>, url: string): string {
+  const file = url.startsWith("file:") ? fileURLToPath(url) : url;
+  const entry = owner.enclosing?.entry;
+  const enclosing =
+    owner.enclosing === undefined
+      ? ""
+      : ` (the package.json in ${owner.enclosing.dir} describes another module: ${entry === undefined ? "its entry file does not exist" : `its entry is ${entry}`})`;
+  return (
+    `the plugin is a loose file, not a package: ${file} has no package name, version or keywords${enclosing}; ` +
+    "publish it as a package to share it"
+  );
 }
 
 async function closeQuietly(provider: AuthProvider): Promise<void> {
