@@ -135,4 +135,5 @@ export const ERROR_CODES = {
   GH_INTERNAL: { family: "internal", exitStatus: 1, meaning: "an unexpected error (a bug): the stack trace follows" },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
+/** A stable error code: one of the keys of ERROR_CODES (`GH_CONFIG_UNKNOWN_KEY`, ...). */
 export type GatehouseErrorCode = keyof typeof ERROR_CODES;
