@@ -29,13 +29,19 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
 
   it("verify reports each loader failure with its kind, exit 1", async () => {
     const cases: [string, RegExp][] = [
-      ["./imposter.js", /FAIL {2}\[GH_PLUGIN_NOT_A_PLUGIN\] \.\/imposter\.js is not a Gatehouse plugin \(its default export/],
+      [
+        "./imposter.js",
+        /FAIL {2}\[GH_PLUGIN_NOT_A_PLUGIN\] \.\/imposter\.js is not a Gatehouse plugin \(its default export/,
+      ],
       [
         "./nodefault.js",
         /FAIL {2}\[GH_PLUGIN_NOT_A_PLUGIN\] \.\/nodefault\.js is not a Gatehouse plugin \(it has no default export/,
       ],
       ["./future.js", /FAIL {2}\[GH_PLUGIN_VERSION_MISMATCH\] plugin gatehouse-plugin-future needs Gatehouse >=99/],
-      ["gatehouse-plugin-missing", /FAIL {2}\[GH_PLUGIN_NOT_INSTALLED\] plugin gatehouse-plugin-missing is not installed/],
+      [
+        "gatehouse-plugin-missing",
+        /FAIL {2}\[GH_PLUGIN_NOT_INSTALLED\] plugin gatehouse-plugin-missing is not installed/,
+      ],
     ];
     for (const [target, expected] of cases) {
       const result = await cli("plugins", "verify", target);
@@ -126,7 +132,10 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
     const file = fixture.write("broken.yaml", config({ bad: ["use: ./imposter.js"] }));
     const result = await cli("plugins", "list", "--config", file);
     assert.equal(result.code, 2, result.stdout + result.stderr);
-    assert.match(result.stdout, /^bad\s+\.\/imposter\.js\s+-\s+-\s+error: GH_PLUGIN_NOT_A_PLUGIN\s+auth\.providers\.bad\.use: /m);
+    assert.match(
+      result.stdout,
+      /^bad\s+\.\/imposter\.js\s+-\s+-\s+error: GH_PLUGIN_NOT_A_PLUGIN\s+auth\.providers\.bad\.use: /m,
+    );
   });
 
   it("usage errors exit 2; --help documents both commands", async () => {

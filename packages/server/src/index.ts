@@ -14,12 +14,7 @@ export { SHORT_NAMES, parseUse } from "./plugins/specifier.js";
 export { resolveProviders } from "./plugins/resolve-providers.js";
 export type { ProviderPlan } from "./plugins/resolve-providers.js";
 export { createRootContainer } from "./wiring/root-container.js";
-export {
-  closeProviders,
-  createProviders,
-  initProviders,
-  wireProvider,
-} from "./wiring/create-providers.js";
+export { closeProviders, createProviders, initProviders, wireProvider } from "./wiring/create-providers.js";
 export type { WiredProvider } from "./wiring/create-providers.js";
 export type { ProviderInstance } from "./wiring/create-providers.js";
 export { DEFAULT_SHUTDOWN_TIMEOUT_MS, prepareFromFile } from "./commands/prepare.js";

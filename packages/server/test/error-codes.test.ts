@@ -46,7 +46,7 @@ describe("error codes: docs/errors.md and the ERROR_CODES registry", () => {
   it("every code is GH_ and SCREAMING_SNAKE, exit status 1 or 2", () => {
     for (const [code, info] of Object.entries(ERROR_CODES)) {
       assert.match(code, /^GH_[A-Z]+(_[A-Z]+)*$/);
-      assert.ok(info.exitStatus === 1 || info.exitStatus === 2, code);
+      assert.ok([1, 2].includes(info.exitStatus), code);
     }
   });
 });
@@ -83,7 +83,12 @@ describe("gatehouse prints the code and exits with the status the code gives", (
     ["missing.yaml", "listeners:\n  - name: a\n", "GH_CONFIG_MISSING_KEY", /listeners\[0\]\.listen: required/],
     ["value.yaml", `${LISTENER}    timeout: 5 minutes\n`, "GH_CONFIG_INVALID_VALUE", /listeners\[0\]\.timeout: /],
     ["env.yaml", "listeners:\n  - listen: ${env:GH_TEST_UNSET_NEVER}\n", "GH_CONFIG_ENV_UNSET", /GH_TEST_UNSET_NEVER/],
-    ["hosts.yaml", `${LISTENER}dns:\n  hosts_file: ./no-hosts\n`, "GH_CONFIG_FILE_UNREADABLE", /dns\.hosts_file: cannot read/],
+    [
+      "hosts.yaml",
+      `${LISTENER}dns:\n  hosts_file: ./no-hosts\n`,
+      "GH_CONFIG_FILE_UNREADABLE",
+      /dns\.hosts_file: cannot read/,
+    ],
     [
       "policy.yaml",
       `${LISTENER}policy:\n  default: allow\n  rules:\n    - action: allow\n      bogus_rule_key: 1\n`,

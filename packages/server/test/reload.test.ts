@@ -69,7 +69,10 @@ describe("SIGHUP reloads the config", () => {
       from = proxy.stdout().length;
       process.kill(pid, "SIGHUP");
       const failed = await proxy.waitForEvent("reload_failed", from);
-      assert.ok(["GH_CONFIG_INVALID_VALUE", "GH_CONFIG_UNKNOWN_KEY"].includes(String(failed.code)), String(failed.code));
+      assert.ok(
+        ["GH_CONFIG_INVALID_VALUE", "GH_CONFIG_UNKNOWN_KEY"].includes(String(failed.code)),
+        String(failed.code),
+      );
       const problems = (failed.problems as string[]).join("\n");
       assert.match(problems, /listeners\[0\]\.listen: expected host:port/);
       assert.match(problems, /surprise/);

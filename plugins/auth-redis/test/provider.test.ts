@@ -151,7 +151,11 @@ describe("auth-redis: unusable records deny with an error log and the provider k
 
   const cases: Array<[string, (key: string) => Promise<unknown>, RegExp]> = [
     ["no password field", (key) => seed.hset(key, { groups: "a" }), /no password field/],
-    ["a plaintext password", (key) => seed.hset(key, { password: "hunter2" }), /malformed/],
+    [
+      "a plaintext password",
+      (key) => seed.hset(key, { password: "hunter2" }),
+      /not a password record \(GH_PASSWORD_RECORD_MALFORMED\)/,
+    ],
     [
       "an unknown algorithm",
       (key) => seed.hset(key, { password: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA" }),

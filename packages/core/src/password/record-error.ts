@@ -2,9 +2,7 @@ import { GatehouseError } from "../errors/gatehouse-error.js";
 
 /** Why a password record cannot be used: stable codes for logs and config errors. */
 export type PasswordRecordErrorCode =
-  | "GH_PASSWORD_RECORD_MALFORMED"
-  | "GH_PASSWORD_RECORD_UNKNOWN_ALGORITHM"
-  | "GH_PASSWORD_RECORD_COST_OUT_OF_RANGE";
+  "GH_PASSWORD_RECORD_MALFORMED" | "GH_PASSWORD_RECORD_UNKNOWN_ALGORITHM" | "GH_PASSWORD_RECORD_COST_OUT_OF_RANGE";
 
 /**
  * A password record that is malformed, names an algorithm we do not verify, or asks for an

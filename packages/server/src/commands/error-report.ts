@@ -19,6 +19,7 @@ export function formatError(error: GatehouseError): string {
   if (isConfigProblem(error.code)) {
     return `${head}invalid configuration:\n${error.problems.map((line) => `  ${line}\n`).join("")}`;
   }
-  if (error.code === "GH_INTERNAL" && error.cause instanceof Error) return `${head}${error.cause.stack ?? error.message}\n`;
+  if (error.code === "GH_INTERNAL" && error.cause instanceof Error)
+    return `${head}${error.cause.stack ?? error.message}\n`;
   return `${head}${error.problems.join("\n")}\n`;
 }

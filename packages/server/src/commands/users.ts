@@ -25,8 +25,7 @@ export async function usersCommand(command: UsersCommand, out: NodeJS.WritableSt
   const { config, configDir } = await loadConfigFile(command.file);
   const target = await findStoreProvider(config.auth, configDir, command.provider);
   const parsed = target.plugin.configSchema.safeParse(target.options);
-  if (!parsed.success)
-    throw configError(codeIssues(parsed.error.issues, `auth.providers.${target.instanceName}`));
+  if (!parsed.success) throw configError(codeIssues(parsed.error.issues, `auth.providers.${target.instanceName}`));
   // Only this command's own diagnostics (connection errors) go to stderr; stdout carries the answer.
   const logger = createJsonLogger("warn", (line) => process.stderr.write(line));
   const passwordRecord = needsPassword(command) ? await newPasswordRecord() : undefined;
@@ -34,7 +33,10 @@ export async function usersCommand(command: UsersCommand, out: NodeJS.WritableSt
   try {
     store = await target.openStore(parsed.data, { instanceName: target.instanceName, configDir, logger });
   } catch (error) {
-    throw new GatehouseError("GH_USERS_STORE_UNAVAILABLE", `users: provider ${target.instanceName}: ${messageOf(error)}`);
+    throw new GatehouseError(
+      "GH_USERS_STORE_UNAVAILABLE",
+      `users: provider ${target.instanceName}: ${messageOf(error)}`,
+    );
   }
   try {
     await run(command, store, passwordRecord, out);
@@ -72,7 +74,8 @@ async function run(
       out.write(`user ${shown} disabled\n`);
       return;
     case "del":
-      if (!(await store.remove(name))) throw new GatehouseError("GH_USERS_OPERATION_FAILED", `users del: no user ${shown}`);
+      if (!(await store.remove(name)))
+        throw new GatehouseError("GH_USERS_OPERATION_FAILED", `users del: no user ${shown}`);
       out.write(`user ${shown} deleted\n`);
       return;
     case "list":

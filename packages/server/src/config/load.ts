@@ -24,7 +24,10 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    throw new GatehouseError("GH_CONFIG_UNREADABLE", `${path}: cannot read the config file: ${(error as Error).message}`);
+    throw new GatehouseError(
+      "GH_CONFIG_UNREADABLE",
+      `${path}: cannot read the config file: ${(error as Error).message}`,
+    );
   }
   const raw = parseText(text, file);
   return { config: validateConfig(raw, env), file, configDir: dirname(file) };
@@ -44,7 +47,8 @@ function parseText(text: string, file: string): unknown {
 
 /** Validates a parsed config; throws a GatehouseError with every problem. */
 export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): GatehouseConfig {
-  if (raw === null || raw === undefined) throw new GatehouseError("GH_CONFIG_EMPTY", "(root): the config file is empty");
+  if (raw === null || raw === undefined)
+    throw new GatehouseError("GH_CONFIG_EMPTY", "(root): the config file is empty");
   const unset: string[] = [];
   const substituted = substituteEnv(raw, env, unset);
   const problems: CodedProblem[] = unset.map((problem) => ({ code: "GH_CONFIG_ENV_UNSET", problem }));

@@ -31,7 +31,10 @@ function formatIssue(issue: Issue, prefix: string, path: readonly PropertyKey[])
   const at = (p: readonly PropertyKey[]): string => (prefix === "" ? formatPath(p) : joinPath(prefix, p));
   switch (issue.code) {
     case "unrecognized_keys":
-      return issue.keys.map((key) => ({ code: "GH_CONFIG_UNKNOWN_KEY", problem: `${at([...path, key])}: unknown key` }));
+      return issue.keys.map((key) => ({
+        code: "GH_CONFIG_UNKNOWN_KEY",
+        problem: `${at([...path, key])}: unknown key`,
+      }));
     case "invalid_union": {
       // Report the branch that got furthest (an object with bad fields) rather than "invalid input".
       const branches = issue.errors.filter((branch) => branch.length > 0);

@@ -70,9 +70,13 @@ export async function loadPluginModule(
   } catch (error) {
     const location = error instanceof SyntaxError ? syntaxErrorLocation(url) : undefined;
     const at = location === undefined ? "" : ` at ${location}`;
-    throw new GatehouseError("GH_PLUGIN_LOAD_FAILED", `${where}: plugin ${label} failed to load: ${causeText(error)}${at}`, {
-      cause: error,
-    });
+    throw new GatehouseError(
+      "GH_PLUGIN_LOAD_FAILED",
+      `${where}: plugin ${label} failed to load: ${causeText(error)}${at}`,
+      {
+        cause: error,
+      },
+    );
   }
   const definition = module.default;
   if (definition === undefined) {

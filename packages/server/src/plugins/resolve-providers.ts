@@ -46,7 +46,9 @@ export async function resolveProviders(
     }
     const extra = (await plugin.validate?.(result.data, { configDir })) ?? [];
     if (extra.length > 0) {
-      problems.push(...extra.map((problem) => ({ code: "GH_PLUGIN_CONFIG_REJECTED" as const, problem: `${prefix}.${problem}` })));
+      problems.push(
+        ...extra.map((problem) => ({ code: "GH_PLUGIN_CONFIG_REJECTED" as const, problem: `${prefix}.${problem}` })),
+      );
       continue;
     }
     plans.set(instanceName, { instanceName, plugin, onError: onError ?? "deny", config: result.data });

@@ -16,7 +16,10 @@ export async function dnsSettings(dns: DnsConfig | undefined, configDir: string)
   try {
     await access(hostsFile, constants.R_OK);
   } catch (error) {
-    throw new GatehouseError("GH_CONFIG_FILE_UNREADABLE", `dns.hosts_file: cannot read ${hostsFile}: ${(error as Error).message}`);
+    throw new GatehouseError(
+      "GH_CONFIG_FILE_UNREADABLE",
+      `dns.hosts_file: cannot read ${hostsFile}: ${(error as Error).message}`,
+    );
   }
   return compact({ ...dns, hosts_file: hostsFile });
 }
