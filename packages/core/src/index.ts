@@ -39,6 +39,9 @@ export { hashPassword, verifyAgainstDummy, verifyPassword } from "./password/pas
 export type { HashPasswordOptions, VerifyPasswordOptions } from "./password/password.js";
 export { parsePasswordRecord } from "./password/record.js";
 export type { PasswordRecord } from "./password/record.js";
+export { ERROR_CODES } from "./errors/codes.js";
+export type { ErrorCodeInfo, ErrorFamily, GatehouseErrorCode } from "./errors/codes.js";
+export { GatehouseError } from "./errors/gatehouse-error.js";
 export { PasswordRecordError } from "./password/record-error.js";
 export type { PasswordRecordErrorCode } from "./password/record-error.js";
 export { SCRYPT_BOUNDS, SCRYPT_DEFAULTS } from "./password/scrypt-record.js";

@@ -73,8 +73,8 @@ describe("hashPassword / verifyPassword", () => {
   });
 
   it("refuses to hash with parameters out of bounds", async () => {
-    await assert.rejects(hashPassword("pw", { ln: 25 }), { code: "cost_out_of_range" });
-    await assert.rejects(hashPassword("pw", { ln: 20, r: 8 }), { code: "cost_out_of_range" });
+    await assert.rejects(hashPassword("pw", { ln: 25 }), { code: "GH_PASSWORD_RECORD_COST_OUT_OF_RANGE" });
+    await assert.rejects(hashPassword("pw", { ln: 20, r: 8 }), { code: "GH_PASSWORD_RECORD_COST_OUT_OF_RANGE" });
   });
 
   it("accepts padded base64", async () => {
@@ -105,7 +105,7 @@ describe("malformed, unknown and out-of-range records", () => {
     "bcrypt one-digit cost": `$2b$9$${"a".repeat(53)}`,
   };
   for (const [name, record] of Object.entries(malformed)) {
-    it(`malformed: ${name}`, () => expectRecordError(record, "malformed"));
+    it(`malformed: ${name}`, () => expectRecordError(record, "GH_PASSWORD_RECORD_MALFORMED"));
   }
 
   const unknown: Record<string, string> = {
@@ -114,7 +114,7 @@ describe("malformed, unknown and out-of-range records", () => {
     "bcrypt $2x$": `$2x$10$${"a".repeat(53)}`,
   };
   for (const [name, record] of Object.entries(unknown)) {
-    it(`unknown algorithm: ${name}`, () => expectRecordError(record, "unknown_algorithm"));
+    it(`unknown algorithm: ${name}`, () => expectRecordError(record, "GH_PASSWORD_RECORD_UNKNOWN_ALGORITHM"));
   }
 
   const outOfRange: Record<string, string> = {
@@ -131,7 +131,7 @@ describe("malformed, unknown and out-of-range records", () => {
     "bcrypt cost 31": `$2a$31$${"a".repeat(53)}`,
   };
   for (const [name, record] of Object.entries(outOfRange)) {
-    it(`cost out of range: ${name}`, () => expectRecordError(record, "cost_out_of_range"));
+    it(`cost out of range: ${name}`, () => expectRecordError(record, "GH_PASSWORD_RECORD_COST_OUT_OF_RANGE"));
   }
 
   it("the bounds' edges are accepted", () => {

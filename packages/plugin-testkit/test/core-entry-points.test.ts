@@ -16,6 +16,8 @@ const ENTRY_POINTS = [
     source: join(CORE, "src", "index.ts"),
     values: [
       "BCRYPT_COST_BOUNDS",
+      "ERROR_CODES",
+      "GatehouseError",
       "IDENTITY_CONTEXTS",
       "PasswordRecordError",
       "SCRYPT_BOUNDS",
@@ -42,6 +44,9 @@ const ENTRY_POINTS = [
       "BcryptRecord",
       "ConnMeta",
       "Duration",
+      "ErrorCodeInfo",
+      "ErrorFamily",
+      "GatehouseErrorCode",
       "HashPasswordOptions",
       "HostLookupOptions",
       "HostResolver",

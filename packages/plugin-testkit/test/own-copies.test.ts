@@ -177,7 +177,7 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
       it("plugins verify fails with what is wrong and how to fix it", async () => {
         const result = await cli("plugins", "verify", name);
         assert.equal(result.code, 1, result.stdout + result.stderr);
-        assert.match(result.stdout, /FAIL {2}\[load_failed\]/);
+        assert.match(result.stdout, /FAIL {2}\[GH_PLUGIN_OWN_COPY\]/);
         assert.match(result.stdout, copy);
         assert.match(result.stdout, fix);
         assert.doesNotMatch(result.stdout + result.stderr, /TypeInfo not known/);

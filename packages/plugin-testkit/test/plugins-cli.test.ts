@@ -29,13 +29,19 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
 
   it("verify reports each loader failure with its kind, exit 1", async () => {
     const cases: [string, RegExp][] = [
-      ["./imposter.js", /FAIL {2}\[not_a_plugin\] \.\/imposter\.js is not a Gatehouse plugin \(its default export/],
+      [
+        "./imposter.js",
+        /FAIL {2}\[GH_PLUGIN_NOT_A_PLUGIN\] \.\/imposter\.js is not a Gatehouse plugin \(its default export/,
+      ],
       [
         "./nodefault.js",
-        /FAIL {2}\[not_a_plugin\] \.\/nodefault\.js is not a Gatehouse plugin \(it has no default export/,
+        /FAIL {2}\[GH_PLUGIN_NOT_A_PLUGIN\] \.\/nodefault\.js is not a Gatehouse plugin \(it has no default export/,
       ],
-      ["./future.js", /FAIL {2}\[version_mismatch\] plugin gatehouse-plugin-future needs Gatehouse >=99/],
-      ["gatehouse-plugin-missing", /FAIL {2}\[not_installed\] plugin gatehouse-plugin-missing is not installed/],
+      ["./future.js", /FAIL {2}\[GH_PLUGIN_VERSION_MISMATCH\] plugin gatehouse-plugin-future needs Gatehouse >=99/],
+      [
+        "gatehouse-plugin-missing",
+        /FAIL {2}\[GH_PLUGIN_NOT_INSTALLED\] plugin gatehouse-plugin-missing is not installed/,
+      ],
     ];
     for (const [target, expected] of cases) {
       const result = await cli("plugins", "verify", target);
@@ -83,7 +89,7 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
     fixture.write("typo-helper.js", "const options = {\n  a: 1,,\n};\nexport default options;\n");
     const result = await cli("plugins", "verify", "./typo.js");
     assert.equal(result.code, 1, result.stdout + result.stderr);
-    assert.match(result.stdout, /\[load_failed\] .*Unexpected token ',' at \S*typo-helper\.js:2:8/);
+    assert.match(result.stdout, /\[GH_PLUGIN_LOAD_FAILED\] .*Unexpected token ',' at \S*typo-helper\.js:2:8/);
   });
 
   describe("package metadata belongs to the package whose entry the plugin is", () => {
@@ -198,8 +204,8 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
     );
     const result = await cli("plugins", "verify", "./good.js", "--config", file);
     assert.equal(result.code, 1, result.stdout + result.stderr);
-    assert.match(result.stdout, /FAIL {2}\[config_rejected\] auth\.providers\.corp\.userz: unknown key/);
-    assert.match(result.stdout, /FAIL {2}\[init_failed\] .*cannot reach the backend/);
+    assert.match(result.stdout, /FAIL {2}\[GH_CONFIG_UNKNOWN_KEY\] auth\.providers\.corp\.userz: unknown key/);
+    assert.match(result.stdout, /FAIL {2}\[GH_PROVIDER_INIT_FAILED\] .*cannot reach the backend/);
   });
 
   it("verify --config with no provider using the plugin is a usage error (exit 2)", async () => {
@@ -228,7 +234,10 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
     const file = fixture.write("broken.yaml", config({ bad: ["use: ./imposter.js"] }));
     const result = await cli("plugins", "list", "--config", file);
     assert.equal(result.code, 2, result.stdout + result.stderr);
-    assert.match(result.stdout, /^bad\s+\.\/imposter\.js\s+-\s+-\s+error: not_a_plugin\s+auth\.providers\.bad\.use: /m);
+    assert.match(
+      result.stdout,
+      /^bad\s+\.\/imposter\.js\s+-\s+-\s+error: GH_PLUGIN_NOT_A_PLUGIN\s+auth\.providers\.bad\.use: /m,
+    );
   });
 
   it("usage errors exit 2; --help documents both commands", async () => {

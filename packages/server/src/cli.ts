@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 import "reflect-metadata";
-import { DnsConfigError, ListenerConfigError, AuthConfigError } from "@gatehouse-proxy/core/engine";
-import { ConfigError } from "./config/config-error.js";
 import { parseCommand } from "./commands/args.js";
 import { checkConfig } from "./commands/check-config.js";
-import { CliError, EXIT_CONFIG } from "./commands/exit-codes.js";
+import { asGatehouseError, formatError } from "./commands/error-report.js";
 import { hashPasswordCommand } from "./commands/hash-password.js";
 import { HELP } from "./commands/help.js";
 import { policyTestCommand } from "./commands/policy-test.js";
@@ -42,22 +40,11 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
+/** Prints the error with its code and exits with the status the code gives (docs/errors.md). */
 function report(error: unknown): never {
-  if (
-    error instanceof ConfigError ||
-    error instanceof ListenerConfigError ||
-    error instanceof AuthConfigError ||
-    error instanceof DnsConfigError
-  ) {
-    process.stderr.write(`gatehouse: invalid configuration:\n${error.problems.map((line) => `  ${line}\n`).join("")}`);
-    process.exit(EXIT_CONFIG);
-  }
-  if (error instanceof CliError) {
-    process.stderr.write(`gatehouse: ${error.message}\n`);
-    process.exit(error.code);
-  }
-  process.stderr.write(`gatehouse: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
+  const failure = asGatehouseError(error);
+  process.stderr.write(formatError(failure));
+  process.exit(failure.exitStatus);
 }
 
 main(process.argv.slice(2)).catch(report);

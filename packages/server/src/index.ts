@@ -1,4 +1,3 @@
-export { ConfigError } from "./config/config-error.js";
 export { loadConfigFile, validateConfig } from "./config/load.js";
 export type { LoadedConfig } from "./config/load.js";
 export { configSchema } from "./config/schema.js";
@@ -11,19 +10,11 @@ export type {
   ProviderEntry,
 } from "./config/schema.js";
 export { loadPlugin } from "./plugins/load-plugin.js";
-export { PluginLoadError } from "./plugins/plugin-load-error.js";
-export type { PluginLoadErrorKind } from "./plugins/plugin-load-error.js";
 export { SHORT_NAMES, parseUse } from "./plugins/specifier.js";
 export { resolveProviders } from "./plugins/resolve-providers.js";
 export type { ProviderPlan } from "./plugins/resolve-providers.js";
 export { createRootContainer } from "./wiring/root-container.js";
-export {
-  ProviderStartError,
-  closeProviders,
-  createProviders,
-  initProviders,
-  wireProvider,
-} from "./wiring/create-providers.js";
+export { closeProviders, createProviders, initProviders, wireProvider } from "./wiring/create-providers.js";
 export type { WiredProvider } from "./wiring/create-providers.js";
 export type { ProviderInstance } from "./wiring/create-providers.js";
 export { DEFAULT_SHUTDOWN_TIMEOUT_MS, prepareFromFile } from "./commands/prepare.js";

@@ -69,6 +69,10 @@ describe("SIGHUP reloads the config", () => {
       from = proxy.stdout().length;
       process.kill(pid, "SIGHUP");
       const failed = await proxy.waitForEvent("reload_failed", from);
+      assert.ok(
+        ["GH_CONFIG_INVALID_VALUE", "GH_CONFIG_UNKNOWN_KEY"].includes(String(failed.code)),
+        String(failed.code),
+      );
       const problems = (failed.problems as string[]).join("\n");
       assert.match(problems, /listeners\[0\]\.listen: expected host:port/);
       assert.match(problems, /surprise/);
@@ -86,6 +90,7 @@ describe("SIGHUP reloads the config", () => {
       process.kill(pid, "SIGHUP");
       const refused = await proxy.waitForEvent("reload_failed", from);
       assert.match((refused.problems as string[]).join("\n"), /auth\.providers\.local\.users\.alice\.password/);
+      assert.equal(refused.code, "GH_CONFIG_INVALID_VALUE");
       assert.equal((await curlThrough(extraPort, url, `alice:${PASSWORD_B}`)).stdout, "hello /r");
 
       // Removing the extra listener while a tunnel runs through it: the tunnel runs on, and the

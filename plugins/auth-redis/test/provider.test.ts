@@ -151,11 +151,15 @@ describe("auth-redis: unusable records deny with an error log and the provider k
 
   const cases: Array<[string, (key: string) => Promise<unknown>, RegExp]> = [
     ["no password field", (key) => seed.hset(key, { groups: "a" }), /no password field/],
-    ["a plaintext password", (key) => seed.hset(key, { password: "hunter2" }), /malformed/],
+    [
+      "a plaintext password",
+      (key) => seed.hset(key, { password: "hunter2" }),
+      /not a password record \(GH_PASSWORD_RECORD_MALFORMED\)/,
+    ],
     [
       "an unknown algorithm",
       (key) => seed.hset(key, { password: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA" }),
-      /unknown_algorithm/,
+      /GH_PASSWORD_RECORD_UNKNOWN_ALGORITHM/,
     ],
     [
       "absurd scrypt cost (ln=30)",
@@ -163,12 +167,12 @@ describe("auth-redis: unusable records deny with an error log and the provider k
         seed.hset(key, {
           password: "$scrypt$ln=30,r=8,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
         }),
-      /cost_out_of_range/,
+      /GH_PASSWORD_RECORD_COST_OUT_OF_RANGE/,
     ],
     [
       "absurd bcrypt cost (31)",
       (key) => seed.hset(key, { password: "$2b$31$abcdefghijklmnopqrstuuQ4Xf4p7oVQ5mJmRxF7UdOcJmTt4wHfS" }),
-      /cost_out_of_range/,
+      /GH_PASSWORD_RECORD_COST_OUT_OF_RANGE/,
     ],
     ["a truncated scrypt record", (key) => seed.hset(key, { password: "$scrypt$ln=10,r=8,p=1$c2FsdA" }), /malformed/],
     [

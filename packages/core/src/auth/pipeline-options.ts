@@ -1,3 +1,4 @@
+import { GatehouseError } from "../errors/gatehouse-error.js";
 import type { AuthProvider } from "./contract.js";
 
 /** One provider in an AuthPipeline's chain, with how its failures are handled and its concurrency limits. */
@@ -75,9 +76,9 @@ export const AUTH_PIPELINE_DEFAULTS = {
 } as const;
 
 /** Invalid pipeline options; `problems` names every bad value with its path. */
-export class AuthConfigError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(problems.join("; "));
+export class AuthConfigError extends GatehouseError {
+  constructor(problems: readonly string[]) {
+    super("GH_CONFIG_AUTH_INVALID", problems);
     this.name = "AuthConfigError";
   }
 }

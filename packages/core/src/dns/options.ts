@@ -1,3 +1,4 @@
+import { GatehouseError } from "../errors/gatehouse-error.js";
 import { isIP } from "node:net";
 import { parseDuration } from "../util/duration.js";
 import type { Duration } from "../util/duration.js";
@@ -54,9 +55,9 @@ export const DNS_DEFAULTS = {
 export const DNS_LIMITS = { maxTimeoutMs: 60_000, maxTries: 10 } as const;
 
 /** Invalid DNS options; `problems` names every bad value with its config path. */
-export class DnsConfigError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(problems.join("; "));
+export class DnsConfigError extends GatehouseError {
+  constructor(problems: readonly string[]) {
+    super("GH_CONFIG_DNS_INVALID", problems);
     this.name = "DnsConfigError";
   }
 }

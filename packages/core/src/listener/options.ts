@@ -1,3 +1,4 @@
+import { GatehouseError } from "../errors/gatehouse-error.js";
 import { isIP } from "node:net";
 import { parseDuration } from "../util/duration.js";
 import type { Duration } from "../util/duration.js";
@@ -65,9 +66,9 @@ export interface ResolvedListenerOptions {
 }
 
 /** Invalid listener options; `problems` names every bad value with its config path. */
-export class ListenerConfigError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(problems.join("; "));
+export class ListenerConfigError extends GatehouseError {
+  constructor(problems: readonly string[]) {
+    super("GH_CONFIG_LISTENER_INVALID", problems);
     this.name = "ListenerConfigError";
   }
 }

@@ -23,12 +23,15 @@ export function isBcryptRecord(record: string): boolean {
 export function parseBcryptRecord(record: string): BcryptRecord {
   const match = BCRYPT_RECORD.exec(record);
   if (match === null) {
-    throw new PasswordRecordError("malformed", "malformed bcrypt record: expected $2b$<cost>$<53 characters>");
+    throw new PasswordRecordError(
+      "GH_PASSWORD_RECORD_MALFORMED",
+      "malformed bcrypt record: expected $2b$<cost>$<53 characters>",
+    );
   }
   const cost = Number(match[1]);
   if (cost < BCRYPT_COST_BOUNDS.min || cost > BCRYPT_COST_BOUNDS.max) {
     throw new PasswordRecordError(
-      "cost_out_of_range",
+      "GH_PASSWORD_RECORD_COST_OUT_OF_RANGE",
       `bcrypt cost ${cost} is out of range (allowed ${BCRYPT_COST_BOUNDS.min}..${BCRYPT_COST_BOUNDS.max})`,
     );
   }

@@ -16,9 +16,9 @@ export function parsePasswordRecord(record: string): PasswordRecord {
   if (isBcryptRecord(record)) return parseBcryptRecord(record);
   if (/^\$[A-Za-z0-9-]{1,32}\$/.test(record)) {
     throw new PasswordRecordError(
-      "unknown_algorithm",
+      "GH_PASSWORD_RECORD_UNKNOWN_ALGORITHM",
       "unknown password algorithm (supported: $scrypt$, bcrypt $2a$/$2b$/$2y$)",
     );
   }
-  throw new PasswordRecordError("malformed", "not a password record");
+  throw new PasswordRecordError("GH_PASSWORD_RECORD_MALFORMED", "not a password record");
 }

@@ -49,14 +49,14 @@ export function checkScryptParams(params: ScryptParams): void {
     const value = params[key];
     if (!Number.isInteger(value) || value < min || value > max) {
       throw new PasswordRecordError(
-        "cost_out_of_range",
+        "GH_PASSWORD_RECORD_COST_OUT_OF_RANGE",
         `scrypt ${key}=${String(value)} is out of range (allowed ${min}..${max})`,
       );
     }
   }
   if (scryptWorkBytes(params) > SCRYPT_BOUNDS.maxWorkBytes) {
     throw new PasswordRecordError(
-      "cost_out_of_range",
+      "GH_PASSWORD_RECORD_COST_OUT_OF_RANGE",
       `scrypt ln=${params.ln},r=${params.r},p=${params.p} needs more than 256 MiB of work (128·N·r·p)`,
     );
   }
@@ -110,5 +110,5 @@ function checkLength(what: string, bytes: Buffer, { min, max }: { min: number; m
 }
 
 function malformed(detail: string): PasswordRecordError {
-  return new PasswordRecordError("malformed", `malformed scrypt record: ${detail}`);
+  return new PasswordRecordError("GH_PASSWORD_RECORD_MALFORMED", `malformed scrypt record: ${detail}`);
 }

@@ -1,3 +1,4 @@
+import { GatehouseError } from "../errors/gatehouse-error.js";
 import { parseCidr } from "./cidr.js";
 import type { CidrRange } from "./cidr.js";
 import { parseDestination } from "./destination.js";
@@ -14,14 +15,13 @@ export interface PolicyIssue {
 }
 
 /** Every problem of a policy; `problems` are `path: message` lines. */
-export class PolicyConfigError extends Error {
-  readonly problems: readonly string[];
-
+export class PolicyConfigError extends GatehouseError {
   constructor(readonly issues: readonly PolicyIssue[]) {
-    const problems = issues.map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`);
-    super(problems.join("; "));
+    super(
+      "GH_CONFIG_POLICY_INVALID",
+      issues.map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`),
+    );
     this.name = "PolicyConfigError";
-    this.problems = problems;
   }
 }
 

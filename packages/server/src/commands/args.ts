@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { CliError, EXIT_CONFIG } from "./exit-codes.js";
+import { GatehouseError } from "@gatehouse-proxy/core";
 import { parseUsersCommand } from "./users-args.js";
 import type { UsersCommand } from "./users-args.js";
 import { parsePolicyCommand } from "./policy-test.js";
@@ -18,7 +18,7 @@ export type Command =
   | PolicyTestCommand
   | PluginsCommand;
 
-/** Parses the command line; bad usage is a CliError with exit code 2. */
+/** Parses the command line; bad usage is a GH_CLI_USAGE error (exit status 2). */
 export function parseCommand(argv: readonly string[]): Command {
   if (argv[0] === "policy") return parsePolicyCommand(argv.slice(1));
   let parsed;
@@ -39,7 +39,7 @@ export function parseCommand(argv: readonly string[]): Command {
       },
     });
   } catch (error) {
-    throw new CliError(`${(error as Error).message}\nRun gatehouse --help for usage.`, EXIT_CONFIG);
+    throw new GatehouseError("GH_CLI_USAGE", `${(error as Error).message}\nRun gatehouse --help for usage.`);
   }
   const { values, positionals } = parsed;
   if (values.help) return { kind: "help" };
@@ -73,5 +73,5 @@ export function parseCommand(argv: readonly string[]): Command {
 }
 
 function usage(message: string): never {
-  throw new CliError(`${message}\nRun gatehouse --help for usage.`, EXIT_CONFIG);
+  throw new GatehouseError("GH_CLI_USAGE", `${message}\nRun gatehouse --help for usage.`);
 }

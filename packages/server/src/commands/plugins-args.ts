@@ -1,4 +1,4 @@
-import { CliError, EXIT_CONFIG } from "./exit-codes.js";
+import { GatehouseError } from "@gatehouse-proxy/core";
 
 export type PluginsCommand =
   | { readonly kind: "plugins-verify"; readonly target: string; readonly config: string | undefined }
@@ -23,5 +23,5 @@ export function parsePluginsCommand(rest: readonly string[], config: string | un
 }
 
 function usage(message: string): never {
-  throw new CliError(`${message}\nRun gatehouse --help for usage.`, EXIT_CONFIG);
+  throw new GatehouseError("GH_CLI_USAGE", `${message}\nRun gatehouse --help for usage.`);
 }

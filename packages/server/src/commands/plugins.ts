@@ -1,17 +1,16 @@
 import { readdirSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { GatehouseError } from "@gatehouse-proxy/core";
 import { loadConfigFile } from "../config/load.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { loadPluginModule } from "../plugins/load-plugin.js";
 import { locatePackage } from "../plugins/locate.js";
 import { packageInfoOf, readPackageInfo } from "../plugins/package-info.js";
 import type { PluginPackageInfo } from "../plugins/package-info.js";
-import { PluginLoadError } from "../plugins/plugin-load-error.js";
 import { SHORT_NAMES } from "../plugins/specifier.js";
 import { verifyPlugin } from "../plugins/verify-plugin.js";
 import type { PluginVerification } from "../plugins/verify-plugin.js";
-import { CliError, EXIT_CONFIG, EXIT_STARTUP } from "./exit-codes.js";
 
 /**
  * `plugins verify NAME_OR_PATH [--config FILE]`: NAME_OR_PATH resolves from FILE's folder (as its
@@ -37,7 +36,10 @@ export async function pluginsVerifyCommand(
       if ((await moduleUrl(entry[1].use, configDir)) === base.plugin.url) matching.push(entry);
     }
     if (matching.length === 0) {
-      throw new CliError(`${file}: no provider under auth.providers uses ${target} (${base.plugin.url})`, EXIT_CONFIG);
+      throw new GatehouseError(
+        "GH_PLUGIN_NOT_CONFIGURED",
+        `${file}: no provider under auth.providers uses ${target} (${base.plugin.url})`,
+      );
     }
     reports.length = 0;
     for (const [instanceName, entry] of matching) {
@@ -52,7 +54,7 @@ export async function pluginsVerifyCommand(
     out.write(formatReport(base));
   }
   const failed = reports.filter((report) => !report.ok).length;
-  if (failed > 0) throw new CliError(`plugin ${target} failed verification`, EXIT_STARTUP);
+  if (failed > 0) throw new GatehouseError("GH_PLUGIN_VERIFY_FAILED", `plugin ${target} failed verification`);
   exitSoonIfHeldOpen();
 }
 
@@ -69,7 +71,7 @@ export async function pluginsListCommand(
   const auth = config.auth;
   const used = new Set(auth?.chain ?? (auth?.provider === undefined ? [] : [auth.provider]));
   const rows: string[][] = [["PROVIDER", "USE", "PLUGIN", "VERSION", "STATUS", "FROM"]];
-  let broken = 0;
+  const broken: GatehouseError[] = [];
   for (const [instanceName, entry] of Object.entries(auth?.providers ?? {})) {
     const where = `auth.providers.${instanceName}.use`;
     try {
@@ -84,14 +86,17 @@ export async function pluginsListCommand(
         fileURLToPath(url),
       ]);
     } catch (error) {
-      if (!(error instanceof PluginLoadError)) throw error;
-      broken += 1;
-      rows.push([instanceName, entry.use, "-", "-", `error: ${error.kind}`, error.message]);
+      if (!(error instanceof GatehouseError)) throw error;
+      broken.push(error);
+      rows.push([instanceName, entry.use, "-", "-", `error: ${error.code}`, error.message]);
     }
   }
   if (rows.length === 1) out.write("no providers under auth.providers\n");
   else out.write(formatTable(rows));
-  if (broken > 0) throw new CliError(`${String(broken)} plugin(s) cannot be loaded`, EXIT_CONFIG);
+  const [first] = broken;
+  if (first !== undefined) {
+    throw new GatehouseError(first.code, `${String(broken.length)} plugin(s) cannot be loaded`);
+  }
 }
 
 async function moduleUrl(use: string, configDir: string): Promise<string | undefined> {

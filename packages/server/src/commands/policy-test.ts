@@ -10,11 +10,11 @@ import {
   parseIp,
   sourcePortNamed,
 } from "@gatehouse-proxy/core/policy";
+import { GatehouseError } from "@gatehouse-proxy/core";
 import type { CompiledPolicy, PolicyCommand, PolicyDecision } from "@gatehouse-proxy/core/policy";
 import { loadConfigFile } from "../config/load.js";
 import { dnsSettings } from "../wiring/dns-settings.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
-import { CliError, EXIT_CONFIG } from "./exit-codes.js";
 
 /** `gatehouse policy test ...`: one request, decided by the config's policy without traffic. */
 export interface PolicyTestCommand {
@@ -99,8 +99,8 @@ export function parsePolicyCommand(argv: readonly string[]): PolicyTestCommand {
   };
 }
 
-function usage(message: string): CliError {
-  return new CliError(`policy test: ${message}\n${USAGE}`, EXIT_CONFIG);
+function usage(message: string): GatehouseError {
+  return new GatehouseError("GH_CLI_USAGE", `policy test: ${message}\n${USAGE}`);
 }
 
 /** Prints the decision and the rule that made it; returns the exit status (0 allowed, 1 denied). */
@@ -117,9 +117,9 @@ export async function policyTestCommand(
   const listener = listeners[index];
   if (listener === undefined) {
     const known = listeners.map((entry) => entry.name ?? entry.listen).join(", ");
-    throw new CliError(
+    throw new GatehouseError(
+      "GH_CLI_USAGE",
       `policy test: no listener ${JSON.stringify(command.listener)} (listeners: ${known})`,
-      EXIT_CONFIG,
     );
   }
   const policy = compileListenerPolicies(

@@ -28,7 +28,7 @@ export interface Prepared {
   readonly configDir: string;
 }
 
-/** Loads and validates a config file, loading every plugin and checking its options. Throws ConfigError. */
+/** Loads and validates a config file, loading every plugin and checking its options. Throws a GatehouseError. */
 export async function prepareFromFile(file: string): Promise<Prepared> {
   const { config, configDir } = await loadConfigFile(file);
   const plans = await resolveProviders(config.auth, configDir, hostVersion());

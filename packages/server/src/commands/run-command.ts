@@ -1,10 +1,9 @@
-import { DnsConfigError, AuthConfigError, ListenerConfigError } from "@gatehouse-proxy/core/engine";
+import { GatehouseError } from "@gatehouse-proxy/core";
 import type { Logger as PinoLogger } from "pino";
-import { ConfigError } from "../config/config-error.js";
 import { validateConfig } from "../config/load.js";
 import { createLogger } from "../logging/logger.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
-import { CliError, EXIT_STARTUP } from "./exit-codes.js";
+import { asGatehouseError, isConfigProblem } from "./error-report.js";
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, prepareFromFile } from "./prepare.js";
 import type { Prepared } from "./prepare.js";
 import { runProxy } from "./run.js";
@@ -35,10 +34,10 @@ export async function runConfigCommand(file: string): Promise<void> {
         shutdownTimeoutMs = next.shutdownTimeoutMs;
       })
       .catch((error: unknown) => {
-        const problems = problemsOf(error);
+        const { code, problems } = asGatehouseError(error);
         logger.error(
-          { event: "reload_failed", file, problems },
-          `config reload failed, the old config keeps running:\n${problems.map((line) => `  ${line}`).join("\n")}`,
+          { event: "reload_failed", file, code, problems },
+          `config reload failed (${code}), the old config keeps running:\n${problems.map((line) => `  ${line}`).join("\n")}`,
         );
       });
   });
@@ -71,7 +70,12 @@ async function start(prepared: Prepared, logger: PinoLogger): Promise<Running> {
   try {
     return await runProxy(prepared, logger);
   } catch (error) {
-    throw new CliError(`startup failed: ${error instanceof Error ? error.message : String(error)}`, EXIT_STARTUP);
+    // A config problem found only now keeps its code and lines; anything else failed to start.
+    if (error instanceof GatehouseError && isConfigProblem(error.code)) throw error;
+    const code = error instanceof GatehouseError ? error.code : "GH_STARTUP_FAILED";
+    throw new GatehouseError(code, `startup failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -101,17 +105,4 @@ function handleShutdown(logger: PinoLogger, drainMs: () => number): void {
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
-}
-
-/** The path-accurate lines of a config error, or the message of anything else. */
-function problemsOf(error: unknown): readonly string[] {
-  if (
-    error instanceof ConfigError ||
-    error instanceof ListenerConfigError ||
-    error instanceof AuthConfigError ||
-    error instanceof DnsConfigError
-  ) {
-    return error.problems;
-  }
-  return [error instanceof Error ? error.message : String(error)];
 }

@@ -1,4 +1,4 @@
-import { CliError, EXIT_CONFIG } from "./exit-codes.js";
+import { GatehouseError } from "@gatehouse-proxy/core";
 
 export const USER_ACTIONS = ["add", "passwd", "disable", "del", "list"] as const;
 export type UserAction = (typeof USER_ACTIONS)[number];
@@ -56,5 +56,5 @@ function isAction(value: string | undefined): value is UserAction {
 }
 
 function fail(message: string): never {
-  throw new CliError(`${message}\nRun gatehouse --help for usage.`, EXIT_CONFIG);
+  throw new GatehouseError("GH_CLI_USAGE", `${message}\nRun gatehouse --help for usage.`);
 }

@@ -1,19 +1,14 @@
 import { createJsonLogger } from "@gatehouse-proxy/core/engine";
-import { hashPassword } from "@gatehouse-proxy/core";
+import { GatehouseError, hashPassword } from "@gatehouse-proxy/core";
 import type { PluginDefinition, UserStore } from "@gatehouse-proxy/core";
-import { ConfigError } from "../config/config-error.js";
+import { configError } from "../config/config-error.js";
 import { loadConfigFile } from "../config/load.js";
 import type { AuthConfig } from "../config/schema.js";
-import { formatIssues } from "../config/zod-issues.js";
+import { codeIssues } from "../config/zod-issues.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { loadPlugin } from "../plugins/load-plugin.js";
-import { PluginLoadError } from "../plugins/plugin-load-error.js";
-import { CliError, EXIT_CONFIG } from "./exit-codes.js";
 import { readPassword } from "./read-password.js";
 import type { UsersCommand } from "./users-args.js";
-
-/** The store answered, but the operation could not be done (user exists, no such user, Redis down). */
-const EXIT_FAILED = 1;
 
 interface StoreProvider {
   readonly instanceName: string;
@@ -30,8 +25,7 @@ export async function usersCommand(command: UsersCommand, out: NodeJS.WritableSt
   const { config, configDir } = await loadConfigFile(command.file);
   const target = await findStoreProvider(config.auth, configDir, command.provider);
   const parsed = target.plugin.configSchema.safeParse(target.options);
-  if (!parsed.success)
-    throw new ConfigError(formatIssues(parsed.error.issues, `auth.providers.${target.instanceName}`));
+  if (!parsed.success) throw configError(codeIssues(parsed.error.issues, `auth.providers.${target.instanceName}`));
   // Only this command's own diagnostics (connection errors) go to stderr; stdout carries the answer.
   const logger = createJsonLogger("warn", (line) => process.stderr.write(line));
   const passwordRecord = needsPassword(command) ? await newPasswordRecord() : undefined;
@@ -39,13 +33,16 @@ export async function usersCommand(command: UsersCommand, out: NodeJS.WritableSt
   try {
     store = await target.openStore(parsed.data, { instanceName: target.instanceName, configDir, logger });
   } catch (error) {
-    throw new CliError(`users: provider ${target.instanceName}: ${messageOf(error)}`, EXIT_FAILED);
+    throw new GatehouseError(
+      "GH_USERS_STORE_UNAVAILABLE",
+      `users: provider ${target.instanceName}: ${messageOf(error)}`,
+    );
   }
   try {
     await run(command, store, passwordRecord, out);
   } catch (error) {
-    if (error instanceof CliError) throw error;
-    throw new CliError(`users ${command.action}: ${messageOf(error)}`, EXIT_FAILED);
+    if (error instanceof GatehouseError) throw error;
+    throw new GatehouseError("GH_USERS_OPERATION_FAILED", `users ${command.action}: ${messageOf(error)}`);
   } finally {
     await store.close();
   }
@@ -77,7 +74,8 @@ async function run(
       out.write(`user ${shown} disabled\n`);
       return;
     case "del":
-      if (!(await store.remove(name))) throw new CliError(`users del: no user ${shown}`, EXIT_FAILED);
+      if (!(await store.remove(name)))
+        throw new GatehouseError("GH_USERS_OPERATION_FAILED", `users del: no user ${shown}`);
       out.write(`user ${shown} deleted\n`);
       return;
     case "list":
@@ -94,7 +92,7 @@ function needsPassword(command: UsersCommand): boolean {
 
 async function newPasswordRecord(): Promise<string> {
   const password = await readPassword();
-  if (password === "") throw new CliError("users: empty password", EXIT_CONFIG);
+  if (password === "") throw new GatehouseError("GH_CLI_BAD_PASSWORD", "users: empty password");
   return hashPassword(password);
 }
 
@@ -106,35 +104,34 @@ async function findStoreProvider(
 ): Promise<StoreProvider> {
   const entries = Object.entries(auth?.providers ?? {}).filter(([name]) => wanted === undefined || name === wanted);
   if (wanted !== undefined && entries.length === 0) {
-    throw new ConfigError([`--provider ${wanted}: no such entry under auth.providers`]);
+    throw new GatehouseError("GH_USERS_NO_STORE", `--provider ${wanted}: no such entry under auth.providers`);
   }
   const found: StoreProvider[] = [];
   for (const [instanceName, entry] of entries) {
     const options: Record<string, unknown> = { ...entry };
     delete options["use"];
     delete options["on_error"];
-    let plugin: PluginDefinition;
-    try {
-      plugin = await loadPlugin(entry.use, configDir, `auth.providers.${instanceName}.use`, hostVersion());
-    } catch (error) {
-      if (error instanceof PluginLoadError) throw new ConfigError([error.message]);
-      throw error;
-    }
+    const plugin = await loadPlugin(entry.use, configDir, `auth.providers.${instanceName}.use`, hostVersion());
     if (plugin.userStore !== undefined) {
       found.push({ instanceName, plugin, openStore: plugin.userStore.bind(plugin), options });
     } else if (wanted !== undefined) {
-      throw new ConfigError([`auth.providers.${wanted}: plugin ${plugin.name} has no user store to manage`]);
+      throw new GatehouseError(
+        "GH_USERS_NO_STORE",
+        `auth.providers.${wanted}: plugin ${plugin.name} has no user store to manage`,
+      );
     }
   }
   if (found.length === 1) return found[0]!;
   if (found.length === 0) {
-    throw new ConfigError([
+    throw new GatehouseError(
+      "GH_USERS_NO_STORE",
       "auth.providers: no provider keeps users that gatehouse users can manage (e.g. use: redis)",
-    ]);
+    );
   }
-  throw new ConfigError([
+  throw new GatehouseError(
+    "GH_USERS_NO_STORE",
     `auth.providers: several providers manage users (${found.map((entry) => entry.instanceName).join(", ")}); choose one with --provider NAME`,
-  ]);
+  );
 }
 
 /** A username as typed, or JSON-quoted when it holds control characters or white space. */

@@ -1,7 +1,10 @@
-/** A config that cannot be used: every problem, each naming its path (`auth.providers.corp.url: ...`). */
-export class ConfigError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(problems.join("\n"));
-    this.name = "ConfigError";
-  }
+import { GatehouseError } from "@gatehouse-proxy/core";
+import type { CodedProblem } from "./zod-issues.js";
+
+/** A config error listing every problem; its code is the first problem's. */
+export function configError(problems: readonly CodedProblem[]): GatehouseError {
+  return new GatehouseError(
+    problems[0]?.code ?? "GH_CONFIG_INVALID_VALUE",
+    problems.map((entry) => entry.problem),
+  );
 }

@@ -1,11 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { dirname, extname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { ConfigError } from "./config-error.js";
+import { GatehouseError } from "@gatehouse-proxy/core";
+import { configError } from "./config-error.js";
 import { substituteEnv } from "./env.js";
 import { configSchema } from "./schema.js";
 import type { GatehouseConfig } from "./schema.js";
-import { formatIssues } from "./zod-issues.js";
+import { codeIssues } from "./zod-issues.js";
+import type { CodedProblem } from "./zod-issues.js";
 
 export interface LoadedConfig {
   readonly config: GatehouseConfig;
@@ -22,7 +24,10 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    throw new ConfigError([`${path}: cannot read the config file: ${(error as Error).message}`]);
+    throw new GatehouseError(
+      "GH_CONFIG_UNREADABLE",
+      `${path}: cannot read the config file: ${(error as Error).message}`,
+    );
   }
   const raw = parseText(text, file);
   return { config: validateConfig(raw, env), file, configDir: dirname(file) };
@@ -33,19 +38,22 @@ function parseText(text: string, file: string): unknown {
     if (extname(file).toLowerCase() === ".json") return JSON.parse(text) as unknown;
     return parseYaml(text, { prettyErrors: true }) as unknown;
   } catch (error) {
-    throw new ConfigError([
+    throw new GatehouseError(
+      "GH_CONFIG_SYNTAX",
       `${file}: not valid ${extname(file) === ".json" ? "JSON" : "YAML"}: ${(error as Error).message}`,
-    ]);
+    );
   }
 }
 
-/** Validates a parsed config; throws a ConfigError with every problem. */
+/** Validates a parsed config; throws a GatehouseError with every problem. */
 export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): GatehouseConfig {
-  if (raw === null || raw === undefined) throw new ConfigError(["(root): the config file is empty"]);
-  const problems: string[] = [];
-  const substituted = substituteEnv(raw, env, problems);
+  if (raw === null || raw === undefined)
+    throw new GatehouseError("GH_CONFIG_EMPTY", "(root): the config file is empty");
+  const unset: string[] = [];
+  const substituted = substituteEnv(raw, env, unset);
+  const problems: CodedProblem[] = unset.map((problem) => ({ code: "GH_CONFIG_ENV_UNSET", problem }));
   const result = configSchema.safeParse(substituted);
-  if (!result.success) problems.push(...formatIssues(result.error.issues, ""));
-  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  if (!result.success) problems.push(...codeIssues(result.error.issues, ""));
+  if (problems.length > 0 || !result.success) throw configError(problems);
   return result.data;
 }

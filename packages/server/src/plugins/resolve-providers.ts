@@ -1,9 +1,10 @@
+import { GatehouseError } from "@gatehouse-proxy/core";
 import type { PluginDefinition } from "@gatehouse-proxy/core";
 import type { AuthConfig } from "../config/schema.js";
-import { ConfigError } from "../config/config-error.js";
-import { formatIssues } from "../config/zod-issues.js";
+import { configError } from "../config/config-error.js";
+import { codeIssues } from "../config/zod-issues.js";
+import type { CodedProblem } from "../config/zod-issues.js";
 import { loadPlugin } from "./load-plugin.js";
-import { PluginLoadError } from "./plugin-load-error.js";
 
 /** A configured provider instance, its plugin loaded and its options validated by the plugin's schema. */
 export interface ProviderPlan {
@@ -15,7 +16,7 @@ export interface ProviderPlan {
 
 /**
  * Loads the plugin of every provider defined under `auth.providers` and validates its options
- * (throws a ConfigError with every problem of every provider); returns the ones `provider` or
+ * (throws a GatehouseError with every problem of every provider); returns the ones `provider` or
  * `chain` uses, in chain order.
  */
 export async function resolveProviders(
@@ -25,7 +26,7 @@ export async function resolveProviders(
 ): Promise<ProviderPlan[]> {
   if (auth === undefined) return [];
   const names = auth.chain ?? (auth.provider === undefined ? [] : [auth.provider]);
-  const problems: string[] = [];
+  const problems: CodedProblem[] = [];
   const plans = new Map<string, ProviderPlan>();
   for (const [instanceName, entry] of Object.entries(auth.providers)) {
     const prefix = `auth.providers.${instanceName}`;
@@ -34,22 +35,24 @@ export async function resolveProviders(
     try {
       plugin = await loadPlugin(use, configDir, `${prefix}.use`, host);
     } catch (error) {
-      if (!(error instanceof PluginLoadError)) throw error;
-      problems.push(error.message);
+      if (!(error instanceof GatehouseError)) throw error;
+      problems.push(...error.problems.map((problem) => ({ code: error.code, problem })));
       continue;
     }
     const result = plugin.configSchema.safeParse(options);
     if (!result.success) {
-      problems.push(...formatIssues(result.error.issues, prefix));
+      problems.push(...codeIssues(result.error.issues, prefix));
       continue;
     }
     const extra = (await plugin.validate?.(result.data, { configDir })) ?? [];
     if (extra.length > 0) {
-      problems.push(...extra.map((problem) => `${prefix}.${problem}`));
+      problems.push(
+        ...extra.map((problem) => ({ code: "GH_PLUGIN_CONFIG_REJECTED" as const, problem: `${prefix}.${problem}` })),
+      );
       continue;
     }
     plans.set(instanceName, { instanceName, plugin, onError: onError ?? "deny", config: result.data });
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw configError(problems);
   return names.flatMap((name) => plans.get(name) ?? []);
 }

@@ -1,26 +1,20 @@
 import "reflect-metadata";
 import { fileURLToPath } from "node:url";
-import { silentLogger } from "@gatehouse-proxy/core";
-import type { AuthProvider, Logger, PluginDefinition } from "@gatehouse-proxy/core";
-import { formatIssues } from "../config/zod-issues.js";
+import { GatehouseError, silentLogger } from "@gatehouse-proxy/core";
+import type { AuthProvider, GatehouseErrorCode, Logger, PluginDefinition } from "@gatehouse-proxy/core";
+import { codeIssues } from "../config/zod-issues.js";
 import { createRootContainer } from "../wiring/root-container.js";
 import { createProviders, initProviders } from "../wiring/create-providers.js";
 import { hostVersion } from "./host-version.js";
 import { loadPluginModule } from "./load-plugin.js";
 import { moduleOwnerOf } from "./package-info.js";
 import type { ModuleOwner, PluginPackageInfo } from "./package-info.js";
-import { PluginLoadError } from "./plugin-load-error.js";
-import type { PluginLoadErrorKind } from "./plugin-load-error.js";
 
-/** Why a plugin failed verification: the loader's four kinds, then what the plugin's own code did. */
-export type PluginProblemCode =
-  | PluginLoadErrorKind
-  | "bad_schema"
-  | "config_rejected"
-  | "register_failed"
-  | "init_failed"
-  | "health_failed"
-  | "close_failed";
+/**
+ * Why a plugin failed verification: the codes the loader and startup use (GH_PLUGIN_*,
+ * GH_CONFIG_* for a rejected config, GH_PROVIDER_* for what the plugin's own code did).
+ */
+export type PluginProblemCode = GatehouseErrorCode;
 
 export interface PluginProblem {
   readonly code: PluginProblemCode;
@@ -103,8 +97,8 @@ export async function verifyPlugin(
   try {
     ({ definition, url } = await loadPluginModule(pathOrName, options.configDir ?? process.cwd(), "plugin", host));
   } catch (error) {
-    if (!(error instanceof PluginLoadError)) throw error;
-    problems.push({ code: error.kind, message: error.message.replace(/^plugin: /, "") });
+    if (!(error instanceof GatehouseError)) throw error;
+    problems.push({ code: error.code, message: error.message.replace(/^plugin: /, "") });
     return result();
   }
   const owner = moduleOwnerOf(url);
@@ -118,7 +112,7 @@ export async function verifyPlugin(
   const schema = definition.configSchema as unknown;
   if (typeof (schema as { safeParse?: unknown } | undefined)?.safeParse !== "function") {
     problems.push({
-      code: "bad_schema",
+      code: "GH_PLUGIN_BAD_SCHEMA",
       message: "configSchema is not a zod schema (build it with the z exported by @gatehouse-proxy/core)",
     });
     return result(plugin);
@@ -128,8 +122,8 @@ export async function verifyPlugin(
 
   const parsed = definition.configSchema.safeParse(config);
   if (!parsed.success) {
-    for (const line of formatIssues(parsed.error.issues, options.configPath ?? "config"))
-      problems.push({ code: "config_rejected", message: line });
+    for (const { code, problem } of codeIssues(parsed.error.issues, options.configPath ?? "config"))
+      problems.push({ code, message: problem });
     return result(plugin);
   }
   passed.push("the config is accepted by configSchema");
@@ -160,7 +154,7 @@ async function exercise(
     );
     provider = instance!.provider;
   } catch (error) {
-    problems.push({ code: "register_failed", message: messageOf(error) });
+    problems.push({ code: codeOf(error, "GH_PROVIDER_CREATE_FAILED"), message: messageOf(error) });
     return;
   }
   passed.push(
@@ -179,7 +173,7 @@ async function exercise(
     );
     passed.push(provider.init === undefined ? "no init()" : "init() resolved");
   } catch (error) {
-    problems.push({ code: "init_failed", message: messageOf(error) });
+    problems.push({ code: codeOf(error, "GH_PROVIDER_INIT_FAILED"), message: messageOf(error) });
     await closeQuietly(provider);
     return;
   }
@@ -188,7 +182,7 @@ async function exercise(
       await withDeadline(provider.health(AbortSignal.timeout(timeoutMs)), timeoutMs, "health()");
       passed.push("health() resolved");
     } catch (error) {
-      problems.push({ code: "health_failed", message: `health() failed: ${messageOf(error)}` });
+      problems.push({ code: "GH_PROVIDER_HEALTH_FAILED", message: `health() failed: ${messageOf(error)}` });
     }
   }
   if (provider.close !== undefined) {
@@ -197,7 +191,7 @@ async function exercise(
       await withDeadline(provider.close(), timeoutMs, "a second close()");
       passed.push("close() resolved, twice");
     } catch (error) {
-      problems.push({ code: "close_failed", message: `close() failed: ${messageOf(error)}` });
+      problems.push({ code: "GH_PROVIDER_CLOSE_FAILED", message: `close() failed: ${messageOf(error)}` });
     }
   }
 }
@@ -256,6 +250,10 @@ function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise
     timer.unref();
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+function codeOf(error: unknown, otherwise: GatehouseErrorCode): GatehouseErrorCode {
+  return error instanceof GatehouseError ? error.code : otherwise;
 }
 
 function messageOf(error: unknown): string {

@@ -1,4 +1,4 @@
-import { Tokens } from "@gatehouse-proxy/core";
+import { GatehouseError, Tokens } from "@gatehouse-proxy/core";
 import type { AuthProvider, Logger, PluginContext } from "@gatehouse-proxy/core";
 import { Lifecycle } from "tsyringe";
 import type { DependencyContainer } from "tsyringe";
@@ -9,14 +9,6 @@ export interface ProviderInstance {
   readonly pluginName: string;
   readonly onError: "deny" | "next";
   readonly provider: AuthProvider;
-}
-
-/** A provider that could not be created or started; the message names it. */
-export class ProviderStartError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ProviderStartError";
-  }
 }
 
 /**
@@ -67,13 +59,15 @@ export function wireProvider(
     }
     provider = child.resolve<AuthProvider>(Tokens.AuthProvider);
   } catch (error) {
-    throw new ProviderStartError(
+    throw new GatehouseError(
+      "GH_PROVIDER_CREATE_FAILED",
       `provider ${plan.instanceName} (${plan.plugin.name}) could not be created: ${errorText(error)}${unknownTypeHint(error)}`,
       { cause: error },
     );
   }
   if (typeof (provider as Partial<AuthProvider> | undefined)?.authenticate !== "function") {
-    throw new ProviderStartError(
+    throw new GatehouseError(
+      "GH_PROVIDER_CREATE_FAILED",
       `provider ${plan.instanceName} (${plan.plugin.name}): what the plugin registered under Tokens.AuthProvider has no authenticate()`,
     );
   }
@@ -88,7 +82,8 @@ export async function initProviders(instances: readonly ProviderInstance[], logg
       await instance.provider.init?.();
     } catch (error) {
       await closeProviders(started, logger);
-      throw new ProviderStartError(
+      throw new GatehouseError(
+        "GH_PROVIDER_INIT_FAILED",
         `provider ${instance.instanceName} (${instance.pluginName}) failed to start: ${errorText(error)}`,
         { cause: error },
       );

@@ -1,8 +1,8 @@
 import { access, constants } from "node:fs/promises";
 import { resolve } from "node:path";
+import { GatehouseError } from "@gatehouse-proxy/core";
 import type { DnsOptions } from "@gatehouse-proxy/core/engine";
 import { compact } from "../config/compact.js";
-import { ConfigError } from "../config/config-error.js";
 import type { DnsConfig } from "../config/schema.js";
 
 /**
@@ -16,7 +16,10 @@ export async function dnsSettings(dns: DnsConfig | undefined, configDir: string)
   try {
     await access(hostsFile, constants.R_OK);
   } catch (error) {
-    throw new ConfigError([`dns.hosts_file: cannot read ${hostsFile}: ${(error as Error).message}`]);
+    throw new GatehouseError(
+      "GH_CONFIG_FILE_UNREADABLE",
+      `dns.hosts_file: cannot read ${hostsFile}: ${(error as Error).message}`,
+    );
   }
   return compact({ ...dns, hosts_file: hostsFile });
 }
