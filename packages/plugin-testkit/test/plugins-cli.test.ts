@@ -189,7 +189,7 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
       assert.equal(result.code, 1, result.stdout + result.stderr);
       assert.match(
         result.stdout,
-        /FAIL {2}\[load_failed\] plugin folder \S+empty has no entry point: no "exports" "\." or "main"/,
+        /FAIL {2}\[GH_PLUGIN_LOAD_FAILED\] plugin folder \S+empty has no entry point: no "exports" "\." or "main"/,
       );
     });
   });
