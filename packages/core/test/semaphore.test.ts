@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import fc from "fast-check";
 import { Semaphore, SemaphoreQueueFullError } from "@gatehouse-proxy/core";
 import type { Release } from "@gatehouse-proxy/core";
@@ -96,6 +97,17 @@ describe("Semaphore", () => {
     held();
     (await next)();
     assert.equal(sem.active, 0);
+  });
+
+  it("a waiter that got its permit leaves nothing listening on its signal", async () => {
+    const sem = new Semaphore(1);
+    const held = await sem.acquire();
+    const controller = new AbortController();
+    const waiting = sem.acquire(controller.signal);
+    assert.equal(getEventListeners(controller.signal, "abort").length, 1);
+    held();
+    (await waiting)();
+    assert.equal(getEventListeners(controller.signal, "abort").length, 0);
   });
 
   it("refuses a waiter beyond maxQueue at once; a permit that is free is still granted", async () => {

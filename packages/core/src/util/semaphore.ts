@@ -3,6 +3,7 @@ import { abortReason } from "./abort.js";
 /** Gives a permit back; calling it again does nothing. */
 export type Release = () => void;
 
+/** Options of a Semaphore. */
 export interface SemaphoreOptions {
   /** How many callers may wait; one more is refused at once with SemaphoreQueueFullError. Default: no bound. */
   readonly maxQueue?: number;
