@@ -216,8 +216,8 @@ describe("Semaphore under random acquire / abort / release (fast-check)", () => 
                   caller.outcome = "granted";
                   granted.push(id);
                 },
-                (error: Error) => {
-                  caller.outcome = error instanceof SemaphoreQueueFullError ? "full" : error.message;
+                (error: unknown) => {
+                  caller.outcome = error instanceof SemaphoreQueueFullError ? "full" : (error as Error).message;
                 },
               );
               if (step.preAborted) continue;

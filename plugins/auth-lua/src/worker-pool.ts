@@ -83,21 +83,23 @@ export class WorkerPool {
     const release = await this.permits.acquire(signal).catch((error: unknown) => {
       throw error instanceof SemaphoreQueueFullError ? new LuaCallError("too many queued Lua calls") : error;
     });
+    let slot: Slot | undefined;
     try {
       // The signal may have aborted between the grant and now.
       if (signal.aborted) throw abortReason(signal);
-      let slot = this.idleSlot();
+      slot = this.idleSlot();
       while (slot === undefined) {
         await once(this.freed, "free", { signal }).catch(() => {
           throw abortReason(signal);
         });
         slot = this.idleSlot();
       }
-      return this.send(slot, input, signal, release);
     } catch (error) {
       release();
       throw error;
     }
+    // From here the permit is the worker's: it is given back when the worker is done with the call.
+    return this.send(slot, input, signal, release);
   }
 
   async close(): Promise<void> {

@@ -22,7 +22,7 @@ describe("calls waiting for a Lua worker (one worker)", () => {
       const call = (username: string): Promise<unknown> =>
         policy.provider.authenticate(request(username, "pw"), noSignal).then(
           (result) => (settled.push(username), result),
-          (error: Error) => (settled.push(username), error),
+          (error: unknown) => (settled.push(username), error),
         );
       const [runaway, alice, bob, carol] = await Promise.all(["loop", "alice", "bob", "carol"].map(call));
       assert.match((runaway as Error).message, /took longer than 1500 ms; worker replaced/);
@@ -53,7 +53,9 @@ describe("calls waiting for a Lua worker (one worker)", () => {
       const outcomes = Promise.allSettled([running, ...waiting]);
       closed = true;
       await policy.close();
-      const reasons = (await outcomes).map((outcome) => (outcome.status === "rejected" ? String(outcome.reason) : "answered"));
+      const reasons = (await outcomes).map((outcome) =>
+        outcome.status === "rejected" ? String(outcome.reason) : "answered",
+      );
       assert.equal(reasons.length, MAX_QUEUE + 1);
       assert.deepEqual(new Set(reasons), new Set(["LuaCallError: the Lua provider is closed"]));
     } finally {
