@@ -49,5 +49,7 @@ export type { ScryptParams, ScryptRecord } from "./password/scrypt-record.js";
 export { BCRYPT_COST_BOUNDS } from "./password/bcrypt-record.js";
 export type { BcryptRecord } from "./password/bcrypt-record.js";
 export { abortReason, untilAborted } from "./util/abort.js";
+export { Semaphore, SemaphoreQueueFullError } from "./util/semaphore.js";
+export type { Release, SemaphoreOptions } from "./util/semaphore.js";
 export { parseDuration } from "./util/duration.js";
 export type { Duration } from "./util/duration.js";

@@ -1,7 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import bcrypt from "bcryptjs";
-import { KdfLimiter } from "../dist/password/kdf-limiter.js";
 import {
   PasswordRecordError,
   SCRYPT_DEFAULTS,
@@ -186,60 +185,19 @@ describe("verifyAgainstDummy", () => {
 
 describe("KDF concurrency cap", () => {
   it("the process-wide limiter never runs more than its cap (2..4 with a default libuv pool)", async () => {
-    assert.ok(kdfLimiter.maxConcurrent >= 1 && kdfLimiter.maxConcurrent <= 4);
+    assert.ok(kdfLimiter.permits >= 1 && kdfLimiter.permits <= 4);
     const record = await hashPassword("pw", { ln: 13 });
     let maxSeen = 0;
-    const sampler = setInterval(() => (maxSeen = Math.max(maxSeen, kdfLimiter.running)), 1);
+    const sampler = setInterval(() => (maxSeen = Math.max(maxSeen, kdfLimiter.active)), 1);
     const attempts = Array.from({ length: 12 }, (_, i) => verifyPassword(i === 0 ? "pw" : "no", record));
-    assert.equal(kdfLimiter.running, kdfLimiter.maxConcurrent);
-    assert.equal(kdfLimiter.queued, 12 - kdfLimiter.maxConcurrent);
+    assert.equal(kdfLimiter.active, kdfLimiter.permits);
+    assert.equal(kdfLimiter.queued, 12 - kdfLimiter.permits);
     const results = await Promise.all(attempts);
     clearInterval(sampler);
     assert.deepEqual(results, [true, ...Array<boolean>(11).fill(false)]);
-    assert.ok(maxSeen <= kdfLimiter.maxConcurrent, `saw ${maxSeen}`);
-    assert.ok(kdfLimiter.peakRunning <= kdfLimiter.maxConcurrent);
-    assert.equal(kdfLimiter.running, 0);
+    assert.ok(maxSeen <= kdfLimiter.permits, `saw ${maxSeen}`);
+    assert.ok(kdfLimiter.peakActive <= kdfLimiter.permits);
+    assert.equal(kdfLimiter.active, 0);
     assert.equal(kdfLimiter.queued, 0);
-  });
-
-  it("KdfLimiter: counts concurrent work exactly and grants slots first in, first out", async () => {
-    const limiter = new KdfLimiter(3);
-    let running = 0;
-    let maxRunning = 0;
-    const order: number[] = [];
-    const task = (id: number) => async () => {
-      running++;
-      maxRunning = Math.max(maxRunning, running);
-      order.push(id);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      running--;
-      return id;
-    };
-    const ids = Array.from({ length: 10 }, (_, i) => i);
-    assert.deepEqual(await Promise.all(ids.map((id) => limiter.run(task(id)))), ids);
-    assert.equal(maxRunning, 3);
-    assert.deepEqual(order, ids);
-    assert.equal(limiter.peakRunning, 3);
-  });
-
-  it("KdfLimiter: a waiter whose signal aborts leaves the queue; a failing task frees its slot", async () => {
-    const limiter = new KdfLimiter(1);
-    let release!: () => void;
-    const first = limiter.run(() => new Promise<void>((resolve) => (release = resolve)));
-    const controller = new AbortController();
-    const aborted = limiter.run(() => Promise.resolve("ran"), controller.signal);
-    assert.equal(limiter.queued, 1);
-    controller.abort(new Error("deadline"));
-    await assert.rejects(aborted, /deadline/);
-    assert.equal(limiter.queued, 0);
-    release();
-    await first;
-    await assert.rejects(
-      limiter.run(() => Promise.reject(new Error("boom"))),
-      /boom/,
-    );
-    assert.equal(await limiter.run(() => Promise.resolve(7)), 7);
-    assert.equal(limiter.running, 0);
-    assert.throws(() => new KdfLimiter(0), RangeError);
   });
 });

@@ -1,4 +1,4 @@
-import { Tokens, untilAborted } from "@gatehouse-proxy/core";
+import { Semaphore, Tokens, untilAborted } from "@gatehouse-proxy/core";
 import type { AuthProvider, AuthRequest, AuthResult, Logger, PluginContext } from "@gatehouse-proxy/core";
 import { NoSuchObjectError } from "ldapts";
 import type { SearchOptions } from "ldapts";
@@ -14,7 +14,6 @@ import { resolveGroups } from "./groups.js";
 import type { Search } from "./groups.js";
 import { ServerSet, withFailover } from "./servers.js";
 import { ServicePool } from "./service-pool.js";
-import { Slots } from "./slots.js";
 import { resolveSettings } from "./settings.js";
 import type { LdapSettings } from "./settings.js";
 
@@ -32,7 +31,11 @@ export class LdapProvider implements AuthProvider {
   private settingsPromise: Promise<LdapSettings> | undefined;
   private pool: ServicePool | undefined;
   private readonly bindPool: BindPool;
-  private readonly bindSlots: Slots;
+  /**
+   * Bounds the user-bind connections a burst of logins opens to the directory (each one may cost
+   * a TLS handshake on both sides); later logins wait in arrival order.
+   */
+  private readonly bindSlots: Semaphore;
 
   constructor(
     @inject(Tokens.Config) private readonly config: LdapConfig,
@@ -42,7 +45,7 @@ export class LdapProvider implements AuthProvider {
     this.name = context.instanceName;
     this.servers = new ServerSet(config.url, config.retry_after);
     this.bindPool = new BindPool(config.bind_pool_size);
-    this.bindSlots = new Slots(config.max_bind_connections);
+    this.bindSlots = new Semaphore(config.max_bind_connections);
   }
 
   /** Reads secret files and, with a service account, proves its bind: a wrong password stops startup. */

@@ -9,8 +9,6 @@ import {
   fillTemplate,
   ldapConfigSchema,
 } from "@gatehouse-proxy/auth-ldap";
-// Internal, not part of the package's API: the built module next to this test's output.
-import { Slots } from "../dist/slots.js";
 
 describe("RFC 4515 / 4514 escaping and templates", () => {
   it("filter values: \\ * ( ) NUL become \\XX, once; UTF-8 stays", () => {
@@ -114,42 +112,5 @@ describe("config schema", () => {
     const text = issues({ ...ok, bind_password: "hunter2-secret" }).join("\n");
     assert.match(text, /bind_password: is only used with bind_dn/);
     assert.doesNotMatch(text, /hunter2-secret/);
-  });
-});
-
-describe("Slots (the bound on user-bind connections)", () => {
-  const open = (): AbortSignal => new AbortController().signal;
-
-  it("grants up to size at once, then hands freed slots over in arrival order", async () => {
-    const slots = new Slots(2);
-    const first = await slots.acquire(open());
-    const second = await slots.acquire(open());
-    const order: string[] = [];
-    const third = slots.acquire(open()).then((release) => (order.push("third"), release));
-    const fourth = slots.acquire(open()).then((release) => (order.push("fourth"), release));
-    assert.deepEqual(slots.pending, { active: 2, waiting: 2 });
-    first();
-    first(); // a second release of the same slot does nothing
-    const releaseThird = await third;
-    assert.deepEqual(order, ["third"]);
-    assert.deepEqual(slots.pending, { active: 2, waiting: 1 });
-    second();
-    (await fourth)();
-    releaseThird();
-    assert.deepEqual(order, ["third", "fourth"]);
-    assert.deepEqual(slots.pending, { active: 0, waiting: 0 });
-  });
-
-  it("an aborted waiter leaves the queue with the abort reason; an aborted signal never takes a slot", async () => {
-    const slots = new Slots(1);
-    const held = await slots.acquire(open());
-    const controller = new AbortController();
-    const waiting = slots.acquire(controller.signal);
-    controller.abort(new Error("deadline passed"));
-    await assert.rejects(waiting, /deadline passed/);
-    await assert.rejects(slots.acquire(controller.signal), /deadline passed/);
-    assert.deepEqual(slots.pending, { active: 1, waiting: 0 });
-    held();
-    assert.deepEqual(slots.pending, { active: 0, waiting: 0 });
   });
 });

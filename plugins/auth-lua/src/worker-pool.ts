@@ -1,4 +1,7 @@
+import { EventEmitter, once } from "node:events";
 import { Worker } from "node:worker_threads";
+import { Semaphore, SemaphoreQueueFullError, abortReason } from "@gatehouse-proxy/core";
+import type { Release } from "@gatehouse-proxy/core";
 import type { CallMessage, ConvertedValue, LogLevel, WorkerMessage, WorkerSetup } from "./messages.js";
 
 const WORKER_URL = new URL("./worker/worker-main.js", import.meta.url);
@@ -12,6 +15,7 @@ const FENGARI_CONF = JSON.stringify({ LUAI_MAXSTACK: 100_000 });
 const LOAD_TIMEOUT_MS = 15_000;
 /** Pause before starting another worker when a replacement failed to start. */
 const RESPAWN_DELAY_MS = 1000;
+const CLOSED = "the Lua provider is closed";
 
 export interface PoolOptions {
   readonly setup: WorkerSetup;
@@ -31,30 +35,36 @@ export class LuaCallError extends Error {
 }
 
 interface Pending {
-  readonly input: CallInput;
   readonly resolve: (value: ConvertedValue) => void;
   readonly reject: (error: Error) => void;
-  readonly signal: AbortSignal;
 }
 
 interface Slot {
   worker: Worker;
   ready: boolean;
-  busy: { readonly id: number; readonly pending: Pending; readonly timer: NodeJS.Timeout } | undefined;
+  busy:
+    | { readonly id: number; readonly pending: Pending; readonly timer: NodeJS.Timeout; readonly release: Release }
+    | undefined;
 }
 
 /**
  * A few worker threads, each with its own Lua state loaded from the script. A call goes to an
- * idle worker (or waits in a FIFO queue); one that overruns the deadline gets its worker
+ * idle worker (or waits its turn for one); one that overruns the deadline gets its worker
  * terminated and replaced, so a runaway library call (a pattern bomb) stops only itself.
  */
 export class WorkerPool {
   private readonly slots: Slot[] = [];
-  private readonly queue: Pending[] = [];
+  /** One permit per worker, held while its call runs: later calls wait in arrival order. */
+  private readonly permits: Semaphore;
+  /** Emits "free" when a worker can take a call: a permit holder waits for it while a worker is replaced. */
+  private readonly freed = new EventEmitter();
   private nextId = 1;
   private closed = false;
 
-  private constructor(private readonly options: PoolOptions) {}
+  private constructor(private readonly options: PoolOptions) {
+    this.permits = new Semaphore(options.size, { maxQueue: options.maxQueue });
+    this.freed.setMaxListeners(options.size);
+  }
 
   /** Starts every worker and waits until each loaded the script; rejects with the first load error. */
   static async start(options: PoolOptions): Promise<WorkerPool> {
@@ -68,21 +78,58 @@ export class WorkerPool {
     return pool;
   }
 
-  call(input: CallInput, signal: AbortSignal): Promise<ConvertedValue> {
-    if (this.closed) return Promise.reject(new LuaCallError("the Lua provider is closed"));
-    if (signal.aborted) return Promise.reject(abortError(signal));
-    if (this.queue.length >= this.options.maxQueue)
-      return Promise.reject(new LuaCallError("too many queued Lua calls"));
+  async call(input: CallInput, signal: AbortSignal): Promise<ConvertedValue> {
+    if (this.closed) throw new LuaCallError(CLOSED);
+    const release = await this.permits.acquire(signal).catch((error: unknown) => {
+      throw error instanceof SemaphoreQueueFullError ? new LuaCallError("too many queued Lua calls") : error;
+    });
+    let slot: Slot | undefined;
+    try {
+      // The signal may have aborted between the grant and now.
+      if (signal.aborted) throw abortReason(signal);
+      slot = this.idleSlot();
+      while (slot === undefined) {
+        await once(this.freed, "free", { signal }).catch(() => {
+          throw abortReason(signal);
+        });
+        slot = this.idleSlot();
+      }
+    } catch (error) {
+      release();
+      throw error;
+    }
+    // From here the permit is the worker's: it is given back when the worker is done with the call.
+    return this.send(slot, input, signal, release);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.permits.close(new LuaCallError(CLOSED));
+    this.freed.emit("free");
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        if (slot.busy !== undefined) {
+          clearTimeout(slot.busy.timer);
+          slot.busy.pending.reject(new LuaCallError(CLOSED));
+          slot.busy = undefined;
+        }
+        await slot.worker.terminate();
+      }),
+    );
+  }
+
+  /** A ready worker without a call; there is one for every permit holder unless a worker is being replaced. */
+  private idleSlot(): Slot | undefined {
+    if (this.closed) throw new LuaCallError(CLOSED);
+    return this.slots.find((slot) => slot.ready && slot.busy === undefined);
+  }
+
+  /** Runs the call on `slot`; its permit is given back when the worker is done with it. */
+  private send(slot: Slot, input: CallInput, signal: AbortSignal, release: Release): Promise<ConvertedValue> {
     return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        const queued = this.queue.indexOf(pending);
-        if (queued >= 0) this.queue.splice(queued, 1);
-        // A running call is left to finish (bounded by the budget and the deadline); its answer is dropped.
-        reject(abortError(signal));
-      };
+      // A running call is left to finish (bounded by the budget and the deadline); its answer is dropped.
+      const onAbort = (): void => reject(abortReason(signal));
       const pending: Pending = {
-        input,
-        signal,
         resolve: (value) => {
           signal.removeEventListener("abort", onAbort);
           resolve(value);
@@ -93,24 +140,14 @@ export class WorkerPool {
         },
       };
       signal.addEventListener("abort", onAbort, { once: true });
-      this.queue.push(pending);
-      this.dispatch();
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.replace(slot, `the Lua call took longer than ${String(this.options.callTimeoutMs)} ms; worker replaced`);
+      }, this.options.callTimeoutMs);
+      slot.busy = { id, pending, timer, release };
+      const message: CallMessage = { type: "call", id, ...input };
+      slot.worker.postMessage(message);
     });
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const pending of this.queue.splice(0)) pending.reject(new LuaCallError("the Lua provider is closed"));
-    await Promise.all(
-      this.slots.map(async (slot) => {
-        if (slot.busy !== undefined) {
-          clearTimeout(slot.busy.timer);
-          slot.busy.pending.reject(new LuaCallError("the Lua provider is closed"));
-          slot.busy = undefined;
-        }
-        await slot.worker.terminate();
-      }),
-    );
   }
 
   private addSlot(): Promise<void> {
@@ -149,7 +186,7 @@ export class WorkerPool {
             clearTimeout(loadTimer);
             slot.ready = true;
             resolve();
-            this.dispatch();
+            this.freed.emit("free");
             return;
           case "load_error":
             clearTimeout(loadTimer);
@@ -179,29 +216,15 @@ export class WorkerPool {
     });
   }
 
-  private dispatch(): void {
-    for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
-      if (!slot.ready || slot.busy !== undefined) continue;
-      const pending = this.queue.shift()!;
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.replace(slot, `the Lua call took longer than ${String(this.options.callTimeoutMs)} ms; worker replaced`);
-      }, this.options.callTimeoutMs);
-      slot.busy = { id, pending, timer };
-      const message: CallMessage = { type: "call", id, ...pending.input };
-      slot.worker.postMessage(message);
-    }
-  }
-
   private finish(slot: Slot, message: Extract<WorkerMessage, { type: "result" | "error" }>): void {
     const busy = slot.busy;
     if (busy === undefined || busy.id !== message.id) return;
     clearTimeout(busy.timer);
     slot.busy = undefined;
+    busy.release();
+    this.freed.emit("free");
     if (message.type === "result") busy.pending.resolve(message.result);
     else busy.pending.reject(new LuaCallError(message.message));
-    this.dispatch();
   }
 
   /** Terminates the slot's worker, fails its call with `reason`, and starts a fresh worker in its place. */
@@ -212,6 +235,7 @@ export class WorkerPool {
     slot.ready = false;
     if (busy !== undefined) {
       clearTimeout(busy.timer);
+      busy.release();
       busy.pending.reject(new LuaCallError(reason));
     }
     void old.terminate();
@@ -233,8 +257,4 @@ export class WorkerPool {
       }, RESPAWN_DELAY_MS).unref();
     });
   }
-}
-
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error("aborted");
 }

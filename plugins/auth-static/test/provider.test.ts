@@ -44,7 +44,7 @@ describe("StaticProvider with inline users", () => {
   it("an unknown user costs the KDF work of a wrong password (default parameters), then false", async () => {
     const { provider } = wire({ users: { alice: { password: await hashPassword("pw") } } });
     const pending = provider.authenticate(request("mallory", "pw"), noSignal);
-    assert.equal(kdfLimiter.running, 1, "a KDF computation started for the unknown user");
+    assert.equal(kdfLimiter.active, 1, "a KDF computation started for the unknown user");
     assert.equal(await pending, false);
     const known: number[] = [];
     const unknown: number[] = [];

@@ -1,6 +1,6 @@
-import { ConcurrencyLimiter } from "./concurrency-limiter.js";
 import type { AuthDecision, AuthProvider } from "./contract.js";
 import type { ResolvedPipelineOptions } from "./pipeline-options.js";
+import { Semaphore } from "../util/semaphore.js";
 
 /** How long a retired chain's calls get beyond their deadline to notice the abort and settle. */
 export const RETIRE_GRACE_MS = 1000;
@@ -8,7 +8,7 @@ export const RETIRE_GRACE_MS = 1000;
 export interface ChainMember {
   readonly provider: AuthProvider;
   readonly onError: "deny" | "next";
-  readonly limiter: ConcurrencyLimiter;
+  readonly limiter: Semaphore;
   readonly fingerprint: string;
 }
 
@@ -36,7 +36,7 @@ export class ChainGeneration {
     this.members = resolved.chain.map((entry) => ({
       provider: entry.provider,
       onError: entry.onError,
-      limiter: new ConcurrencyLimiter(entry.maxConcurrent, entry.maxQueue),
+      limiter: new Semaphore(entry.maxConcurrent, { maxQueue: entry.maxQueue }),
       fingerprint: entry.fingerprint,
     }));
     this.timeoutMs = resolved.timeoutMs;

@@ -1,5 +1,4 @@
 import { performance } from "node:perf_hooks";
-import type { SlotOutcome } from "./concurrency-limiter.js";
 import type { AuthDecision, AuthRequest, Authenticator } from "./contract.js";
 import { CredentialKeyer } from "./credential-key.js";
 import { DecisionCache } from "./decision-cache.js";
@@ -12,6 +11,8 @@ import type { ChainMember } from "./chain-generation.js";
 import { resolvePipelineOptions } from "./pipeline-options.js";
 import type { AuthPipelineOptions, ResolvedPipelineOptions } from "./pipeline-options.js";
 import { askProvider, describeError } from "./provider-authenticator.js";
+import { acquireSlot } from "./provider-slot.js";
+import type { SlotOutcome } from "./provider-slot.js";
 import { redactSecret } from "./redact.js";
 
 const NO_PROVIDER: AuthDecision = { allowed: false, reason: "no_provider" };
@@ -228,7 +229,7 @@ export class AuthPipeline implements Authenticator {
   ): Promise<AuthDecision> {
     const { timeoutMs } = generation;
     const startedAt = performance.now();
-    const slot = await member.limiter.acquire(signal, timeoutMs);
+    const slot = await acquireSlot(member.limiter, signal, timeoutMs);
     if (!slot.granted) return this.refusal(slot, member, timeoutMs);
     const remainingMs = Math.max(1, timeoutMs - (performance.now() - startedAt));
     // The provider's own promise may outlive the deadline: the chain counts as busy until it settles.
@@ -254,7 +255,7 @@ export class AuthPipeline implements Authenticator {
           allowed: false,
           reason: "overloaded",
           provider: provider.name,
-          detail: `${String(limiter.inFlight)} calls in flight and ${String(limiter.queued)} waiting`,
+          detail: `${String(limiter.active)} calls in flight and ${String(limiter.queued)} waiting`,
         };
       case "wait_timeout":
         return {
