@@ -1,10 +1,9 @@
-import { createJsonLogger } from "@gatehouse-proxy/core/engine";
+import { createJsonLogger, formatIssues } from "@gatehouse-proxy/core/engine";
 import { hashPassword } from "@gatehouse-proxy/core";
 import type { PluginDefinition, UserStore } from "@gatehouse-proxy/core";
 import { ConfigError } from "../config/config-error.js";
 import { loadConfigFile } from "../config/load.js";
 import type { AuthConfig } from "../config/schema.js";
-import { formatIssues } from "../config/zod-issues.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { loadPlugin } from "../plugins/load-plugin.js";
 import { PluginLoadError } from "../plugins/plugin-load-error.js";

@@ -5,7 +5,7 @@ import { ConfigError } from "./config-error.js";
 import { substituteEnv } from "./env.js";
 import { configSchema } from "./schema.js";
 import type { GatehouseConfig } from "./schema.js";
-import { formatIssues } from "./zod-issues.js";
+import { formatIssues } from "@gatehouse-proxy/core/engine";
 
 export interface LoadedConfig {
   readonly config: GatehouseConfig;

@@ -1,7 +1,7 @@
 import type { PluginDefinition } from "@gatehouse-proxy/core";
 import type { AuthConfig } from "../config/schema.js";
 import { ConfigError } from "../config/config-error.js";
-import { formatIssues } from "../config/zod-issues.js";
+import { formatIssues } from "@gatehouse-proxy/core/engine";
 import { loadPlugin } from "./load-plugin.js";
 import { PluginLoadError } from "./plugin-load-error.js";
 

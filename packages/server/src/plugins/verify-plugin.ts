@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import { silentLogger } from "@gatehouse-proxy/core";
 import type { AuthProvider, Logger, PluginDefinition } from "@gatehouse-proxy/core";
-import { formatIssues } from "../config/zod-issues.js";
+import { formatIssues } from "@gatehouse-proxy/core/engine";
 import { createRootContainer } from "../wiring/root-container.js";
 import { createProviders, initProviders } from "../wiring/create-providers.js";
 import { hostVersion } from "./host-version.js";

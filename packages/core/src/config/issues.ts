@@ -1,0 +1,65 @@
+import type { z } from "zod";
+
+/** One problem of a validated value: where it is and what is wrong. */
+export interface ConfigIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+type Issue = z.core.$ZodIssue;
+
+/** Formats a path such as ["listeners", 0, "listen"] as `listeners[0].listen`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let text = "";
+  for (const part of path) {
+    if (typeof part === "number") text += `[${String(part)}]`;
+    else text += text === "" ? String(part) : `.${String(part)}`;
+  }
+  return text === "" ? "(root)" : text;
+}
+
+export function joinPath(prefix: string, path: readonly PropertyKey[]): string {
+  if (path.length === 0) return prefix;
+  const rest = formatPath(path);
+  return rest.startsWith("[") ? `${prefix}${rest}` : `${prefix}.${rest}`;
+}
+
+/** Turns zod issues into path + message pairs, each path under `basePath`. */
+export function configIssues(issues: readonly Issue[], basePath: readonly PropertyKey[] = []): ConfigIssue[] {
+  return issues.flatMap((issue) => toConfigIssues(issue, [...basePath, ...issue.path]));
+}
+
+/** Turns zod issues into `path: what was expected` lines; `prefix` is the path of the validated value. */
+export function formatIssues(
+  issues: readonly Issue[],
+  prefix: string,
+  basePath: readonly PropertyKey[] = [],
+): string[] {
+  return configIssues(issues, basePath).map(
+    (issue) => `${prefix === "" ? formatPath(issue.path) : joinPath(prefix, issue.path)}: ${issue.message}`,
+  );
+}
+
+function toConfigIssues(issue: Issue, path: readonly PropertyKey[]): ConfigIssue[] {
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return issue.keys.map((key) => ({ path: [...path, key], message: "unknown key" }));
+    case "invalid_union": {
+      // Report the branch that got furthest (an object with bad fields) rather than "invalid input".
+      const branches = issue.errors.filter((branch) => branch.length > 0);
+      const best = branches.find((branch) =>
+        branch.some((inner) => inner.path.length > 0 || inner.code !== "invalid_type"),
+      );
+      if (best) return best.flatMap((inner) => toConfigIssues(inner, [...path, ...inner.path]));
+      return [{ path, message: describe(issue.message) }];
+    }
+    default:
+      return [{ path, message: describe(issue.message) }];
+  }
+}
+
+function describe(message: string): string {
+  const missing = /^Invalid input: expected (.+), received undefined$/.exec(message);
+  if (missing) return `required (expected ${missing[1]!})`;
+  return message.replace(/^Invalid (input|option): /, "").replace(/, received /, ", got ");
+}
