@@ -47,9 +47,9 @@ function toConfigIssues(issue: Issue, path: readonly PropertyKey[]): ConfigIssue
     case "invalid_union": {
       // Report the branch that got furthest (an object with bad fields) rather than "invalid input".
       const branches = issue.errors.filter((branch) => branch.length > 0);
-      const best = branches.find((branch) =>
-        branch.some((inner) => inner.path.length > 0 || inner.code !== "invalid_type"),
-      );
+      const best =
+        branches.find((branch) => branch.some((inner) => inner.path.length > 0)) ??
+        branches.find((branch) => branch.some((inner) => inner.code !== "invalid_type"));
       if (best) return best.flatMap((inner) => toConfigIssues(inner, [...path, ...inner.path]));
       return [{ path, message: describe(issue.message) }];
     }
