@@ -27,7 +27,7 @@ export { kdfLimiter } from "./password/kdf-limiter.js";
 export { coreLocationOf, isPluginDefinition } from "./plugin/define-plugin.js";
 export { DnsLookupError } from "./dns/errors.js";
 export type { DnsErrorCode } from "./dns/errors.js";
-export { DNS_LIMITS, DNS_TIMEOUT_RANGE, DnsConfigError, dnsOptionsSchema, parseDnsServer } from "./dns/options.js";
+export { DnsConfigError, dnsOptionsSchema, parseDnsServer } from "./dns/options.js";
 export type { DnsOptions } from "./dns/options.js";
 export { DnsResolver } from "./dns/resolver.js";
 export type { DnsLookupOptions } from "./dns/resolver.js";

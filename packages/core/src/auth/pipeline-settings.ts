@@ -41,6 +41,7 @@ export const authPipelineSettingsSchema = z.strictObject({
     .optional(),
 });
 
+/** The pipeline's settings as written in config (see authPipelineSettingsSchema). */
 export type AuthPipelineSettings = z.input<typeof authPipelineSettingsSchema>;
 
 /**

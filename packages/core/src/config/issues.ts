@@ -18,6 +18,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return text === "" ? "(root)" : text;
 }
 
+/** `prefix` followed by `path`: `listeners[0]` + ["timeout"] → `listeners[0].timeout`. */
 export function joinPath(prefix: string, path: readonly PropertyKey[]): string {
   if (path.length === 0) return prefix;
   const rest = formatPath(path);

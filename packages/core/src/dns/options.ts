@@ -43,7 +43,7 @@ export class DnsConfigError extends Error {
 }
 
 /** The message for a `timeout` outside DNS_LIMITS. */
-export const DNS_TIMEOUT_RANGE = `must be between 1ms and ${String(DNS_LIMITS.maxTimeoutMs / 1000)}s`;
+const DNS_TIMEOUT_RANGE = `must be between 1ms and ${String(DNS_LIMITS.maxTimeoutMs / 1000)}s`;
 
 const dnsServer = z.string().superRefine((value, ctx) => {
   if (parseDnsServer(value) === undefined) {
@@ -96,6 +96,7 @@ export const dnsOptionsSchema = z.strictObject({
   hosts_file: z.string({ error: "must be a file path" }).min(1, "must be a file path").optional(),
 });
 
+/** The `dns` options as written in config (see dnsOptionsSchema). */
 export type DnsOptions = z.input<typeof dnsOptionsSchema>;
 
 /**

@@ -81,6 +81,7 @@ export const listenerOptionsSchema = z
     }
   });
 
+/** One listener's options as written in config (see listenerOptionsSchema). */
 export type ListenerOptions = z.input<typeof listenerOptionsSchema>;
 
 /** Sized for clients behind a NAT (one address, many users), far below any fd limit worth running with. */

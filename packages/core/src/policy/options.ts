@@ -77,12 +77,18 @@ export const policySchema = z.strictObject({
   rules: z.array(policyRuleSchema, { error: "expected a list of rules" }).optional(),
 });
 
+/** What a rule or a default does: `allow` or `deny`. */
 export type PolicyAction = z.output<typeof policyAction>;
 /** The SOCKS commands a rule can match (`command:`). */
 export type PolicyCommand = z.output<typeof policyCommand>;
+/** One rule as written in config (see policyRuleSchema). */
 export type PolicyRuleOptions = z.input<typeof policyRuleSchema>;
-/** Without the keys that only exist to be refused, so a PolicyOptions is a ListenerPolicyOptions too. */
+/**
+ * A listener's own `policy:` block as written in config (see listenerPolicySchema); without
+ * the keys that only exist to be refused, so a PolicyOptions is a ListenerPolicyOptions too.
+ */
 export type ListenerPolicyOptions = Omit<z.input<typeof listenerPolicySchema>, keyof typeof topLevelOnlyKeys>;
+/** The top-level `policy:` block as written in config (see policySchema). */
 export type PolicyOptions = z.input<typeof policySchema>;
 
 /** A policy block with no `default:` denies what no rule allows. */
