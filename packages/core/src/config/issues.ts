@@ -48,8 +48,9 @@ function toConfigIssues(issue: Issue, path: readonly PropertyKey[]): ConfigIssue
     case "invalid_union": {
       // Report the branch that got furthest (an object with bad fields) rather than "invalid input".
       const branches = issue.errors.filter((branch) => branch.length > 0);
+      const reachedInside = (inner: Issue): boolean => inner.path.length > 0 || inner.code === "unrecognized_keys";
       const best =
-        branches.find((branch) => branch.some((inner) => inner.path.length > 0)) ??
+        branches.find((branch) => branch.some(reachedInside)) ??
         branches.find((branch) => branch.some((inner) => inner.code !== "invalid_type"));
       if (best) return best.flatMap((inner) => toConfigIssues(inner, [...path, ...inner.path]));
       return [{ path, message: describe(issue.message) }];
