@@ -30,10 +30,14 @@ function fileProblems(config: Record<string, unknown>): readonly string[] {
 
 function coreProblems(options: Partial<ProxyServerOptions>): readonly string[] {
   try {
-    createProxyServer({ listeners: [{ listen: LISTEN }], ...options } as ProxyServerOptions);
+    createProxyServer({ listeners: [{ listen: LISTEN }], ...options });
   } catch (error) {
-    const problems = (error as { problems?: readonly string[] }).problems;
-    assert.ok(Array.isArray(problems), `expected a config error with problems, got ${String(error)}`);
+    // Listener, Dns, Auth and PolicyConfigError alike: `problems` are `path: message` lines.
+    const problems: unknown = (error as { problems?: unknown }).problems;
+    assert.ok(
+      Array.isArray(problems) && problems.every((line) => typeof line === "string"),
+      `expected a config error with problems, got ${String(error)}`,
+    );
     return problems;
   }
   return [];

@@ -158,15 +158,13 @@ export function resolvePipelineOptions(input: AuthPipelineOptions): ResolvedPipe
   if (!result.success) throw new AuthConfigError(formatIssues(result.error.issues, ""));
   const options = result.data;
   const defaults = AUTH_PIPELINE_DEFAULTS;
-  const chain = options.chain.map(
-    (entry): ResolvedChainEntry => ({
-      provider: entry.provider,
-      fingerprint: entry.fingerprint !== undefined ? `config:${entry.fingerprint}` : identityFingerprint(entry.provider),
-      onError: entry.onError ?? "deny",
-      maxConcurrent: entry.maxConcurrent ?? defaults.maxConcurrent,
-      maxQueue: entry.maxQueue ?? defaults.maxQueue,
-    }),
-  );
+  const chain = options.chain.map((entry): ResolvedChainEntry => ({
+    provider: entry.provider,
+    fingerprint: entry.fingerprint !== undefined ? `config:${entry.fingerprint}` : identityFingerprint(entry.provider),
+    onError: entry.onError ?? "deny",
+    maxConcurrent: entry.maxConcurrent ?? defaults.maxConcurrent,
+    maxQueue: entry.maxQueue ?? defaults.maxQueue,
+  }));
   const cacheOptions = options.cache === false ? undefined : (options.cache ?? {});
   const cache = cacheOptions && {
     ttlMs: cacheOptions.ttlMs ?? defaults.cache.ttlMs,

@@ -73,12 +73,7 @@ export const dnsOptionsSchema = z.strictObject({
   /** How long one try waits for an answer. Default 2s. */
   timeout: dnsTimeout.optional(),
   /** Tries per query; a lookup fails after timeout × tries at the latest. Default 2. */
-  tries: z
-    .number()
-    .int(TRIES_RANGE)
-    .min(1, TRIES_RANGE)
-    .max(DNS_LIMITS.maxTries, TRIES_RANGE)
-    .optional(),
+  tries: z.number().int(TRIES_RANGE).min(1, TRIES_RANGE).max(DNS_LIMITS.maxTries, TRIES_RANGE).optional(),
   /** The longest an answer is reused; an answer's own shorter TTL wins. 0 = no cache. Default 60s. */
   cache_ttl: duration.optional(),
   /** How long "no such name" / "no address" is remembered. 0 = not at all. Default 5s. */

@@ -7,16 +7,16 @@ import { formatIssues } from "../config/issues.js";
 import { listenerPolicySchema } from "../policy/options.js";
 
 /** `host:port`; IPv6 as `[::1]:1080`. */
-export const hostPort = z.string({ error: "expected host:port such as 127.0.0.1:1080 or [::1]:1080" }).superRefine(
-  (value, ctx) => {
+export const hostPort = z
+  .string({ error: "expected host:port such as 127.0.0.1:1080 or [::1]:1080" })
+  .superRefine((value, ctx) => {
     if (parseHostPort(value) === undefined) {
       ctx.addIssue({
         code: "custom",
         message: `expected host:port such as 127.0.0.1:1080 or [::1]:1080, got ${JSON.stringify(value)}`,
       });
     }
-  },
-);
+  });
 
 /** A timeout that cannot be off. */
 const timeout = durationAtLeast(1, "must be greater than zero");

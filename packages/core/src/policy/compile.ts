@@ -68,7 +68,10 @@ export function compileListenerPolicies(
     const result = schema.safeParse(block);
     if (result.success) return result.data;
     for (const issue of configIssues(result.error.issues, path)) {
-      issues.push({ path: issue.path.map((part) => (typeof part === "number" ? part : String(part))), message: issue.message });
+      issues.push({
+        path: issue.path.map((part) => (typeof part === "number" ? part : String(part))),
+        message: issue.message,
+      });
     }
     return undefined;
   };

@@ -11,7 +11,9 @@ import { parseSource } from "./source.js";
 
 const policyAction = z.enum(["allow", "deny"], {
   error: (issue) =>
-    issue.input === undefined ? "required (allow or deny)" : `expected allow or deny, got ${JSON.stringify(issue.input)}`,
+    issue.input === undefined
+      ? "required (allow or deny)"
+      : `expected allow or deny, got ${JSON.stringify(issue.input)}`,
 });
 const policyCommand = z.enum(["connect", "bind"], {
   error: (issue) => `unknown command ${JSON.stringify(issue.input)} (connect or bind)`,
@@ -41,7 +43,9 @@ export const policyRuleSchema = z
     from: nonEmptyList(parsedString(parseCidr)).optional(),
     /** Destinations: CIDRs, addresses, host names, `*.domain`, `*`; each with an optional :port or :low-high. */
     to: nonEmptyList(parsedString(parseDestination)).optional(),
-    command: z.union([policyCommand, nonEmptyList(policyCommand, "expected connect, bind or a list of them")]).optional(),
+    command: z
+      .union([policyCommand, nonEmptyList(policyCommand, "expected connect, bind or a list of them")])
+      .optional(),
     /** Local source addresses (KumoMTA's BIND): the address a BIND asks for, or the one a CONNECT leaves from. */
     source: nonEmptyList(parsedString(parseSource)).optional(),
   })
