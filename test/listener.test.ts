@@ -345,7 +345,7 @@ describe("listener option validation (ListenerConfigError)", () => {
       },
     ]);
     const expected = [
-      /^listeners\[1\]\.bogus: unknown option$/,
+      /^listeners\[1\]\.bogus: unknown key$/,
       /^listeners\[1\]\.listen: /,
       /^listeners\[1\]\.timeout: .*"5 parsecs"/,
       /^listeners\[1\]\.connect_timeout: must be greater than zero$/,

@@ -5,12 +5,17 @@
  * only. Every name here is pinned by packages/plugin-testkit/test/core-entry-points.test.ts.
  */
 export { createProxyServer } from "./server.js";
-export type { AuthOptions, AuthPipelineSettings, ProxyServer, ProxyServerOptions, Reconfigured } from "./server.js";
+export type { AuthOptions, ProxyServer, ProxyServerOptions, Reconfigured } from "./server.js";
+export { authPipelineSettingsSchema } from "./auth/pipeline-settings.js";
+export type { AuthPipelineSettings } from "./auth/pipeline-settings.js";
+export { duration, durationAtLeast } from "./config/fields.js";
+export { codeIssues, configIssues, formatIssues, formatPath, joinPath } from "./config/issues.js";
+export type { CodedProblem, ConfigIssue, ConfigIssueCode } from "./config/issues.js";
 export type { AuthEvent, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "./session/context.js";
 export { ProxyStats } from "./stats.js";
 export type { ShedCounts } from "./stats.js";
 export type { ShedReason } from "./listener/admission.js";
-export { ListenerConfigError, parseHostPort } from "./listener/options.js";
+export { ListenerConfigError, hostPort, listenerOptionsSchema, parseHostPort } from "./listener/options.js";
 export type { ListenerOptions, ResolvedListenerOptions } from "./listener/options.js";
 export { AuthConfigError } from "./auth/pipeline-options.js";
 export { AuthPipeline } from "./auth/pipeline.js";
@@ -22,7 +27,7 @@ export { kdfLimiter } from "./password/kdf-limiter.js";
 export { coreLocationOf, isPluginDefinition } from "./plugin/define-plugin.js";
 export { DnsLookupError } from "./dns/errors.js";
 export type { DnsErrorCode } from "./dns/errors.js";
-export { DNS_LIMITS, DNS_TIMEOUT_RANGE, DnsConfigError, parseDnsServer } from "./dns/options.js";
+export { DnsConfigError, dnsOptionsSchema, parseDnsServer } from "./dns/options.js";
 export type { DnsOptions } from "./dns/options.js";
 export { DnsResolver } from "./dns/resolver.js";
 export type { DnsLookupOptions } from "./dns/resolver.js";

@@ -4,12 +4,9 @@ import { AuthPipeline } from "./auth/pipeline.js";
 import { AuthConfigError, resolvePipelineOptions } from "./auth/pipeline-options.js";
 import type { DnsOptions } from "./dns/options.js";
 import { DnsResolver } from "./dns/resolver.js";
-import type {
-  AuthCacheOptions,
-  AuthChainEntry,
-  AuthPipelineOptions,
-  AuthThrottleOptions,
-} from "./auth/pipeline-options.js";
+import type { AuthChainEntry, AuthPipelineOptions } from "./auth/pipeline-options.js";
+import { pipelineOptionsFromSettings } from "./auth/pipeline-settings.js";
+import type { AuthPipelineSettings } from "./auth/pipeline-settings.js";
 import { UnauthenticatedSessions } from "./listener/admission.js";
 import { ConnectionLimit } from "./listener/connection-limit.js";
 import { fdBudget, readSoftFdLimit } from "./listener/fd-budget.js";
@@ -28,28 +25,7 @@ import type { HostResolver, ProxyHooks } from "./session/context.js";
 import { guardHooks } from "./session/guarded-hooks.js";
 import { HandshakeFailureSummary } from "./session/handshake-failures.js";
 import { ProxyStats } from "./stats.js";
-import { parseDuration } from "./util/duration.js";
-import type { Duration } from "./util/duration.js";
 import { TimerWheel } from "./util/timer-wheel.js";
-
-/** The pipeline's settings as configured: durations in ms or as strings (`500ms`, `60s`, `5m`). */
-export interface AuthPipelineSettings {
-  /** Deadline per provider; default 5s. */
-  readonly timeout?: Duration;
-  /** The decision cache; `false` disables it. */
-  readonly cache?: { readonly ttl?: Duration; readonly negative_ttl?: Duration; readonly max_entries?: number } | false;
-  /** Failure throttling per client address and per username (smart lockout); `false` disables it. */
-  readonly throttle?:
-    | {
-        readonly max_failures?: number;
-        readonly window?: Duration;
-        readonly block?: Duration;
-        readonly max_tracked?: number;
-        /** How long a login keeps its client address familiar for that username; default 24h. */
-        readonly familiar_for?: Duration;
-      }
-    | false;
-}
 
 /**
  * One provider or a chain of them behind an AuthPipeline, or any Authenticator (used as it is).
@@ -452,52 +428,12 @@ function withAuthPrefix<T>(build: () => T): T {
   }
 }
 
-/** Configured durations become milliseconds; every bad one is reported, each by its path. */
+/** The chain as given (one provider or a list), with the settings validated and in milliseconds. */
 function toPipelineOptions(auth: Exclude<AuthOptions, Authenticator>): AuthPipelineOptions {
-  const problems: string[] = [];
-  const ms = (path: string, value: Duration | undefined): number | undefined => {
-    if (value === undefined) return undefined;
-    try {
-      return parseDuration(value);
-    } catch (error) {
-      problems.push(`auth.${path}: ${(error as Error).message}`);
-      return undefined;
-    }
-  };
   const untyped: { readonly chain?: unknown; readonly provider?: unknown } = auth; // plain JavaScript may pass both
   if (untyped.chain !== undefined && untyped.provider !== undefined) {
-    problems.push("auth: give either provider or chain, not both");
+    throw new AuthConfigError(["auth: give either provider or chain, not both"]);
   }
   const chain = auth.chain ?? (auth.provider === undefined ? [] : [{ provider: auth.provider }]);
-  const timeoutMs = ms("timeout", auth.timeout);
-  let cache: AuthCacheOptions | false | undefined = auth.cache === false ? false : undefined;
-  if (auth.cache) {
-    const ttlMs = ms("cache.ttl", auth.cache.ttl);
-    const negativeTtlMs = ms("cache.negative_ttl", auth.cache.negative_ttl);
-    cache = {
-      ...(ttlMs !== undefined && { ttlMs }),
-      ...(negativeTtlMs !== undefined && { negativeTtlMs }),
-      ...(auth.cache.max_entries !== undefined && { maxEntries: auth.cache.max_entries }),
-    };
-  }
-  let throttle: AuthThrottleOptions | false | undefined = auth.throttle === false ? false : undefined;
-  if (auth.throttle) {
-    const windowMs = ms("throttle.window", auth.throttle.window);
-    const blockMs = ms("throttle.block", auth.throttle.block);
-    const familiarMs = ms("throttle.familiar_for", auth.throttle.familiar_for);
-    throttle = {
-      ...(auth.throttle.max_failures !== undefined && { maxFailures: auth.throttle.max_failures }),
-      ...(windowMs !== undefined && { windowMs }),
-      ...(blockMs !== undefined && { blockMs }),
-      ...(auth.throttle.max_tracked !== undefined && { maxTracked: auth.throttle.max_tracked }),
-      ...(familiarMs !== undefined && { familiarMs }),
-    };
-  }
-  if (problems.length > 0) throw new AuthConfigError(problems);
-  return {
-    chain,
-    ...(timeoutMs !== undefined && { timeoutMs }),
-    ...(cache !== undefined && { cache }),
-    ...(throttle !== undefined && { throttle }),
-  };
+  return pipelineOptionsFromSettings(auth, chain);
 }

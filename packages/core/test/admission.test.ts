@@ -64,7 +64,7 @@ describe("max_unauthenticated_per_ip option", () => {
     assert.equal(off.maxUnauthenticatedPerIp, 0);
     assert.throws(
       () => resolveListenerOptions({ listen: "127.0.0.1:0", max_unauthenticated_per_ip: -1 }, "listeners[0]"),
-      /listeners\[0\]\.max_unauthenticated_per_ip: expected a non-negative integer/,
+      /listeners\[0\]\.max_unauthenticated_per_ip: expected 0 \(no limit\) or more/,
     );
   });
 });

@@ -76,13 +76,13 @@ describe("dns options", () => {
         retries: 2,
       }),
       [
-        "dns.retries: unknown option",
         'dns.servers[1]: expected an IP address with an optional port (1.1.1.1, 1.1.1.1:53, [::1]:53), got "dns.example"',
         "dns.timeout: must be between 1ms and 60s",
         "dns.tries: must be a whole number from 1 to 10",
         'dns.cache_ttl: expected a duration such as 500ms, 60s or 5m, got "soon"',
         "dns.max_in_flight_per_identity: must be a whole number of at least 1",
         "dns.hosts_file: must be a file path",
+        "dns.retries: unknown key",
       ],
     );
     assert.match(problemsOf({ servers: [] })[0]!, /^dns\.servers: give at least one server/);

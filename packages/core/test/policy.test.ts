@@ -279,10 +279,10 @@ describe("policy: compile and evaluate", () => {
             "policy.default",
             "policy.max_connections_per_ip",
             "policy.rules[0]",
-            "policy.rules[1].extra",
             "policy.rules[1].identities",
             "policy.rules[1].from[0]",
             "policy.rules[1].command[1]",
+            "policy.rules[1].extra",
             "listeners[0].policy.max_connections_per_identity",
           ],
         );

@@ -59,7 +59,7 @@ describe("resolveListenerOptions", () => {
       assert.ok(error instanceof ListenerConfigError);
       assert.deepEqual(
         error.problems.map((problem) => problem.split(":")[0]),
-        ["listeners[2].colour", "listeners[2].listen", "listeners[2].timeout", "listeners[2].max_connections"],
+        ["listeners[2].listen", "listeners[2].timeout", "listeners[2].max_connections", "listeners[2].colour"],
       );
     }
   });

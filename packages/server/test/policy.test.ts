@@ -109,7 +109,7 @@ describe("policy through the gatehouse CLI", () => {
     for (const line of [
       /listeners\[0\]\.policy\.max_connections_per_ip: unknown key/,
       /listeners\[0\]\.policy\.rules\[0\]: empty match/,
-      /policy\.default: expected one of "allow"\|"deny"/,
+      /policy\.default: expected allow or deny, got "maybe"/,
       /policy\.rules\[0\]\.from\[0\]: "10\.0\.0\.0\/33": prefix length must be 0\.\.32/,
       /policy\.rules\[0\]\.to\[1\]: "a\*b\.example\.com" is not a CIDR/,
       /policy\.rules\[0\]\.to\[2\]: "\[::1\]:70000": expected a port/,

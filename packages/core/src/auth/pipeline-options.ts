@@ -1,4 +1,6 @@
 import { GatehouseError } from "../errors/gatehouse-error.js";
+import { z } from "zod";
+import { formatIssues } from "../config/issues.js";
 import type { AuthProvider } from "./contract.js";
 
 /** One provider in an AuthPipeline's chain, with how its failures are handled and its concurrency limits. */
@@ -99,53 +101,89 @@ export interface ResolvedPipelineOptions {
   readonly now: () => number;
 }
 
+const integerAtLeast = (min: number) => {
+  const message = `expected an integer ≥ ${String(min)}`;
+  return z.number({ error: message }).int(message).min(min, message);
+};
+const milliseconds = z
+  .number({ error: "expected a non-negative number of ms" })
+  .nonnegative("expected a non-negative number of ms");
+
+/** AuthPipelineOptions as a program gives them (camelCase, milliseconds); the config's form is pipeline-settings.ts. */
+const pipelineOptionsSchema = z.object({
+  chain: z.array(
+    z.object({
+      // Configs can come from plain JavaScript: the types alone do not guarantee a provider.
+      provider: z.custom<AuthProvider>(
+        (value) => typeof (value as Partial<AuthProvider> | undefined)?.authenticate === "function",
+        "expected an AuthProvider",
+      ),
+      onError: z.enum(["deny", "next"], { error: 'expected "deny" or "next"' }).optional(),
+      fingerprint: z.string({ error: "expected a string" }).optional(),
+      maxConcurrent: integerAtLeast(1).optional(),
+      maxQueue: integerAtLeast(0).optional(),
+    }),
+  ),
+  timeoutMs: z
+    .number({ error: "expected a positive number of ms" })
+    .positive("expected a positive number of ms")
+    .optional(),
+  cache: z
+    .union([
+      z.literal(false),
+      z.object({
+        ttlMs: milliseconds.optional(),
+        negativeTtlMs: milliseconds.optional(),
+        maxEntries: integerAtLeast(1).optional(),
+      }),
+    ])
+    .optional(),
+  throttle: z
+    .union([
+      z.literal(false),
+      z.object({
+        maxFailures: integerAtLeast(1).optional(),
+        windowMs: milliseconds.optional(),
+        blockMs: milliseconds.optional(),
+        maxTracked: integerAtLeast(1).optional(),
+        familiarMs: milliseconds.optional(),
+      }),
+    ])
+    .optional(),
+  now: z.custom<() => number>((value) => typeof value === "function", "expected a function").optional(),
+});
+
 /** Fills in the defaults; throws an AuthConfigError naming every bad value. */
-export function resolvePipelineOptions(options: AuthPipelineOptions): ResolvedPipelineOptions {
-  const check = new Checker();
+export function resolvePipelineOptions(input: AuthPipelineOptions): ResolvedPipelineOptions {
+  const result = pipelineOptionsSchema.safeParse(input);
+  if (!result.success) throw new AuthConfigError(formatIssues(result.error.issues, ""));
+  const options = result.data;
   const defaults = AUTH_PIPELINE_DEFAULTS;
-  const chain = options.chain.map((entry, index): ResolvedChainEntry => {
-    const path = `chain[${String(index)}]`;
-    // Configs can come from plain JavaScript: the types alone do not guarantee a provider.
-    const provider = entry.provider as Partial<AuthProvider> | undefined;
-    if (typeof provider?.authenticate !== "function") check.problem(`${path}.provider: expected an AuthProvider`);
-    const onError: unknown = entry.onError ?? "deny";
-    if (onError !== "deny" && onError !== "next") check.problem(`${path}.onError: expected "deny" or "next"`);
-    const fingerprint: unknown = entry.fingerprint;
-    if (fingerprint !== undefined && typeof fingerprint !== "string") {
-      check.problem(`${path}.fingerprint: expected a string`);
-    }
-    return {
-      provider: entry.provider,
-      fingerprint: typeof fingerprint === "string" ? `config:${fingerprint}` : identityFingerprint(entry.provider),
-      onError: onError === "next" ? "next" : "deny",
-      maxConcurrent: check.integer(`${path}.maxConcurrent`, entry.maxConcurrent ?? defaults.maxConcurrent, 1),
-      maxQueue: check.integer(`${path}.maxQueue`, entry.maxQueue ?? defaults.maxQueue, 0),
-    };
-  });
-  const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) check.problem(`timeoutMs: expected a positive number of ms`);
+  const chain = options.chain.map((entry): ResolvedChainEntry => ({
+    provider: entry.provider,
+    fingerprint: entry.fingerprint !== undefined ? `config:${entry.fingerprint}` : identityFingerprint(entry.provider),
+    onError: entry.onError ?? "deny",
+    maxConcurrent: entry.maxConcurrent ?? defaults.maxConcurrent,
+    maxQueue: entry.maxQueue ?? defaults.maxQueue,
+  }));
   const cacheOptions = options.cache === false ? undefined : (options.cache ?? {});
   const cache = cacheOptions && {
-    ttlMs: check.milliseconds("cache.ttlMs", cacheOptions.ttlMs ?? defaults.cache.ttlMs),
-    negativeTtlMs: check.milliseconds(
-      "cache.negativeTtlMs",
-      cacheOptions.negativeTtlMs ?? defaults.cache.negativeTtlMs,
-    ),
-    maxEntries: check.integer("cache.maxEntries", cacheOptions.maxEntries ?? defaults.cache.maxEntries, 1),
+    ttlMs: cacheOptions.ttlMs ?? defaults.cache.ttlMs,
+    negativeTtlMs: cacheOptions.negativeTtlMs ?? defaults.cache.negativeTtlMs,
+    maxEntries: cacheOptions.maxEntries ?? defaults.cache.maxEntries,
   };
   const throttleOptions = options.throttle === false ? undefined : (options.throttle ?? {});
   const throttle = throttleOptions && {
-    maxFailures: check.integer("throttle.maxFailures", throttleOptions.maxFailures ?? defaults.throttle.maxFailures, 1),
-    windowMs: check.milliseconds("throttle.windowMs", throttleOptions.windowMs ?? defaults.throttle.windowMs),
-    blockMs: check.milliseconds("throttle.blockMs", throttleOptions.blockMs ?? defaults.throttle.blockMs),
-    maxTracked: check.integer("throttle.maxTracked", throttleOptions.maxTracked ?? defaults.throttle.maxTracked, 1),
-    familiarMs: check.milliseconds("throttle.familiarMs", throttleOptions.familiarMs ?? defaults.throttle.familiarMs),
+    maxFailures: throttleOptions.maxFailures ?? defaults.throttle.maxFailures,
+    windowMs: throttleOptions.windowMs ?? defaults.throttle.windowMs,
+    blockMs: throttleOptions.blockMs ?? defaults.throttle.blockMs,
+    maxTracked: throttleOptions.maxTracked ?? defaults.throttle.maxTracked,
+    familiarMs: throttleOptions.familiarMs ?? defaults.throttle.familiarMs,
   };
-  check.throwIfAny();
   const cacheUseful = cache !== undefined && (cache.ttlMs > 0 || cache.negativeTtlMs > 0);
   return {
     chain,
-    timeoutMs,
+    timeoutMs: options.timeoutMs ?? defaults.timeoutMs,
     cache: cacheUseful ? cache : undefined,
     throttle,
     now: options.now ?? Date.now,
@@ -164,26 +202,4 @@ function identityFingerprint(provider: unknown): string {
     objectIds.set(provider, id);
   }
   return id;
-}
-
-class Checker {
-  private readonly problems: string[] = [];
-
-  problem(text: string): void {
-    this.problems.push(text);
-  }
-
-  integer(path: string, value: number, min: number): number {
-    if (!Number.isSafeInteger(value) || value < min) this.problem(`${path}: expected an integer ≥ ${String(min)}`);
-    return value;
-  }
-
-  milliseconds(path: string, value: number): number {
-    if (!Number.isFinite(value) || value < 0) this.problem(`${path}: expected a non-negative number of ms`);
-    return value;
-  }
-
-  throwIfAny(): void {
-    if (this.problems.length > 0) throw new AuthConfigError(this.problems);
-  }
 }

@@ -1,31 +1,10 @@
 import { GatehouseError } from "../errors/gatehouse-error.js";
 import { isIP } from "node:net";
+import { z } from "zod";
+import { duration, isDuration, nonEmptyList } from "../config/fields.js";
+import { formatIssues } from "../config/issues.js";
 import { parseDuration } from "../util/duration.js";
 import type { Duration } from "../util/duration.js";
-
-/** How host names in CONNECT requests are resolved, as configured (`dns:`; snake_case). */
-export interface DnsOptions {
-  /**
-   * Name servers, each `IP` or `IP:port` (IPv6 as `::1` or `[::1]:53`), asked in order.
-   * Default: the `nameserver` lines of /etc/resolv.conf.
-   */
-  readonly servers?: readonly string[];
-  /** How long one try waits for an answer. Default 2s. */
-  readonly timeout?: Duration;
-  /** Tries per query; a lookup fails after timeout × tries at the latest. Default 2. */
-  readonly tries?: number;
-  /** The longest an answer is reused; an answer's own shorter TTL wins. 0 = no cache. Default 60s. */
-  readonly cache_ttl?: Duration;
-  /** How long "no such name" / "no address" is remembered. 0 = not at all. Default 5s. */
-  readonly negative_cache_ttl?: Duration;
-  /**
-   * Lookups one identity (or, before authentication, one client IP) may have waiting on the
-   * servers at once; the next one is refused at once. Default 8.
-   */
-  readonly max_in_flight_per_identity?: number;
-  /** Answered before any server is asked, re-read when it changes. Default /etc/hosts. */
-  readonly hosts_file?: string;
-}
 
 /** DnsOptions with defaults applied and durations in milliseconds. */
 export interface ResolvedDnsOptions {
@@ -54,6 +33,8 @@ export const DNS_DEFAULTS = {
 /** Bounds that keep a typo from disabling lookups or holding sessions for minutes. */
 export const DNS_LIMITS = { maxTimeoutMs: 60_000, maxTries: 10 } as const;
 
+const TRIES_RANGE = `must be a whole number from 1 to ${String(DNS_LIMITS.maxTries)}`;
+
 /** Invalid DNS options; `problems` names every bad value with its config path. */
 export class DnsConfigError extends GatehouseError {
   constructor(problems: readonly string[]) {
@@ -62,18 +43,57 @@ export class DnsConfigError extends GatehouseError {
   }
 }
 
-/** The message for a `timeout` outside DNS_LIMITS (shared with the server's config schema). */
-export const DNS_TIMEOUT_RANGE = `must be between 1ms and ${String(DNS_LIMITS.maxTimeoutMs / 1000)}s`;
+/** The message for a `timeout` outside DNS_LIMITS. */
+const DNS_TIMEOUT_RANGE = `must be between 1ms and ${String(DNS_LIMITS.maxTimeoutMs / 1000)}s`;
 
-const KNOWN_KEYS: ReadonlySet<string> = new Set([
-  "servers",
-  "timeout",
-  "tries",
-  "cache_ttl",
-  "negative_cache_ttl",
-  "max_in_flight_per_identity",
-  "hosts_file",
-]);
+const dnsServer = z.string().superRefine((value, ctx) => {
+  if (parseDnsServer(value) === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected an IP address with an optional port (1.1.1.1, 1.1.1.1:53, [::1]:53), got ${JSON.stringify(value)}`,
+    });
+  }
+});
+
+const dnsTimeout = duration.superRefine((value, ctx) => {
+  if (!isDuration(value)) return; // reported by duration
+  const ms = parseDuration(value);
+  if (ms < 1 || ms > DNS_LIMITS.maxTimeoutMs) ctx.addIssue({ code: "custom", message: DNS_TIMEOUT_RANGE });
+});
+
+/**
+ * How host names in CONNECT requests are resolved, as configured (`dns:`; snake_case): the
+ * one definition of the keys, used by DnsResolver and composed into the server's config file schema.
+ */
+export const dnsOptionsSchema = z.strictObject({
+  /**
+   * Name servers, each `IP` or `IP:port` (IPv6 as `::1` or `[::1]:53`), asked in order.
+   * Default: the `nameserver` lines of /etc/resolv.conf.
+   */
+  servers: nonEmptyList(dnsServer, "give at least one server, or leave it out to use /etc/resolv.conf's").optional(),
+  /** How long one try waits for an answer. Default 2s. */
+  timeout: dnsTimeout.optional(),
+  /** Tries per query; a lookup fails after timeout × tries at the latest. Default 2. */
+  tries: z.number().int(TRIES_RANGE).min(1, TRIES_RANGE).max(DNS_LIMITS.maxTries, TRIES_RANGE).optional(),
+  /** The longest an answer is reused; an answer's own shorter TTL wins. 0 = no cache. Default 60s. */
+  cache_ttl: duration.optional(),
+  /** How long "no such name" / "no address" is remembered. 0 = not at all. Default 5s. */
+  negative_cache_ttl: duration.optional(),
+  /**
+   * Lookups one identity (or, before authentication, one client IP) may have waiting on the
+   * servers at once; the next one is refused at once. Default 8.
+   */
+  max_in_flight_per_identity: z
+    .number()
+    .int("must be a whole number of at least 1")
+    .min(1, "must be a whole number of at least 1")
+    .optional(),
+  /** Answered before any server is asked, re-read when it changes. Default /etc/hosts. */
+  hosts_file: z.string({ error: "must be a file path" }).min(1, "must be a file path").optional(),
+});
+
+/** The `dns` options as written in config (see dnsOptionsSchema). */
+export type DnsOptions = z.input<typeof dnsOptionsSchema>;
 
 /**
  * A name server as `setServers` takes it: `IP`, `IP:port`, `IPv6`, `[IPv6]` or `[IPv6]:port`.
@@ -95,57 +115,19 @@ function withPort(host: string, port: string | undefined, family: 4 | 6): { host
 }
 
 /** Validates and applies defaults; throws DnsConfigError naming each bad value under `path`. */
-export function resolveDnsOptions(options: DnsOptions = {}, path = "dns"): ResolvedDnsOptions {
-  const problems: string[] = [];
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_KEYS.has(key)) problems.push(`${path}.${key}: unknown option`);
-  }
-  const servers = options.servers;
-  if (servers !== undefined) {
-    if (!Array.isArray(servers) || servers.length === 0) {
-      problems.push(`${path}.servers: give at least one server, or leave it out to use /etc/resolv.conf's`);
-    } else {
-      servers.forEach((server, index) => {
-        if (typeof server !== "string" || parseDnsServer(server) === undefined) {
-          problems.push(
-            `${path}.servers[${String(index)}]: expected an IP address with an optional port (1.1.1.1, 1.1.1.1:53, [::1]:53), got ${JSON.stringify(server)}`,
-          );
-        }
-      });
-    }
-  }
-  const ms = (key: string, value: Duration | undefined, fallback: number): number => {
-    if (value === undefined) return fallback;
-    try {
-      return parseDuration(value);
-    } catch (error) {
-      problems.push(`${path}.${key}: ${(error as Error).message}`);
-      return fallback;
-    }
-  };
-  const timeoutMs = ms("timeout", options.timeout, DNS_DEFAULTS.timeoutMs);
-  if (timeoutMs < 1 || timeoutMs > DNS_LIMITS.maxTimeoutMs) problems.push(`${path}.timeout: ${DNS_TIMEOUT_RANGE}`);
-  const tries = options.tries ?? DNS_DEFAULTS.tries;
-  if (!Number.isInteger(tries) || tries < 1 || tries > DNS_LIMITS.maxTries) {
-    problems.push(`${path}.tries: must be a whole number from 1 to ${String(DNS_LIMITS.maxTries)}`);
-  }
-  const cacheTtlMs = ms("cache_ttl", options.cache_ttl, DNS_DEFAULTS.cacheTtlMs);
-  const negativeCacheTtlMs = ms("negative_cache_ttl", options.negative_cache_ttl, DNS_DEFAULTS.negativeCacheTtlMs);
-  const maxInFlight = options.max_in_flight_per_identity ?? DNS_DEFAULTS.maxInFlightPerIdentity;
-  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
-    problems.push(`${path}.max_in_flight_per_identity: must be a whole number of at least 1`);
-  }
-  if (options.hosts_file !== undefined && (typeof options.hosts_file !== "string" || options.hosts_file === "")) {
-    problems.push(`${path}.hosts_file: must be a file path`);
-  }
-  if (problems.length > 0) throw new DnsConfigError(problems);
+export function resolveDnsOptions(input: DnsOptions = {}, path = "dns"): ResolvedDnsOptions {
+  const result = dnsOptionsSchema.safeParse(input);
+  if (!result.success) throw new DnsConfigError(formatIssues(result.error.issues, path));
+  const options = result.data;
+  const ms = (value: Duration | undefined, fallback: number): number =>
+    value === undefined ? fallback : parseDuration(value);
   return {
-    servers,
-    timeoutMs,
-    tries,
-    cacheTtlMs,
-    negativeCacheTtlMs,
-    maxInFlightPerIdentity: maxInFlight,
+    servers: options.servers,
+    timeoutMs: ms(options.timeout, DNS_DEFAULTS.timeoutMs),
+    tries: options.tries ?? DNS_DEFAULTS.tries,
+    cacheTtlMs: ms(options.cache_ttl, DNS_DEFAULTS.cacheTtlMs),
+    negativeCacheTtlMs: ms(options.negative_cache_ttl, DNS_DEFAULTS.negativeCacheTtlMs),
+    maxInFlightPerIdentity: options.max_in_flight_per_identity ?? DNS_DEFAULTS.maxInFlightPerIdentity,
     hostsFile: options.hosts_file ?? DNS_DEFAULTS.hostsFile,
     hostsFileRequired: options.hosts_file !== undefined,
   };

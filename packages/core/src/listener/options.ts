@@ -2,45 +2,92 @@ import { GatehouseError } from "../errors/gatehouse-error.js";
 import { isIP } from "node:net";
 import { parseDuration } from "../util/duration.js";
 import type { Duration } from "../util/duration.js";
-import type { ListenerPolicyOptions } from "../policy/options.js";
+import { z } from "zod";
+import { durationAtLeast, durationOr, flag, isBoolean, isFalse } from "../config/fields.js";
+import { formatIssues } from "../config/issues.js";
+import { listenerPolicySchema } from "../policy/options.js";
 
-/** Listener options as written in config (snake_case, KumoMTA's names where they exist). */
-export interface ListenerOptions {
-  /** `host:port`; IPv6 as `[::1]:1080`. */
-  readonly listen: string;
-  /** Shown in logs; defaults to the listen address. */
-  readonly name?: string;
-  readonly require_auth?: boolean;
-  /** Each negotiation step (greeting, credentials, request). Default 60s. */
-  readonly timeout?: Duration;
-  /** The whole handshake, from accept to the CONNECT reply. Default 2 × timeout. */
-  readonly handshake_timeout?: Duration;
-  /** Dialling the destination. Default 10s. */
-  readonly connect_timeout?: Duration;
-  /** Close a tunnel with no traffic in either direction for this long. Off by default. */
-  readonly idle_timeout?: Duration | false;
-  /** After one side half-closes, close when the other direction is quiet this long. Default 60s. */
-  readonly fin_wait_timeout?: Duration;
-  /** TCP keepalive idle time on both legs, or false. Default 5m. */
-  readonly tcp_keepalive?: Duration | boolean;
-  /**
-   * This listener's own cap on open client connections. Default: none of its own; it shares
-   * the connection budget derived from the fd limit (see fd-budget.ts) with the other listeners.
-   */
-  readonly max_connections?: number;
-  /**
-   * Connections from one client IP that have not finished authenticating; at the limit the
-   * oldest one waiting on its client is closed to make room. Default 256 (clients behind a
-   * NAT share an address); 0 = no limit.
-   */
-  readonly max_unauthenticated_per_ip?: number;
-  readonly use_tls?: boolean;
-  /** PEM file; when use_tls is set without it, a self-signed certificate is generated. */
-  readonly tls_certificate?: string;
-  readonly tls_private_key?: string;
-  /** This listener's rules, evaluated before the top-level policy's (compiled by the server, not here). */
-  readonly policy?: ListenerPolicyOptions;
-}
+/** `host:port`; IPv6 as `[::1]:1080`. */
+export const hostPort = z
+  .string({
+    // undefined keeps zod's own message for a missing key, which issues.ts reports as "required".
+    error: (issue) =>
+      issue.input === undefined ? undefined : "expected host:port such as 127.0.0.1:1080 or [::1]:1080",
+  })
+  .superRefine((value, ctx) => {
+    if (parseHostPort(value) === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected host:port such as 127.0.0.1:1080 or [::1]:1080, got ${JSON.stringify(value)}`,
+      });
+    }
+  });
+
+/** A timeout that cannot be off. */
+const timeout = durationAtLeast(1, "must be greater than zero");
+
+/**
+ * Listener options as written in config (snake_case, KumoMTA's names where they exist): the
+ * one definition of the keys, used by createProxyServer and composed into the server's config
+ * file schema. A new option is added here (and applied in resolveListenerOptions).
+ */
+export const listenerOptionsSchema = z
+  .strictObject({
+    listen: hostPort,
+    /** Shown in logs; defaults to the listen address. */
+    name: z.string().min(1).optional(),
+    require_auth: flag.optional(),
+    /** Each negotiation step (greeting, credentials, request). Default 60s. */
+    timeout: timeout.optional(),
+    /** The whole handshake, from accept to the CONNECT reply. Default 2 × timeout. */
+    handshake_timeout: timeout.optional(),
+    /** Dialling the destination. Default 10s. */
+    connect_timeout: timeout.optional(),
+    /** Close a tunnel with no traffic in either direction for this long. Off by default. */
+    idle_timeout: durationOr(isFalse, "false").optional(),
+    /** After one side half-closes, close when the other direction is quiet this long. Default 60s. */
+    fin_wait_timeout: timeout.optional(),
+    /** TCP keepalive idle time on both legs, or false. Default 5m. */
+    tcp_keepalive: durationOr(isBoolean, "true/false").optional(),
+    /**
+     * This listener's own cap on open client connections. Default: none of its own; it shares
+     * the connection budget derived from the fd limit (see fd-budget.ts) with the other listeners.
+     */
+    max_connections: z
+      .number()
+      .int("expected a whole number of connections")
+      .positive("expected 1 or more (leave it out to share the fd budget)")
+      .optional(),
+    /**
+     * Connections from one client IP that have not finished authenticating; at the limit the
+     * oldest one waiting on its client is closed to make room. Default 256 (clients behind a
+     * NAT share an address); 0 = no limit.
+     */
+    max_unauthenticated_per_ip: z
+      .number()
+      .int("expected a whole number of connections (0 = no limit)")
+      .nonnegative("expected 0 (no limit) or more")
+      .optional(),
+    use_tls: flag.optional(),
+    /** PEM file; when use_tls is set without it, a self-signed certificate is generated. */
+    tls_certificate: z.string().min(1).optional(),
+    tls_private_key: z.string().min(1).optional(),
+    /** This listener's rules, evaluated before the top-level policy's (compiled with it, see policy/compile.ts). */
+    policy: listenerPolicySchema.optional(),
+  })
+  .superRefine((options, ctx) => {
+    const hasCertificate = options.tls_certificate !== undefined;
+    const hasKey = options.tls_private_key !== undefined;
+    if (options.use_tls !== true && (hasCertificate || hasKey)) {
+      ctx.addIssue({ code: "custom", message: "tls_certificate/tls_private_key need use_tls: true" });
+    }
+    if (hasCertificate !== hasKey) {
+      ctx.addIssue({ code: "custom", message: "tls_certificate and tls_private_key go together" });
+    }
+  });
+
+/** One listener's options as written in config (see listenerOptionsSchema). */
+export type ListenerOptions = z.input<typeof listenerOptionsSchema>;
 
 /** Sized for clients behind a NAT (one address, many users), far below any fd limit worth running with. */
 export const DEFAULT_MAX_UNAUTHENTICATED_PER_IP = 256;
@@ -73,24 +120,6 @@ export class ListenerConfigError extends GatehouseError {
   }
 }
 
-const KNOWN_KEYS: ReadonlySet<string> = new Set([
-  "listen",
-  "name",
-  "require_auth",
-  "timeout",
-  "handshake_timeout",
-  "connect_timeout",
-  "idle_timeout",
-  "fin_wait_timeout",
-  "tcp_keepalive",
-  "max_connections",
-  "max_unauthenticated_per_ip",
-  "use_tls",
-  "tls_certificate",
-  "tls_private_key",
-  "policy",
-]);
-
 /** Splits `host:port` / `[v6]:port`; returns undefined when malformed. */
 export function parseHostPort(text: string): { host: string; port: number } | undefined {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
@@ -103,74 +132,31 @@ export function parseHostPort(text: string): { host: string; port: number } | un
 }
 
 /** Validates programmatic or config input; every problem names its path (`listeners[0].timeout`). */
-export function resolveListenerOptions(options: ListenerOptions, path: string): ResolvedListenerOptions {
-  const problems: string[] = [];
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_KEYS.has(key)) problems.push(`${path}.${key}: unknown option`);
-  }
-  const address = typeof options.listen === "string" ? parseHostPort(options.listen) : undefined;
-  if (!address) problems.push(`${path}.listen: expected host:port such as 127.0.0.1:1080 or [::1]:1080`);
-
-  const duration = (key: keyof ListenerOptions, fallback: number): number => {
-    const value = options[key];
-    if (value === undefined) return fallback;
-    try {
-      return parseDuration(value as Duration);
-    } catch (error) {
-      problems.push(`${path}.${key}: ${(error as Error).message}`);
-      return fallback;
-    }
-  };
-  const stepTimeoutMs = duration("timeout", 60_000);
-  const handshakeTimeoutMs = duration("handshake_timeout", 2 * stepTimeoutMs);
-  const connectTimeoutMs = duration("connect_timeout", 10_000);
-  const idleTimeoutMs = options.idle_timeout === false ? 0 : duration("idle_timeout", 0);
-  const finWaitTimeoutMs = duration("fin_wait_timeout", 60_000);
+export function resolveListenerOptions(input: ListenerOptions, path: string): ResolvedListenerOptions {
+  const result = listenerOptionsSchema.safeParse(input);
+  if (!result.success) throw new ListenerConfigError(formatIssues(result.error.issues, path));
+  const options = result.data;
+  const address = parseHostPort(options.listen)!;
+  const ms = (value: Duration | undefined, fallback: number): number =>
+    value === undefined ? fallback : parseDuration(value);
+  const stepTimeoutMs = ms(options.timeout, 60_000);
   let keepAliveMs = 300_000;
   if (options.tcp_keepalive === false) keepAliveMs = 0;
   else if (options.tcp_keepalive !== undefined && options.tcp_keepalive !== true)
-    keepAliveMs = duration("tcp_keepalive", 300_000);
-
-  for (const [key, value] of [
-    ["timeout", stepTimeoutMs],
-    ["handshake_timeout", handshakeTimeoutMs],
-    ["connect_timeout", connectTimeoutMs],
-    ["fin_wait_timeout", finWaitTimeoutMs],
-  ] as const) {
-    if (value === 0) problems.push(`${path}.${key}: must be greater than zero`);
-  }
-  const maxConnections = options.max_connections ?? 0;
-  if (!Number.isInteger(maxConnections) || maxConnections < 0) {
-    problems.push(`${path}.max_connections: expected a non-negative integer`);
-  }
-  const maxUnauthenticatedPerIp = options.max_unauthenticated_per_ip ?? DEFAULT_MAX_UNAUTHENTICATED_PER_IP;
-  if (!Number.isInteger(maxUnauthenticatedPerIp) || maxUnauthenticatedPerIp < 0) {
-    problems.push(`${path}.max_unauthenticated_per_ip: expected a non-negative integer (0 = no limit)`);
-  }
-  for (const key of ["require_auth", "use_tls"] as const) {
-    if (options[key] !== undefined && typeof options[key] !== "boolean")
-      problems.push(`${path}.${key}: expected true or false`);
-  }
-  if (!options.use_tls && (options.tls_certificate !== undefined || options.tls_private_key !== undefined)) {
-    problems.push(`${path}: tls_certificate/tls_private_key need use_tls: true`);
-  }
-  if ((options.tls_certificate === undefined) !== (options.tls_private_key === undefined)) {
-    problems.push(`${path}: tls_certificate and tls_private_key go together`);
-  }
-  if (problems.length > 0) throw new ListenerConfigError(problems);
+    keepAliveMs = parseDuration(options.tcp_keepalive);
   return {
     name: options.name ?? options.listen,
-    host: address!.host,
-    port: address!.port,
+    host: address.host,
+    port: address.port,
     requireAuth: options.require_auth ?? false,
     stepTimeoutMs,
-    handshakeTimeoutMs,
-    connectTimeoutMs,
-    idleTimeoutMs,
-    finWaitTimeoutMs,
+    handshakeTimeoutMs: ms(options.handshake_timeout, 2 * stepTimeoutMs),
+    connectTimeoutMs: ms(options.connect_timeout, 10_000),
+    idleTimeoutMs: options.idle_timeout === false ? 0 : ms(options.idle_timeout, 0),
+    finWaitTimeoutMs: ms(options.fin_wait_timeout, 60_000),
     keepAliveMs,
-    maxConnections,
-    maxUnauthenticatedPerIp,
+    maxConnections: options.max_connections ?? 0,
+    maxUnauthenticatedPerIp: options.max_unauthenticated_per_ip ?? DEFAULT_MAX_UNAUTHENTICATED_PER_IP,
     tls: options.use_tls
       ? {
           ...(options.tls_certificate !== undefined && { certificateFile: options.tls_certificate }),

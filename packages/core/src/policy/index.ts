@@ -15,7 +15,7 @@ export { isUnspecifiedAddress, parseIp } from "./ip.js";
 export type { ParsedIp } from "./ip.js";
 export { parseSource, sourcePortNamed } from "./source.js";
 export type { SourcePattern } from "./source.js";
-export { DEFAULT_POLICY_ACTION } from "./options.js";
+export { DEFAULT_POLICY_ACTION, listenerPolicySchema, policyRuleSchema, policySchema } from "./options.js";
 export type {
   ListenerPolicyOptions,
   PolicyAction,

@@ -1,10 +1,9 @@
-import { createJsonLogger } from "@gatehouse-proxy/core/engine";
+import { codeIssues, createJsonLogger } from "@gatehouse-proxy/core/engine";
 import { GatehouseError, hashPassword } from "@gatehouse-proxy/core";
 import type { PluginDefinition, UserStore } from "@gatehouse-proxy/core";
 import { configError } from "../config/config-error.js";
 import { loadConfigFile } from "../config/load.js";
 import type { AuthConfig } from "../config/schema.js";
-import { codeIssues } from "../config/zod-issues.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { loadPlugin } from "../plugins/load-plugin.js";
 import { readPassword } from "./read-password.js";

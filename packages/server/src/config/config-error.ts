@@ -1,5 +1,5 @@
 import { GatehouseError } from "@gatehouse-proxy/core";
-import type { CodedProblem } from "./zod-issues.js";
+import type { CodedProblem } from "@gatehouse-proxy/core/engine";
 
 /** A config error listing every problem; its code is the first problem's. */
 export function configError(problems: readonly CodedProblem[]): GatehouseError {

@@ -1,4 +1,4 @@
-import { formatPath } from "./path.js";
+import { formatPath } from "@gatehouse-proxy/core/engine";
 
 const REFERENCE = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 

@@ -6,8 +6,8 @@ import { configError } from "./config-error.js";
 import { substituteEnv } from "./env.js";
 import { configSchema } from "./schema.js";
 import type { GatehouseConfig } from "./schema.js";
-import { codeIssues } from "./zod-issues.js";
-import type { CodedProblem } from "./zod-issues.js";
+import { codeIssues } from "@gatehouse-proxy/core/engine";
+import type { CodedProblem } from "@gatehouse-proxy/core/engine";
 
 export interface LoadedConfig {
   readonly config: GatehouseConfig;

@@ -2,8 +2,8 @@ import { GatehouseError } from "@gatehouse-proxy/core";
 import type { PluginDefinition } from "@gatehouse-proxy/core";
 import type { AuthConfig } from "../config/schema.js";
 import { configError } from "../config/config-error.js";
-import { codeIssues } from "../config/zod-issues.js";
-import type { CodedProblem } from "../config/zod-issues.js";
+import { codeIssues } from "@gatehouse-proxy/core/engine";
+import type { CodedProblem } from "@gatehouse-proxy/core/engine";
 import { loadPlugin } from "./load-plugin.js";
 
 /** A configured provider instance, its plugin loaded and its options validated by the plugin's schema. */

@@ -2,7 +2,7 @@ import "reflect-metadata";
 import { fileURLToPath } from "node:url";
 import { GatehouseError, silentLogger } from "@gatehouse-proxy/core";
 import type { AuthProvider, GatehouseErrorCode, Logger, PluginDefinition } from "@gatehouse-proxy/core";
-import { codeIssues } from "../config/zod-issues.js";
+import { codeIssues } from "@gatehouse-proxy/core/engine";
 import { createRootContainer } from "../wiring/root-container.js";
 import { createProviders, initProviders } from "../wiring/create-providers.js";
 import { hostVersion } from "./host-version.js";
