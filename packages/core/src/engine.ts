@@ -8,6 +8,8 @@ export { createProxyServer } from "./server.js";
 export type { AuthOptions, AuthPipelineSettings, ProxyServer, ProxyServerOptions, Reconfigured } from "./server.js";
 export type { AuthEvent, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "./session/context.js";
 export { ProxyStats } from "./stats.js";
+export { ManualClock } from "./util/clock.js";
+export type { EngineClock } from "./util/clock.js";
 export type { ShedCounts } from "./stats.js";
 export type { ShedReason } from "./listener/admission.js";
 export { ListenerConfigError, parseHostPort } from "./listener/options.js";

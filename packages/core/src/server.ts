@@ -30,6 +30,8 @@ import { HandshakeFailureSummary } from "./session/handshake-failures.js";
 import { ProxyStats } from "./stats.js";
 import { parseDuration } from "./util/duration.js";
 import type { Duration } from "./util/duration.js";
+import { systemClock } from "./util/clock.js";
+import type { EngineClock } from "./util/clock.js";
 import { TimerWheel } from "./util/timer-wheel.js";
 
 /** The pipeline's settings as configured: durations in ms or as strings (`500ms`, `60s`, `5m`). */
@@ -89,6 +91,13 @@ export interface ProxyServerOptions {
    * `handshake_failures` info line counts them by reason (none when there were none). Default 10 s.
    */
   readonly handshakeFailureSummaryMs?: number;
+  /**
+   * The time deadlines and windows are measured on: handshake, step, connect, idle, FIN-wait
+   * and linger deadlines, the auth cache's TTLs and the failure throttle's windows, the
+   * handshake_failures summary. Default: the system clock. Tests pass a ManualClock and
+   * advance it instead of waiting. (DNS and provider deadlines stay on real timers.)
+   */
+  readonly clock?: EngineClock;
 }
 
 /** What a reconfigure leaves behind. */
@@ -132,7 +141,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const policies = listenerPolicies(options.policy, options.listeners);
   const limits = new ConnectionLimits();
   const logger = options.logger ?? silentLogger;
-  const authState = new AuthState(options.auth);
+  const clock = options.clock ?? systemClock;
+  const authState = new AuthState(options.auth, clock.now);
   const auth = authState.current;
   const stats = new ProxyStats();
   const budget = fdBudget(
@@ -141,8 +151,12 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   stats.connectionBudget = budget.maxConnections;
   const admission = sharedAdmission(budget, stats, logger);
   const hooks = guardHooks(options.hooks ?? {}, logger, stats);
-  const wheel = new TimerWheel();
-  const handshakeFailures = new HandshakeFailureSummary(logger, summaryInterval(options.handshakeFailureSummaryMs));
+  const wheel = new TimerWheel(undefined, undefined, clock);
+  const handshakeFailures = new HandshakeFailureSummary(
+    logger,
+    summaryInterval(options.handshakeFailureSummaryMs),
+    clock.every,
+  );
   /** Swapped by a reload; lookups already waiting finish on the resolver they started on. */
   const dns = { current: new DnsResolver(options.dns) };
   const resolveHost: HostResolver =
@@ -403,8 +417,12 @@ class AuthState {
   readonly current: { current: Authenticator };
   private pipeline: AuthPipeline | undefined;
 
-  constructor(auth: AuthOptions | undefined) {
-    const initial = pipelineOptionsOf(auth);
+  constructor(
+    auth: AuthOptions | undefined,
+    /** The clock of the pipeline's cache TTLs and throttle windows. */
+    private readonly now: () => number,
+  ) {
+    const initial = pipelineOptionsOf(auth, now);
     if (initial === undefined) {
       this.current = { current: auth as Authenticator };
       return;
@@ -415,7 +433,7 @@ class AuthState {
 
   /** Validates `auth` (throws AuthConfigError) and returns what applies it. */
   prepare(auth: AuthOptions | undefined): () => Promise<void> {
-    const options = pipelineOptionsOf(auth);
+    const options = pipelineOptionsOf(auth, this.now);
     if (options === undefined) {
       return () => {
         this.current.current = auth as Authenticator;
@@ -437,10 +455,10 @@ class AuthState {
 }
 
 /** The pipeline's options, or undefined when `auth` is an Authenticator of the caller's own. */
-function pipelineOptionsOf(auth: AuthOptions | undefined): AuthPipelineOptions | undefined {
-  if (auth === undefined) return { chain: [] };
+function pipelineOptionsOf(auth: AuthOptions | undefined, now: () => number): AuthPipelineOptions | undefined {
+  if (auth === undefined) return { chain: [], now };
   if ("decide" in auth) return undefined;
-  return toPipelineOptions(auth);
+  return { ...toPipelineOptions(auth), now };
 }
 
 function withAuthPrefix<T>(build: () => T): T {
