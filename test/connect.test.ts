@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { SocksClient } from "socks";
 import { Command, DnsResolver, Reply } from "@gatehouse-proxy/core/engine";
 import type { HostResolver } from "@gatehouse-proxy/core";
@@ -30,12 +31,25 @@ import {
 } from "./helpers/socks-tunnel.js";
 import type { SocksReply } from "./helpers/socks-tunnel.js";
 import { peerOf, recordOf } from "./helpers/records.js";
+import { ManualClock, WHEEL_RESOLUTION_MS, until } from "./helpers/simulated-time.js";
 
 /** Round-trips `text` through an echo tunnel and ends it. */
 async function echoThrough(socket: Socket, text: string): Promise<string> {
   const received = readToEnd(socket);
   socket.end(text);
   return (await received).toString();
+}
+
+/** Sockets of this machine waiting in SYN-SENT for 127.0.0.1:`port` (Linux's /proc/net/tcp). */
+function synsSentTo(port: number): number {
+  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .slice(1)
+    .filter((line) => {
+      const fields = line.trim().split(/\s+/);
+      return fields[2] === remote && fields[3] === "02";
+    }).length;
 }
 
 /** A failure reply is exactly 10 bytes (ATYP 1, 0.0.0.0:0) and the proxy then ends the connection. */
@@ -291,10 +305,11 @@ describe("CONNECT error replies", () => {
     }
   });
 
-  it("connect timeout → 06 (a destination whose accept queue is full drops our SYN)", async () => {
+  it("connect timeout → 06 (a destination whose accept queue is full drops our SYN), in simulated time", async () => {
     const hole = await startBlackhole(15_000);
     const fillers: Socket[] = [];
-    const timed = await startProxy({ listeners: [{ connect_timeout: "500ms" }] });
+    const clock = new ManualClock();
+    const timed = await startProxy({ listeners: [{ connect_timeout: "500ms" }], clock });
     try {
       // Fill the kernel accept queue: connect until one handshake stays unanswered.
       let pending = false;
@@ -305,11 +320,16 @@ describe("CONNECT error replies", () => {
         pending = await Promise.race([once(filler, "connect").then(() => false), delay(300).then(() => true)]);
       }
       assert.ok(pending, "the blackhole's accept queue never filled");
-      const started = Date.now();
-      const { socket, reply } = await socksConnect(timed.port, "127.0.0.1", hole.port, { timeoutMs: 5000 });
-      const elapsed = Date.now() - started;
-      await assertFailureReply(socket, reply, Reply.TtlExpired);
-      assert.ok(elapsed >= 400 && elapsed < 2500, `connect_timeout 500ms took ${elapsed} ms`);
+      const unanswered = synsSentTo(hole.port);
+      const socket = await connectTcp(timed.port);
+      await negotiateNoAuth(socket);
+      const reply = sendRequest(socket, "127.0.0.1", hole.port, { timeoutMs: 5000 });
+      // The proxy's own SYN is out and unanswered: the request was read and its deadline armed.
+      await until(() => synsSentTo(hole.port) > unanswered, "the proxy's dial to the blackhole");
+      clock.advance(499);
+      assert.equal(timed.sessions.length, 0, "the dial was cut before the 500 ms connect timeout");
+      clock.advance(1 + 2 * WHEEL_RESOLUTION_MS);
+      await assertFailureReply(socket, await reply, Reply.TtlExpired);
       const [record] = await timed.sessionsEnded(1);
       assert.equal(record!.reason, "connect_timeout");
     } finally {

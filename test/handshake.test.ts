@@ -31,6 +31,7 @@ import { startEchoServer, startTcpServer, unusedPort } from "./helpers/servers.j
 import type { TestServer } from "./helpers/servers.js";
 import { startProxy } from "./helpers/proxy.js";
 import type { TestProxy } from "./helpers/proxy.js";
+import { ManualClock, WHEEL_RESOLUTION_MS, connectionsOpen } from "./helpers/simulated-time.js";
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
@@ -667,39 +668,51 @@ void describe("SOCKS5 handshake over real TCP", () => {
     });
   });
 
-  void describe("deadlines (slowloris)", () => {
+  void describe("deadlines (slowloris), in simulated time", () => {
     void it("half a greeting then silence is closed by the step deadline (timeout 300ms)", async () => {
-      const proxy = await startProxy({ listeners: [{ timeout: "300ms" }], auth: { provider } });
+      const clock = new ManualClock();
+      const proxy = await startProxy({ listeners: [{ timeout: "300ms" }], auth: { provider }, clock });
       try {
         const conn = await connectTo(proxy);
         const { client } = conn;
-        const started = Date.now();
+        await connectionsOpen(proxy, 1);
         client.send(Buffer.from([0x05, 0x02, 0x00])); // announces two methods, sends one
+        clock.advance(299);
+        assert.equal(proxy.sessions.length, conn.sessionsFrom, "closed before the 300 ms step deadline");
+        clock.advance(2 * WHEEL_RESOLUTION_MS);
         const rest = await client.readToEnd(3000);
-        const elapsed = Date.now() - started;
         assert.equal(rest.length, 0, `a reply was sent: ${rest.toString("hex")}`);
-        assert.ok(elapsed >= 290, `closed too early (${String(elapsed)} ms)`);
-        assert.ok(elapsed < 1000, `closed too late (${String(elapsed)} ms)`);
         client.destroy();
-        assert.equal((await sessionOf(proxy, conn)).reason, "step_timeout");
+        const record = await sessionOf(proxy, conn);
+        assert.equal(record.reason, "step_timeout");
+        assert.ok(
+          record.durationMs >= 300 && record.durationMs <= 300 + 2 * WHEEL_RESOLUTION_MS,
+          `${record.durationMs}`,
+        );
       } finally {
         await proxy.close();
       }
     });
 
     void it("silence after the method selection (no credentials) is closed by the step deadline", async () => {
-      const proxy = await startProxy({ listeners: [{ timeout: "300ms", require_auth: true }], auth: { provider } });
+      const clock = new ManualClock();
+      const proxy = await startProxy({
+        listeners: [{ timeout: "300ms", require_auth: true }],
+        auth: { provider },
+        clock,
+      });
       try {
         const conn = await connectTo(proxy);
         const { client } = conn;
+        await connectionsOpen(proxy, 1);
         client.send(greeting([USER_PASS]));
         assert.deepEqual(await client.read(2), Buffer.from([0x05, 0x02]));
-        const started = Date.now();
         client.send(Buffer.from([0x01, 0x04, 0x75])); // 1 of 4 username bytes
+        clock.advance(299);
+        assert.equal(proxy.sessions.length, conn.sessionsFrom, "closed before the credentials' step deadline");
+        clock.advance(2 * WHEEL_RESOLUTION_MS); // < 600 ms after the accept: the step's deadline, not the handshake's
         const rest = await client.readToEnd(3000);
-        const elapsed = Date.now() - started;
         assert.equal(rest.length, 0);
-        assert.ok(elapsed >= 250 && elapsed < 1000, `closed after ${String(elapsed)} ms`);
         client.destroy();
         assert.equal((await sessionOf(proxy, conn)).reason, "step_timeout");
         assert.equal(callsOf(conn).length, 0);
@@ -709,47 +722,54 @@ void describe("SOCKS5 handshake over real TCP", () => {
     });
 
     void it("the step deadline is per step: three steps of 200 ms each under timeout 300ms succeed", async () => {
+      const clock = new ManualClock();
       const proxy = await startProxy({
         listeners: [{ timeout: "300ms", handshake_timeout: "3s", require_auth: true }],
         auth: { provider },
+        clock,
       });
       try {
         const conn = await connectTo(proxy);
         const { client } = conn;
+        await connectionsOpen(proxy, 1);
+        clock.advance(200);
         client.send(greeting([USER_PASS]));
         assert.deepEqual(await client.read(2), Buffer.from([0x05, 0x02]));
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        clock.advance(200);
         client.send(credentials("user", "pass"));
         assert.deepEqual(await client.read(2), Buffer.from([0x01, 0x00]));
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        clock.advance(200);
         client.send(request(CMD_CONNECT, "127.0.0.1", echo.port));
         assert.equal((await readReply(client)).code, 0x00);
         client.destroy();
+        const record = await sessionOf(proxy, conn);
+        assert.equal(record.tunnel, true);
+        assert.equal(record.durationMs, 600, "600 ms of simulated time: longer than one 300 ms step");
       } finally {
         await proxy.close();
       }
     });
 
     void it("a client trickling one byte every 200 ms is closed by the whole-handshake deadline (800ms)", async () => {
-      const proxy = await startProxy({ listeners: [{ timeout: "1s", handshake_timeout: "800ms" }] });
+      const clock = new ManualClock();
+      const proxy = await startProxy({ listeners: [{ timeout: "1s", handshake_timeout: "800ms" }], clock });
       try {
         const conn = await connectTo(proxy);
         const { client } = conn;
-        const started = Date.now();
+        await connectionsOpen(proxy, 1);
         const bytes = Buffer.concat([greeting([NO_AUTH]), request(CMD_CONNECT, "127.0.0.1", echo.port)]);
-        let sent = 0;
-        while (sent < bytes.length && !client.isClosedByPeer) {
+        // Three greeting bytes (answered 05 00: a new step) and one of the request, 200 ms apart.
+        for (let sent = 0; sent < 4; sent++) {
+          if (sent > 0) clock.advance(200);
           client.send(bytes.subarray(sent, sent + 1));
-          sent++;
-          await new Promise((resolve) => setTimeout(resolve, 200));
+          if (sent === 2) assert.deepEqual(await client.read(2), Buffer.from([0x05, 0x00]));
         }
-        await client.waitClosed(3000);
-        const elapsed = Date.now() - started;
+        clock.advance(199); // 799 ms after the accept
+        assert.equal(proxy.sessions.length, conn.sessionsFrom, "closed before the 800 ms handshake deadline");
+        clock.advance(1 + 2 * WHEEL_RESOLUTION_MS);
         // Each step progressed within its 1 s; only the whole-handshake deadline can have fired.
-        assert.ok(sent < bytes.length, "the whole handshake was sent: nothing closed the connection");
-        assert.ok(elapsed >= 750, `closed too early (${String(elapsed)} ms)`);
-        assert.ok(elapsed < 1300, `closed too late (${String(elapsed)} ms): not the 800 ms deadline`);
-        assert.deepEqual(client.unread, Buffer.from([0x05, 0x00]));
+        await client.waitClosed(3000);
+        assert.deepEqual(client.unread, Buffer.alloc(0));
         client.destroy();
         assert.equal((await sessionOf(proxy, conn)).reason, "handshake_timeout");
       } finally {

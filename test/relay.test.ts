@@ -15,6 +15,7 @@ import { startChildProxy } from "./helpers/child-proxy.js";
 import type { ChildProxy } from "./helpers/child-proxy.js";
 import { closedWithin, connectTcp, delay, finishedWithin, openTunnel, readExactly } from "./helpers/socks-tunnel.js";
 import { peerOf, recordOf } from "./helpers/records.js";
+import { ManualClock, WHEEL_RESOLUTION_MS, until } from "./helpers/simulated-time.js";
 
 const MiB = 1024 * 1024;
 
@@ -274,32 +275,40 @@ describe("byte counts and resets", () => {
   });
 });
 
-describe("idle and FIN-wait bounds", () => {
+describe("idle and FIN-wait bounds, in simulated time", () => {
+  const IDLE_MS = 400;
+  const clock = new ManualClock();
   let proxy: TestProxy;
   let echo: RecordingServer;
   before(async () => {
-    proxy = await startProxy({ listeners: [{ idle_timeout: "400ms", fin_wait_timeout: "400ms" }] });
+    proxy = await startProxy({ listeners: [{ idle_timeout: "400ms", fin_wait_timeout: "400ms" }], clock });
     echo = await startRecordingServer("127.0.0.1");
   });
   after(async () => {
     await Promise.all([proxy.close(), echo.close()]);
   });
 
+  /** Whether the proxy has ended this connection's session (it does so synchronously when a deadline fires). */
+  const ended = (peer: string): boolean => proxy.sessions.some((record) => record.peer === peer);
+
   it("idle_timeout spares a busy tunnel and closes an idle one", async () => {
     const { socket } = await openTunnel(proxy.port, "127.0.0.1", echo.port);
     const peer = peerOf(socket);
-    socket.on("data", () => undefined);
+    let echoed = 0;
+    socket.on("data", (chunk: Buffer) => (echoed += chunk.length));
     const destSocket = await echo.nextConnection();
     // Traffic every 100 ms for 1.2 s: three idle periods long, never idle.
-    for (let i = 0; i < 12; i++) {
+    for (let i = 1; i <= 12; i++) {
       socket.write("tick");
-      await delay(100);
+      await until(() => echoed === 4 * i, "the tick's echo");
+      clock.advance(100);
     }
-    assert.ok(!socket.destroyed && !socket.readableEnded, "a busy tunnel stays open");
-    const started = Date.now();
+    assert.ok(!ended(peer) && !socket.destroyed && !socket.readableEnded, "a busy tunnel stays open");
+    clock.advance(IDLE_MS - 100 - 1);
+    assert.ok(!ended(peer), "closed before a whole idle period passed");
+    // A check that saw the last tick moves the bound once more: two periods (each swept late) at most.
+    clock.advance(2 * (IDLE_MS + 2 * WHEEL_RESOLUTION_MS));
     await Promise.all([finishedWithin(socket, 3000), finishedWithin(destSocket, 3000)]);
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 300 && elapsed < 1500, `idle tunnel closed after ${elapsed} ms`);
     assert.equal((await recordOf(proxy, peer)).reason, "idle_timeout");
   });
 
@@ -313,8 +322,10 @@ describe("idle and FIN-wait bounds", () => {
       const destEnded = once(destSocket, "end");
       socket.end("last words");
       await destEnded;
-      const elapsed = await finishedWithin(socket, 3000);
-      assert.ok(elapsed >= 300 && elapsed < 1500, `half-closed tunnel closed after ${elapsed} ms`);
+      clock.advance(IDLE_MS - 1);
+      assert.ok(!ended(peer), "closed before the FIN-wait period passed");
+      clock.advance(1 + 2 * WHEEL_RESOLUTION_MS);
+      await finishedWithin(socket, 3000);
       assert.equal((await recordOf(proxy, peer)).reason, "fin_wait_timeout");
       // The destination leg is gone too: its writes are answered with a reset (EPIPE/ECONNRESET).
       const destClosed = closedWithin(destSocket, 2000);
@@ -336,13 +347,13 @@ describe("idle and FIN-wait bounds", () => {
     try {
       const { socket } = await openTunnel(proxy.port, "127.0.0.1", leaver.port);
       const peer = peerOf(socket);
-      const started = Date.now();
       assert.equal((await collectUntilEnd(socket)).toString(), "bye");
       // The client neither writes nor ends: the proxy must not keep the tunnel forever.
+      clock.advance(IDLE_MS - 1);
+      assert.ok(!ended(peer), "closed before the FIN-wait period passed");
+      clock.advance(1 + 2 * WHEEL_RESOLUTION_MS);
       const record = await recordOf(proxy, peer, 3000);
-      const elapsed = Date.now() - started;
       assert.equal(record.reason, "fin_wait_timeout");
-      assert.ok(elapsed >= 300 && elapsed < 1500, `half-closed tunnel closed after ${elapsed} ms`);
       // Our end sees the proxy go away: writing gets a reset.
       const clientClosed = closedWithin(socket, 2000);
       socket.on("error", () => undefined);
@@ -362,17 +373,22 @@ describe("idle and FIN-wait bounds", () => {
       const { socket } = await openTunnel(proxy.port, "127.0.0.1", talker.port);
       const peer = peerOf(socket);
       const destSocket = await talker.nextConnection();
+      let receivedBytes = 0;
+      socket.on("data", (chunk: Buffer) => (receivedBytes += chunk.length));
       const received = collectUntilEnd(socket);
       socket.end();
       await once(destSocket, "end");
       // The destination keeps talking for 1.2 s (three FIN-wait periods), then ends.
-      for (let i = 0; i < 12; i++) {
-        destSocket.write("still here\n");
-        await delay(100);
+      const line = "still here\n";
+      for (let i = 1; i <= 12; i++) {
+        destSocket.write(line);
+        await until(() => receivedBytes === line.length * i, "the line at the client");
+        clock.advance(100);
       }
+      assert.ok(!ended(peer), "a half-closed tunnel that moves data was cut");
       destSocket.end("done\n");
       const text = (await received).toString();
-      assert.equal(text, `${"still here\n".repeat(12)}done\n`);
+      assert.equal(text, `${line.repeat(12)}done\n`);
       assert.equal((await recordOf(proxy, peer)).reason, "completed");
     } finally {
       await talker.close();

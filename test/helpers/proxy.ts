@@ -3,6 +3,7 @@ import type {
   AuthEvent,
   AuthOptions,
   DnsOptions,
+  EngineClock,
   ListenerOptions,
   PolicyDeniedEvent,
   ProxyServer,
@@ -59,6 +60,8 @@ export interface TestProxyOptions {
   /** The resolver's settings; tests point `servers` at a DNS server of their own (test/helpers/dns-server.ts). */
   readonly dns?: DnsOptions;
   readonly policy?: PolicyOptions;
+  /** The engine's clock: a ManualClock lets a test advance time past a deadline instead of waiting for it. */
+  readonly clock?: EngineClock;
 }
 
 /** Starts the engine in-process on 127.0.0.1 with random ports. */
@@ -76,6 +79,7 @@ export async function startProxy(options: TestProxyOptions = {}): Promise<TestPr
     ...(options.resolveHost !== undefined && { resolveHost: options.resolveHost }),
     ...(options.dns !== undefined && { dns: options.dns }),
     ...(options.policy !== undefined && { policy: options.policy }),
+    ...(options.clock !== undefined && { clock: options.clock }),
     hooks: {
       onPolicyDenied(event) {
         policyDenials.push(event);

@@ -13,6 +13,8 @@ export { codeIssues, configIssues, formatIssues, formatPath, joinPath } from "./
 export type { CodedProblem, ConfigIssue, ConfigIssueCode } from "./config/issues.js";
 export type { AuthEvent, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "./session/context.js";
 export { ProxyStats } from "./stats.js";
+export { ManualClock } from "./util/clock.js";
+export type { EngineClock } from "./util/clock.js";
 export type { ShedCounts } from "./stats.js";
 export type { ShedReason } from "./listener/admission.js";
 export { ListenerConfigError, hostPort, listenerOptionsSchema, parseHostPort } from "./listener/options.js";

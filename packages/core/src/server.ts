@@ -25,6 +25,8 @@ import type { HostResolver, ProxyHooks } from "./session/context.js";
 import { guardHooks } from "./session/guarded-hooks.js";
 import { HandshakeFailureSummary } from "./session/handshake-failures.js";
 import { ProxyStats } from "./stats.js";
+import { systemClock } from "./util/clock.js";
+import type { EngineClock } from "./util/clock.js";
 import { TimerWheel } from "./util/timer-wheel.js";
 
 /**
@@ -65,6 +67,13 @@ export interface ProxyServerOptions {
    * `handshake_failures` info line counts them by reason (none when there were none). Default 10 s.
    */
   readonly handshakeFailureSummaryMs?: number;
+  /**
+   * The time deadlines and windows are measured on: handshake, step, connect, idle, FIN-wait
+   * and linger deadlines, the auth cache's TTLs and the failure throttle's windows, the
+   * handshake_failures summary. Default: the system clock. Tests pass a ManualClock and
+   * advance it instead of waiting. (DNS and provider deadlines stay on real timers.)
+   */
+  readonly clock?: EngineClock;
 }
 
 /** What a reconfigure leaves behind. */
@@ -108,7 +117,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const policies = listenerPolicies(options.policy, options.listeners);
   const limits = new ConnectionLimits();
   const logger = options.logger ?? silentLogger;
-  const authState = new AuthState(options.auth);
+  const clock = options.clock ?? systemClock;
+  const authState = new AuthState(options.auth, clock.now);
   const auth = authState.current;
   const stats = new ProxyStats();
   const budget = fdBudget(
@@ -117,8 +127,12 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   stats.connectionBudget = budget.maxConnections;
   const admission = sharedAdmission(budget, stats, logger);
   const hooks = guardHooks(options.hooks ?? {}, logger, stats);
-  const wheel = new TimerWheel();
-  const handshakeFailures = new HandshakeFailureSummary(logger, summaryInterval(options.handshakeFailureSummaryMs));
+  const wheel = new TimerWheel(undefined, undefined, clock);
+  const handshakeFailures = new HandshakeFailureSummary(
+    logger,
+    summaryInterval(options.handshakeFailureSummaryMs),
+    clock.every,
+  );
   /** Swapped by a reload; lookups already waiting finish on the resolver they started on. */
   const dns = { current: new DnsResolver(options.dns) };
   const resolveHost: HostResolver =
@@ -379,8 +393,12 @@ class AuthState {
   readonly current: { current: Authenticator };
   private pipeline: AuthPipeline | undefined;
 
-  constructor(auth: AuthOptions | undefined) {
-    const initial = pipelineOptionsOf(auth);
+  constructor(
+    auth: AuthOptions | undefined,
+    /** The clock of the pipeline's cache TTLs and throttle windows. */
+    private readonly now: () => number,
+  ) {
+    const initial = pipelineOptionsOf(auth, now);
     if (initial === undefined) {
       this.current = { current: auth as Authenticator };
       return;
@@ -391,7 +409,7 @@ class AuthState {
 
   /** Validates `auth` (throws AuthConfigError) and returns what applies it. */
   prepare(auth: AuthOptions | undefined): () => Promise<void> {
-    const options = pipelineOptionsOf(auth);
+    const options = pipelineOptionsOf(auth, this.now);
     if (options === undefined) {
       return () => {
         this.current.current = auth as Authenticator;
@@ -413,10 +431,10 @@ class AuthState {
 }
 
 /** The pipeline's options, or undefined when `auth` is an Authenticator of the caller's own. */
-function pipelineOptionsOf(auth: AuthOptions | undefined): AuthPipelineOptions | undefined {
-  if (auth === undefined) return { chain: [] };
+function pipelineOptionsOf(auth: AuthOptions | undefined, now: () => number): AuthPipelineOptions | undefined {
+  if (auth === undefined) return { chain: [], now };
   if ("decide" in auth) return undefined;
-  return toPipelineOptions(auth);
+  return { ...toPipelineOptions(auth), now };
 }
 
 function withAuthPrefix<T>(build: () => T): T {

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ListenerConfigError, parseHostPort } from "@gatehouse-proxy/core/engine";
+import { ListenerConfigError, ManualClock, parseHostPort } from "@gatehouse-proxy/core/engine";
 import { TimerWheel } from "../dist/util/timer-wheel.js";
 import { abortReason, parseDuration, untilAborted } from "@gatehouse-proxy/core";
 import { replyForDialError } from "../dist/session/reply-codes.js";
@@ -90,34 +90,54 @@ describe("TimerWheel", () => {
     };
   }
 
-  it("fires due entries, not cancelled ones, and stops when empty", async () => {
-    const wheel = new TimerWheel(10, 8);
+  it("fires due entries, not cancelled ones, and stops when empty (simulated time)", () => {
+    const clock = new ManualClock();
+    const wheel = new TimerWheel(10, 8, clock);
     const fired: number[] = [];
     const [a, b, c] = [entry(fired, 1), entry(fired, 2), entry(fired, 3)];
-    wheel.schedule(a, Date.now() + 30);
-    wheel.schedule(b, Date.now() + 30);
-    wheel.schedule(c, Date.now() + 200); // more than one turn of an 8 × 10 ms wheel
+    wheel.schedule(a, clock.now() + 30);
+    wheel.schedule(b, clock.now() + 30);
+    wheel.schedule(c, clock.now() + 200); // more than one turn of an 8 × 10 ms wheel
     wheel.cancel(b);
     assert.equal(wheel.size, 2);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(clock.activeIntervals, 1, "one interval for every entry");
+    clock.advance(29);
+    assert.deepEqual(fired, [], "nothing fires before it is due");
+    clock.advance(71);
     assert.deepEqual(fired, [1]);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    clock.advance(200);
     assert.deepEqual(fired, [1, 3]);
     assert.equal(wheel.size, 0);
+    assert.equal(clock.activeIntervals, 0, "the wheel's interval stops when it is empty");
   });
 
-  it("rescheduling moves an entry instead of adding it twice", async () => {
-    const wheel = new TimerWheel(10, 8);
+  it("rescheduling moves an entry instead of adding it twice (simulated time)", () => {
+    const clock = new ManualClock();
+    const wheel = new TimerWheel(10, 8, clock);
     const fired: number[] = [];
     const a = entry(fired, 1);
-    wheel.schedule(a, Date.now() + 20);
-    wheel.schedule(a, Date.now() + 60);
+    wheel.schedule(a, clock.now() + 20);
+    wheel.schedule(a, clock.now() + 60);
     assert.equal(wheel.size, 1);
-    await new Promise((resolve) => setTimeout(resolve, 40));
+    clock.advance(40);
     assert.deepEqual(fired, []);
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    clock.advance(60);
     assert.deepEqual(fired, [1]);
     wheel.stop();
+  });
+
+  it("an entry fires no earlier than due and at most two resolutions late, whatever the phase", () => {
+    for (let phase = 0; phase < 100; phase += 7) {
+      const clock = new ManualClock(1_000_000 + phase);
+      const wheel = new TimerWheel(100, 512, clock);
+      let firedAt = -1;
+      const due = clock.now() + 300;
+      wheel.schedule({ wheelDueAt: 0, wheelSlot: -1, onWheelExpire: (now) => (firedAt = now) }, due);
+      clock.advance(299);
+      assert.equal(firedAt, -1, `phase ${String(phase)}: fired early`);
+      clock.advance(200);
+      assert.ok(firedAt >= due && firedAt < due + 200, `phase ${String(phase)}: fired at due+${String(firedAt - due)}`);
+    }
   });
 });
 

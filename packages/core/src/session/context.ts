@@ -3,7 +3,8 @@ import type { Authenticator, AuthDecision, NormalizedAuthInfo } from "../auth/co
 import type { Admittable } from "../listener/admission.js";
 import type { ResolvedListenerOptions } from "../listener/options.js";
 import type { CompiledPolicy } from "../policy/compile.js";
-import type { ConnectionLimits, LimitExceeded } from "../policy/limits.js";
+import type { DenialReason } from "../policy/authorize.js";
+import type { ConnectionLimits } from "../policy/limits.js";
 import type { Logger } from "../log.js";
 import type { ProxyStats } from "../stats.js";
 import type { TimerWheel } from "../util/timer-wheel.js";
@@ -60,7 +61,7 @@ export interface PolicyDeniedEvent {
   /** The rule's position in the listener's evaluation order; -1 for the default or a limit. */
   readonly ruleIndex: number;
   /** `source_port_not_named`: a BIND asked for a source port other than 0 that no allowing `source:` entry names. */
-  readonly reason: "rule" | "default" | LimitExceeded | "source_port_not_named";
+  readonly reason: DenialReason;
 }
 
 /** Callbacks for observers such as metrics: one per auth decision, per policy denial and per ended session. Called synchronously on the session's path, so keep them cheap; a throw or rejection is caught, logged (rate-limited) and counted in `ProxyStats.hookErrors`, never fatal. */

@@ -1,19 +1,12 @@
 import type { Logger } from "../log.js";
+import { systemClock } from "../util/clock.js";
+import type { IntervalScheduler } from "../util/clock.js";
 
 /** How often the `handshake_failures` summary is written by default. */
 export const HANDSHAKE_FAILURE_SUMMARY_MS = 10_000;
 
 /** Distinct reasons counted per interval; further ones are counted under `other`. */
 const MAX_REASONS = 64;
-
-/** Runs `tick` every `intervalMs` until the returned function is called. */
-export type IntervalScheduler = (tick: () => void, intervalMs: number) => () => void;
-
-const unrefInterval: IntervalScheduler = (tick, intervalMs) => {
-  const timer = setInterval(tick, intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
-};
 
 /**
  * Handshakes that failed before anyone authenticated (garbage, a refused method, bad
@@ -29,7 +22,7 @@ export class HandshakeFailureSummary {
   constructor(
     private readonly logger: Logger,
     private readonly intervalMs: number = HANDSHAKE_FAILURE_SUMMARY_MS,
-    private readonly schedule: IntervalScheduler = unrefInterval,
+    private readonly schedule: IntervalScheduler = systemClock.every,
   ) {}
 
   record(reason: string): void {

@@ -1,10 +1,13 @@
+import { systemClock } from "./clock.js";
+import type { EngineClock } from "./clock.js";
+
 /**
  * One shared, coarse timer for every connection's deadlines: sessions hold a single entry
  * each instead of a Node timer (and a closure) per step. Deadlines fire up to one
  * resolution late, which is fine for timeouts measured in seconds.
  */
 export interface WheelEntry {
-  /** Absolute time (Date.now()) when the entry is due; written by the wheel. */
+  /** Absolute time (the wheel's clock) when the entry is due; written by the wheel. */
   wheelDueAt: number;
   /** Slot index while scheduled, -1 otherwise; written by the wheel. */
   wheelSlot: number;
@@ -16,14 +19,20 @@ export class TimerWheel {
   private readonly slots: Set<WheelEntry>[];
   private lastTick: number;
   private scheduled = 0;
-  private interval: NodeJS.Timeout | undefined;
+  private stopInterval: (() => void) | undefined;
 
   constructor(
     private readonly resolutionMs = 100,
     slotCount = 512,
+    private readonly clock: EngineClock = systemClock,
   ) {
     this.slots = Array.from({ length: slotCount }, () => new Set<WheelEntry>());
-    this.lastTick = Math.floor(Date.now() / resolutionMs);
+    this.lastTick = Math.floor(clock.now() / resolutionMs);
+  }
+
+  /** The current time on the wheel's clock: deadlines are this plus a period. */
+  now(): number {
+    return this.clock.now();
   }
 
   get size(): number {
@@ -38,10 +47,9 @@ export class TimerWheel {
     const tick = Math.max(Math.ceil(dueAt / this.resolutionMs), this.lastTick + 1);
     entry.wheelSlot = tick % this.slots.length;
     this.slots[entry.wheelSlot]!.add(entry);
-    if (this.interval === undefined) {
-      this.lastTick = Math.floor(Date.now() / this.resolutionMs);
-      this.interval = setInterval(() => this.sweep(), this.resolutionMs);
-      this.interval.unref();
+    if (this.stopInterval === undefined) {
+      this.lastTick = Math.floor(this.clock.now() / this.resolutionMs);
+      this.stopInterval = this.clock.every(() => this.sweep(), this.resolutionMs);
     }
   }
 
@@ -54,12 +62,12 @@ export class TimerWheel {
   }
 
   stop(): void {
-    if (this.interval !== undefined) clearInterval(this.interval);
-    this.interval = undefined;
+    this.stopInterval?.();
+    this.stopInterval = undefined;
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     const currentTick = Math.floor(now / this.resolutionMs);
     const steps = Math.min(currentTick - this.lastTick, this.slots.length);
     for (let step = 1; step <= steps; step++) {
