@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { connect } from "node:net";
+import type { Socket } from "node:net";
 import { Counter } from "prom-client";
 import {
   DEFAULT_ADMIN_LISTEN,
@@ -24,6 +26,23 @@ async function started(
   });
   await admin.start();
   return { admin, base: `http://127.0.0.1:${admin.address().port}` };
+}
+
+/** A client connection that has sent `bytes`; resolves once connected. */
+async function rawConnection(
+  port: number,
+  bytes: string,
+): Promise<{ socket: Socket; firstData: Promise<void>; closed: Promise<void> }> {
+  const socket = connect(port, "127.0.0.1");
+  const firstData = new Promise<void>((resolve) => socket.once("data", () => resolve()));
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  socket.on("error", () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  socket.write(bytes);
+  return { socket, firstData, closed };
 }
 
 describe("admin server routes", () => {
@@ -200,10 +219,19 @@ describe("admin server lifecycle", () => {
     assert.deepEqual(parseAdminListen("[::1]:0"), { host: "::1", port: 0 });
   });
 
-  it("close() ends open keep-alive connections", async () => {
-    const { admin, base } = await started(() => Promise.resolve());
-    const response = await fetch(`${base}/healthz`);
-    await response.text();
-    await admin.close(); // would hang on the idle keep-alive socket otherwise
+  it("close() ends open connections at once: an idle keep-alive one and one in the middle of a request", async () => {
+    const { admin } = await started(() => Promise.resolve());
+    const port = admin.address().port;
+    const idle = await rawConnection(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    await idle.firstData;
+    const midRequest = await rawConnection(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n"); // headers never end
+    const bound = Symbol("bound");
+    const outcome = await Promise.race([
+      admin.close().then(() => Promise.all([idle.closed, midRequest.closed])),
+      new Promise((resolve) => setTimeout(resolve, 3000, bound).unref()),
+    ]);
+    idle.socket.destroy();
+    midRequest.socket.destroy();
+    assert.notEqual(outcome, bound, "close() and both connections' ends within 3 s");
   });
 });

@@ -10,6 +10,15 @@ import { SERVICE_PASSWORD, addPosixUser, seedLayout } from "./helpers/directory.
 import { Slapd } from "./helpers/slapd.js";
 import { request, signal, wire } from "./helpers/wire.js";
 
+/** Waits (at most 5 s) until slapd has logged `count` binds; its log arrives after the reply. */
+async function bindsReach(slapd: Slapd, count: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (slapd.countBinds() < count) {
+    if (Date.now() > deadline) assert.fail(`slapd logged ${slapd.countBinds()} binds, expected ${count}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe("auth-ldap over TLS: ldaps:// and StartTLS with a self-signed CA", () => {
   let slapd: Slapd;
   let serviceDn: string;
@@ -67,12 +76,23 @@ describe("auth-ldap over TLS: ldaps:// and StartTLS with a self-signed CA", () =
     }
   });
 
-  it("StartTLS: health passes", async () => {
+  it("StartTLS: health binds the service account over TLS; with a wrong CA it fails without a bind", async () => {
     const { provider } = wire(config({ url: slapd.url, start_tls: true, tls: { ca_file: slapd.caFile } }));
     try {
-      await provider.health?.(signal());
+      assert.equal(typeof provider.health, "function");
+      const binds = slapd.countBinds();
+      await provider.health!(signal());
+      await bindsReach(slapd, binds + 1);
     } finally {
       await provider.close?.();
+    }
+    const { provider: untrusting } = wire(config({ url: slapd.url, start_tls: true, tls: { ca_file: otherCa } }));
+    try {
+      const binds = slapd.countBinds();
+      await assert.rejects(untrusting.health!(signal()), /certificate/i);
+      assert.equal(slapd.countBinds(), binds, "no bind reached slapd");
+    } finally {
+      await untrusting.close?.();
     }
   });
 
