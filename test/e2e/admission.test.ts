@@ -6,11 +6,11 @@ import { connect as tlsConnect } from "node:tls";
 import type { Socket } from "node:net";
 import { serializeGreeting, serializeUserPass } from "@gatehouse-proxy/core/engine";
 import type { AuthProvider } from "@gatehouse-proxy/core";
-import { startProxy } from "./helpers/proxy.js";
-import type { TestProxy } from "./helpers/proxy.js";
-import { startEchoServer } from "./helpers/servers.js";
-import type { TestServer } from "./helpers/servers.js";
-import { delay, finishedWithin, negotiateNoAuth, readExactly, readToEnd, sendRequest } from "./helpers/socks-tunnel.js";
+import { startProxy } from "../helpers/proxy.js";
+import type { TestProxy } from "../helpers/proxy.js";
+import { startEchoServer } from "../helpers/servers.js";
+import type { TestServer } from "../helpers/servers.js";
+import { delay, finishedWithin, negotiateNoAuth, readExactly, readToEnd, sendRequest } from "../helpers/socks-tunnel.js";
 
 /** A TCP connection to the proxy from a chosen loopback address that sends nothing. */
 async function silent(port: number, from: string): Promise<Socket> {

@@ -20,12 +20,12 @@ import {
   request,
   sessionOf,
   within,
-} from "./helpers/bytes.js";
-import type { Conn } from "./helpers/bytes.js";
-import { startEchoServer } from "./helpers/servers.js";
-import type { TestServer } from "./helpers/servers.js";
-import { startProxy } from "./helpers/proxy.js";
-import type { TestProxy } from "./helpers/proxy.js";
+} from "../helpers/bytes.js";
+import type { Conn } from "../helpers/bytes.js";
+import { startEchoServer } from "../helpers/servers.js";
+import type { TestServer } from "../helpers/servers.js";
+import { startProxy } from "../helpers/proxy.js";
+import type { TestProxy } from "../helpers/proxy.js";
 
 // ---------------------------------------------------------------------------------------
 // A provider whose behaviour each test sets, behind one proxy with a 200 ms auth deadline.

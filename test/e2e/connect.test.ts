@@ -8,16 +8,16 @@ import { once } from "node:events";
 import { SocksClient } from "socks";
 import { Command, DnsResolver, Reply } from "@gatehouse-proxy/core/engine";
 import type { HostResolver } from "@gatehouse-proxy/core";
-import { curl } from "./helpers/curl.js";
-import { startDnsServer } from "./helpers/dns-server.js";
-import type { TestDnsServer } from "./helpers/dns-server.js";
-import { startHttpServer, unusedPort } from "./helpers/servers.js";
-import type { TestServer } from "./helpers/servers.js";
-import { startProxy } from "./helpers/proxy.js";
-import type { TestProxy } from "./helpers/proxy.js";
-import { canBind, startRecordingServer } from "./helpers/destinations.js";
-import type { RecordingServer } from "./helpers/destinations.js";
-import { startBlackhole } from "./helpers/child-proxy.js";
+import { curl } from "../helpers/curl.js";
+import { startDnsServer } from "../helpers/dns-server.js";
+import type { TestDnsServer } from "../helpers/dns-server.js";
+import { startHttpServer, unusedPort } from "../helpers/servers.js";
+import type { TestServer } from "../helpers/servers.js";
+import { startProxy } from "../helpers/proxy.js";
+import type { TestProxy } from "../helpers/proxy.js";
+import { canBind, startRecordingServer } from "../helpers/destinations.js";
+import type { RecordingServer } from "../helpers/destinations.js";
+import { startBlackhole } from "../helpers/child-proxy.js";
 import {
   connectTcp,
   delay,
@@ -27,9 +27,9 @@ import {
   readToEnd,
   sendRequest,
   socksConnect,
-} from "./helpers/socks-tunnel.js";
-import type { SocksReply } from "./helpers/socks-tunnel.js";
-import { peerOf, recordOf } from "./helpers/records.js";
+} from "../helpers/socks-tunnel.js";
+import type { SocksReply } from "../helpers/socks-tunnel.js";
+import { peerOf, recordOf } from "../helpers/records.js";
 
 /** Round-trips `text` through an echo tunnel and ends it. */
 async function echoThrough(socket: Socket, text: string): Promise<string> {

@@ -1,11 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { AuthProvider } from "@gatehouse-proxy/core";
-import { curl } from "./helpers/curl.js";
-import { startHttpServer } from "./helpers/servers.js";
-import type { TestServer } from "./helpers/servers.js";
-import { startProxy } from "./helpers/proxy.js";
-import type { TestProxy } from "./helpers/proxy.js";
+import { curl } from "../helpers/curl.js";
+import { startHttpServer } from "../helpers/servers.js";
+import type { TestServer } from "../helpers/servers.js";
+import { startProxy } from "../helpers/proxy.js";
+import type { TestProxy } from "../helpers/proxy.js";
 
 const seedProvider: AuthProvider = {
   name: "seed-example",

@@ -8,15 +8,15 @@ import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Command, Reply, serializeRequest } from "@gatehouse-proxy/core/engine";
-import { startDnsServer } from "./helpers/dns-server.js";
-import type { TestDnsServer } from "./helpers/dns-server.js";
-import { startProxy } from "./helpers/proxy.js";
-import type { TestProxy } from "./helpers/proxy.js";
-import { peerOf, recordOf } from "./helpers/records.js";
-import { startEchoServer } from "./helpers/servers.js";
-import type { TestServer } from "./helpers/servers.js";
-import { delay, negotiateNoAuth, readReply, readToEnd } from "./helpers/socks-tunnel.js";
-import type { SocksReply } from "./helpers/socks-tunnel.js";
+import { startDnsServer } from "../helpers/dns-server.js";
+import type { TestDnsServer } from "../helpers/dns-server.js";
+import { startProxy } from "../helpers/proxy.js";
+import type { TestProxy } from "../helpers/proxy.js";
+import { peerOf, recordOf } from "../helpers/records.js";
+import { startEchoServer } from "../helpers/servers.js";
+import type { TestServer } from "../helpers/servers.js";
+import { delay, negotiateNoAuth, readReply, readToEnd } from "../helpers/socks-tunnel.js";
+import type { SocksReply } from "../helpers/socks-tunnel.js";
 
 interface Request {
   readonly socket: Socket;

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 
-const fuzzer = fileURLToPath(new URL("../../scripts/fuzz/run.js", import.meta.url));
+const fuzzer = fileURLToPath(new URL("../../../scripts/fuzz/run.js", import.meta.url));
 const SEED = 20261203;
 const CASES = 2500;
 

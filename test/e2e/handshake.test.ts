@@ -24,13 +24,13 @@ import {
   recordSocketWrites,
   sessionOf,
   within,
-} from "./helpers/bytes.js";
-import type { Conn, SocketWrite } from "./helpers/bytes.js";
-import { RawClient } from "./helpers/raw-client.js";
-import { startEchoServer, startTcpServer, unusedPort } from "./helpers/servers.js";
-import type { TestServer } from "./helpers/servers.js";
-import { startProxy } from "./helpers/proxy.js";
-import type { TestProxy } from "./helpers/proxy.js";
+} from "../helpers/bytes.js";
+import type { Conn, SocketWrite } from "../helpers/bytes.js";
+import { RawClient } from "../helpers/raw-client.js";
+import { startEchoServer, startTcpServer, unusedPort } from "../helpers/servers.js";
+import type { TestServer } from "../helpers/servers.js";
+import { startProxy } from "../helpers/proxy.js";
+import type { TestProxy } from "../helpers/proxy.js";
 
 // ---------------------------------------------------------------------------------------
 // Fixtures

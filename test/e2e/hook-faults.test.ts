@@ -4,9 +4,9 @@ import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import type { ProxyServer } from "@gatehouse-proxy/core/engine";
 import { createProxyMetrics } from "@gatehouse-proxy/observability";
 import { SocksClient } from "socks";
-import { memoryLogger } from "./helpers/proxy.js";
-import { startEchoServer } from "./helpers/servers.js";
-import type { TestServer } from "./helpers/servers.js";
+import { memoryLogger } from "../helpers/proxy.js";
+import { startEchoServer } from "../helpers/servers.js";
+import type { TestServer } from "../helpers/servers.js";
 
 /** A login and a CONNECT with the `socks` client; resolves with the tunnel's echo of `text`. */
 async function echoThrough(proxyPort: number, destinationPort: number, text: string): Promise<string> {

@@ -22,11 +22,11 @@ import {
 } from "@gatehouse-proxy/core/engine";
 import type { AuthProvider } from "@gatehouse-proxy/core";
 import type { ListenerOptions } from "@gatehouse-proxy/core/engine";
-import { startProxy } from "./helpers/proxy.js";
-import type { TestProxy } from "./helpers/proxy.js";
-import { canBind, startRecordingServer } from "./helpers/destinations.js";
-import type { RecordingServer } from "./helpers/destinations.js";
-import { startChildProxy } from "./helpers/child-proxy.js";
+import { startProxy } from "../helpers/proxy.js";
+import type { TestProxy } from "../helpers/proxy.js";
+import { canBind, startRecordingServer } from "../helpers/destinations.js";
+import type { RecordingServer } from "../helpers/destinations.js";
+import { startChildProxy } from "../helpers/child-proxy.js";
 import {
   delay,
   finishedWithin,
@@ -36,8 +36,8 @@ import {
   readToEnd,
   sendRequest,
   socksConnect,
-} from "./helpers/socks-tunnel.js";
-import { peerOf, recordOf } from "./helpers/records.js";
+} from "../helpers/socks-tunnel.js";
+import { peerOf, recordOf } from "../helpers/records.js";
 
 const allowAll: AuthProvider = { name: "allow-all", authenticate: () => Promise.resolve(true) };
 

@@ -8,9 +8,9 @@ import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { DnsLookupError, Reply, interpretDestinationName } from "@gatehouse-proxy/core/engine";
 import type { HostResolver } from "@gatehouse-proxy/core";
-import { startProxy } from "./helpers/proxy.js";
-import type { TestProxy } from "./helpers/proxy.js";
-import { connectTcp, negotiateNoAuth, readReply } from "./helpers/socks-tunnel.js";
+import { startProxy } from "../helpers/proxy.js";
+import type { TestProxy } from "../helpers/proxy.js";
+import { connectTcp, negotiateNoAuth, readReply } from "../helpers/socks-tunnel.js";
 
 const GRAMMAR = /^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/;
 const RUNS = Number(process.env.FC_RUNS ?? 300);

@@ -1,12 +1,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { AuthProvider, AuthRequest, AuthResult } from "@gatehouse-proxy/core";
-import { curl } from "./helpers/curl.js";
-import type { CurlResult } from "./helpers/curl.js";
-import { startHttpServer } from "./helpers/servers.js";
-import type { TestServer } from "./helpers/servers.js";
-import { startProxy } from "./helpers/proxy.js";
-import type { TestProxy } from "./helpers/proxy.js";
+import { curl } from "../helpers/curl.js";
+import type { CurlResult } from "../helpers/curl.js";
+import { startHttpServer } from "../helpers/servers.js";
+import type { TestServer } from "../helpers/servers.js";
+import { startProxy } from "../helpers/proxy.js";
+import type { TestProxy } from "../helpers/proxy.js";
 
 /** A real provider object that counts its calls. */
 function countingProvider(

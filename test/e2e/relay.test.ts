@@ -7,14 +7,14 @@ import { once } from "node:events";
 import type { Socket } from "node:net";
 import { serializeGreeting, serializeRequest, serializeUserPass, Command } from "@gatehouse-proxy/core/engine";
 import type { AuthProvider } from "@gatehouse-proxy/core";
-import { startProxy } from "./helpers/proxy.js";
-import type { TestProxy } from "./helpers/proxy.js";
-import { startRecordingServer } from "./helpers/destinations.js";
-import type { RecordingServer } from "./helpers/destinations.js";
-import { startChildProxy } from "./helpers/child-proxy.js";
-import type { ChildProxy } from "./helpers/child-proxy.js";
-import { closedWithin, connectTcp, delay, finishedWithin, openTunnel, readExactly } from "./helpers/socks-tunnel.js";
-import { peerOf, recordOf } from "./helpers/records.js";
+import { startProxy } from "../helpers/proxy.js";
+import type { TestProxy } from "../helpers/proxy.js";
+import { startRecordingServer } from "../helpers/destinations.js";
+import type { RecordingServer } from "../helpers/destinations.js";
+import { startChildProxy } from "../helpers/child-proxy.js";
+import type { ChildProxy } from "../helpers/child-proxy.js";
+import { closedWithin, connectTcp, delay, finishedWithin, openTunnel, readExactly } from "../helpers/socks-tunnel.js";
+import { peerOf, recordOf } from "../helpers/records.js";
 
 const MiB = 1024 * 1024;
 

@@ -7,10 +7,10 @@ import type { Socket } from "node:net";
 import { once } from "node:events";
 import { SocksClient } from "socks";
 import type { AuthProvider } from "@gatehouse-proxy/core";
-import { startEchoServer, startTcpServer } from "./helpers/servers.js";
-import type { TestServer } from "./helpers/servers.js";
-import { startProxy } from "./helpers/proxy.js";
-import { openTunnel, readExactly } from "./helpers/socks-tunnel.js";
+import { startEchoServer, startTcpServer } from "../helpers/servers.js";
+import type { TestServer } from "../helpers/servers.js";
+import { startProxy } from "../helpers/proxy.js";
+import { openTunnel, readExactly } from "../helpers/socks-tunnel.js";
 
 function passwordProvider(name: string, password: string): AuthProvider {
   return {

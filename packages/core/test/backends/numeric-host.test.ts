@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { interpretDestinationName } from "@gatehouse-proxy/core/engine";
-import { parseInetAton, parseNumericHost } from "../dist/dns/numeric-host.js";
+import { parseInetAton, parseNumericHost } from "../../dist/dns/numeric-host.js";
 
 const PROGRAM = String.raw`
 #include <arpa/inet.h>

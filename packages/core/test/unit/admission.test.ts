@@ -1,11 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConnectionLimit } from "../dist/listener/connection-limit.js";
-import { DEFAULT_MAX_UNAUTHENTICATED_PER_IP, resolveListenerOptions } from "../dist/listener/options.js";
-import { FALLBACK_SOFT_FD_LIMIT, fdBudget, parseSoftFdLimit, readSoftFdLimit } from "../dist/listener/fd-budget.js";
-import { LimitEpisodes, RateLimitedCount, UnauthenticatedSessions } from "../dist/listener/admission.js";
+import { ConnectionLimit } from "../../dist/listener/connection-limit.js";
+import { DEFAULT_MAX_UNAUTHENTICATED_PER_IP, resolveListenerOptions } from "../../dist/listener/options.js";
+import { FALLBACK_SOFT_FD_LIMIT, fdBudget, parseSoftFdLimit, readSoftFdLimit } from "../../dist/listener/fd-budget.js";
+import { LimitEpisodes, RateLimitedCount, UnauthenticatedSessions } from "../../dist/listener/admission.js";
 import { ProxyStats } from "@gatehouse-proxy/core/engine";
-import type { Admittable } from "../dist/listener/admission.js";
+import type { Admittable } from "../../dist/listener/admission.js";
 import type { Logger } from "@gatehouse-proxy/core";
 import type { ShedReason } from "@gatehouse-proxy/core/engine";
 

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { IDENTITY_CONTEXTS, normalizeAuthResult, redactSecret } from "@gatehouse-proxy/core";
-import { ProviderAuthenticator } from "../dist/auth/provider-authenticator.js";
+import { ProviderAuthenticator } from "../../dist/auth/provider-authenticator.js";
 import type { AuthProvider, AuthRequest } from "@gatehouse-proxy/core";
 
 const request: AuthRequest = {

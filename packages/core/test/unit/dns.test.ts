@@ -5,11 +5,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { DNS_DEFAULTS, resolveDnsOptions } from "../dist/dns/options.js";
+import { DNS_DEFAULTS, resolveDnsOptions } from "../../dist/dns/options.js";
 import { DnsConfigError, DnsLookupError, DnsResolver, parseDnsServer } from "@gatehouse-proxy/core/engine";
 import type { DnsOptions } from "@gatehouse-proxy/core/engine";
-import { startDnsServer } from "../../../test/dist/helpers/dns-server.js";
-import type { TestDnsServer } from "../../../test/dist/helpers/dns-server.js";
+import { startDnsServer } from "../../../../test/dist/helpers/dns-server.js";
+import type { TestDnsServer } from "../../../../test/dist/helpers/dns-server.js";
 
 /** The code of a lookup that must fail (and fail with a DnsLookupError). */
 async function failure(promise: Promise<unknown>): Promise<string> {

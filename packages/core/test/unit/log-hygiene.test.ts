@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { HandshakeFailureSummary } from "../dist/session/handshake-failures.js";
+import { HandshakeFailureSummary } from "../../dist/session/handshake-failures.js";
 import { createJsonLogger, escapeJsonLine, escapeNonPrintable } from "@gatehouse-proxy/core/engine";
 
 /** A scheduler the test ticks by hand: a simulated clock for the summary's interval. */

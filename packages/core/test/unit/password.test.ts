@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import bcrypt from "bcryptjs";
-import { KdfLimiter } from "../dist/password/kdf-limiter.js";
+import { KdfLimiter } from "../../dist/password/kdf-limiter.js";
 import {
   PasswordRecordError,
   SCRYPT_DEFAULTS,

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AuthConfigError } from "@gatehouse-proxy/core/engine";
-import { AuthPipeline } from "../dist/auth/pipeline.js";
+import { AuthPipeline } from "../../dist/auth/pipeline.js";
 import type { AuthDecision } from "@gatehouse-proxy/core/engine";
 import type { AuthProvider, AuthRequest, AuthResult } from "@gatehouse-proxy/core";
 

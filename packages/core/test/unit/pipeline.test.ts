@@ -2,11 +2,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { inspect } from "node:util";
-import { AUTH_PIPELINE_DEFAULTS } from "../dist/auth/pipeline-options.js";
+import { AUTH_PIPELINE_DEFAULTS } from "../../dist/auth/pipeline-options.js";
 import { AuthConfigError, createProxyServer } from "@gatehouse-proxy/core/engine";
-import { AuthPipeline } from "../dist/auth/pipeline.js";
+import { AuthPipeline } from "../../dist/auth/pipeline.js";
 import type { AuthDecision, AuthOptions } from "@gatehouse-proxy/core/engine";
-import type { AuthPipelineOptions } from "../dist/auth/pipeline-options.js";
+import type { AuthPipelineOptions } from "../../dist/auth/pipeline-options.js";
 import type { AuthProvider, AuthRequest, AuthResult } from "@gatehouse-proxy/core";
 
 // ---------------------------------------------------------------------------------------

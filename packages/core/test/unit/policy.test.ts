@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConnectionLimits } from "../dist/policy/limits.js";
+import { ConnectionLimits } from "../../dist/policy/limits.js";
 import {
   PolicyConfigError,
   compileListenerPolicies,
@@ -13,8 +13,8 @@ import {
   parseSource,
   sourcePortNamed,
 } from "@gatehouse-proxy/core/policy";
-import { cidrContains } from "../dist/policy/cidr.js";
-import { destinationMatches } from "../dist/policy/destination.js";
+import { cidrContains } from "../../dist/policy/cidr.js";
+import { destinationMatches } from "../../dist/policy/destination.js";
 import type { PolicyOptions, PolicyRequest } from "@gatehouse-proxy/core/policy";
 
 const inCidr = (cidr: string, address: string): boolean => cidrContains(parseCidr(cidr), parseIp(address)!);

@@ -18,7 +18,7 @@ import {
   serializeRequest,
   serializeUserPass,
 } from "@gatehouse-proxy/core/engine";
-import { ProtocolError, RefusedNameError } from "../dist/protocol/errors.js";
+import { ProtocolError, RefusedNameError } from "../../dist/protocol/errors.js";
 import type { Parsed, ReplyCode, RequestAddress } from "@gatehouse-proxy/core/engine";
 
 /** Runs per property; FC_RUNS raises it for a longer local soak. */

@@ -11,7 +11,7 @@ import {
   serializeRequest,
   serializeUserPass,
 } from "@gatehouse-proxy/core/engine";
-import { ProtocolError, RefusedNameError } from "../dist/protocol/errors.js";
+import { ProtocolError, RefusedNameError } from "../../dist/protocol/errors.js";
 import type { RequestAddress } from "@gatehouse-proxy/core/engine";
 
 /** Feeds a message one byte more at a time: every proper prefix must ask for more bytes. */

@@ -1,11 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ListenerConfigError, parseHostPort } from "@gatehouse-proxy/core/engine";
-import { TimerWheel } from "../dist/util/timer-wheel.js";
+import { TimerWheel } from "../../dist/util/timer-wheel.js";
 import { abortReason, parseDuration, untilAborted } from "@gatehouse-proxy/core";
-import { replyForDialError } from "../dist/session/reply-codes.js";
-import { resolveListenerOptions } from "../dist/listener/options.js";
-import type { WheelEntry } from "../dist/util/timer-wheel.js";
+import { replyForDialError } from "../../dist/session/reply-codes.js";
+import { resolveListenerOptions } from "../../dist/listener/options.js";
+import type { WheelEntry } from "../../dist/util/timer-wheel.js";
 
 describe("parseDuration", () => {
   it("reads numbers as milliseconds and unit strings", () => {

@@ -6,7 +6,7 @@ import type { AuthProvider } from "@gatehouse-proxy/core";
 import type { ProxyServer, SessionRecord } from "@gatehouse-proxy/core/engine";
 import { combineHooks, createAdminServer, createProxyMetrics } from "@gatehouse-proxy/observability";
 import type { AdminServer } from "@gatehouse-proxy/observability";
-import { failedAuth, parseMetrics, startEchoServer, tunnelEcho, valueOf, waitFor } from "./helpers.js";
+import { failedAuth, parseMetrics, startEchoServer, tunnelEcho, valueOf, waitFor } from "../helpers.js";
 
 const USER = "alice";
 const PASSWORD = "s3cret-Pa55word";

@@ -11,7 +11,7 @@ import {
   sessionDialedOut,
   sessionHadTunnel,
 } from "@gatehouse-proxy/observability";
-import { parseMetrics, valueOf } from "./helpers.js";
+import { parseMetrics, valueOf } from "../helpers.js";
 
 function record(overrides: Partial<SessionRecord>): SessionRecord {
   return {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { run } from "./helpers/run.js";
-import { pluginDir } from "./helpers/plugin-dir.js";
+import { run } from "../helpers/run.js";
+import { pluginDir } from "../helpers/plugin-dir.js";
 
 /** Runs an ES module in a project outside the workspace and returns what it printed. */
 async function probe(source: string): Promise<string> {

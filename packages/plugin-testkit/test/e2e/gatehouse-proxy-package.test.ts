@@ -14,8 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { REPO_ROOT, curlThrough, run, startGatehouse, startHttp } from "./helpers/run.js";
-import type { Gatehouse } from "./helpers/run.js";
+import { REPO_ROOT, curlThrough, run, startGatehouse, startHttp } from "../helpers/run.js";
+import type { Gatehouse } from "../helpers/run.js";
 
 const INSTALL = join(REPO_ROOT, "scripts", "install-tarballs.js");
 const BUILT_IN = ["auth-ldap", "auth-lua", "auth-redis", "auth-static", "auth-webhook"];

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { cpSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CLI, REPO_ROOT, curlThrough, run, startGatehouse, startHttp } from "./helpers/run.js";
-import { pluginDir } from "./helpers/plugin-dir.js";
+import { CLI, REPO_ROOT, curlThrough, run, startGatehouse, startHttp } from "../helpers/run.js";
+import { pluginDir } from "../helpers/plugin-dir.js";
 
 /** A short-form plugin in plain JavaScript: the decorators applied by hand, as compiled TypeScript does. */
 function shortFormPlugin(name: string): string {
@@ -89,7 +89,7 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
           : name === BUNDLED_TSYRINGE
             ? shortFormPlugin(name).replace(
                 'import { inject, injectable } from "tsyringe";',
-                'import tsyringe from "./vendor/tsyringe/dist/cjs/index.js";\nconst { inject, injectable } = tsyringe;',
+                'import tsyringe from "../vendor/tsyringe/dist/cjs/index.js";\nconst { inject, injectable } = tsyringe;',
               )
             : shortFormPlugin(name),
       );

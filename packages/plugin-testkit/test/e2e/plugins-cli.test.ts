@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { CLI, run } from "./helpers/run.js";
-import { FUTURE_HOST, GOOD_PLUGIN, IMPOSTER, NO_DEFAULT_EXPORT, pluginDir } from "./helpers/plugin-dir.js";
+import { CLI, run } from "../helpers/run.js";
+import { FUTURE_HOST, GOOD_PLUGIN, IMPOSTER, NO_DEFAULT_EXPORT, pluginDir } from "../helpers/plugin-dir.js";
 
 function config(providers: Record<string, string[]>, use: string[] = Object.keys(providers)): string {
   const lines = ["listeners:", "  - listen: 127.0.0.1:0", "auth:", `  chain: [${use.join(", ")}]`, "  providers:"];
@@ -79,7 +79,7 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
   });
 
   it("a plugin with a syntax error, in its entry or in a file it imports, is reported with file:line:column", async () => {
-    fixture.write("typo.js", 'import helper from "./typo-helper.js";\nexport default helper;\n');
+    fixture.write("typo.js", 'import helper from "../typo-helper.js";\nexport default helper;\n');
     fixture.write("typo-helper.js", "const options = {\n  a: 1,,\n};\nexport default options;\n");
     const result = await cli("plugins", "verify", "./typo.js");
     assert.equal(result.code, 1, result.stdout + result.stderr);

@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 
-const RUN_SUITE = join(dirname(fileURLToPath(import.meta.url)), "providers", "run-suite.js");
+const RUN_SUITE = join(dirname(fileURLToPath(import.meta.url)), "..", "providers", "run-suite.js");
 
 interface Run {
   readonly code: number | null;

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { REPO_ROOT, curlThrough, run, startGatehouse, startHttp } from "./helpers/run.js";
-import type { Gatehouse } from "./helpers/run.js";
+import { REPO_ROOT, curlThrough, run, startGatehouse, startHttp } from "../helpers/run.js";
+import type { Gatehouse } from "../helpers/run.js";
 
 const TEMPLATE = join(REPO_ROOT, "examples", "plugin-template");
 const NAME = "gatehouse-plugin-example";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import ts from "typescript";
-import { REPO_ROOT } from "./helpers/run.js";
+import { REPO_ROOT } from "../helpers/run.js";
 
 const CORE = join(REPO_ROOT, "packages", "core");
 

@@ -12,7 +12,7 @@ import {
   REACHES_INTO_CORE,
   THROWS_AT_IMPORT,
   pluginDir,
-} from "./helpers/plugin-dir.js";
+} from "../helpers/plugin-dir.js";
 
 function codes(report: PluginVerification): string[] {
   return report.problems.map((problem) => problem.code);

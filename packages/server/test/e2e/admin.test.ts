@@ -3,10 +3,10 @@ import type { Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { runCli, startCli } from "./helpers/cli.js";
-import { curlThrough, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";
-import { adminGet, metricValue } from "./helpers/tunnel.js";
+import { runCli, startCli } from "../helpers/cli.js";
+import { curlThrough, startHttp } from "../helpers/curl.js";
+import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
+import { adminGet, metricValue } from "../helpers/tunnel.js";
 
 const PASSWORD = "metrics-secret-42";
 

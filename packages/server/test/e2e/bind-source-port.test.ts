@@ -7,9 +7,9 @@ import { connect, createServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { runCli, startCli } from "./helpers/cli.js";
-import type { RunningCli } from "./helpers/cli.js";
-import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";
+import { runCli, startCli } from "../helpers/cli.js";
+import type { RunningCli } from "../helpers/cli.js";
+import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
 
 const PASSWORD = "alice-Pw-1";
 

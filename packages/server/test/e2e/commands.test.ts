@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { verifyPassword } from "@gatehouse-proxy/core";
 import { describe, it } from "node:test";
-import { runCli } from "./helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
 
 describe("gatehouse commands", () => {
   it("--version prints the version", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { runCli } from "./helpers/cli.js";
-import { INLINE_PLUGIN, makeFixtureDir } from "./helpers/fixtures.js";
+import { runCli } from "../helpers/cli.js";
+import { INLINE_PLUGIN, makeFixtureDir } from "../helpers/fixtures.js";
 
 describe("gatehouse check-config: config errors name their path and exit 2", () => {
   const fixture = makeFixtureDir();

@@ -7,12 +7,12 @@ import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { SocksClient } from "socks";
-import { startDnsServer } from "../../../test/dist/helpers/dns-server.js";
-import type { TestDnsServer } from "../../../test/dist/helpers/dns-server.js";
-import { runCli, startCli } from "./helpers/cli.js";
-import type { RunningCli } from "./helpers/cli.js";
-import { curlThrough, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
+import { startDnsServer } from "../../../../test/dist/helpers/dns-server.js";
+import type { TestDnsServer } from "../../../../test/dist/helpers/dns-server.js";
+import { runCli, startCli } from "../helpers/cli.js";
+import type { RunningCli } from "../helpers/cli.js";
+import { curlThrough, startHttp } from "../helpers/curl.js";
+import { makeFixtureDir } from "../helpers/fixtures.js";
 
 const PASSWORD = "dns-secret-31";
 

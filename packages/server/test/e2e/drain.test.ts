@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
-import { startCli } from "./helpers/cli.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
-import { echoRoundTrip, openTunnel, startEcho, tryConnect } from "./helpers/tunnel.js";
+import { startCli } from "../helpers/cli.js";
+import { makeFixtureDir } from "../helpers/fixtures.js";
+import { echoRoundTrip, openTunnel, startEcho, tryConnect } from "../helpers/tunnel.js";
 
 describe("SIGTERM drains open tunnels", () => {
   const fixture = makeFixtureDir();

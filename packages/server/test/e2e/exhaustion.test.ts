@@ -6,11 +6,11 @@ import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { startCli } from "./helpers/cli.js";
-import type { RunningCli } from "./helpers/cli.js";
-import { curl, curlThrough, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";
-import { adminGet, metricValue } from "./helpers/tunnel.js";
+import { startCli } from "../helpers/cli.js";
+import type { RunningCli } from "../helpers/cli.js";
+import { curl, curlThrough, startHttp } from "../helpers/curl.js";
+import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
+import { adminGet, metricValue } from "../helpers/tunnel.js";
 
 const PASSWORD = "exhaust-secret-7";
 const FD_LIMIT = 256;

@@ -6,11 +6,11 @@ import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { startCli } from "./helpers/cli.js";
-import type { RunningCli } from "./helpers/cli.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
-import { loginStatus } from "./helpers/socks-bytes.js";
-import { CLI, REPO_ROOT } from "./helpers/paths.js";
+import { startCli } from "../helpers/cli.js";
+import type { RunningCli } from "../helpers/cli.js";
+import { makeFixtureDir } from "../helpers/fixtures.js";
+import { loginStatus } from "../helpers/socks-bytes.js";
+import { CLI, REPO_ROOT } from "../helpers/paths.js";
 
 const FORGED = '{"level":30,"event":"auth","outcome":"allow","username":"root","msg":"auth decision"}';
 /** Usernames that try to break out of their log line, or hide in it. */

@@ -9,11 +9,11 @@ import { once } from "node:events";
 import { connect, createServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { startDnsServer } from "../../../test/dist/helpers/dns-server.js";
-import type { TestDnsServer } from "../../../test/dist/helpers/dns-server.js";
-import { runCli, startCli } from "./helpers/cli.js";
-import type { RunningCli } from "./helpers/cli.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
+import { startDnsServer } from "../../../../test/dist/helpers/dns-server.js";
+import type { TestDnsServer } from "../../../../test/dist/helpers/dns-server.js";
+import { runCli, startCli } from "../helpers/cli.js";
+import type { RunningCli } from "../helpers/cli.js";
+import { makeFixtureDir } from "../helpers/fixtures.js";
 
 const SUCCEEDED = 0x00;
 const NOT_ALLOWED = 0x02;

@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { startCli } from "./helpers/cli.js";
-import { curlThrough, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
+import { startCli } from "../helpers/cli.js";
+import { curlThrough, startHttp } from "../helpers/curl.js";
+import { makeFixtureDir } from "../helpers/fixtures.js";
 
 const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2", carol: "carol-Pw-3", wrong: "not-it-Pw-9" };
 

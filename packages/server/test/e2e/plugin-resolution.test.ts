@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { runCli } from "./helpers/cli.js";
-import { FUTURE_PLUGIN, NOT_A_PLUGIN, THROWING_PLUGIN, makeFixtureDir } from "./helpers/fixtures.js";
+import { runCli } from "../helpers/cli.js";
+import { FUTURE_PLUGIN, NOT_A_PLUGIN, THROWING_PLUGIN, makeFixtureDir } from "../helpers/fixtures.js";
 
 function configUsing(use: string): string {
   return [

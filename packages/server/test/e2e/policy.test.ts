@@ -7,13 +7,13 @@ import type { Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { startDnsServer } from "../../../test/dist/helpers/dns-server.js";
-import type { TestDnsServer } from "../../../test/dist/helpers/dns-server.js";
-import { runCli, startCli } from "./helpers/cli.js";
-import { curlThrough, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
-import { REPO_ROOT } from "./helpers/paths.js";
-import { adminGet, echoRoundTrip, metricValue, openTunnel, startEcho } from "./helpers/tunnel.js";
+import { startDnsServer } from "../../../../test/dist/helpers/dns-server.js";
+import type { TestDnsServer } from "../../../../test/dist/helpers/dns-server.js";
+import { runCli, startCli } from "../helpers/cli.js";
+import { curlThrough, startHttp } from "../helpers/curl.js";
+import { makeFixtureDir } from "../helpers/fixtures.js";
+import { REPO_ROOT } from "../helpers/paths.js";
+import { adminGet, echoRoundTrip, metricValue, openTunnel, startEcho } from "../helpers/tunnel.js";
 
 const PASSWORD = "policy-secret-77";
 

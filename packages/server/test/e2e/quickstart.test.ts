@@ -3,10 +3,10 @@ import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runCli, startCli } from "./helpers/cli.js";
-import { curl, curlThrough, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
-import { REPO_ROOT } from "./helpers/paths.js";
+import { runCli, startCli } from "../helpers/cli.js";
+import { curl, curlThrough, startHttp } from "../helpers/curl.js";
+import { makeFixtureDir } from "../helpers/fixtures.js";
+import { REPO_ROOT } from "../helpers/paths.js";
 
 const QUICKSTART = join(REPO_ROOT, "examples", "quickstart.yaml");
 

@@ -5,15 +5,15 @@ import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { Slapd } from "../../../plugins/auth-ldap/dist-test/helpers/slapd.js";
-import { addPosixUser, seedLayout, SERVICE_PASSWORD } from "../../../plugins/auth-ldap/dist-test/helpers/directory.js";
-import { startRedis } from "../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
-import { startCli } from "./helpers/cli.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
-import { loginChurn } from "./helpers/login-churn.js";
-import type { ChurnResult, ChurnUser } from "./helpers/login-churn.js";
-import { REPO_ROOT } from "./helpers/paths.js";
-import { startEcho } from "./helpers/tunnel.js";
+import { Slapd } from "../../../../plugins/auth-ldap/dist-test/helpers/slapd.js";
+import { addPosixUser, seedLayout, SERVICE_PASSWORD } from "../../../../plugins/auth-ldap/dist-test/helpers/directory.js";
+import { startRedis } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
+import { startCli } from "../helpers/cli.js";
+import { makeFixtureDir } from "../helpers/fixtures.js";
+import { loginChurn } from "../helpers/login-churn.js";
+import type { ChurnResult, ChurnUser } from "../helpers/login-churn.js";
+import { REPO_ROOT } from "../helpers/paths.js";
+import { startEcho } from "../helpers/tunnel.js";
 
 // 50 clients log in and relay through the real `gatehouse` while it gets 20 SIGHUPs; the
 // provider is asked for every login (cache: false), so every reload swaps the provider

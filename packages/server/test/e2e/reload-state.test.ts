@@ -10,11 +10,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { startCli } from "./helpers/cli.js";
-import type { RunningCli } from "./helpers/cli.js";
-import { makeFixtureDir } from "./helpers/fixtures.js";
-import { connectTlsListener, loginStatus, tunnelOverTls } from "./helpers/socks-bytes.js";
-import { echoRoundTrip, openTunnel, startEcho } from "./helpers/tunnel.js";
+import { startCli } from "../helpers/cli.js";
+import type { RunningCli } from "../helpers/cli.js";
+import { makeFixtureDir } from "../helpers/fixtures.js";
+import { connectTlsListener, loginStatus, tunnelOverTls } from "../helpers/socks-bytes.js";
+import { echoRoundTrip, openTunnel, startEcho } from "../helpers/tunnel.js";
 
 const run = promisify(execFile);
 

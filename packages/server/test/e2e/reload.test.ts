@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { portOf, startCli } from "./helpers/cli.js";
-import { curlThrough, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";
-import { echoRoundTrip, openTunnel, startEcho } from "./helpers/tunnel.js";
+import { portOf, startCli } from "../helpers/cli.js";
+import { curlThrough, startHttp } from "../helpers/curl.js";
+import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
+import { echoRoundTrip, openTunnel, startEcho } from "../helpers/tunnel.js";
 
 const PASSWORD_A = "first-password-A1";
 const PASSWORD_B = "second-password-B2";

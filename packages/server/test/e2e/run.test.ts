@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { runCli, startCli } from "./helpers/cli.js";
-import { curlThrough, startHttp } from "./helpers/curl.js";
-import { INLINE_PLUGIN, makeFixtureDir } from "./helpers/fixtures.js";
+import { runCli, startCli } from "../helpers/cli.js";
+import { curlThrough, startHttp } from "../helpers/curl.js";
+import { INLINE_PLUGIN, makeFixtureDir } from "../helpers/fixtures.js";
 
 const CONFIG = [
   "listeners:",

@@ -5,11 +5,11 @@ import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { startCli } from "./helpers/cli.js";
-import type { RunningCli } from "./helpers/cli.js";
-import { curl, startHttp } from "./helpers/curl.js";
-import { makeFixtureDir, staticAuthLines } from "./helpers/fixtures.js";
-import { loginStatus } from "./helpers/socks-bytes.js";
+import { startCli } from "../helpers/cli.js";
+import type { RunningCli } from "../helpers/cli.js";
+import { curl, startHttp } from "../helpers/curl.js";
+import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
+import { loginStatus } from "../helpers/socks-bytes.js";
 
 const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2" };
 const SUCCESS = 0x00;

@@ -2,9 +2,9 @@ import "reflect-metadata";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { AuthInfo } from "@gatehouse-proxy/core";
-import { SERVICE_PASSWORD, addAdUser, addGroup, seedLayout } from "./helpers/directory.js";
-import { Slapd } from "./helpers/slapd.js";
-import { lastDenyReason, request, signal, wire } from "./helpers/wire.js";
+import { SERVICE_PASSWORD, addAdUser, addGroup, seedLayout } from "../helpers/directory.js";
+import { Slapd } from "../helpers/slapd.js";
+import { lastDenyReason, request, signal, wire } from "../helpers/wire.js";
 
 const DOMAIN = "corp.example.com";
 

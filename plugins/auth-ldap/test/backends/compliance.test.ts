@@ -3,10 +3,10 @@ import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@g
 import type { ProviderFactory } from "@gatehouse-proxy/plugin-testkit";
 import { after, before, describe, it } from "node:test";
 import plugin from "@gatehouse-proxy/auth-ldap";
-import { startBlackhole } from "./helpers/blackhole.js";
-import { SERVICE_PASSWORD, addAdUser, addGroup, addPosixUser, seedLayout } from "./helpers/directory.js";
-import { freePort } from "./helpers/ports.js";
-import { Slapd } from "./helpers/slapd.js";
+import { startBlackhole } from "../helpers/blackhole.js";
+import { SERVICE_PASSWORD, addAdUser, addGroup, addPosixUser, seedLayout } from "../helpers/directory.js";
+import { freePort } from "../helpers/ports.js";
+import { Slapd } from "../helpers/slapd.js";
 
 const PASSWORD = "alice-compliance-secret";
 const WRONG_PASSWORD = "Alice-compliance-secret";

@@ -3,11 +3,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { AuthInfo } from "@gatehouse-proxy/core";
 import { Client } from "ldapts";
-import { startBlackhole } from "./helpers/blackhole.js";
-import { SERVICE_PASSWORD, addPosixUser, seedLayout } from "./helpers/directory.js";
-import { freePort } from "./helpers/ports.js";
-import { Slapd } from "./helpers/slapd.js";
-import { lastDenyReason, request, signal, wire } from "./helpers/wire.js";
+import { startBlackhole } from "../helpers/blackhole.js";
+import { SERVICE_PASSWORD, addPosixUser, seedLayout } from "../helpers/directory.js";
+import { freePort } from "../helpers/ports.js";
+import { Slapd } from "../helpers/slapd.js";
+import { lastDenyReason, request, signal, wire } from "../helpers/wire.js";
 
 const TIMEOUT_MS = 1500;
 /** Generous bound for a loaded 2-core machine: the configured timeouts plus slack. */

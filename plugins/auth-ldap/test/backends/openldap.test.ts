@@ -4,9 +4,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { AuthInfo } from "@gatehouse-proxy/core";
-import { SERVICE_PASSWORD, addGroup, addPosixUser, seedLayout } from "./helpers/directory.js";
-import { Slapd } from "./helpers/slapd.js";
-import { lastDenyReason, request, signal, wire } from "./helpers/wire.js";
+import { SERVICE_PASSWORD, addGroup, addPosixUser, seedLayout } from "../helpers/directory.js";
+import { Slapd } from "../helpers/slapd.js";
+import { lastDenyReason, request, signal, wire } from "../helpers/wire.js";
 
 const LONG_PASSWORD = "p".repeat(200) + "()*\\$&` ;#".repeat(5) + "z".repeat(5);
 const SPECIAL_PASSWORD = " ()*\\$& spaced\t$` ";

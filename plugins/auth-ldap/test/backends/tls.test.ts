@@ -5,10 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { AuthInfo } from "@gatehouse-proxy/core";
-import { selfSignedCertificate } from "./helpers/certs.js";
-import { SERVICE_PASSWORD, addPosixUser, seedLayout } from "./helpers/directory.js";
-import { Slapd } from "./helpers/slapd.js";
-import { request, signal, wire } from "./helpers/wire.js";
+import { selfSignedCertificate } from "../helpers/certs.js";
+import { SERVICE_PASSWORD, addPosixUser, seedLayout } from "../helpers/directory.js";
+import { Slapd } from "../helpers/slapd.js";
+import { request, signal, wire } from "../helpers/wire.js";
 
 /** Waits (at most 5 s) until slapd has logged `count` binds; its log arrives after the reply. */
 async function bindsReach(slapd: Slapd, count: number): Promise<void> {

@@ -10,7 +10,7 @@ import {
   ldapConfigSchema,
 } from "@gatehouse-proxy/auth-ldap";
 // Internal, not part of the package's API: the built module next to this test's output.
-import { Slots } from "../dist/slots.js";
+import { Slots } from "../../dist/slots.js";
 
 describe("RFC 4515 / 4514 escaping and templates", () => {
   it("filter values: \\ * ( ) NUL become \\XX, once; UTF-8 stays", () => {

@@ -5,11 +5,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import type { AuthEvent, ProxyServer } from "@gatehouse-proxy/core/engine";
-import { startGatehouse } from "./helpers/cli.js";
-import { curlThrough, startHttp } from "./helpers/curl.js";
-import { SERVICE_PASSWORD, addGroup, addPosixUser, seedLayout } from "./helpers/directory.js";
-import { Slapd } from "./helpers/slapd.js";
-import { wire } from "./helpers/wire.js";
+import { startGatehouse } from "../helpers/cli.js";
+import { curlThrough, startHttp } from "../helpers/curl.js";
+import { SERVICE_PASSWORD, addGroup, addPosixUser, seedLayout } from "../helpers/directory.js";
+import { Slapd } from "../helpers/slapd.js";
+import { wire } from "../helpers/wire.js";
 
 describe("auth-ldap end to end: curl through the proxy", () => {
   let slapd: Slapd;

@@ -4,7 +4,7 @@ import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { CLI, REPO_ROOT, SEED_AUTHINFO, curlThrough, scriptDir, startHttp } from "./helpers.js";
+import { CLI, REPO_ROOT, SEED_AUTHINFO, curlThrough, scriptDir, startHttp } from "../helpers.js";
 
 interface Gatehouse {
   readonly child: ChildProcess;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import type { ProxyServer } from "@gatehouse-proxy/core/engine";
-import { curlThrough, noSignal, request, startHttp, startPolicy, startProxy } from "./helpers.js";
+import { curlThrough, noSignal, request, startHttp, startPolicy, startProxy } from "../helpers.js";
 
 /** Long enough that the instruction budget, not the clock, stops the pure-Lua loops even on a loaded machine. */
 const CALL_TIMEOUT_MS = 3000;

@@ -12,7 +12,7 @@ import {
   startHttp,
   startPolicy,
   startProxy,
-} from "./helpers.js";
+} from "../helpers.js";
 
 const GROUPS = ["proxy-users", "premium-tier"];
 

@@ -2,7 +2,7 @@ import "reflect-metadata";
 import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import { after, describe, it } from "node:test";
 import plugin from "@gatehouse-proxy/auth-lua";
-import { REPO_ROOT, scriptDir } from "./helpers.js";
+import { REPO_ROOT, scriptDir } from "../helpers.js";
 
 const logger = recordingLogger();
 const scripts = scriptDir();

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { noSignal, request, startPolicy } from "./helpers.js";
+import { noSignal, request, startPolicy } from "../helpers.js";
 
 /** One script; the username picks what the handler returns. */
 const SHAPES = `

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { noSignal, request, startPolicy } from "./helpers.js";
+import { noSignal, request, startPolicy } from "../helpers.js";
 
 const ALLOWED = [
   "_G",

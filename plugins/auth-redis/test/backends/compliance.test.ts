@@ -6,10 +6,10 @@ import type { AuthProvider } from "@gatehouse-proxy/core";
 import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import plugin, { userKey } from "@gatehouse-proxy/auth-redis";
 import { Redis } from "ioredis";
-import { FAST } from "./helpers/fixtures.js";
-import { startFaultRelay } from "./helpers/fault-relay.js";
-import type { FaultRelay } from "./helpers/fault-relay.js";
-import { startRedis } from "./helpers/redis-server.js";
+import { FAST } from "../helpers/fixtures.js";
+import { startFaultRelay } from "../helpers/fault-relay.js";
+import type { FaultRelay } from "../helpers/fault-relay.js";
+import { startRedis } from "../helpers/redis-server.js";
 
 const PASSWORD = "correct horse battery";
 

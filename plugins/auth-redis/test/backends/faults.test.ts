@@ -4,10 +4,10 @@ import assert from "node:assert/strict";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { userKey } from "@gatehouse-proxy/auth-redis";
 import { Redis } from "ioredis";
-import { FAST, noSignal, request, wire } from "./helpers/fixtures.js";
-import type { Wired } from "./helpers/fixtures.js";
-import { startBlackhole, startRedis } from "./helpers/redis-server.js";
-import type { RedisServer } from "./helpers/redis-server.js";
+import { FAST, noSignal, request, wire } from "../helpers/fixtures.js";
+import type { Wired } from "../helpers/fixtures.js";
+import { startBlackhole, startRedis } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
 
 const COMMAND_TIMEOUT_MS = 500;
 

@@ -5,10 +5,10 @@ import { hashPassword } from "@gatehouse-proxy/core";
 import { userKey } from "@gatehouse-proxy/auth-redis";
 import bcrypt from "bcryptjs";
 import { Redis } from "ioredis";
-import { FAST, monitorCommands, noSignal, request, wire } from "./helpers/fixtures.js";
-import type { Wired } from "./helpers/fixtures.js";
-import { startRedis, tempDir } from "./helpers/redis-server.js";
-import type { RedisServer } from "./helpers/redis-server.js";
+import { FAST, monitorCommands, noSignal, request, wire } from "../helpers/fixtures.js";
+import type { Wired } from "../helpers/fixtures.js";
+import { startRedis, tempDir } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
 
 const PREFIX = "gatehouse:user:";
 

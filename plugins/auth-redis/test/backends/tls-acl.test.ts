@@ -8,9 +8,9 @@ import { promisify } from "node:util";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { userKey } from "@gatehouse-proxy/auth-redis";
 import { Redis } from "ioredis";
-import { FAST, noSignal, request, wire } from "./helpers/fixtures.js";
-import { freePort, startRedis, tempDir } from "./helpers/redis-server.js";
-import type { RedisServer } from "./helpers/redis-server.js";
+import { FAST, noSignal, request, wire } from "../helpers/fixtures.js";
+import { freePort, startRedis, tempDir } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
 
 const PREFIX = "gatehouse:user:";
 

@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { hashPassword } from "@gatehouse-proxy/core";
 import plugin, { userKey } from "@gatehouse-proxy/auth-redis";
 import { Cluster, Redis } from "ioredis";
-import { FAST, noSignal, recordingLogger, request, wire } from "./helpers/fixtures.js";
-import { startCluster, startSentinel } from "./helpers/redis-server.js";
-import type { RedisCluster, RedisSentinel } from "./helpers/redis-server.js";
+import { FAST, noSignal, recordingLogger, request, wire } from "../helpers/fixtures.js";
+import { startCluster, startSentinel } from "../helpers/redis-server.js";
+import type { RedisCluster, RedisSentinel } from "../helpers/redis-server.js";
 
 const PREFIX = "gatehouse:user:";
 const NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "*", "a:b", "{tag}"];

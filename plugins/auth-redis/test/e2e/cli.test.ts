@@ -6,10 +6,10 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { userKey } from "@gatehouse-proxy/auth-redis";
 import { Redis } from "ioredis";
-import { curl, runCli, startGatehouse } from "./helpers/cli.js";
-import type { RunningGatehouse } from "./helpers/cli.js";
-import { startRedis, tempDir } from "./helpers/redis-server.js";
-import type { RedisServer } from "./helpers/redis-server.js";
+import { curl, runCli, startGatehouse } from "../helpers/cli.js";
+import type { RunningGatehouse } from "../helpers/cli.js";
+import { startRedis, tempDir } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
 
 describe("gatehouse users end to end: the real CLI writes Redis, a real gatehouse process reads it", () => {
   let redis: RedisServer;

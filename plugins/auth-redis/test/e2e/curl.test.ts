@@ -9,11 +9,11 @@ import { hashPassword } from "@gatehouse-proxy/core";
 import type { AuthEvent, ProxyServer } from "@gatehouse-proxy/core/engine";
 import { userKey } from "@gatehouse-proxy/auth-redis";
 import { Redis } from "ioredis";
-import { curl } from "./helpers/cli.js";
-import { FAST, wire } from "./helpers/fixtures.js";
-import type { Wired } from "./helpers/fixtures.js";
-import { startRedis } from "./helpers/redis-server.js";
-import type { RedisServer } from "./helpers/redis-server.js";
+import { curl } from "../helpers/cli.js";
+import { FAST, wire } from "../helpers/fixtures.js";
+import type { Wired } from "../helpers/fixtures.js";
+import { startRedis } from "../helpers/redis-server.js";
+import type { RedisServer } from "../helpers/redis-server.js";
 
 const PREFIX = "gatehouse:user:";
 

@@ -7,7 +7,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import type { ProxyServer } from "@gatehouse-proxy/core/engine";
-import { users, wire } from "./fixtures.js";
+import { users, wire } from "../fixtures.js";
 
 interface CurlResult {
   readonly exitCode: number;

@@ -3,7 +3,7 @@ import { hashPassword } from "@gatehouse-proxy/core";
 import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import { describe, it } from "node:test";
 import plugin from "@gatehouse-proxy/auth-static";
-import { FAST } from "./fixtures.js";
+import { FAST } from "../fixtures.js";
 
 const alice = await hashPassword("correct horse battery", FAST);
 const logger = recordingLogger();

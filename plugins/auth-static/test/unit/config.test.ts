@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { z } from "@gatehouse-proxy/core";
 import plugin from "@gatehouse-proxy/auth-static";
-import { FAST } from "./fixtures.js";
+import { FAST } from "../fixtures.js";
 import { hashPassword } from "@gatehouse-proxy/core";
 
 function problems(raw: unknown): string[] {

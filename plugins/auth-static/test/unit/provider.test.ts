@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { Tokens, hashPassword } from "@gatehouse-proxy/core";
 import { kdfLimiter } from "@gatehouse-proxy/core/engine";
 import { StaticProvider, UsersFileError } from "@gatehouse-proxy/auth-static";
-import { FAST, noSignal, request, tempDir, users, wire } from "./fixtures.js";
-import type { TempDir } from "./fixtures.js";
+import { FAST, noSignal, request, tempDir, users, wire } from "../fixtures.js";
+import type { TempDir } from "../fixtures.js";
 
 async function elapsedMs(work: () => Promise<unknown>): Promise<number> {
   const start = performance.now();

@@ -6,8 +6,8 @@ import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { providerComplianceSuite, providerFromPlugin, recordingLogger } from "@gatehouse-proxy/plugin-testkit";
 import plugin from "@gatehouse-proxy/auth-webhook";
-import { SECRET, startReceiver, tempDir } from "./fixtures.js";
-import type { RunningReceiver, TempDir } from "./fixtures.js";
+import { SECRET, startReceiver, tempDir } from "../fixtures.js";
+import type { RunningReceiver, TempDir } from "../fixtures.js";
 
 const PASSWORD = "correct horse battery";
 

@@ -20,8 +20,8 @@ import {
   startServer,
   tempDir,
   wire,
-} from "./fixtures.js";
-import type { RunningReceiver, TempDir, TestServer } from "./fixtures.js";
+} from "../fixtures.js";
+import type { RunningReceiver, TempDir, TestServer } from "../fixtures.js";
 
 const run = promisify(execFile);
 

@@ -5,8 +5,8 @@ import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { WebhookError } from "@gatehouse-proxy/auth-webhook";
-import { closeProviders, noSignal, rejection, request, startServer, wire } from "./fixtures.js";
-import type { TestServer } from "./fixtures.js";
+import { closeProviders, noSignal, rejection, request, startServer, wire } from "../fixtures.js";
+import type { TestServer } from "../fixtures.js";
 
 const TIMEOUT_MS = 1500;
 /** Generous: "an error within the deadline", on a loaded 2-core machine. */

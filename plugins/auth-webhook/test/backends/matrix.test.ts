@@ -2,8 +2,8 @@ import "reflect-metadata";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { WebhookError } from "@gatehouse-proxy/auth-webhook";
-import { closeProviders, noSignal, rejection, reply, request, startServer, wire } from "./fixtures.js";
-import type { TestServer } from "./fixtures.js";
+import { closeProviders, noSignal, rejection, reply, request, startServer, wire } from "../fixtures.js";
+import type { TestServer } from "../fixtures.js";
 
 const PASSWORD = "pw-Zq8#never-in-errors";
 

@@ -12,8 +12,8 @@ import {
   startServer,
   tempDir,
   wire,
-} from "./fixtures.js";
-import type { Pki, TempDir, TestServer } from "./fixtures.js";
+} from "../fixtures.js";
+import type { Pki, TempDir, TestServer } from "../fixtures.js";
 
 describe("HTTPS with a private CA (openssl)", () => {
   let dir: TempDir;

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import { hashPassword } from "@gatehouse-proxy/core";
 import type { ProxyServer } from "@gatehouse-proxy/core/engine";
-import { CLI, REPO_ROOT, SECRET, closeProviders, startReceiver, tempDir, wire } from "./fixtures.js";
-import type { RunningReceiver, TempDir } from "./fixtures.js";
+import { CLI, REPO_ROOT, SECRET, closeProviders, startReceiver, tempDir, wire } from "../fixtures.js";
+import type { RunningReceiver, TempDir } from "../fixtures.js";
 
 interface CurlResult {
   readonly exitCode: number;

@@ -2,7 +2,7 @@ import "reflect-metadata";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import plugin, { parseHeadersFile, webhookConfigSchema } from "@gatehouse-proxy/auth-webhook";
-import { SECRET } from "./fixtures.js";
+import { SECRET } from "../fixtures.js";
 
 function problems(config: unknown): string[] {
   const result = webhookConfigSchema.safeParse(config);
