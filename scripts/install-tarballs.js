@@ -126,11 +126,16 @@ export function installTarballs(into, { packages = [], tarballs = [] } = {}) {
   function packAll() {
     if (toPack.length === 0) return;
     const workspaceArgs = toPack.flatMap(({ folder }) => ["-w", folder]);
-    const pack = spawnSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", into, ...workspaceArgs], {
-      cwd: ROOT,
-      encoding: "utf8",
-    });
-    if (pack.status !== 0) throw new Error(`npm pack ${toPack.map(({ folder }) => folder).join(" ")} failed:\n${pack.stderr}`);
+    const pack = spawnSync(
+      "npm",
+      ["pack", "--ignore-scripts", "--json", "--pack-destination", into, ...workspaceArgs],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+      },
+    );
+    if (pack.status !== 0)
+      throw new Error(`npm pack ${toPack.map(({ folder }) => folder).join(" ")} failed:\n${pack.stderr}`);
     const packed = new Map(JSON.parse(pack.stdout).map((result) => [result.filename, result]));
     for (const { folder, filename, entry } of toPack) {
       const result = packed.get(filename);

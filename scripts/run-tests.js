@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { preflightLine } from "./test-tiers/preflight.js";
 
 export const TIERS = ["unit", "backends", "e2e"];
-const GUARD = fileURLToPath(new URL("./test-tiers/no-child-process.js", import.meta.url));
+const GUARD = fileURLToPath(import.meta.resolve("./test-tiers/no-child-process.js"));
 
 function testRoots() {
   const roots = [];

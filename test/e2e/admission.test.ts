@@ -10,7 +10,14 @@ import { startProxy } from "../helpers/proxy.js";
 import type { TestProxy } from "../helpers/proxy.js";
 import { startEchoServer } from "../helpers/servers.js";
 import type { TestServer } from "../helpers/servers.js";
-import { delay, finishedWithin, negotiateNoAuth, readExactly, readToEnd, sendRequest } from "../helpers/socks-tunnel.js";
+import {
+  delay,
+  finishedWithin,
+  negotiateNoAuth,
+  readExactly,
+  readToEnd,
+  sendRequest,
+} from "../helpers/socks-tunnel.js";
 
 /** A TCP connection to the proxy from a chosen loopback address that sends nothing. */
 async function silent(port: number, from: string): Promise<Socket> {

@@ -6,7 +6,11 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { Slapd } from "../../../../plugins/auth-ldap/dist-test/helpers/slapd.js";
-import { addPosixUser, seedLayout, SERVICE_PASSWORD } from "../../../../plugins/auth-ldap/dist-test/helpers/directory.js";
+import {
+  addPosixUser,
+  seedLayout,
+  SERVICE_PASSWORD,
+} from "../../../../plugins/auth-ldap/dist-test/helpers/directory.js";
 import { startRedis } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
 import { startCli } from "../helpers/cli.js";
 import { makeFixtureDir } from "../helpers/fixtures.js";
