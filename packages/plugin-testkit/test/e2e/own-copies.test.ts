@@ -89,7 +89,7 @@ describe("a plugin with its own copy of tsyringe or @gatehouse-proxy/core (the r
           : name === BUNDLED_TSYRINGE
             ? shortFormPlugin(name).replace(
                 'import { inject, injectable } from "tsyringe";',
-                'import tsyringe from "../vendor/tsyringe/dist/cjs/index.js";\nconst { inject, injectable } = tsyringe;',
+                'import tsyringe from "./vendor/tsyringe/dist/cjs/index.js";\nconst { inject, injectable } = tsyringe;',
               )
             : shortFormPlugin(name),
       );

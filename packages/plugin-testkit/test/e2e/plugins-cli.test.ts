@@ -79,7 +79,7 @@ describe("gatehouse plugins verify / list (the real CLI)", () => {
   });
 
   it("a plugin with a syntax error, in its entry or in a file it imports, is reported with file:line:column", async () => {
-    fixture.write("typo.js", 'import helper from "../typo-helper.js";\nexport default helper;\n');
+    fixture.write("typo.js", 'import helper from "./typo-helper.js";\nexport default helper;\n');
     fixture.write("typo-helper.js", "const options = {\n  a: 1,,\n};\nexport default options;\n");
     const result = await cli("plugins", "verify", "./typo.js");
     assert.equal(result.code, 1, result.stdout + result.stderr);
