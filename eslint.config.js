@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 
 export default tseslint.config(
   // examples/plugin-template is a standalone package: its types resolve only once it is built
-  // (it imports itself by name), which packages/plugin-testkit/test/template.test.ts does with tsc.
+  // (it imports itself by name), which packages/plugin-testkit/test/e2e/template.test.ts does with tsc.
   { ignores: ["**/dist/**", "**/dist-test/**", "**/node_modules/**", ".bench/**", "examples/plugin-template/**"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,

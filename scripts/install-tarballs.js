@@ -103,23 +103,46 @@ export function installTarballs(into, { packages = [], tarballs = [] } = {}) {
     walk(entry, source);
   }
 
-  /** Packs the workspace package `name` into `into`, once; returns its `file:` spec. */
+  /** Workspace packages to pack, each with its lockfile entry (integrity filled in by packAll). */
+  const toPack = [];
+
+  /** Adds the workspace package `name`, once, to the packages to pack; returns its `file:` spec. */
   function addWorkspace(name) {
     const folder = workspaces.get(name);
     if (folder === undefined) throw new Error(`${name} is not a workspace package`);
     const target = `node_modules/${name}`;
     if (lockPackages[target] !== undefined) return lockPackages[target].resolved;
-    const pack = spawnSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", into, "-w", folder], {
-      cwd: ROOT,
-      encoding: "utf8",
-    });
-    if (pack.status !== 0) throw new Error(`npm pack ${folder} failed:\n${pack.stderr}`);
-    const [{ filename, integrity, version }] = JSON.parse(pack.stdout);
-    written.push(filename);
-    const entry = { ...productionEntry(entries[folder]), name, version, resolved: `file:${filename}`, integrity };
+    const { version } = entries[folder];
+    // npm pack's file name: the scope's @ dropped and its / made a -.
+    const filename = `${name.replace(/^@/, "").replace("/", "-")}-${version}.tgz`;
+    const entry = { ...productionEntry(entries[folder]), name, version, resolved: `file:${filename}` };
     lockPackages[target] = entry;
+    toPack.push({ folder, filename, entry });
     walk(entries[folder], folder);
     return entry.resolved;
+  }
+
+  /** One `npm pack` for every workspace package needed: npm's start-up dominates a pack. */
+  function packAll() {
+    if (toPack.length === 0) return;
+    const workspaceArgs = toPack.flatMap(({ folder }) => ["-w", folder]);
+    const pack = spawnSync(
+      "npm",
+      ["pack", "--ignore-scripts", "--json", "--pack-destination", into, ...workspaceArgs],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+      },
+    );
+    if (pack.status !== 0)
+      throw new Error(`npm pack ${toPack.map(({ folder }) => folder).join(" ")} failed:\n${pack.stderr}`);
+    const packed = new Map(JSON.parse(pack.stdout).map((result) => [result.filename, result]));
+    for (const { folder, filename, entry } of toPack) {
+      const result = packed.get(filename);
+      if (result === undefined) throw new Error(`npm pack ${folder} did not write ${filename}`);
+      entry.integrity = result.integrity;
+      written.push(filename);
+    }
   }
 
   function addDependency(name, from) {
@@ -173,6 +196,7 @@ export function installTarballs(into, { packages = [], tarballs = [] } = {}) {
     }
   }
 
+  packAll();
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + "\n");
   const root = {};
   for (const field of ["name", "version", ...SECTIONS, "peerDependencies"]) {

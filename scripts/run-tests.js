@@ -1,17 +1,35 @@
 #!/usr/bin/env node
-// Runs every compiled test file (packages/*/dist-test, plugins/*/dist-test, test/dist) with
-// node:test. --test-force-exit keeps a failed hook from hanging the run; the exit code is
-// non-zero on any failure. Extra arguments are passed to node --test (e.g. --test-name-pattern).
+// Runs the compiled test files (packages/*/dist-test, plugins/*/dist-test, test/dist) with
+// node:test, by tier. A file's tier is the folder it sits in under its package's test folder:
+//
+//   unit/      no child process and no backend (a preload makes child_process throw); < 30 s
+//   backends/  real slapd, redis-server, webhook receivers, openssl, cc
+//   e2e/       the real `gatehouse` process driven by real clients
+//
+//   node scripts/run-tests.js [--tier unit|backends|e2e[,...]] [--list] [node --test options]
+//
+// Without --tier, every tier runs (unit first). Before backends or e2e, scripts/test-tiers/
+// preflight.js checks the programs they start and stops with one apt-get line if any is missing.
+// --test-force-exit keeps a failed hook from hanging the run; the exit code is non-zero on any
+// failure. Other arguments are passed to node --test (e.g. --test-name-pattern).
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { preflightLine } from "./test-tiers/preflight.js";
 
-const roots = [];
-for (const group of ["packages", "plugins"]) {
-  if (!existsSync(group)) continue;
-  for (const name of readdirSync(group)) roots.push(join(group, name, "dist-test"));
+export const TIERS = ["unit", "backends", "e2e"];
+const GUARD = fileURLToPath(import.meta.resolve("./test-tiers/no-child-process.js"));
+
+function testRoots() {
+  const roots = [];
+  for (const group of ["packages", "plugins"]) {
+    if (!existsSync(group)) continue;
+    for (const name of readdirSync(group).sort()) roots.push(join(group, name, "dist-test"));
+  }
+  roots.push(join("test", "dist"));
+  return roots;
 }
-roots.push(join("test", "dist"));
 
 function collect(dir, out) {
   if (!existsSync(dir)) return out;
@@ -23,14 +41,89 @@ function collect(dir, out) {
   return out;
 }
 
-const files = roots.flatMap((root) => collect(root, [])).sort();
-if (files.length === 0) {
-  console.error("no test files found: run `npm run build` first");
-  process.exit(1);
+/** Every test file by tier, and the files in no tier folder (an error: each file has one). */
+export function filesByTier() {
+  const tiers = Object.fromEntries(TIERS.map((tier) => [tier, []]));
+  const stray = [];
+  for (const root of testRoots()) {
+    for (const file of collect(root, [])) {
+      const tier = relative(root, file).split(sep)[0];
+      if (TIERS.includes(tier)) tiers[tier].push(file);
+      else stray.push(file);
+    }
+  }
+  for (const files of Object.values(tiers)) files.sort();
+  return { tiers, stray: stray.sort() };
 }
-const result = spawnSync(
-  process.execPath,
-  ["--test", "--test-force-exit", "--test-timeout=120000", "--test-concurrency=2", ...process.argv.slice(2), ...files],
-  { stdio: "inherit" },
-);
-process.exit(result.status ?? 1);
+
+function parseArguments(argv) {
+  const chosen = [];
+  const passThrough = [];
+  let list = false;
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index];
+    if (arg === "--list") list = true;
+    else if (arg === "--tier" || arg.startsWith("--tier=")) {
+      const value = arg === "--tier" ? argv[++index] : arg.slice("--tier=".length);
+      for (const tier of (value ?? "").split(",")) {
+        if (!TIERS.includes(tier)) {
+          console.error(`unknown tier "${tier}": expected ${TIERS.join(", ")}`);
+          process.exit(2);
+        }
+        chosen.push(tier);
+      }
+    } else passThrough.push(arg);
+  }
+  return { chosen: chosen.length === 0 ? TIERS : TIERS.filter((tier) => chosen.includes(tier)), passThrough, list };
+}
+
+function runNodeTest(files, passThrough, env) {
+  const result = spawnSync(
+    process.execPath,
+    ["--test", "--test-force-exit", "--test-timeout=120000", "--test-concurrency=2", ...passThrough, ...files],
+    { stdio: "inherit", env },
+  );
+  return result.status ?? 1;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { chosen, passThrough, list } = parseArguments(process.argv.slice(2));
+  const { tiers, stray } = filesByTier();
+  if (stray.length > 0) {
+    console.error(`test files outside a tier folder (${TIERS.join("/, ")}/):\n  ${stray.join("\n  ")}`);
+    process.exit(1);
+  }
+  if (list) {
+    for (const tier of chosen) for (const file of tiers[tier]) console.log(`${tier}\t${file}`);
+    process.exit(0);
+  }
+  if (chosen.every((tier) => tiers[tier].length === 0)) {
+    console.error("no test files found: run `npm run build` first");
+    process.exit(1);
+  }
+  if (chosen.some((tier) => tier !== "unit")) {
+    const line = preflightLine();
+    if (line !== undefined) {
+      console.error(line);
+      process.exit(1);
+    }
+  }
+  let status = 0;
+  const timings = [];
+  if (chosen.includes("unit") && tiers.unit.length > 0) {
+    const started = Date.now();
+    const nodeOptions = [process.env.NODE_OPTIONS, `--import=${JSON.stringify(GUARD)}`].filter(Boolean).join(" ");
+    status ||= runNodeTest(tiers.unit, passThrough, { ...process.env, NODE_OPTIONS: nodeOptions });
+    timings.push(`unit ${tiers.unit.length} files ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  // backends and e2e share one run, so two files of either kind run side by side.
+  const rest = chosen.filter((tier) => tier !== "unit");
+  const restFiles = rest.flatMap((tier) => tiers[tier]);
+  if (restFiles.length > 0) {
+    const started = Date.now();
+    status = runNodeTest(restFiles, passThrough, process.env) || status;
+    timings.push(`${rest.join("+")} ${restFiles.length} files ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  console.error(`tiers: ${timings.join("; ")}`);
+  process.exit(status);
+}

@@ -2,7 +2,7 @@
  * `@gatehouse-proxy/core/engine`: the SOCKS5 engine — the proxy server with its listeners,
  * sessions, auth pipeline, DNS resolver and stats, plus the wire codec. For the `gatehouse`
  * host (packages/server), observability and end-to-end tests; a plugin imports the root entry
- * only. Every name here is pinned by packages/plugin-testkit/test/core-entry-points.test.ts.
+ * only. Every name here is pinned by packages/plugin-testkit/test/unit/core-entry-points.test.ts.
  */
 export { createProxyServer } from "./server.js";
 export type { AuthOptions, ProxyServer, ProxyServerOptions, Reconfigured } from "./server.js";

@@ -2,7 +2,7 @@
  * `@gatehouse-proxy/core`: the plugin contract — what an auth provider plugin and its tests
  * import. The engine that runs providers is `@gatehouse-proxy/core/engine`, the policy
  * compiler `@gatehouse-proxy/core/policy`; a plugin needs neither. Every name here is pinned
- * by packages/plugin-testkit/test/core-entry-points.test.ts.
+ * by packages/plugin-testkit/test/unit/core-entry-points.test.ts.
  */
 export { IDENTITY_CONTEXTS } from "./auth/contract.js";
 export type {

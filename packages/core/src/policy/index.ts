@@ -1,7 +1,7 @@
 /**
  * `@gatehouse-proxy/core/policy`: the policy compiler — config rules in, compiled policies
  * out, and the evaluator the engine and `gatehouse policy test` run them with. Every name here
- * is pinned by packages/plugin-testkit/test/core-entry-points.test.ts.
+ * is pinned by packages/plugin-testkit/test/unit/core-entry-points.test.ts.
  */
 export { parseCidr } from "./cidr.js";
 export type { CidrRange } from "./cidr.js";

@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { verifyPassword } from "@gatehouse-proxy/core";
+import { describe, it } from "node:test";
+import { runCli } from "../helpers/cli.js";
+
+describe("gatehouse commands", () => {
+  it("--version prints the version", async () => {
+    const result = await runCli(["--version"]);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /^gatehouse \d+\.\d+\.\d+/);
+  });
+
+  it("--help shows usage with examples", async () => {
+    const result = await runCli(["--help"]);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /check-config FILE/);
+    assert.match(result.stdout, /Examples:/);
+  });
+
+  it("no arguments and unknown flags are usage errors (exit 2)", async () => {
+    assert.equal((await runCli([])).code, 2);
+    assert.equal((await runCli(["--frobnicate"])).code, 2);
+    assert.equal((await runCli(["launch"])).code, 2);
+  });
+
+  it("hash-password prints a record that verifyPassword accepts", async () => {
+    const result = await runCli(["hash-password"], { input: "secretpassword\n" });
+    assert.equal(result.code, 0, result.stderr);
+    const record = result.stdout.trim();
+    assert.doesNotMatch(record, /secretpassword/);
+    assert.equal(await verifyPassword("secretpassword", record), true);
+    assert.equal(await verifyPassword("secretpassworD", record), false);
+  });
+
+  it("hash-password refuses an empty password (exit 2)", async () => {
+    const result = await runCli(["hash-password"], { input: "" });
+    assert.equal(result.code, 2);
+  });
+});

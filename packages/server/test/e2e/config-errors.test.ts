@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { runCli } from "../helpers/cli.js";
+import { INLINE_PLUGIN, makeFixtureDir } from "../helpers/fixtures.js";
+
+describe("gatehouse check-config: config errors name their path and exit 2", () => {
+  const fixture = makeFixtureDir();
+  before(() => fixture.write("inline.js", INLINE_PLUGIN));
+  after(() => fixture.remove());
+
+  async function check(name: string, text: string, env: NodeJS.ProcessEnv = {}) {
+    const file = fixture.write(name, text);
+    return runCli(["check-config", file], { env });
+  }
+
+  it("an unknown key", async () => {
+    const result = await check("unknown.yaml", "listeners:\n  - listen: 127.0.0.1:0\n    bogus: 1\n");
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /listeners\[0\]\.bogus: unknown key/);
+  });
+
+  it("an unknown top-level key", async () => {
+    const result = await check("top.yaml", "listeners:\n  - listen: 127.0.0.1:0\nlisteners_extra: []\n");
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /listeners_extra: unknown key/);
+  });
+
+  it("a bad listen address", async () => {
+    const result = await check("listen.yaml", "listeners:\n  - listen: localhost\n");
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /listeners\[0\]\.listen: expected host:port/);
+  });
+
+  it("a bad duration", async () => {
+    const result = await check("duration.yaml", "listeners:\n  - listen: 127.0.0.1:0\n    timeout: 5 minutes\n");
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /listeners\[0\]\.timeout: expected a duration such as 500ms, 60s or 5m/);
+  });
+
+  it("a bad max_unauthenticated_per_ip", async () => {
+    const text = [
+      "listeners:",
+      "  - listen: 127.0.0.1:0",
+      "    max_unauthenticated_per_ip: -1",
+      "  - listen: 127.0.0.1:0",
+      "    max_unauthenticated_per_ip: 2.5",
+    ].join("\n");
+    const result = await check("per-ip.yaml", text);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /listeners\[0\]\.max_unauthenticated_per_ip: expected 0 \(no limit\) or more/);
+    assert.match(result.stderr, /listeners\[1\]\.max_unauthenticated_per_ip: expected a whole number of connections/);
+  });
+
+  it("a missing environment variable", async () => {
+    const text = [
+      "listeners:",
+      "  - listen: 127.0.0.1:0",
+      "auth:",
+      "  provider: p",
+      "  providers:",
+      "    p:",
+      "      use: ./inline.js",
+      "      users:",
+      "        alice: ${env:GATEHOUSE_TEST_UNSET_VARIABLE}",
+    ].join("\n");
+    const result = await check("env.yaml", text, { GATEHOUSE_TEST_UNSET_VARIABLE: undefined });
+    assert.equal(result.code, 2);
+    assert.match(
+      result.stderr,
+      /auth\.providers\.p\.users\.alice: environment variable GATEHOUSE_TEST_UNSET_VARIABLE is not set/,
+    );
+  });
+
+  it("several errors are reported together", async () => {
+    const text = [
+      "listeners:",
+      "  - listen: nowhere",
+      "    connect_timeout: soon",
+      "auth:",
+      "  provider: missing",
+      "  cache: { ttl: 1x }",
+      "log: { level: loud }",
+    ].join("\n");
+    const result = await check("several.yaml", text);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /listeners\[0\]\.listen: /);
+    assert.match(result.stderr, /listeners\[0\]\.connect_timeout: /);
+    assert.match(result.stderr, /auth\.provider: unknown provider "missing"/);
+    assert.match(result.stderr, /auth\.cache\.ttl: /);
+    assert.match(result.stderr, /log\.level: /);
+  });
+
+  it("a plugin's own schema errors carry the provider's path", async () => {
+    const text = [
+      "listeners:",
+      "  - listen: 127.0.0.1:0",
+      "auth:",
+      "  provider: p",
+      "  providers:",
+      "    p:",
+      "      use: ./inline.js",
+      "      users: { alice: 7 }",
+      "      colour: blue",
+    ].join("\n");
+    const result = await check("plugin-schema.yaml", text);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /auth\.providers\.p\.users\.alice: expected string/);
+    assert.match(result.stderr, /auth\.providers\.p\.colour: unknown key/);
+  });
+
+  it("a missing config file", async () => {
+    const result = await runCli(["check-config", "does-not-exist.yaml"]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /does-not-exist\.yaml: cannot read the config file/);
+  });
+
+  it("invalid YAML", async () => {
+    const result = await check("broken.yaml", "listeners: [\n");
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /not valid YAML/);
+  });
+
+  it("JSON config files are accepted", async () => {
+    const result = await check("ok.json", JSON.stringify({ listeners: [{ listen: "127.0.0.1:0" }] }));
+    assert.equal(result.code, 0, result.stderr);
+  });
+
+  it("exit 0 and no ports opened for a good config with a plugin", async () => {
+    const text = [
+      "listeners:",
+      "  - listen: 127.0.0.1:0",
+      "    require_auth: true",
+      "    timeout: 30s",
+      "auth:",
+      "  provider: p",
+      "  timeout: 2s",
+      "  cache: { ttl: 10s }",
+      "  throttle: false",
+      "  providers:",
+      "    p:",
+      "      use: ./inline.js",
+      "      users: { alice: wonderland }",
+      "log: { level: debug, format: json }",
+    ].join("\n");
+    const result = await check("good.yaml", text);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /OK/);
+    assert.match(result.stdout, /p \(fixture-inline\)/);
+  });
+});
