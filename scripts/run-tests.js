@@ -77,10 +77,17 @@ function parseArguments(argv) {
   return { chosen: chosen.length === 0 ? TIERS : TIERS.filter((tier) => chosen.includes(tier)), passThrough, list };
 }
 
-function runNodeTest(files, passThrough, env) {
+function runNodeTest(files, concurrency, passThrough, env) {
   const result = spawnSync(
     process.execPath,
-    ["--test", "--test-force-exit", "--test-timeout=120000", "--test-concurrency=2", ...passThrough, ...files],
+    [
+      "--test",
+      "--test-force-exit",
+      "--test-timeout=120000",
+      `--test-concurrency=${concurrency}`,
+      ...passThrough,
+      ...files,
+    ],
     { stdio: "inherit", env },
   );
   return result.status ?? 1;
@@ -113,15 +120,17 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (chosen.includes("unit") && tiers.unit.length > 0) {
     const started = Date.now();
     const nodeOptions = [process.env.NODE_OPTIONS, `--import=${JSON.stringify(GUARD)}`].filter(Boolean).join(" ");
-    status ||= runNodeTest(tiers.unit, passThrough, { ...process.env, NODE_OPTIONS: nodeOptions });
+    status ||= runNodeTest(tiers.unit, 2, passThrough, { ...process.env, NODE_OPTIONS: nodeOptions });
     timings.push(`unit ${tiers.unit.length} files ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
-  // backends and e2e share one run, so two files of either kind run side by side.
+  // backends and e2e share one run. Their files spend much of their time waiting on child
+  // processes and sockets, so three side by side use two cores better than two (measured:
+  // 234 s → 191 s on this 2-core machine).
   const rest = chosen.filter((tier) => tier !== "unit");
   const restFiles = rest.flatMap((tier) => tiers[tier]);
   if (restFiles.length > 0) {
     const started = Date.now();
-    status = runNodeTest(restFiles, passThrough, process.env) || status;
+    status = runNodeTest(restFiles, 3, passThrough, process.env) || status;
     timings.push(`${rest.join("+")} ${restFiles.length} files ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
   console.error(`tiers: ${timings.join("; ")}`);

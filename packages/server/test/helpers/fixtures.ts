@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FIXTURES_ROOT } from "./paths.js";
 
-/** A temp folder under packages/server/test-fixtures-tmp (so @gatehouse-proxy/core resolves), removed by `remove()`. */
+/** A temp folder under packages/server/test-fixtures-tmp (git-ignored; so @gatehouse-proxy/core resolves), removed by `remove()`. */
 export function makeFixtureDir(): { dir: string; write(name: string, text: string): string; remove(): void } {
   mkdirSync(FIXTURES_ROOT, { recursive: true });
   const dir = mkdtempSync(join(FIXTURES_ROOT, "case-"));
@@ -14,12 +14,8 @@ export function makeFixtureDir(): { dir: string; write(name: string, text: strin
       return path;
     },
     remove() {
+      // The shared root stays: removing it when empty raced with another test file's mkdtemp.
       rmSync(dir, { recursive: true, force: true });
-      try {
-        rmdirSync(FIXTURES_ROOT); // only when no other test file still has a folder there
-      } catch {
-        // not empty
-      }
     },
   };
 }
