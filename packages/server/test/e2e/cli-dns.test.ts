@@ -12,7 +12,7 @@ import type { TestDnsServer } from "../../../../test/dist/helpers/dns-server.js"
 import { runCli, startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { curlThrough, startHttp } from "../helpers/curl.js";
-import { makeFixtureDir } from "../helpers/fixtures.js";
+import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
 
 const PASSWORD = "dns-secret-31";
 
@@ -68,14 +68,7 @@ describe("dns: through the gatehouse process", () => {
       "listeners:",
       "  - listen: 127.0.0.1:0",
       "    require_auth: true",
-      "auth:",
-      "  provider: local",
-      "  providers:",
-      "    local:",
-      "      use: static",
-      "      users:",
-      `        alice: { password: "${record}" }`,
-      `        bob: { password: "${record}" }`,
+      ...staticAuthLines(record, { bob: record }),
       "dns:",
       `  servers: [${servers}]`,
       "  timeout: 400ms",

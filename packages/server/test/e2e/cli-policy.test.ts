@@ -11,7 +11,7 @@ import { startDnsServer } from "../../../../test/dist/helpers/dns-server.js";
 import type { TestDnsServer } from "../../../../test/dist/helpers/dns-server.js";
 import { runCli, startCli } from "../helpers/cli.js";
 import { curlThrough, startHttp } from "../helpers/curl.js";
-import { makeFixtureDir } from "../helpers/fixtures.js";
+import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
 import { REPO_ROOT } from "../helpers/paths.js";
 import { adminGet, echoRoundTrip, metricValue, openTunnel, startEcho } from "../helpers/tunnel.js";
 
@@ -36,17 +36,11 @@ describe("policy through the gatehouse CLI", () => {
     fixture.remove();
   });
 
-  const authLines = (): string[] => [
-    "auth:",
-    "  provider: local",
-    "  providers:",
-    "    local:",
-    "      use: static",
-    "      users:",
-    `        alice: { password: "${record}", groups: [premium-tier] }`,
-    `        bob: { password: "${record}", groups: [basic-tier] }`,
-    `        mallory: { password: "${record}", groups: [premium-tier] }`,
-  ];
+  const authLines = (): string[] =>
+    staticAuthLines(
+      { record, groups: ["premium-tier"] },
+      { bob: { record, groups: ["basic-tier"] }, mallory: { record, groups: ["premium-tier"] } },
+    );
   /** `policy:` with the premium rule allowing `premiumTo`. */
   const config = (premiumTo: string, admin = true): string =>
     [

@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
-import { makeFixtureDir } from "../helpers/fixtures.js";
+import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
 import { connectTlsListener, loginStatus, tunnelOverTls } from "../helpers/socks-bytes.js";
 import { echoRoundTrip, openTunnel, startEcho } from "../helpers/tunnel.js";
 
@@ -279,13 +279,7 @@ describe("SIGHUP re-reads TLS files and the log level", () => {
       // Listener TLS paths are taken as given (relative to the working directory).
       `    tls_certificate: ${join(fixture.dir, "served.crt")}`,
       `    tls_private_key: ${join(fixture.dir, "served.key")}`,
-      "auth:",
-      "  provider: local",
-      "  providers:",
-      "    local:",
-      "      use: static",
-      "      users:",
-      `        alice: { password: "${record}" }`,
+      ...staticAuthLines(record),
       `log: { level: ${level}, format: json }`,
     ].join("\n");
 

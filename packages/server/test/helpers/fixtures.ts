@@ -56,8 +56,15 @@ import { definePlugin, z } from "@gatehouse-proxy/core";
 export default definePlugin({ name: "fixture-future", gatehouse: ">=99", configSchema: z.object({}), register() {} });
 `;
 
-/** The `auth:` section of a config with one static provider, `local`, knowing alice. */
-export function staticAuthLines(aliceRecord: string, others: Readonly<Record<string, string>> = {}): string[] {
+/** A static user: a password record, or one with groups. */
+export type StaticUser = string | { readonly record: string; readonly groups: readonly string[] };
+
+/** The `auth:` section of a config with one static provider, `local`, knowing alice (and `others`). */
+export function staticAuthLines(alice: StaticUser, others: Readonly<Record<string, StaticUser>> = {}): string[] {
+  const line = (name: string, user: StaticUser): string =>
+    typeof user === "string"
+      ? `        ${name}: { password: "${user}" }`
+      : `        ${name}: { password: "${user.record}", groups: [${user.groups.join(", ")}] }`;
   return [
     "auth:",
     "  provider: local",
@@ -65,7 +72,7 @@ export function staticAuthLines(aliceRecord: string, others: Readonly<Record<str
     "    local:",
     "      use: static",
     "      users:",
-    `        alice: { password: "${aliceRecord}" }`,
-    ...Object.entries(others).map(([name, record]) => `        ${name}: { password: "${record}" }`),
+    line("alice", alice),
+    ...Object.entries(others).map(([name, user]) => line(name, user)),
   ];
 }
