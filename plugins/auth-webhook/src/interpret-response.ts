@@ -23,7 +23,11 @@ export function interpretResponse(status: number, body: Buffer, username: string
   }
   if (parsed === true || parsed === false) return parsed;
   const outcome = normalizeAuthResult(parsed, username);
-  if (outcome.ok) return { identities: outcome.info.identities, groups: outcome.info.groups };
+  if (outcome.ok) {
+    const { identities, groups } = outcome.info;
+    // A receiver's `reusable: false` (a one-time code) must reach the pipeline, or it is cached.
+    return outcome.reusable ? { identities, groups } : { identities, groups, reusable: false };
+  }
   if (outcome.invalid) throw invalid(endpoint, status, outcome.detail);
   return false;
 }

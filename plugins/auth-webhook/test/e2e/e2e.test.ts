@@ -186,11 +186,15 @@ describe("reusable: false through the real gatehouse CLI, with the decision cach
   /** Gatehouse with a 60 s cache in front of a receiver that allows everyone and counts requests. */
   async function run(
     reusable: string,
-    answer: (received: Received[], respond: () => void) => void,
+    answer: (received: Received[], respond: (body?: string) => void) => void,
     logins: (proxy: string) => Promise<CurlResult[]>,
   ): Promise<{ results: CurlResult[]; requests: number }> {
     const receiver = await startServer((_received, response) =>
-      answer(receiver.received, () => response.writeHead(204).end()),
+      answer(receiver.received, (body) =>
+        body === undefined
+          ? response.writeHead(204).end()
+          : response.writeHead(200, { "content-type": "application/json" }).end(body),
+      ),
     );
     const lines = [
       "listeners:",
@@ -233,6 +237,20 @@ describe("reusable: false through the real gatehouse CLI, with the decision cach
 
   it("with reusable: false, both identical logins reach the receiver", async () => {
     const { results, requests } = await run("reusable: false", atOnce, oneAfterTheOther);
+    assert.deepEqual(
+      results.map((result) => result.exitCode),
+      [0, 0],
+    );
+    assert.equal(requests, 2);
+  });
+
+  it("a receiver's answer with reusable: false is not cached: both identical logins reach it", async () => {
+    const oneTimeAnswer = JSON.stringify({
+      identities: [{ identity: "otp-user", context: "ProxyAuthRfc1929" }],
+      groups: [],
+      reusable: false,
+    });
+    const { results, requests } = await run("", (_received, respond) => respond(oneTimeAnswer), oneAfterTheOther);
     assert.deepEqual(
       results.map((result) => result.exitCode),
       [0, 0],
