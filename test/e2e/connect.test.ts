@@ -278,9 +278,11 @@ describe("CONNECT error replies", () => {
   });
 
   it("DNS failure → 04 (NXDOMAIN from the test's DNS server for a .invalid name)", async () => {
-    const { socket, reply } = await socksConnect(proxy.port, "gatehouse-no-such-host.invalid", 80);
+    const name = "gatehouse-no-such-host.invalid";
+    const { socket, reply } = await socksConnect(proxy.port, name, 80);
     const peer = peerOf(socket);
     await assertFailureReply(socket, reply, Reply.HostUnreachable);
+    assert.ok(dns.queries(name) > 0, "the name was asked of the test's DNS server, not the system resolver");
     const record = await recordOf(proxy, peer);
     assert.equal(record.reason, "dns_failed:ENOTFOUND");
     assert.equal(dns.queries("gatehouse-no-such-host.invalid", "A"), 1);
