@@ -12,6 +12,12 @@
 // cache, which `npm ci` in the workspace has filled: npm needs registry metadata to resolve a
 // range, and `npm ci` caches tarballs only, so this writes the lockfile itself, from the
 // workspace's (same versions, same `resolved` and `integrity`).
+//
+//   node scripts/install-tarballs.js --pack-only DIR
+//
+// packs every workspace package into DIR (with packed.json: file name → integrity). With
+// GATEHOUSE_PACKED_DIR=DIR set, installs take their workspace tarballs from there instead of
+// packing again: scripts/run-tests.js packs once for all the install tests of a run.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -75,6 +81,39 @@ function manifestOf(tarball) {
 }
 
 const SECTIONS = ["dependencies", "devDependencies", "optionalDependencies"];
+const PACKED_INDEX = "packed.json";
+
+/**
+ * Packs the workspace packages in `folders` (all of them when omitted) into `destination` with
+ * one `npm pack` (npm's start-up dominates a pack); returns file name → integrity and writes
+ * it to destination/packed.json.
+ */
+export function packWorkspaces(destination, folders = [...readWorkspaceLock().workspaces.values()]) {
+  mkdirSync(destination, { recursive: true });
+  const workspaceArgs = folders.flatMap((folder) => ["-w", folder]);
+  const pack = spawnSync(
+    "npm",
+    ["pack", "--ignore-scripts", "--json", "--pack-destination", destination, ...workspaceArgs],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+    },
+  );
+  if (pack.status !== 0) throw new Error(`npm pack ${folders.join(" ")} failed:\n${pack.stderr}`);
+  const integrity = new Map(JSON.parse(pack.stdout).map((result) => [result.filename, result.integrity]));
+  writeFileSync(join(destination, PACKED_INDEX), JSON.stringify(Object.fromEntries(integrity), null, 2) + "\n");
+  return integrity;
+}
+
+/** GATEHOUSE_PACKED_DIR's integrity map if it holds every one of `filenames`, else undefined. */
+function sharedTarballs(filenames) {
+  const dir = process.env.GATEHOUSE_PACKED_DIR;
+  if (dir === undefined || dir === "" || !existsSync(join(dir, PACKED_INDEX))) return undefined;
+  const integrity = new Map(Object.entries(JSON.parse(readFileSync(join(dir, PACKED_INDEX), "utf8"))));
+  return filenames.every((filename) => integrity.has(filename) && existsSync(join(dir, filename)))
+    ? integrity
+    : undefined;
+}
 
 /**
  * Installs into `into`: its own package.json if it has one (workspace packages it names become
@@ -122,25 +161,20 @@ export function installTarballs(into, { packages = [], tarballs = [] } = {}) {
     return entry.resolved;
   }
 
-  /** One `npm pack` for every workspace package needed: npm's start-up dominates a pack. */
+  /** The workspace tarballs: from GATEHOUSE_PACKED_DIR when it has them all, else one `npm pack`. */
   function packAll() {
     if (toPack.length === 0) return;
-    const workspaceArgs = toPack.flatMap(({ folder }) => ["-w", folder]);
-    const pack = spawnSync(
-      "npm",
-      ["pack", "--ignore-scripts", "--json", "--pack-destination", into, ...workspaceArgs],
-      {
-        cwd: ROOT,
-        encoding: "utf8",
-      },
-    );
-    if (pack.status !== 0)
-      throw new Error(`npm pack ${toPack.map(({ folder }) => folder).join(" ")} failed:\n${pack.stderr}`);
-    const packed = new Map(JSON.parse(pack.stdout).map((result) => [result.filename, result]));
+    const shared = sharedTarballs(toPack.map(({ filename }) => filename));
+    const integrity =
+      shared ??
+      packWorkspaces(
+        into,
+        toPack.map(({ folder }) => folder),
+      );
     for (const { folder, filename, entry } of toPack) {
-      const result = packed.get(filename);
-      if (result === undefined) throw new Error(`npm pack ${folder} did not write ${filename}`);
-      entry.integrity = result.integrity;
+      if (integrity.get(filename) === undefined) throw new Error(`npm pack ${folder} did not write ${filename}`);
+      if (shared !== undefined) copyFileSync(join(process.env.GATEHOUSE_PACKED_DIR, filename), join(into, filename));
+      entry.integrity = integrity.get(filename);
       written.push(filename);
     }
   }
@@ -219,9 +253,13 @@ export function installTarballs(into, { packages = [], tarballs = [] } = {}) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
+  if (args[0] === "--pack-only" && args[1] !== undefined) {
+    packWorkspaces(resolve(args[1]));
+    process.exit(0);
+  }
   const at = args.indexOf("--into");
   if (at === -1 || args[at + 1] === undefined) {
-    console.error("usage: node scripts/install-tarballs.js --into DIR [NAME | FILE.tgz]...");
+    console.error("usage: node scripts/install-tarballs.js --into DIR [NAME | FILE.tgz]... | --pack-only DIR");
     process.exit(2);
   }
   const into = resolve(args[at + 1]);

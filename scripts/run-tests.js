@@ -8,12 +8,14 @@
 //
 //   node scripts/run-tests.js [--tier unit|backends|e2e[,...]] [--list] [node --test options]
 //
-// Without --tier, every tier runs (unit first). Before backends or e2e, scripts/test-tiers/
+// Without --tier, every tier runs (unit first). When e2e runs, the workspace packages are packed
+// once (while the unit tier runs) into GATEHOUSE_PACKED_DIR for the install tests to share. Before backends or e2e, scripts/test-tiers/
 // preflight.js checks the programs they start and stops with one apt-get line if any is missing.
 // --test-force-exit keeps a failed hook from hanging the run; the exit code is non-zero on any
 // failure. Other arguments are passed to node --test (e.g. --test-name-pattern).
-import { spawnSync } from "node:child_process";
-import { readdirSync, statSync, existsSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { preflightLine } from "./test-tiers/preflight.js";
@@ -77,6 +79,20 @@ function parseArguments(argv) {
   return { chosen: chosen.length === 0 ? TIERS : TIERS.filter((tier) => chosen.includes(tier)), passThrough, list };
 }
 
+/** Starts `npm pack` of every workspace package into a temporary folder; resolves to it. */
+function packInBackground() {
+  const dir = mkdtempSync(join(tmpdir(), "gatehouse-packed-"));
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(import.meta.resolve("./install-tarballs.js")), "--pack-only", dir],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  const done = new Promise((resolve) => child.on("close", (code) => resolve(code === 0 ? dir : undefined)));
+  return { dir, done };
+}
+
 function runNodeTest(files, concurrency, passThrough, env) {
   const result = spawnSync(
     process.execPath,
@@ -117,6 +133,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   let status = 0;
   const timings = [];
+  const packed = chosen.includes("e2e") && tiers.e2e.length > 0 ? packInBackground() : undefined;
   if (chosen.includes("unit") && tiers.unit.length > 0) {
     const started = Date.now();
     const nodeOptions = [process.env.NODE_OPTIONS, `--import=${JSON.stringify(GUARD)}`].filter(Boolean).join(" ");
@@ -130,9 +147,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const restFiles = rest.flatMap((tier) => tiers[tier]);
   if (restFiles.length > 0) {
     const started = Date.now();
-    status = runNodeTest(restFiles, 3, passThrough, process.env) || status;
+    // Without the shared tarballs (npm pack failed: its error is above), each install test packs.
+    const packedDir = packed === undefined ? undefined : await packed.done;
+    const env = packedDir === undefined ? process.env : { ...process.env, GATEHOUSE_PACKED_DIR: packedDir };
+    status = runNodeTest(restFiles, 3, passThrough, env) || status;
     timings.push(`${rest.join("+")} ${restFiles.length} files ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
+  if (packed !== undefined) rmSync(packed.dir, { recursive: true, force: true });
   console.error(`tiers: ${timings.join("; ")}`);
   process.exit(status);
 }

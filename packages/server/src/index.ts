@@ -1,3 +1,6 @@
+// The server's wiring imports tsyringe, which needs the Reflect metadata polyfill loaded first:
+// an embedder (or the plugin testkit) importing this entry point must not have to know that.
+import "reflect-metadata";
 export { loadConfigFile, validateConfig } from "./config/load.js";
 export type { LoadedConfig } from "./config/load.js";
 export { configSchema } from "./config/schema.js";

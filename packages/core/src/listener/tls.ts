@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { generate } from "selfsigned";
 import type { Logger } from "../log.js";
 
 export interface TlsMaterial {
@@ -24,6 +23,8 @@ export async function loadTlsMaterial(
     ]);
     return { cert, key };
   }
+  // selfsigned pulls in ~180 modules of X.509 code: loaded only when a certificate is generated.
+  const { generate } = await import("selfsigned");
   const pems = await generate([{ name: "commonName", value: "gatehouse" }], {
     keyType: "ec",
     curve: "P-256",

@@ -4,7 +4,8 @@ import { pathToFileURL } from "node:url";
 import { isPluginDefinition } from "@gatehouse-proxy/core/engine";
 import { GatehouseError } from "@gatehouse-proxy/core";
 import type { PluginDefinition } from "@gatehouse-proxy/core";
-import semver from "semver";
+import satisfies from "semver/functions/satisfies.js";
+import validRange from "semver/ranges/valid.js";
 import { locatePackage } from "./locate.js";
 import { packageEntry } from "./package-entry.js";
 import { readManifest } from "./package-info.js";
@@ -99,8 +100,8 @@ export async function loadPluginModule(
     throw new GatehouseError("GH_PLUGIN_OWN_COPY", `${where}: plugin ${definition.name} (${label}) ${ownCopy}`);
   }
   if (
-    semver.validRange(definition.gatehouse) === null ||
-    !semver.satisfies(host, definition.gatehouse, { includePrerelease: true })
+    validRange(definition.gatehouse) === null ||
+    !satisfies(host, definition.gatehouse, { includePrerelease: true })
   ) {
     throw new GatehouseError(
       "GH_PLUGIN_VERSION_MISMATCH",
