@@ -13,7 +13,15 @@ import { startRecordingServer } from "../helpers/destinations.js";
 import type { RecordingServer } from "../helpers/destinations.js";
 import { startChildProxy } from "../helpers/child-proxy.js";
 import type { ChildProxy } from "../helpers/child-proxy.js";
-import { closedWithin, connectTcp, delay, finishedWithin, openTunnel, readExactly } from "../helpers/socks-tunnel.js";
+import {
+  closedWithin,
+  connectTcp,
+  delay,
+  endedWithin,
+  finishedWithin,
+  openTunnel,
+  readExactly,
+} from "../helpers/socks-tunnel.js";
 import { peerOf, recordOf } from "../helpers/records.js";
 import { ManualClock, WHEEL_RESOLUTION_MS, until } from "../helpers/simulated-time.js";
 
@@ -319,7 +327,7 @@ describe("idle and FIN-wait bounds, in simulated time", () => {
       const peer = peerOf(socket);
       socket.on("data", () => undefined);
       const destSocket = await quiet.nextConnection();
-      const destEnded = once(destSocket, "end");
+      const destEnded = endedWithin(destSocket, 3000);
       socket.end("last words");
       await destEnded;
       clock.advance(IDLE_MS - 1);
@@ -377,7 +385,7 @@ describe("idle and FIN-wait bounds, in simulated time", () => {
       socket.on("data", (chunk: Buffer) => (receivedBytes += chunk.length));
       const received = collectUntilEnd(socket);
       socket.end();
-      await once(destSocket, "end");
+      await endedWithin(destSocket, 3000);
       // The destination keeps talking for 1.2 s (three FIN-wait periods), then ends.
       const line = "still here\n";
       for (let i = 1; i <= 12; i++) {

@@ -207,6 +207,29 @@ export async function closedWithin(stream: Duplex, timeoutMs: number): Promise<n
   return Date.now() - started;
 }
 
+/**
+ * Resolves when the peer's FIN arrives ('end'); rejects on a close without FIN or after the
+ * deadline. Set up before the FIN can arrive; the stream must be flowing for 'end' to fire.
+ */
+export function endedWithin(stream: Duplex, timeoutMs: number): Promise<void> {
+  const ended = new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error): void => {
+      clearTimeout(timer);
+      stream.off("end", onEnd);
+      stream.off("close", onClose);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onEnd = (): void => settle();
+    const onClose = (): void => settle(new Error("closed without FIN"));
+    const timer = setTimeout(() => settle(new Error(`no FIN within ${timeoutMs} ms`)), timeoutMs);
+    stream.on("end", onEnd);
+    stream.on("close", onClose);
+  });
+  ended.catch(() => undefined); // a failure surfaces where the test awaits it
+  return ended;
+}
+
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
