@@ -15,25 +15,31 @@ export const MEASURES = ["idle", "connrate", "tp1", "tp50"];
 
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
 
-/** CPU seconds (user, system) used so far by a process tree, including its reaped children. */
-function cpuSeconds(pid) {
+/**
+ * CPU seconds (user, system) and minor page faults so far of a process tree, including its
+ * reaped children. Faults matter for relays: memory the kernel must hand out afresh (and zero)
+ * costs system time per byte, and can make a relay's speed depend on its allocator's luck.
+ */
+export function cpuSeconds(pid) {
   let user = 0;
   let sys = 0;
+  let minorFaults = 0;
   for (const proc of processTree(pid)) {
     try {
       const text = readFileSync(`/proc/${String(proc.pid)}/stat`, "utf8");
       const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      minorFaults += Number(fields[7]) + Number(fields[8]);
       user += Number(fields[11]) + Number(fields[13]);
       sys += Number(fields[12]) + Number(fields[14]);
     } catch {
       // exited
     }
   }
-  return { user: user / CLK_TCK, sys: sys / CLK_TCK };
+  return { user: user / CLK_TCK, sys: sys / CLK_TCK, minorFaults };
 }
 
 /** Per-CPU jiffies from /proc/stat: busy (user, nice, system, irq, softirq), idle (+iowait), stolen. */
-function cpuCounters() {
+export function cpuCounters() {
   const counters = {};
   for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
     const match = /^cpu(\d+) (.*)$/.exec(line);
@@ -45,7 +51,7 @@ function cpuCounters() {
 }
 
 /** Seconds busy / stolen and busy share for each CPU between two cpuCounters() readings. */
-function cpuUse(before, after) {
+export function cpuUse(before, after) {
   const use = {};
   for (const [cpu, end] of Object.entries(after)) {
     const start = before[cpu];

@@ -46,7 +46,7 @@ export function ratiosTable(subjects, results) {
   const names = subjects.map((s) => s.name);
   const rows = [["ratio", ...COLUMNS.map((c) => c.header)]];
   for (const g of names.filter((n) => n.startsWith("gatehouse"))) {
-    const peers = ["microsocks", "dante", "direct"];
+    const peers = ["pipe", "microsocks", "dante", "direct"];
     if (g === "gatehouse-auth") peers.splice(1, 0, "microsocks-auth");
     if (g === "gatehouse-policy") peers.unshift("gatehouse"); // the cost of the rules
     for (const peer of peers.filter((p) => names.includes(p))) {

@@ -41,17 +41,36 @@ async function startGatehouse(ctx, auth, policyRules) {
     logFile,
     pipeStdout: true,
   });
-  const line = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gatehouse did not start; see ${logFile}`)), 15000);
-    record.child.on("exit", () => reject(new Error(`gatehouse exited at startup; see ${logFile}`)));
+  const { port } = JSON.parse(await firstLine(record, logFile));
+  const rules = policyRules === undefined ? "" : `, ${String(policyRules)} policy rules`;
+  return { record, port, logFile, note: `node ${process.version}, logger ${ctx.logLevel}${rules}` };
+}
+
+/** bench/pipe-relay.js: Node's `pipe()` both ways, the yardstick for the JS relay. */
+async function startPipeRelay(ctx) {
+  const logFile = join(ctx.tmp, "pipe-relay.log");
+  const record = startProcess({
+    name: "pipe-relay",
+    argv: [process.execPath, join(repoRoot, "bench", "pipe-relay.js")],
+    cpu: ctx.cpu,
+    nofile: ctx.nofile,
+    logFile,
+    pipeStdout: true,
+  });
+  const { port } = JSON.parse(await firstLine(record, logFile));
+  return { record, port, logFile, note: `node ${process.version} net + pipe()` };
+}
+
+/** The first line a subject prints on stdout (its port), or an error if it exits or is silent. */
+function firstLine(record, logFile) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${record.name} did not start; see ${logFile}`)), 15000);
+    record.child.on("exit", () => reject(new Error(`${record.name} exited at startup; see ${logFile}`)));
     createInterface({ input: record.child.stdout }).once("line", (text) => {
       clearTimeout(timer);
       resolve(text);
     });
   });
-  const { port } = JSON.parse(line);
-  const rules = policyRules === undefined ? "" : `, ${String(policyRules)} policy rules`;
-  return { record, port, logFile, note: `node ${process.version}, logger ${ctx.logLevel}${rules}` };
 }
 
 async function startMicrosocks(ctx, auth) {
@@ -114,6 +133,7 @@ export const SUBJECTS = [
     start: (ctx) => startMicrosocks(ctx, credentials),
   },
   { name: "dante", binary: "danted", auth: undefined, start: (ctx) => startDante(ctx) },
+  { name: "pipe", binary: undefined, auth: undefined, start: (ctx) => startPipeRelay(ctx) },
   { name: "direct", binary: undefined, auth: undefined, direct: true, start: () => Promise.resolve(undefined) },
 ];
 
