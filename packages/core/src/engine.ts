@@ -33,6 +33,8 @@ export { DnsConfigError, dnsOptionsSchema, parseDnsServer } from "./dns/options.
 export type { DnsOptions } from "./dns/options.js";
 export { DnsResolver } from "./dns/resolver.js";
 export type { DnsLookupOptions } from "./dns/resolver.js";
+export { RECOMMENDED_TRIM_THRESHOLD, heapTrimState, tuneProcessForRelay } from "./relay/runtime.js";
+export type { HeapTrim, RelayRuntime } from "./relay/runtime.js";
 export { createJsonLogger } from "./log.js";
 export type { LogLevel } from "./log.js";
 export { escapeJsonLine, escapeNonPrintable } from "./util/printable.js";

@@ -1,4 +1,5 @@
 import { GatehouseError } from "@gatehouse-proxy/core";
+import { RECOMMENDED_TRIM_THRESHOLD, tuneProcessForRelay } from "@gatehouse-proxy/core/engine";
 import type { Logger as PinoLogger } from "pino";
 import { validateConfig } from "../config/load.js";
 import { createLogger } from "../logging/logger.js";
@@ -66,7 +67,27 @@ export async function runFlagsCommand(listen: readonly string[], timeoutSeconds:
   onShutdown = (timeoutMs) => running.stop({ drainMs: timeoutMs });
 }
 
+/** This process runs the proxy: set it up for relaying and say how (README "Relay performance"). */
+function tuneForRelay(logger: PinoLogger): void {
+  const runtime = tuneProcessForRelay();
+  const advice =
+    runtime.heapTrim === "glibc-default"
+      ? `; glibc hands freed heap back to the kernel and the relay faults it in again: start gatehouse with ` +
+        `MALLOC_TRIM_THRESHOLD_=${String(RECOMMENDED_TRIM_THRESHOLD)} for faster relaying (README "Relay performance")`
+      : "";
+  logger.info(
+    {
+      event: "relay",
+      relay: runtime.relay,
+      incremental_marking: runtime.incrementalMarking,
+      heap_trim: runtime.heapTrim,
+    },
+    `relay: ${runtime.relay}${advice}`,
+  );
+}
+
 async function start(prepared: Prepared, logger: PinoLogger): Promise<Running> {
+  tuneForRelay(logger);
   try {
     return await runProxy(prepared, logger);
   } catch (error) {

@@ -51,6 +51,28 @@ describe("gatehouse --config runs the proxy with plugin providers", () => {
     assert.match(proxy.stdout(), /"event":"provider_ready"/);
   });
 
+  it("the startup log says which relay runs and whether glibc's heap trimming is out of its way", async () => {
+    const file = fixture.write("relay.yaml", CONFIG);
+    const env = { GATEHOUSE_TEST_ALICE_PASSWORD: "wonder-land-7" };
+    const untuned = await startCli(["--config", file], { ...env, MALLOC_TRIM_THRESHOLD_: "" });
+    await untuned.stop("SIGTERM");
+    const line = (text: string): Record<string, unknown> =>
+      JSON.parse(text.split("\n").find((entry) => entry.includes('"event":"relay"')) ?? "{}") as Record<
+        string,
+        unknown
+      >;
+    const plain = line(untuned.stdout());
+    assert.equal(plain["relay"], "js");
+    assert.equal(plain["incremental_marking"], false);
+    assert.equal(plain["heap_trim"], "glibc-default");
+    assert.match(String(plain["msg"]), /start gatehouse with MALLOC_TRIM_THRESHOLD_=268435456/);
+    const tuned = await startCli(["--config", file], { ...env, MALLOC_TRIM_THRESHOLD_: "268435456" });
+    await tuned.stop("SIGTERM");
+    const withTrim = line(tuned.stdout());
+    assert.equal(withTrim["heap_trim"], "tuned");
+    assert.equal(withTrim["msg"], "relay: js");
+  });
+
   it("SIGINT exits 0 too", async () => {
     const file = fixture.write("sigint.yaml", CONFIG);
     const proxy = await startCli(["--config", file], { GATEHOUSE_TEST_ALICE_PASSWORD: "x" });

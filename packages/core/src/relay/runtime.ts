@@ -1,0 +1,55 @@
+import { setFlagsFromString } from "node:v8";
+
+/**
+ * What the process does for the JS relay's byte path (measured with `npm run bench:starts`,
+ * issue 16). Node gives every socket read a fresh 64 KiB buffer outside V8's heap, which costs
+ * twice when many bytes flow:
+ *
+ * - V8: the buffers' external memory starts incremental marking; buffers allocated while it
+ *   runs survive until the next full collection, which the same pressure starts again — a loop
+ *   that, once entered, runs a mark-compact every ~65 ms (61 in a 4 s one-tunnel run, 27 % of
+ *   the process's busy time) and halves throughput. Without incremental marking the buffers die
+ *   in scavenges (0 mark-compacts in the same run). Full collections become atomic; on a heap of
+ *   tens of MB they take milliseconds.
+ * - glibc: when a collection frees a batch of them, malloc returns the heap top to the kernel
+ *   and the next reads fault fresh pages in (~200 minor faults per MB relayed, vs 2 for Dante).
+ *   Only the process's environment can change that (MALLOC_TRIM_THRESHOLD_ is read when malloc
+ *   starts): reported here so the server can say so.
+ */
+export interface RelayRuntime {
+  readonly relay: "js";
+  readonly incrementalMarking: boolean;
+  readonly heapTrim: HeapTrim;
+}
+
+/** `tuned`: the environment raised glibc's trim threshold; `glibc-default`: it did not. */
+export type HeapTrim = "tuned" | "glibc-default" | "not-glibc";
+
+/** The trim threshold the README recommends (256 MiB): above any batch a collection frees. */
+export const RECOMMENDED_TRIM_THRESHOLD = 268_435_456;
+const MIN_USEFUL_TRIM_THRESHOLD = 64 * 1024 * 1024;
+
+/** Whether glibc's heap trimming is raised out of the relay's way by this environment. */
+export function heapTrimState(env: NodeJS.ProcessEnv, glibc: boolean): HeapTrim {
+  if (!glibc) return "not-glibc";
+  const threshold = Number(env["MALLOC_TRIM_THRESHOLD_"]);
+  if (Number.isFinite(threshold) && threshold >= MIN_USEFUL_TRIM_THRESHOLD) return "tuned";
+  const tunable = /(?:^|:)glibc\.malloc\.trim_threshold=(\d+)/.exec(env["GLIBC_TUNABLES"] ?? "");
+  if (tunable !== null && Number(tunable[1]) >= MIN_USEFUL_TRIM_THRESHOLD) return "tuned";
+  return "glibc-default";
+}
+
+function runsOnGlibc(): boolean {
+  const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } };
+  return report.header?.glibcVersionRuntime !== undefined;
+}
+
+/**
+ * Sets the process up for relaying (turns V8's incremental marking off) and says how it runs.
+ * For the process that owns the proxy — the `gatehouse` command, the benchmark — not for a
+ * library: it changes the garbage collector of the whole process.
+ */
+export function tuneProcessForRelay(env: NodeJS.ProcessEnv = process.env): RelayRuntime {
+  setFlagsFromString("--no-incremental-marking");
+  return { relay: "js", incrementalMarking: false, heapTrim: heapTrimState(env, runsOnGlibc()) };
+}
