@@ -19,7 +19,8 @@ function cell(entry, column) {
   return `${value.toFixed(column.digits)}${run.ok ? "" : "!"}`;
 }
 
-function table(rows) {
+/** Rows of text cells as aligned columns (the first left-aligned, the others right-aligned). */
+export function table(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return rows
     .map((row) => row.map((text, i) => (i === 0 ? text.padEnd(widths[i]) : text.padStart(widths[i]))).join("  "))

@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cpuCounters, cpuSeconds, cpuUse } from "./measures.js";
 import { childFdLimit, installCleanupHandlers, stopProcess } from "./procs.js";
+import { table } from "./report.js";
 import { buildTools, runSocksbench, startEchod } from "./socksbench.js";
 import { missingBinary, selectSubjects } from "./subjects.js";
 
@@ -112,11 +113,6 @@ function spread(runs, field, digits) {
     text: `${format(values[0])} / ${format(median(values))} / ${format(values.at(-1))}`,
     median: median(values),
   };
-}
-
-function table(rows) {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => String(row[column]).length)));
-  return rows.map((row) => row.map((cell, column) => String(cell).padEnd(widths[column])).join("  ")).join("\n");
 }
 
 async function main() {
