@@ -37,7 +37,9 @@ if (result.error) fail(result.error.message);
 if (result.status !== 0) {
   const output = `${result.stdout}\n${result.stderr}`;
   const firstError =
-    output.split("\n").find((line) => /error|not found|ERR!.*(stack|find)/i.test(line) && !line.includes("spawn args")) ??
+    output
+      .split("\n")
+      .find((line) => /error|not found|ERR!.*(stack|find)/i.test(line) && !line.includes("spawn args")) ??
     `node-gyp exited with ${result.status}`;
   fail(firstError.trim());
 }

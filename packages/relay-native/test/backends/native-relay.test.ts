@@ -53,7 +53,13 @@ describe("native splice relay", () => {
     const pair = await openTunnel(servers);
     const size = 64 * MiB;
     const [upSent, downSent, atDest, atClient, end] = await within(
-      Promise.all([send(pair.client, size), send(pair.dest, size), receive(pair.dest), receive(pair.client), pair.ended]),
+      Promise.all([
+        send(pair.client, size),
+        send(pair.dest, size),
+        receive(pair.dest),
+        receive(pair.client),
+        pair.ended,
+      ]),
       120_000,
       "128 MiB relayed",
     );
@@ -173,10 +179,10 @@ describe("native splice relay", () => {
       pair.client.end(message);
       const { bytes } = await reply;
       assert.equal(bytes, message.length);
-      return pair.ended;
+      return await pair.ended;
     });
-    const ends = await within(Promise.all(echoed), 60_000, "1 000 echoes");
-    const reports = await within(Promise.all(ends), 10_000, "1 000 end reports");
+    // Each resolves once its echo came back and its end report arrived.
+    const reports = await within(Promise.all(echoed), 60_000, "1 000 echoes and end reports");
     assert.ok(reports.every((end) => end.reason === "completed"));
     // close() after the end is a no-op.
     for (const pair of pairs) pair.tunnel.close();

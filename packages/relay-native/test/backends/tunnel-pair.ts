@@ -53,7 +53,11 @@ export async function startServers(): Promise<Servers> {
 export async function openTunnel(servers: Servers): Promise<TunnelPair> {
   const accepted = once(servers.front, "connection") as Promise<[Socket]>;
   const destAccepted = once(servers.destination, "connection") as Promise<[Socket]>;
-  const client = connect({ port: (servers.front.address() as AddressInfo).port, host: "127.0.0.1", allowHalfOpen: true });
+  const client = connect({
+    port: (servers.front.address() as AddressInfo).port,
+    host: "127.0.0.1",
+    allowHalfOpen: true,
+  });
   const clientConnected = once(client, "connect");
   const [clientLeg] = await accepted;
   const destLeg = connect({ port: (servers.destination.address() as AddressInfo).port, host: "127.0.0.1" });
