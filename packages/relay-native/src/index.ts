@@ -20,7 +20,8 @@ export interface NativeTunnel {
   counts(): RelayCounts;
   /**
    * Stops relaying and closes the addon's fds; returns once they are closed, so the counts are
-   * final. Idempotent; `onEnd` is not called for a tunnel closed this way.
+   * final. Idempotent. `onEnd` is not called for a tunnel closed this way, unless the tunnel
+   * had already ended on its own (its report is then on its way).
    */
   close(): void;
 }
@@ -33,6 +34,7 @@ export type NativeRelay =
        * returns and owns the duplicates; the caller pauses both sockets before and may destroy
        * them right after (their fds close, the connections stay open through the duplicates).
        * `onEnd` runs once, on the JS thread, when both directions finished or a leg failed.
+       * Throws only if the fds cannot be duplicated (EMFILE) or the relay thread cannot start.
        */
       start(clientFd: number, destFd: number, onEnd: (end: NativeRelayEnd) => void): NativeTunnel;
     }
