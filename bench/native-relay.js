@@ -4,13 +4,17 @@
 // from /proc/<pid>/stat (user + system, the relay thread's splice time included), so the load
 // generator's CPU is not counted. Prints MB/s and CPU seconds per GB for each run.
 //
-//   npm run build && node bench/native-relay.js [--gib 2] [--runs 3]
+// With --idle N it instead opens N idle tunnels through each relay and prints the relay
+// process's RSS and open fds per idle tunnel (from /proc).
+//
+//   npm run build && node bench/native-relay.js [--gib 2] [--runs 3] [--idle N]
 import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { createInterface } from "node:readline";
+import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({
@@ -19,6 +23,7 @@ const { values } = parseArgs({
     to: { type: "string" },
     gib: { type: "string", default: "2" },
     runs: { type: "string", default: "3" },
+    idle: { type: "string" },
   },
 });
 
@@ -42,6 +47,8 @@ async function serve(kind, destPort) {
     });
   });
   server.listen(0, "127.0.0.1", () => process.stdout.write(`${server.address().port}\n`));
+  // Garbage (the destroyed sockets) is not what an idle tunnel costs: collect it now and then.
+  setInterval(() => globalThis.gc(), 1000).unref();
 }
 
 const TICKS = 100; // USER_HZ on Linux
@@ -50,14 +57,55 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
+async function startRelay(kind, sinkPort) {
+  const child = spawn(
+    process.execPath,
+    ["--expose-gc", import.meta.filename, "--serve", kind, "--to", String(sinkPort)],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const [line] = await once(createInterface({ input: child.stdout }), "line");
+  return { child, line };
+}
+
+function rssAndFds(pid) {
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) * 1024;
+  return { rss, fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+
+/** RSS and fds of the relay process per idle tunnel, over `count` tunnels. */
+async function idle(kind, count) {
+  const sink = createServer(() => undefined);
+  sink.maxConnections = count + 10;
+  sink.listen(0, "127.0.0.1");
+  await once(sink, "listening");
+  const { child, line } = await startRelay(kind, sink.address().port);
+  const clients = [];
+  const open = async () => {
+    const client = connect({ port: Number(line), host: "127.0.0.1" });
+    await once(client, "connect");
+    client.write("x"); // one byte each way through: every tunnel has been used once
+    clients.push(client);
+  };
+  await open();
+  await delay(500);
+  const before = rssAndFds(child.pid);
+  for (let index = 1; index < count; index++) await open();
+  await delay(2000);
+  const after = rssAndFds(child.pid);
+  child.kill();
+  for (const client of clients) client.destroy();
+  sink.close();
+  const tunnels = count - 1;
+  return { bytes: (after.rss - before.rss) / tunnels, fds: (after.fds - before.fds) / tunnels };
+}
+
 async function run(kind, bytes) {
   const sink = createServer((socket) => socket.resume());
   sink.listen(0, "127.0.0.1");
   await once(sink, "listening");
-  const child = spawn(process.execPath, [import.meta.filename, "--serve", kind, "--to", String(sink.address().port)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const [line] = await once(createInterface({ input: child.stdout }), "line");
+  const { child, line } = await startRelay(kind, sink.address().port);
   const received = new Promise((resolve) =>
     sink.once("connection", (socket) => {
       let count = 0;
@@ -86,6 +134,11 @@ async function run(kind, bytes) {
 
 if (values.serve !== undefined) {
   await serve(values.serve, Number(values.to));
+} else if (values.idle !== undefined) {
+  for (const kind of ["native", "pipe"]) {
+    const { bytes, fds } = await idle(kind, Number(values.idle));
+    console.log(`${kind.padEnd(6)} ${(bytes / 1024).toFixed(1)} KiB RSS and ${fds.toFixed(2)} fds per idle tunnel`);
+  }
 } else {
   const bytes = Number(values.gib) * 1024 ** 3;
   for (let index = 0; index < Number(values.runs); index++) {
