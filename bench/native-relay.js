@@ -14,6 +14,7 @@ import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { createInterface } from "node:readline";
+import { setInterval } from "node:timers";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
 
