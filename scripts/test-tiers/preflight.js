@@ -16,6 +16,9 @@ export const REQUIRED_PROGRAMS = [
   { program: "redis-server", pkg: "redis-server" }, // auth-redis's backend
   { program: "redis-cli", pkg: "redis-server" },
   { program: "cc", pkg: "gcc" }, // the glibc comparison of numeric host names
+  { program: "g++", pkg: "g++" }, // relay-native's addon, built by node-gyp at npm ci
+  { program: "make", pkg: "make" },
+  { program: "python3", pkg: "python3" }, // node-gyp's gyp
   { program: "prlimit", pkg: "util-linux" }, // fd-limit tests
   { program: "setpriv", pkg: "util-linux" }, // children die with the test (--pdeathsig)
   { program: "unshare", pkg: "util-linux" }, // the fuzz smoke test's network namespace

@@ -1,0 +1,432 @@
+// The byte path of Gatehouse's native relay: established TCP tunnels moved kernel to kernel
+// with splice(2) through pipes, on one relay thread with its own epoll.
+//
+// Why a thread of our own and not uv_poll on Node's loop: the caller hands fds whose file
+// descriptions libuv had registered in its own epoll; a second epoll on a dup is independent
+// of libuv's, so neither can steal the other's edge-triggered wakeups, and the byte path never
+// waits behind JavaScript (a busy main thread would otherwise stall every tunnel). The JS
+// thread only starts, counts and closes tunnels; end reports come back through a
+// threadsafe function.
+//
+// Ownership: start() dup()s both fds (close-on-exec); the addon owns and closes the dups when
+// the tunnel ends or close() returns. The caller may destroy its Node sockets as soon as
+// start() has returned: closing the original fds leaves the shared file descriptions open
+// through the dups.
+
+#include <napi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace {
+
+// 256 KiB: one pipe moves a full TCP window's worth per splice pair on loopback, and 64
+// pipes pooled cost 16 MiB of kernel memory at most (pipe pages are allocated only when
+// filled). Unprivileged processes may raise pipes up to /proc/sys/fs/pipe-max-size (1 MiB).
+constexpr int kPipeSize = 256 * 1024;
+constexpr size_t kMaxPooledPipes = 64;
+
+struct Pipe {
+  int readFd = -1;
+  int writeFd = -1;
+};
+
+enum class EndReason { Completed, ClientClosed, DestClosed };
+
+struct Tunnel;
+
+// One direction of a tunnel: bytes read from `from` go through `pipe` to `to`.
+struct Direction {
+  int from = -1;
+  int to = -1;
+  Pipe pipe;                  // held only while `inPipe` > 0
+  size_t inPipe = 0;          // bytes spliced in and not yet out
+  bool sourceEnded = false;   // `from` returned EOF
+  bool finished = false;      // EOF passed on with shutdown(to, SHUT_WR)
+  std::atomic<uint64_t> bytes{0};
+};
+
+struct Tunnel {
+  uint64_t id = 0;
+  int clientFd = -1;
+  int destFd = -1;
+  Direction clientToDest;
+  Direction destToClient;
+  Napi::ThreadSafeFunction onEnd;
+  bool ended = false;  // guarded by Relay::mutex_
+};
+
+struct EndReport {
+  EndReason reason;
+  uint64_t clientToDest;
+  uint64_t destToClient;
+  std::string error;
+};
+
+class Relay {
+ public:
+  static Relay& instance() {
+    static Relay* relay = new Relay();  // never destroyed: its thread lives with the process
+    return *relay;
+  }
+
+  std::string start(std::shared_ptr<Tunnel> tunnel) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!threadStarted_) {
+      std::string error = startThread();
+      if (!error.empty()) return error;
+    }
+    pending_.push_back({Command::Add, tunnel});
+    wake();
+    return "";
+  }
+
+  // Stops a tunnel and waits until the relay thread has closed its fds: counts are final and
+  // the fds are gone when this returns. A tunnel that already ended is left as it is.
+  void close(const std::shared_ptr<Tunnel>& tunnel) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (tunnel->ended) return;
+    pending_.push_back({Command::Close, tunnel});
+    wake();
+    closed_.wait(lock, [&] { return tunnel->ended; });
+  }
+
+ private:
+  enum class Command { Add, Close };
+  struct Pending {
+    Command command;
+    std::shared_ptr<Tunnel> tunnel;
+  };
+
+  std::string startThread() {
+    epollFd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epollFd_ < 0) return std::string("epoll_create1: ") + strerror(errno);
+    wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wakeFd_ < 0) return std::string("eventfd: ") + strerror(errno);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = 0;  // tunnel ids start at 1
+    epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &event);
+    std::thread([this] { run(); }).detach();
+    threadStarted_ = true;
+    return "";
+  }
+
+  void wake() {
+    uint64_t one = 1;
+    ssize_t ignored = write(wakeFd_, &one, sizeof one);
+    (void)ignored;
+  }
+
+  void run() {
+    // A write to a peer that has gone may raise SIGPIPE in this thread: keep it blocked here
+    // (Node ignores it process-wide too) and see EPIPE instead.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+    std::vector<epoll_event> events(256);
+    for (;;) {
+      int count = epoll_wait(epollFd_, events.data(), static_cast<int>(events.size()), -1);
+      if (count < 0) continue;  // EINTR
+      for (int index = 0; index < count; index++) {
+        uint64_t key = events[index].data.u64;
+        if (key == 0) {
+          takeCommands();
+          continue;
+        }
+        auto found = tunnels_.find(key >> 1);
+        if (found == tunnels_.end()) continue;  // ended earlier in this batch
+        std::shared_ptr<Tunnel> tunnel = found->second;
+        bool isClient = (key & 1) == 0;
+        if (events[index].events & EPOLLERR) {
+          int fd = isClient ? tunnel->clientFd : tunnel->destFd;
+          int error = 0;
+          socklen_t length = sizeof error;
+          getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+          end(tunnel, isClient ? EndReason::ClientClosed : EndReason::DestClosed,
+              strerror(error != 0 ? error : ECONNRESET));
+          continue;
+        }
+        pumpTunnel(tunnel);
+      }
+    }
+  }
+
+  void takeCommands() {
+    uint64_t drained;
+    ssize_t ignored = read(wakeFd_, &drained, sizeof drained);
+    (void)ignored;
+    std::deque<Pending> commands;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      commands.swap(pending_);
+    }
+    for (Pending& pending : commands) {
+      if (pending.command == Command::Add) add(pending.tunnel);
+      else if (tunnels_.count(pending.tunnel->id) != 0) release(pending.tunnel, false);
+    }
+  }
+
+  void add(const std::shared_ptr<Tunnel>& tunnel) {
+    tunnels_[tunnel->id] = tunnel;
+    activeTunnels_++;
+    // Edge-triggered, both ways: every pump runs until EAGAIN, so an edge is never needed twice.
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    event.data.u64 = tunnel->id << 1;
+    epoll_ctl(epollFd_, EPOLL_CTL_ADD, tunnel->clientFd, &event);
+    event.data.u64 = (tunnel->id << 1) | 1;
+    epoll_ctl(epollFd_, EPOLL_CTL_ADD, tunnel->destFd, &event);
+    pumpTunnel(tunnel);  // bytes may already be waiting
+  }
+
+  void pumpTunnel(const std::shared_ptr<Tunnel>& tunnel) {
+    for (Direction* direction : {&tunnel->clientToDest, &tunnel->destToClient}) {
+      int failedFd = -1;
+      std::string error;
+      if (!pump(*direction, failedFd, error)) {
+        end(tunnel, failedFd == tunnel->clientFd ? EndReason::ClientClosed : EndReason::DestClosed, error);
+        return;
+      }
+    }
+    if (tunnel->clientToDest.finished && tunnel->destToClient.finished) end(tunnel, EndReason::Completed, "");
+  }
+
+  // Moves what can move without blocking: reads only while the pipe has room, so a stalled
+  // writer stops the reads of its direction (the pipe is the only buffer). False on an error
+  // of either socket, with `failedFd` and `error` set.
+  bool pump(Direction& direction, int& failedFd, std::string& error) {
+    if (direction.finished) return true;
+    for (;;) {
+      bool progressed = false;
+      if (!direction.sourceEnded && direction.inPipe < static_cast<size_t>(kPipeSize)) {
+        if (direction.pipe.readFd < 0 && !takePipe(direction.pipe, error)) {
+          failedFd = direction.from;
+          return false;
+        }
+        ssize_t moved = splice(direction.from, nullptr, direction.pipe.writeFd, nullptr,
+                               kPipeSize - direction.inPipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (moved > 0) {
+          direction.inPipe += static_cast<size_t>(moved);
+          progressed = true;
+        } else if (moved == 0) {
+          direction.sourceEnded = true;
+          progressed = true;
+        } else if (errno != EAGAIN && errno != EINTR) {
+          error = strerror(errno);
+          failedFd = direction.from;
+          return false;
+        }
+      }
+      if (direction.inPipe > 0) {
+        ssize_t moved = splice(direction.pipe.readFd, nullptr, direction.to, nullptr, direction.inPipe,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (moved > 0) {
+          direction.inPipe -= static_cast<size_t>(moved);
+          direction.bytes.fetch_add(static_cast<uint64_t>(moved), std::memory_order_relaxed);
+          progressed = true;
+        } else if (moved < 0 && errno != EAGAIN && errno != EINTR) {
+          error = strerror(errno);
+          failedFd = direction.to;
+          return false;
+        }
+      }
+      // An idle direction holds no pipe.
+      if (direction.inPipe == 0 && direction.pipe.readFd >= 0) givePipe(direction.pipe);
+      if (direction.sourceEnded && direction.inPipe == 0) {
+        shutdown(direction.to, SHUT_WR);
+        direction.finished = true;
+        return true;
+      }
+      if (!progressed) return true;
+    }
+  }
+
+  bool takePipe(Pipe& pipe, std::string& error) {
+    if (!pool_.empty()) {
+      pipe = pool_.back();
+      pool_.pop_back();
+      return true;
+    }
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+      error = std::string("pipe2: ") + strerror(errno);
+      return false;
+    }
+    fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);  // best effort: the default 64 KiB still works
+    pipe.readFd = fds[0];
+    pipe.writeFd = fds[1];
+    return true;
+  }
+
+  void givePipe(Pipe& pipe) {
+    if (pool_.size() < kMaxPooledPipes) pool_.push_back(pipe);
+    else closePipe(pipe);
+    pipe = Pipe{};
+  }
+
+  static void closePipe(Pipe& pipe) {
+    ::close(pipe.readFd);
+    ::close(pipe.writeFd);
+    pipe = Pipe{};
+  }
+
+  void end(const std::shared_ptr<Tunnel>& tunnel, EndReason reason, const std::string& error) {
+    EndReport* report = new EndReport{reason, tunnel->clientToDest.bytes.load(), tunnel->destToClient.bytes.load(), error};
+    release(tunnel, true);
+    napi_status status = tunnel->onEnd.BlockingCall(report, [](Napi::Env env, Napi::Function callback, EndReport* data) {
+      Napi::Object result = Napi::Object::New(env);
+      const char* names[] = {"completed", "client_closed", "dest_closed"};
+      result.Set("reason", names[static_cast<int>(data->reason)]);
+      result.Set("clientToDest", Napi::Number::New(env, static_cast<double>(data->clientToDest)));
+      result.Set("destToClient", Napi::Number::New(env, static_cast<double>(data->destToClient)));
+      if (!data->error.empty()) result.Set("error", data->error);
+      delete data;
+      callback.Call({result});
+    });
+    if (status != napi_ok) delete report;
+    tunnel->onEnd.Release();
+  }
+
+  // Unregisters and closes a tunnel's fds and pipes. A pipe still holding bytes is closed, not
+  // pooled (its bytes are dropped with the tunnel). When the last tunnel goes, so do the pooled
+  // pipes: an idle relay holds no pipe at all.
+  void release(const std::shared_ptr<Tunnel>& tunnel, bool reportFollows) {
+    epoll_ctl(epollFd_, EPOLL_CTL_DEL, tunnel->clientFd, nullptr);
+    epoll_ctl(epollFd_, EPOLL_CTL_DEL, tunnel->destFd, nullptr);
+    ::close(tunnel->clientFd);
+    ::close(tunnel->destFd);
+    for (Direction* direction : {&tunnel->clientToDest, &tunnel->destToClient}) {
+      if (direction->pipe.readFd >= 0) closePipe(direction->pipe);
+    }
+    tunnels_.erase(tunnel->id);
+    if (--activeTunnels_ == 0) {
+      for (Pipe& pipe : pool_) closePipe(pipe);
+      pool_.clear();
+    }
+    if (!reportFollows) tunnel->onEnd.Release();
+    std::lock_guard<std::mutex> lock(mutex_);
+    tunnel->ended = true;
+    closed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable closed_;
+  std::deque<Pending> pending_;
+  bool threadStarted_ = false;
+  int epollFd_ = -1;
+  int wakeFd_ = -1;
+  // Relay thread only:
+  std::unordered_map<uint64_t, std::shared_ptr<Tunnel>> tunnels_;
+  std::vector<Pipe> pool_;
+  size_t activeTunnels_ = 0;
+};
+
+}  // namespace
+
+namespace {
+
+class NativeTunnel : public Napi::ObjectWrap<NativeTunnel> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeTunnel",
+                       {InstanceMethod<&NativeTunnel::Counts>("counts"), InstanceMethod<&NativeTunnel::Close>("close")});
+  }
+
+  explicit NativeTunnel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTunnel>(info) {}
+
+  std::shared_ptr<Tunnel> tunnel;
+
+ private:
+  Napi::Value Counts(const Napi::CallbackInfo& info) {
+    Napi::Object counts = Napi::Object::New(info.Env());
+    counts.Set("clientToDest", static_cast<double>(tunnel->clientToDest.bytes.load(std::memory_order_relaxed)));
+    counts.Set("destToClient", static_cast<double>(tunnel->destToClient.bytes.load(std::memory_order_relaxed)));
+    return counts;
+  }
+
+  void Close(const Napi::CallbackInfo&) { Relay::instance().close(tunnel); }
+};
+
+int duplicate(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+
+// start(clientFd, destFd, onEnd) -> NativeTunnel
+Napi::Value Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsFunction()) {
+    throw Napi::TypeError::New(env, "start(clientFd: number, destFd: number, onEnd: function)");
+  }
+  static std::atomic<uint64_t> nextId{1};
+  auto tunnel = std::make_shared<Tunnel>();
+  tunnel->id = nextId++;
+  tunnel->clientFd = duplicate(info[0].As<Napi::Number>().Int32Value());
+  tunnel->destFd = tunnel->clientFd < 0 ? -1 : duplicate(info[1].As<Napi::Number>().Int32Value());
+  if (tunnel->clientFd < 0 || tunnel->destFd < 0) {
+    std::string error = std::string("dup: ") + strerror(errno);
+    if (tunnel->clientFd >= 0) ::close(tunnel->clientFd);
+    throw Napi::Error::New(env, error);
+  }
+  tunnel->clientToDest.from = tunnel->clientFd;
+  tunnel->clientToDest.to = tunnel->destFd;
+  tunnel->destToClient.from = tunnel->destFd;
+  tunnel->destToClient.to = tunnel->clientFd;
+  tunnel->onEnd = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "gatehouse-splice-relay", 0, 1);
+
+  Napi::FunctionReference* constructor = env.GetInstanceData<Napi::FunctionReference>();
+  Napi::Object object = constructor->New({});
+  NativeTunnel::Unwrap(object)->tunnel = tunnel;
+
+  std::string error = Relay::instance().start(tunnel);
+  if (!error.empty()) {
+    ::close(tunnel->clientFd);
+    ::close(tunnel->destFd);
+    tunnel->onEnd.Release();
+    throw Napi::Error::New(env, error);
+  }
+  return object;
+}
+
+// Raises glibc's heap trim threshold to 256 MiB so free() stops returning (and malloc
+// re-faulting) memory on every burst of relayed Buffers. True if applied.
+Napi::Value TuneAllocator(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function tunnelClass = NativeTunnel::Define(env);
+  env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(tunnelClass)));
+  exports.Set("start", Napi::Function::New(env, Start));
+  exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(gatehouse_splice_relay, Init)

@@ -1,0 +1,253 @@
+// The splice relay addon on real loopback tunnels: integrity, half-close, resets, backpressure,
+// fd hygiene at 1 000 tunnels, live counts. Needs the addon built (a compiler at npm ci).
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import type { Socket } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import { nativeRelay, tuneAllocator } from "@gatehouse-proxy/relay-native";
+import { openFds, openTunnel, startServers, within, type Servers } from "./tunnel-pair.js";
+
+const MiB = 1024 * 1024;
+
+/** Writes `total` bytes of fresh random data in 1 MiB chunks, honouring backpressure; the sha256. */
+async function send(socket: Socket, total: number, end = true): Promise<string> {
+  const hash = createHash("sha256");
+  for (let sent = 0; sent < total; sent += MiB) {
+    const chunk = randomBytes(Math.min(MiB, total - sent));
+    hash.update(chunk);
+    if (!socket.write(chunk)) await once(socket, "drain");
+  }
+  if (end) socket.end();
+  return hash.digest("hex");
+}
+
+/** Everything `socket` reads until its peer's FIN: byte count and sha256. */
+async function receive(socket: Socket): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  socket.on("data", (chunk: Buffer) => {
+    bytes += chunk.length;
+    hash.update(chunk);
+  });
+  await once(socket, "end");
+  return { bytes, sha256: hash.digest("hex") };
+}
+
+/** The socket's close event (`once` would reject on the error event that may precede it). */
+function closeOf(socket: Socket): Promise<void> {
+  if (socket.closed) return Promise.resolve();
+  return new Promise((resolve) => socket.once("close", () => resolve()));
+}
+
+describe("native splice relay", () => {
+  let servers: Servers;
+  before(async () => {
+    assert.equal(nativeRelay.available, true, nativeRelay.available ? "" : nativeRelay.reason);
+    servers = await startServers();
+  });
+  after(() => servers.close());
+
+  it("relays 64 MiB each way at once, byte for byte, with exact counts", async () => {
+    const pair = await openTunnel(servers);
+    const size = 64 * MiB;
+    const [upSent, downSent, atDest, atClient, end] = await within(
+      Promise.all([
+        send(pair.client, size),
+        send(pair.dest, size),
+        receive(pair.dest),
+        receive(pair.client),
+        pair.ended,
+      ]),
+      120_000,
+      "128 MiB relayed",
+    );
+    assert.deepEqual(atDest, { bytes: size, sha256: upSent });
+    assert.deepEqual(atClient, { bytes: size, sha256: downSent });
+    assert.deepEqual(end, { reason: "completed", clientToDest: size, destToClient: size });
+    assert.deepEqual(pair.tunnel.counts(), { clientToDest: size, destToClient: size });
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
+  it("half-close, client first: the client's FIN passes on and the whole response still arrives", async () => {
+    const pair = await openTunnel(servers);
+    const request = await send(pair.client, 3 * MiB);
+    const atDest = await within(receive(pair.dest), 20_000, "the client's FIN at the destination");
+    assert.deepEqual(atDest, { bytes: 3 * MiB, sha256: request });
+    const atClient = receive(pair.client);
+    const response = await send(pair.dest, 5 * MiB);
+    assert.deepEqual(await within(atClient, 20_000, "the response"), { bytes: 5 * MiB, sha256: response });
+    assert.equal((await within(pair.ended, 5_000, "the end report")).reason, "completed");
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
+  it("half-close, destination first: the client keeps sending after the destination's FIN", async () => {
+    const pair = await openTunnel(servers);
+    const atClient = receive(pair.client);
+    const greeting = await send(pair.dest, 1 * MiB);
+    assert.deepEqual(await within(atClient, 20_000, "the destination's FIN at the client"), {
+      bytes: MiB,
+      sha256: greeting,
+    });
+    const atDest = receive(pair.dest);
+    const upload = await send(pair.client, 4 * MiB);
+    assert.deepEqual(await within(atDest, 20_000, "the upload"), { bytes: 4 * MiB, sha256: upload });
+    const end = await within(pair.ended, 5_000, "the end report");
+    assert.deepEqual(end, { reason: "completed", clientToDest: 4 * MiB, destToClient: MiB });
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
+  for (const leg of ["dest", "client"] as const) {
+    it(`a reset from the ${leg === "dest" ? "destination" : "client"} ends the tunnel promptly as ${leg}_closed`, async () => {
+      const pair = await openTunnel(servers);
+      const other = leg === "dest" ? pair.client : pair.dest;
+      other.on("error", () => undefined);
+      const otherGone = new Promise((resolve) => {
+        other.once("end", resolve);
+        other.once("close", resolve);
+      });
+      pair.client.write("hello");
+      await once(pair.dest, "data");
+      const started = performance.now();
+      pair[leg].resetAndDestroy();
+      const end = await within(pair.ended, 2_000, "the end report after a reset");
+      assert.equal(end.reason, `${leg}_closed`);
+      assert.equal(typeof end.error, "string");
+      assert.ok(performance.now() - started < 2_000);
+      // The addon closed its side of the other leg, so that peer learns the tunnel is gone.
+      await within(otherGone, 2_000, "the other leg's FIN or reset");
+      pair.client.destroy();
+      pair.dest.destroy();
+    });
+  }
+
+  it("a stopped reader holds memory flat while 256 MiB are offered (the pipe is the only buffer)", async () => {
+    const pair = await openTunnel(servers);
+    pair.dest.pause();
+    const rssBefore = process.memoryUsage().rss;
+    let accepted = 0;
+    const offer = (async () => {
+      const chunk = Buffer.alloc(MiB, 7);
+      for (; accepted < 256 * MiB; accepted += MiB) {
+        if (!pair.client.write(chunk)) await once(pair.client, "drain");
+      }
+    })();
+    // Offer for 3 s: with backpressure the client is held back after a few MiB.
+    await Promise.race([offer, delay(3_000)]);
+    const delivered = pair.tunnel.counts().clientToDest;
+    const rssGrowth = process.memoryUsage().rss - rssBefore;
+    assert.ok(accepted < 64 * MiB, `the client could write ${accepted} bytes into a stopped tunnel`);
+    assert.ok(delivered < 32 * MiB, `${delivered} bytes went to a reader that reads nothing`);
+    assert.ok(rssGrowth < 48 * MiB, `RSS grew by ${rssGrowth} bytes`);
+    // Reading resumes: the held bytes flow again.
+    pair.dest.resume();
+    await within(
+      (async () => {
+        while (pair.tunnel.counts().clientToDest <= delivered) await delay(10);
+      })(),
+      5_000,
+      "bytes flowing after the reader resumed",
+    );
+    pair.tunnel.close();
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
+  it("1 000 tunnels echoing at once, then all closed: the process's fd count returns to where it was", async () => {
+    // One tunnel first: the relay thread's epoll and eventfd live as long as the process.
+    const warm = await openTunnel(servers);
+    warm.client.end();
+    warm.dest.end();
+    await within(warm.ended, 5_000, "the warm-up tunnel's end");
+    warm.client.destroy();
+    warm.dest.destroy();
+    await delay(50);
+    const baseline = openFds();
+
+    const count = 1_000;
+    const pairs = [];
+    for (let index = 0; index < count; index++) pairs.push(await openTunnel(servers));
+    const echoed = pairs.map(async (pair, index) => {
+      pair.dest.on("data", (chunk: Buffer) => pair.dest.write(chunk));
+      pair.dest.on("end", () => pair.dest.end());
+      const message = Buffer.from(`tunnel ${index} `.repeat(64));
+      const reply = receive(pair.client);
+      pair.client.end(message);
+      const { bytes } = await reply;
+      assert.equal(bytes, message.length);
+      return await pair.ended;
+    });
+    // Each resolves once its echo came back and its end report arrived.
+    const reports = await within(Promise.all(echoed), 60_000, "1 000 echoes and end reports");
+    assert.ok(reports.every((end) => end.reason === "completed"));
+    // close() after the end is a no-op.
+    for (const pair of pairs) pair.tunnel.close();
+    const closed = pairs.flatMap((pair) => [closeOf(pair.client), closeOf(pair.dest)]);
+    for (const pair of pairs) {
+      pair.client.destroy();
+      pair.dest.destroy();
+    }
+    await Promise.all(closed);
+    await delay(50);
+    assert.equal(openFds(), baseline);
+  });
+
+  it("close() stops a flowing tunnel at once, releases its fds, freezes counts and is idempotent", async () => {
+    const warm = await openTunnel(servers);
+    warm.tunnel.close();
+    warm.client.destroy();
+    warm.dest.destroy();
+    await delay(50);
+    const baseline = openFds();
+    const pair = await openTunnel(servers);
+    pair.dest.resume();
+    pair.client.on("error", () => undefined);
+    // Closing with unread bytes resets the client's connection: listen before that happens.
+    const closed = [closeOf(pair.client), closeOf(pair.dest)];
+    void send(pair.client, 32 * MiB).catch(() => undefined);
+    while (pair.tunnel.counts().clientToDest === 0) await delay(5);
+    let endCalled = false;
+    void pair.ended.then(() => (endCalled = true));
+    pair.tunnel.close();
+    const frozen = pair.tunnel.counts();
+    pair.tunnel.close();
+    await delay(100);
+    assert.deepEqual(pair.tunnel.counts(), frozen);
+    assert.equal(endCalled, false);
+    pair.client.destroy();
+    pair.dest.destroy();
+    await Promise.all(closed);
+    await delay(50);
+    assert.equal(openFds(), baseline);
+  });
+
+  it("counts() moves while data flows", async () => {
+    const pair = await openTunnel(servers);
+    pair.dest.resume();
+    const seen = new Set<number>();
+    const sending = (async () => {
+      for (let index = 0; index < 20; index++) {
+        pair.client.write(Buffer.alloc(64 * 1024, index));
+        await delay(20);
+        seen.add(pair.tunnel.counts().clientToDest);
+      }
+      pair.client.end();
+    })();
+    await sending;
+    pair.dest.end();
+    const end = await within(pair.ended, 5_000, "the end report");
+    assert.ok(seen.size >= 5, `counts() took only ${seen.size} values while 20 writes flowed`);
+    assert.equal(end.clientToDest, 20 * 64 * 1024);
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
+  it("tuneAllocator() applies on glibc", () => {
+    const report = process.report.getReport() as { header: { glibcVersionRuntime?: string } };
+    assert.equal(tuneAllocator(), report.header.glibcVersionRuntime !== undefined);
+  });
+});
