@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { createJsonLogger, createProxyServer, tuneProcessForRelay } from "@gatehouse-proxy/core/engine";
 import { silentLogger } from "@gatehouse-proxy/core";
+import { tuneAllocator } from "@gatehouse-proxy/relay-native";
 import { createMemoryProvider } from "./memory-auth.js";
 import { benchPolicy } from "./policy-rules.js";
 
@@ -30,7 +31,7 @@ if (policyRules !== undefined && !(Number.isInteger(policyRules) && policyRules 
   throw new Error("--policy-rules: a non-negative integer");
 }
 // As the `gatehouse` command does: the benchmark measures the relay as shipped.
-const runtime = tuneProcessForRelay();
+const runtime = tuneProcessForRelay(process.env, tuneAllocator);
 const server = createProxyServer({
   listeners: [{ listen: values.listen, require_auth: withAuth }],
   ...(withAuth && { auth: { provider: createMemoryProvider(new Map([[values.user, values.password]])) } }),

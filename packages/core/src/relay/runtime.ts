@@ -13,8 +13,8 @@ import { setFlagsFromString } from "node:v8";
  *   tens of MB they take milliseconds.
  * - glibc: when a collection frees a batch of them, malloc returns the heap top to the kernel
  *   and the next reads fault fresh pages in (~200 minor faults per MB relayed, vs 2 for Dante).
- *   Only the process's environment can change that (MALLOC_TRIM_THRESHOLD_ is read when malloc
- *   starts): reported here so the server can say so.
+ *   glibc's mallopt can (the relay addon, @gatehouse-proxy/relay-native, calls it), or the
+ *   process's environment (MALLOC_TRIM_THRESHOLD_ is read when malloc starts).
  */
 export interface RelayRuntime {
   readonly relay: "js";
@@ -22,20 +22,20 @@ export interface RelayRuntime {
   readonly heapTrim: HeapTrim;
 }
 
-/** `tuned`: the environment raised glibc's trim threshold; `glibc-default`: it did not. */
-export type HeapTrim = "tuned" | "glibc-default" | "not-glibc";
+/** Who raised glibc's trim threshold out of the relay's way: the relay addon, the environment, or nobody. */
+export type HeapTrim = "addon" | "env" | "glibc-default" | "not-glibc";
 
 /** The trim threshold the README recommends (256 MiB): above any batch a collection frees. */
 export const RECOMMENDED_TRIM_THRESHOLD = 268_435_456;
 const MIN_USEFUL_TRIM_THRESHOLD = 64 * 1024 * 1024;
 
-/** Whether glibc's heap trimming is raised out of the relay's way by this environment. */
+/** Whether this environment raises glibc's heap trimming out of the relay's way. */
 export function heapTrimState(env: NodeJS.ProcessEnv, glibc: boolean): HeapTrim {
   if (!glibc) return "not-glibc";
   const threshold = Number(env["MALLOC_TRIM_THRESHOLD_"]);
-  if (Number.isFinite(threshold) && threshold >= MIN_USEFUL_TRIM_THRESHOLD) return "tuned";
+  if (Number.isFinite(threshold) && threshold >= MIN_USEFUL_TRIM_THRESHOLD) return "env";
   const tunable = /(?:^|:)glibc\.malloc\.trim_threshold=(\d+)/.exec(env["GLIBC_TUNABLES"] ?? "");
-  if (tunable !== null && Number(tunable[1]) >= MIN_USEFUL_TRIM_THRESHOLD) return "tuned";
+  if (tunable !== null && Number(tunable[1]) >= MIN_USEFUL_TRIM_THRESHOLD) return "env";
   return "glibc-default";
 }
 
@@ -45,11 +45,17 @@ function runsOnGlibc(): boolean {
 }
 
 /**
- * Sets the process up for relaying (turns V8's incremental marking off) and says how it runs.
- * For the process that owns the proxy — the `gatehouse` command, the benchmark — not for a
- * library: it changes the garbage collector of the whole process.
+ * Sets the process up for relaying (turns V8's incremental marking off; raises glibc's trim
+ * threshold with `raiseTrimThreshold`, the relay addon's `tuneAllocator`, when given and it
+ * applies) and says how it runs. For the process that owns the proxy — the `gatehouse` command,
+ * the benchmark — not for a library: it changes the memory management of the whole process.
  */
-export function tuneProcessForRelay(env: NodeJS.ProcessEnv = process.env): RelayRuntime {
+export function tuneProcessForRelay(
+  env: NodeJS.ProcessEnv = process.env,
+  raiseTrimThreshold?: () => boolean,
+): RelayRuntime {
   setFlagsFromString("--no-incremental-marking");
-  return { relay: "js", incrementalMarking: false, heapTrim: heapTrimState(env, runsOnGlibc()) };
+  const fromEnv = heapTrimState(env, runsOnGlibc());
+  const heapTrim = fromEnv === "glibc-default" && raiseTrimThreshold?.() === true ? "addon" : fromEnv;
+  return { relay: "js", incrementalMarking: false, heapTrim };
 }

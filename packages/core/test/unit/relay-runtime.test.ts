@@ -7,16 +7,29 @@ describe("relay runtime: glibc heap trimming", () => {
   it("is tuned by MALLOC_TRIM_THRESHOLD_ or a glibc tunable of at least 64 MiB, and only on glibc", () => {
     const recommended = String(RECOMMENDED_TRIM_THRESHOLD);
     assert.equal(heapTrimState({}, true), "glibc-default");
-    assert.equal(heapTrimState({ MALLOC_TRIM_THRESHOLD_: recommended }, true), "tuned");
+    assert.equal(heapTrimState({ MALLOC_TRIM_THRESHOLD_: recommended }, true), "env");
     assert.equal(heapTrimState({ MALLOC_TRIM_THRESHOLD_: "131072" }, true), "glibc-default", "glibc's own default");
     assert.equal(heapTrimState({ MALLOC_TRIM_THRESHOLD_: "lots" }, true), "glibc-default");
-    assert.equal(heapTrimState({ GLIBC_TUNABLES: `glibc.malloc.trim_threshold=${recommended}` }, true), "tuned");
+    assert.equal(heapTrimState({ GLIBC_TUNABLES: `glibc.malloc.trim_threshold=${recommended}` }, true), "env");
     assert.equal(
       heapTrimState({ GLIBC_TUNABLES: `glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=${recommended}` }, true),
-      "tuned",
+      "env",
     );
     assert.equal(heapTrimState({ GLIBC_TUNABLES: "glibc.malloc.trim_threshold=4096" }, true), "glibc-default");
     assert.equal(heapTrimState({ MALLOC_TRIM_THRESHOLD_: recommended }, false), "not-glibc");
+  });
+});
+
+describe("relay runtime: the addon's allocator tuning", () => {
+  it("is used only when the environment leaves glibc's default, and counts only when it applied", () => {
+    let calls = 0;
+    const applies = (): boolean => (calls++, true);
+    const heapTrim = tuneProcessForRelay({}, applies).heapTrim;
+    assert.ok(heapTrim === "addon" || heapTrim === "not-glibc", heapTrim);
+    assert.equal(calls, heapTrim === "addon" ? 1 : 0);
+    const env = { MALLOC_TRIM_THRESHOLD_: String(RECOMMENDED_TRIM_THRESHOLD) };
+    assert.notEqual(tuneProcessForRelay(env, applies).heapTrim, "addon", "the environment already raised it");
+    assert.notEqual(tuneProcessForRelay({}, () => false).heapTrim, "addon", "not applied (no addon, not glibc)");
   });
 });
 

@@ -67,9 +67,18 @@ export async function runFlagsCommand(listen: readonly string[], timeoutSeconds:
   onShutdown = (timeoutMs) => running.stop({ drainMs: timeoutMs });
 }
 
+/** The relay addon's allocator tuning, when the optional @gatehouse-proxy/relay-native is installed. */
+async function addonTuneAllocator(): Promise<(() => boolean) | undefined> {
+  try {
+    return (await import("@gatehouse-proxy/relay-native")).tuneAllocator;
+  } catch {
+    return undefined; // not installed: an optional dependency
+  }
+}
+
 /** This process runs the proxy: set it up for relaying and say how (README "Relay performance"). */
-function tuneForRelay(logger: PinoLogger): void {
-  const runtime = tuneProcessForRelay();
+async function tuneForRelay(logger: PinoLogger): Promise<void> {
+  const runtime = tuneProcessForRelay(process.env, await addonTuneAllocator());
   const advice =
     runtime.heapTrim === "glibc-default"
       ? `; glibc hands freed heap back to the kernel and the relay faults it in again: start gatehouse with ` +
@@ -87,7 +96,7 @@ function tuneForRelay(logger: PinoLogger): void {
 }
 
 async function start(prepared: Prepared, logger: PinoLogger): Promise<Running> {
-  tuneForRelay(logger);
+  await tuneForRelay(logger);
   try {
     return await runProxy(prepared, logger);
   } catch (error) {
