@@ -48,6 +48,7 @@ describe("gatehouse-proxy: packed, installed from tarballs into an empty folder 
       ...BUILT_IN.map((name) => `gatehouse-proxy-${name}-0.1.0.tgz`),
       "gatehouse-proxy-core-0.1.0.tgz",
       "gatehouse-proxy-observability-0.1.0.tgz",
+      "gatehouse-proxy-relay-native-0.1.0.tgz",
       "gatehouse-proxy-server-0.1.0.tgz",
     ]);
     const manifest = JSON.parse(readFileSync(join(prefix, "package.json"), "utf8")) as Record<string, unknown>;
