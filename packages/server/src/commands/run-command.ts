@@ -71,8 +71,10 @@ export async function runFlagsCommand(listen: readonly string[], timeoutSeconds:
 async function addonTuneAllocator(): Promise<(() => boolean) | undefined> {
   try {
     return (await import("@gatehouse-proxy/relay-native")).tuneAllocator;
-  } catch {
-    return undefined; // not installed: an optional dependency
+  } catch (error) {
+    // Not installed (an optional dependency) is expected; anything else is a broken install.
+    if ((error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") return undefined;
+    throw error;
   }
 }
 
