@@ -17,9 +17,10 @@ const LOAD_CPU = 1;
 
 const HELP = `usage: npm run bench -- [options]   (or: node bench/run.js [options] after npm run build)
   --quick              ~1-minute smoke run (short windows, 1000 idle tunnels)
-  --only LIST          subjects, comma-separated: gatehouse, gatehouse-auth, gatehouse-policy,
+  --only LIST          subjects, comma-separated: gatehouse (splice relay), gatehouse-js, gatehouse-auth, gatehouse-policy,
                        microsocks, microsocks-auth, dante, direct ("gatehouse" also selects
-                       gatehouse-auth and gatehouse-policy: the same proxy with 100 policy rules)
+                       gatehouse-js, gatehouse-auth and gatehouse-policy: the same proxy on the JS relay,
+                       with auth, with 100 policy rules)
   --measure LIST       measurements: idle, connrate, tp1, tp50 (default: all)
   --rounds N           repeat connrate and throughput N times (1-5, order reversed every other
                        round) and keep each subject's best round: use on a noisy machine

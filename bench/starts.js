@@ -31,7 +31,7 @@ function parseOptions() {
   const { values } = parseArgs({
     options: {
       starts: { type: "string", default: "5" },
-      only: { type: "string", default: "gatehouse,pipe,dante" },
+      only: { type: "string", default: "gatehouse,gatehouse-js,pipe,dante" },
       shapes: { type: "string", default: "tp50,tp1,tp4k" },
       seconds: { type: "string", default: "5" },
       help: { type: "boolean", short: "h", default: false },
@@ -39,7 +39,7 @@ function parseOptions() {
   });
   if (values.help) {
     console.log(
-      "usage: npm run bench:starts -- [--starts N (default 5)] [--only SUBJECTS (default gatehouse,pipe,dante)]\n" +
+      "usage: npm run bench:starts -- [--starts N (default 5)] [--only SUBJECTS (default gatehouse,gatehouse-js,pipe,dante)]\n" +
         `       [--shapes ${Object.keys(SHAPES).join(",")}] [--seconds S per run (default 5)]`,
     );
     process.exit(0);

@@ -25,13 +25,14 @@ function freePort() {
 /** Rules in the gatehouse-policy subject's policy (every request walks all of them). */
 export const BENCH_POLICY_RULES = 100;
 
-async function startGatehouse(ctx, auth, policyRules) {
+async function startGatehouse(ctx, auth, policyRules, relay = "splice") {
   const node = [process.execPath];
   if (ctx.cpuProf) node.push("--cpu-prof", `--cpu-prof-dir=${ctx.profDir}`);
   const args = [join(repoRoot, "bench", "gatehouse-proxy.js"), "--log-level", ctx.logLevel];
   if (auth) args.push("--user", auth.user, "--password", auth.password);
   if (policyRules !== undefined) args.push("--policy-rules", String(policyRules));
-  const suffix = `${auth ? "-auth" : ""}${policyRules === undefined ? "" : "-policy"}`;
+  args.push("--relay", relay);
+  const suffix = `${auth ? "-auth" : ""}${policyRules === undefined ? "" : "-policy"}${relay === "js" ? "-js" : ""}`;
   const logFile = join(ctx.tmp, `gatehouse${suffix}.log`);
   const record = startProcess({
     name: "gatehouse",
@@ -43,7 +44,7 @@ async function startGatehouse(ctx, auth, policyRules) {
   });
   const { port } = JSON.parse(await firstLine(record, logFile));
   const rules = policyRules === undefined ? "" : `, ${String(policyRules)} policy rules`;
-  return { record, port, logFile, note: `node ${process.version}, logger ${ctx.logLevel}${rules}` };
+  return { record, port, logFile, note: `node ${process.version}, ${relay} relay, logger ${ctx.logLevel}${rules}` };
 }
 
 /** bench/pipe-relay.js: Node's `pipe()` both ways, the yardstick for the JS relay. */
@@ -118,6 +119,12 @@ async function startDante(ctx) {
 /** Every subject, in table order. `binary` is checked before a subject runs. */
 export const SUBJECTS = [
   { name: "gatehouse", binary: undefined, auth: undefined, start: (ctx) => startGatehouse(ctx) },
+  {
+    name: "gatehouse-js",
+    binary: undefined,
+    auth: undefined,
+    start: (ctx) => startGatehouse(ctx, undefined, undefined, "js"),
+  },
   { name: "gatehouse-auth", binary: undefined, auth: credentials, start: (ctx) => startGatehouse(ctx, credentials) },
   {
     name: "gatehouse-policy",

@@ -11,6 +11,7 @@ import { startEchoServer, startTcpServer } from "../helpers/servers.js";
 import type { TestServer } from "../helpers/servers.js";
 import { startProxy } from "../helpers/proxy.js";
 import { openTunnel, readExactly } from "../helpers/socks-tunnel.js";
+import { RELAYS } from "../helpers/relays.js";
 
 function passwordProvider(name: string, password: string): AuthProvider {
   return {
@@ -58,47 +59,50 @@ describe("ProxyServer.reconfigure", () => {
   });
   after(() => echo.close());
 
-  it("keeps established tunnels, swaps auth for new sessions, opens and retires listeners", async () => {
-    const first = passwordProvider("first", "old-pw");
-    const proxy = await startProxy({
-      listeners: [{}],
-      auth: { provider: first, cache: false, throttle: false },
-    });
-    try {
-      const oldPort = proxy.port;
-      const tunnel = await openTunnel(oldPort, "127.0.0.1", echo.port);
-      assert.equal(await authenticatedConnect(oldPort, "old-pw", echo.port), true);
-
-      await proxy.server.reconfigure({
-        listeners: [{ listen: "127.0.0.1:0" }, { listen: "127.0.0.1:0", name: "extra" }],
-        auth: { provider: passwordProvider("second", "new-pw"), cache: false, throttle: false },
+  for (const relay of RELAYS) {
+    it(`${relay} relay: keeps established tunnels, swaps auth for new sessions, opens and retires listeners`, async () => {
+      const first = passwordProvider("first", "old-pw");
+      const proxy = await startProxy({
+        listeners: [{}],
+        auth: { provider: first, cache: false, throttle: false },
+        relay,
       });
-      const [keptPort, extraPort] = proxy.server.addresses().map((address) => address.port);
-      assert.equal(keptPort, oldPort, "an unchanged listener keeps its socket");
-      assert.ok(extraPort !== undefined && extraPort !== oldPort);
-      assert.equal(await echoes(tunnel.socket, "still here"), true, "the tunnel survived the reload");
-      assert.equal(await authenticatedConnect(oldPort, "old-pw", echo.port), false, "the old password is refused");
-      assert.equal(await authenticatedConnect(oldPort, "new-pw", echo.port), true);
-      assert.equal(await authenticatedConnect(extraPort, "new-pw", echo.port), true, "the new listener serves");
+      try {
+        const oldPort = proxy.port;
+        const tunnel = await openTunnel(oldPort, "127.0.0.1", echo.port);
+        assert.equal(await authenticatedConnect(oldPort, "old-pw", echo.port), true);
 
-      await proxy.server.reconfigure({
-        listeners: [{ listen: "127.0.0.1:0", name: "extra" }],
-        auth: { provider: passwordProvider("second", "new-pw"), cache: false, throttle: false },
-      });
-      assert.equal(await refusesConnections(oldPort), true, "a removed listener stops accepting");
-      assert.equal(await echoes(tunnel.socket, "and still"), true, "its tunnel runs on");
-      assert.equal(proxy.server.stats.retiredListeners, 1, "the removed listener waits for its tunnel");
-      tunnel.socket.destroy();
-      const retiredNow = (): number => proxy.server.stats.retiredListeners;
-      const deadline = Date.now() + 3000;
-      while (retiredNow() > 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await proxy.server.reconfigure({
+          listeners: [{ listen: "127.0.0.1:0" }, { listen: "127.0.0.1:0", name: "extra" }],
+          auth: { provider: passwordProvider("second", "new-pw"), cache: false, throttle: false },
+        });
+        const [keptPort, extraPort] = proxy.server.addresses().map((address) => address.port);
+        assert.equal(keptPort, oldPort, "an unchanged listener keeps its socket");
+        assert.ok(extraPort !== undefined && extraPort !== oldPort);
+        assert.equal(await echoes(tunnel.socket, "still here"), true, "the tunnel survived the reload");
+        assert.equal(await authenticatedConnect(oldPort, "old-pw", echo.port), false, "the old password is refused");
+        assert.equal(await authenticatedConnect(oldPort, "new-pw", echo.port), true);
+        assert.equal(await authenticatedConnect(extraPort, "new-pw", echo.port), true, "the new listener serves");
+
+        await proxy.server.reconfigure({
+          listeners: [{ listen: "127.0.0.1:0", name: "extra" }],
+          auth: { provider: passwordProvider("second", "new-pw"), cache: false, throttle: false },
+        });
+        assert.equal(await refusesConnections(oldPort), true, "a removed listener stops accepting");
+        assert.equal(await echoes(tunnel.socket, "and still"), true, "its tunnel runs on");
+        assert.equal(proxy.server.stats.retiredListeners, 1, "the removed listener waits for its tunnel");
+        tunnel.socket.destroy();
+        const retiredNow = (): number => proxy.server.stats.retiredListeners;
+        const deadline = Date.now() + 3000;
+        while (retiredNow() > 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.equal(retiredNow(), 0, "and is forgotten once its last tunnel ended");
+      } finally {
+        await proxy.close();
       }
-      assert.equal(retiredNow(), 0, "and is forgotten once its last tunnel ended");
-    } finally {
-      await proxy.close();
-    }
-  });
+    });
+  }
 
   it("keeps one auth pipeline: the throttle outlives provider swaps and a detour through a custom Authenticator", async () => {
     const listeners = [{ listen: "127.0.0.1:0" }];
@@ -171,29 +175,33 @@ describe("ProxyServer.close({drainMs})", () => {
   });
   after(() => echo.close());
 
-  it("stops accepting at once and returns as soon as the last tunnel ends", async () => {
-    const proxy = await startProxy();
-    const tunnel = await openTunnel(proxy.port, "127.0.0.1", echo.port);
-    const started = Date.now();
-    const closing = proxy.server.close({ drainMs: 5000 });
-    assert.equal(await refusesConnections(proxy.port), true);
-    assert.equal(await echoes(tunnel.socket, "draining"), true, "the tunnel works while draining");
-    tunnel.socket.end();
-    await closing;
-    assert.ok(Date.now() - started < 2000, `drain ended when the tunnel did (${String(Date.now() - started)} ms)`);
-  });
+  for (const relay of RELAYS) {
+    it(`${relay} relay: stops accepting at once and returns as soon as the last tunnel ends`, async () => {
+      const proxy = await startProxy({ relay });
+      const tunnel = await openTunnel(proxy.port, "127.0.0.1", echo.port);
+      const started = Date.now();
+      const closing = proxy.server.close({ drainMs: 5000 });
+      assert.equal(await refusesConnections(proxy.port), true);
+      assert.equal(await echoes(tunnel.socket, "draining"), true, "the tunnel works while draining");
+      tunnel.socket.end();
+      await closing;
+      assert.ok(Date.now() - started < 2000, `drain ended when the tunnel did (${String(Date.now() - started)} ms)`);
+    });
+  }
 
-  it("ends tunnels still open at the deadline", async () => {
-    const proxy = await startProxy();
-    const tunnel = await openTunnel(proxy.port, "127.0.0.1", echo.port);
-    const started = Date.now();
-    await proxy.server.close({ drainMs: 400 });
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 380 && elapsed < 2000, `closed after ${String(elapsed)} ms`);
-    tunnel.socket.resume(); // read to EOF: the proxy ended the tunnel
-    if (!tunnel.socket.readableEnded) await once(tunnel.socket, "end");
-    tunnel.socket.destroy();
-    const [record] = await proxy.sessionsEnded(1);
-    assert.equal(record?.reason, "server_shutdown");
-  });
+  for (const relay of RELAYS) {
+    it(`${relay} relay: ends tunnels still open at the deadline`, async () => {
+      const proxy = await startProxy({ relay });
+      const tunnel = await openTunnel(proxy.port, "127.0.0.1", echo.port);
+      const started = Date.now();
+      await proxy.server.close({ drainMs: 400 });
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 380 && elapsed < 2000, `closed after ${String(elapsed)} ms`);
+      tunnel.socket.resume(); // read to EOF: the proxy ended the tunnel
+      if (!tunnel.socket.readableEnded) await once(tunnel.socket, "end");
+      tunnel.socket.destroy();
+      const [record] = await proxy.sessionsEnded(1);
+      assert.equal(record?.reason, "server_shutdown");
+    });
+  }
 });

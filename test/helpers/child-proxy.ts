@@ -3,6 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ListenerOptions } from "@gatehouse-proxy/core/engine";
+import type { RelayKind } from "./relays.js";
 
 const fixture = fileURLToPath(new URL("./proxy-child-main.js", import.meta.url));
 const blackholeFixture = fileURLToPath(new URL("./blackhole-main.js", import.meta.url));
@@ -29,12 +30,19 @@ export interface ChildProxyOptions {
   /** A command the node process is run under, e.g. ["prlimit", "--nofile=40:40", "--"]; it must exec node. */
   readonly wrapper?: readonly string[];
   readonly startTimeoutMs?: number;
+  /** Which relay carries the tunnels (default js). */
+  readonly relay?: RelayKind;
 }
 
 /** Runs the engine in a child process (see proxy-child-main.ts) on 127.0.0.1 random ports. */
 export async function startChildProxy(options: ChildProxyOptions = {}): Promise<ChildProxy> {
   const listeners = (options.listeners ?? [{}]).map((listener) => ({ listen: "127.0.0.1:0", ...listener }));
-  const argv = [...(options.wrapper ?? []), process.execPath, fixture, JSON.stringify({ listeners })];
+  const argv = [
+    ...(options.wrapper ?? []),
+    process.execPath,
+    fixture,
+    JSON.stringify({ listeners, relay: options.relay ?? "js" }),
+  ];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();

@@ -4,14 +4,18 @@
 // Exits when stdin closes (so it never outlives the test process) or on SIGTERM.
 import { createJsonLogger, createProxyServer } from "@gatehouse-proxy/core/engine";
 import type { ListenerOptions } from "@gatehouse-proxy/core/engine";
+import { spliceBackendFor } from "./relays.js";
+import type { RelayKind } from "./relays.js";
 
 interface ProxyChildConfig {
   readonly listeners: ListenerOptions[];
+  readonly relay: RelayKind;
 }
 
 const config = JSON.parse(process.argv[2] ?? "{}") as ProxyChildConfig;
 const logger = createJsonLogger("debug");
-const server = createProxyServer({ listeners: config.listeners, logger });
+const splice = spliceBackendFor(config.relay);
+const server = createProxyServer({ listeners: config.listeners, logger, ...(splice !== undefined && { splice }) });
 await server.start();
 process.stdout.write(
   `${JSON.stringify({ event: "fixture_ready", pid: process.pid, ports: server.addresses().map((a) => a.port) })}\n`,

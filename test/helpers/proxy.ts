@@ -11,6 +11,8 @@ import type {
 } from "@gatehouse-proxy/core/engine";
 import type { HostResolver, Logger } from "@gatehouse-proxy/core";
 import type { PolicyOptions } from "@gatehouse-proxy/core/policy";
+import { spliceBackend } from "./relays.js";
+import type { RelayKind } from "./relays.js";
 
 export interface LogRecord {
   readonly level: "debug" | "info" | "warn" | "error";
@@ -62,6 +64,8 @@ export interface TestProxyOptions {
   readonly policy?: PolicyOptions;
   /** The engine's clock: a ManualClock lets a test advance time past a deadline instead of waiting for it. */
   readonly clock?: EngineClock;
+  /** Which relay carries the tunnels (default js: the engine's default without a splice backend). */
+  readonly relay?: RelayKind;
 }
 
 /** Starts the engine in-process on 127.0.0.1 with random ports. */
@@ -80,6 +84,7 @@ export async function startProxy(options: TestProxyOptions = {}): Promise<TestPr
     ...(options.dns !== undefined && { dns: options.dns }),
     ...(options.policy !== undefined && { policy: options.policy }),
     ...(options.clock !== undefined && { clock: options.clock }),
+    ...(options.relay === "splice" && { splice: spliceBackend() }),
     hooks: {
       onPolicyDenied(event) {
         policyDenials.push(event);

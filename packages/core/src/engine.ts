@@ -35,6 +35,14 @@ export { DnsResolver } from "./dns/resolver.js";
 export type { DnsLookupOptions } from "./dns/resolver.js";
 export { RECOMMENDED_TRIM_THRESHOLD, heapTrimState, tuneProcessForRelay } from "./relay/runtime.js";
 export type { HeapTrim, RelayRuntime } from "./relay/runtime.js";
+export type {
+  SpliceBackend,
+  SplicedTunnel,
+  SplicedTunnelEnd,
+  SplicedTunnelEvent,
+  SplicedTunnelFin,
+  SplicedTunnelState,
+} from "./relay/splice.js";
 export { createJsonLogger } from "./log.js";
 export type { LogLevel } from "./log.js";
 export { escapeJsonLine, escapeNonPrintable } from "./util/printable.js";

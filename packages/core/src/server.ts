@@ -28,6 +28,7 @@ import { ProxyStats } from "./stats.js";
 import { systemClock } from "./util/clock.js";
 import type { EngineClock } from "./util/clock.js";
 import { TimerWheel } from "./util/timer-wheel.js";
+import type { SpliceBackend } from "./relay/splice.js";
 
 /**
  * One provider or a chain of them behind an AuthPipeline, or any Authenticator (used as it is).
@@ -74,6 +75,12 @@ export interface ProxyServerOptions {
    * advance it instead of waiting. (DNS and provider deadlines stay on real timers.)
    */
   readonly clock?: EngineClock;
+  /**
+   * Moves established plain-TCP tunnels kernel to kernel (splice(2)), such as `nativeRelay` from
+   * @gatehouse-proxy/relay-native when it is available. Absent: the JS relay carries every
+   * tunnel. TLS listeners always use the JS relay.
+   */
+  readonly splice?: SpliceBackend;
 }
 
 /** What a reconfigure leaves behind. */
@@ -150,6 +157,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         resolveHost,
         hooks,
         handshakeFailures,
+        splice: options.splice,
       },
       admission,
     );

@@ -13,16 +13,19 @@ async function main(argv: readonly string[]): Promise<void> {
       process.stdout.write((await import("./commands/help.js")).HELP);
       return;
     case "version":
-      process.stdout.write(`gatehouse ${(await import("./plugins/host-version.js")).serverVersion()}\n`);
-      return;
+      return (await import("./commands/version.js")).versionCommand();
     case "check-config":
       return (await import("./commands/check-config.js")).checkConfig(command.file);
     case "hash-password":
       return (await import("./commands/hash-password.js")).hashPasswordCommand();
     case "run-config":
-      return (await import("./commands/run-command.js")).runConfigCommand(command.file);
+      return (await import("./commands/run-command.js")).runConfigCommand(command.file, command.noSplice);
     case "run-flags":
-      return (await import("./commands/run-command.js")).runFlagsCommand(command.listen, command.timeoutSeconds);
+      return (await import("./commands/run-command.js")).runFlagsCommand(
+        command.listen,
+        command.timeoutSeconds,
+        command.noSplice,
+      );
     case "users":
       return (await import("./commands/users.js")).usersCommand(command);
     case "policy-test":

@@ -95,6 +95,11 @@ export const ERROR_CODES = {
     exitStatus: 1,
     meaning: "the provider's close() failed (reported by `plugins verify`)",
   },
+  GH_RELAY_UNAVAILABLE: {
+    family: "startup",
+    exitStatus: 1,
+    meaning: "`relay: splice` is configured but the splice addon is not installed or not built",
+  },
   GH_STARTUP_FAILED: {
     family: "startup",
     exitStatus: 1,

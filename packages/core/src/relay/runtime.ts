@@ -17,7 +17,6 @@ import { setFlagsFromString } from "node:v8";
  *   process's environment (MALLOC_TRIM_THRESHOLD_ is read when malloc starts).
  */
 export interface RelayRuntime {
-  readonly relay: "js";
   readonly incrementalMarking: boolean;
   readonly heapTrim: HeapTrim;
 }
@@ -57,5 +56,5 @@ export function tuneProcessForRelay(
   setFlagsFromString("--no-incremental-marking");
   const fromEnv = heapTrimState(env, runsOnGlibc());
   const heapTrim = fromEnv === "glibc-default" && raiseTrimThreshold?.() === true ? "addon" : fromEnv;
-  return { relay: "js", incrementalMarking: false, heapTrim };
+  return { incrementalMarking: false, heapTrim };
 }

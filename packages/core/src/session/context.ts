@@ -7,6 +7,7 @@ import type { DenialReason } from "../policy/authorize.js";
 import type { ConnectionLimits } from "../policy/limits.js";
 import type { Logger } from "../log.js";
 import type { ProxyStats } from "../stats.js";
+import type { SpliceBackend } from "../relay/splice.js";
 import type { TimerWheel } from "../util/timer-wheel.js";
 import type { HandshakeFailureSummary } from "./handshake-failures.js";
 
@@ -37,6 +38,8 @@ export interface SessionRecord {
   readonly reason: string;
   /** The CONNECT succeeded and the relay ran. */
   readonly tunnel: boolean;
+  /** Which relay carried the tunnel: `js` (bytes through Node Buffers) or `splice` (kernel to kernel). */
+  readonly relay?: "js" | "splice" | undefined;
 }
 
 /** One username/password decision, as reported to ProxyHooks.onAuthDecision (never with the password). */
@@ -88,6 +91,8 @@ export interface ListenerContext {
   readonly limits: ConnectionLimits;
   readonly hooks: ProxyHooks;
   readonly sessions: Set<{ destroy(reason: string): void }>;
+  /** Moves established plain-TCP tunnels kernel to kernel; undefined: the JS relay carries every tunnel. */
+  readonly splice: SpliceBackend | undefined;
   /**
    * Out of file descriptors on an outbound dial. (Accepts that hit EMFILE are shed inside
    * libuv without telling Node, so dials are where exhaustion becomes visible.)

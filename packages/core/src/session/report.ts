@@ -128,6 +128,7 @@ export function reportSessionEnd(ctx: ListenerContext, record: SessionRecord, an
     bytes_dest_to_client: record.bytesDestToClient,
     duration_ms: record.durationMs,
     reason: record.reason,
+    relay: record.relay,
   };
   const evicted = record.reason.startsWith("evicted:");
   if (anonymousFailure && !evicted) ctx.handshakeFailures.record(record.reason);

@@ -21,11 +21,13 @@ import { isUnspecifiedAddress, parseIp } from "../policy/ip.js";
 import type { LimitSlot } from "../policy/limits.js";
 import { Relay } from "../relay/relay.js";
 import type { RelayOwner } from "../relay/relay.js";
+import { SplicedRelay, socketFd } from "../relay/splice.js";
+import type { SplicedRelayOwner, SplicedTunnelEnd } from "../relay/splice.js";
 import { formatHostPort, formatSocketAddress } from "../util/address.js";
 import { decodeUtf8Strict } from "../util/utf8.js";
 import type { WheelEntry } from "../util/timer-wheel.js";
 import type { Admittable, ShedReason } from "../listener/admission.js";
-import type { ListenerContext } from "./context.js";
+import type { ListenerContext, SessionRecord } from "./context.js";
 import { replyForDialError } from "./reply-codes.js";
 import { reportAuthDecision, reportNameRefused, reportPolicyDenied, reportSessionEnd } from "./report.js";
 
@@ -55,7 +57,7 @@ type SessionSocket = Socket & { [kSession]?: Session | undefined };
  * once the tunnel is up, the Relay owns the bytes, the FINs and the idle bounds. What it logs
  * and reports is in report.ts, what it may do in policy/authorize.ts.
  */
-export class Session implements WheelEntry, Admittable, RelayOwner, Requester {
+export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelayOwner, Requester {
   wheelDueAt = 0;
   wheelSlot = -1;
 
@@ -63,7 +65,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, Requester {
   /** Client bytes not parsed yet (and, at the relay's start, those that came with the request). */
   private pending: Buffer | undefined;
   private destSocket: Socket | undefined;
-  private relay: Relay | undefined;
+  private relay: Relay | SplicedRelay | undefined;
   private readonly startedAt: number;
   private readonly handshakeDeadline: number;
   auth: NormalizedAuthInfo | undefined;
@@ -402,8 +404,77 @@ export class Session implements WheelEntry, Admittable, RelayOwner, Requester {
     this.client.removeListener("data", onClientHandshakeData);
     const early = this.pending;
     this.pending = undefined;
-    this.relay = new Relay(this.client, dest, this.ctx.wheel, this.ctx.options, this);
-    this.relay.start(early, this.clientFinished);
+    this.relay = this.spliceTunnel(dest, early) ?? this.pumpTunnel(dest, early);
+  }
+
+  /** The JS relay: every byte through a Buffer, with the early payload sent first. */
+  private pumpTunnel(dest: Socket, early: Buffer | undefined, alreadySent = 0): Relay {
+    const relay = new Relay(this.client, dest, this.ctx.wheel, this.ctx.options, this);
+    relay.bytesClientToDest = alreadySent;
+    relay.start(early, this.clientFinished);
+    return relay;
+  }
+
+  /**
+   * The splice backend, when the listener has one and both legs are plain TCP: the early
+   * payload (read with the request, or buffered since) is written to the destination first, and
+   * the descriptors are handed over once nothing is left in Node's buffers either way. Otherwise
+   * (a write that did not complete at once, no descriptors left to duplicate) the JS relay
+   * carries on from where this left off.
+   */
+  private spliceTunnel(dest: Socket, early: Buffer | undefined): Relay | SplicedRelay | undefined {
+    const backend = this.ctx.splice;
+    if (backend === undefined) return undefined;
+    const clientFd = socketFd(this.client);
+    const destFd = socketFd(dest);
+    if (clientFd === undefined || destFd === undefined) return undefined;
+    const buffered = this.client.readableLength > 0 ? (this.client.read() as Buffer | null) : null;
+    const payload = buffered === null ? early : early === undefined ? buffered : Buffer.concat([early, buffered]);
+    if (payload !== undefined) dest.write(payload);
+    const sent = payload?.length ?? 0;
+    const flushed = this.client.writableLength === 0 && dest.writableLength === 0 && dest.readableLength === 0;
+    if (!flushed) return this.pumpTunnel(dest, undefined, sent);
+    try {
+      this.detach(this.client as SessionSocket);
+      this.detach(dest as SessionSocket);
+      return SplicedRelay.start(
+        backend,
+        { client: this.client, dest, clientFd, destFd },
+        {
+          wheel: this.ctx.wheel,
+          bounds: this.ctx.options,
+          owner: this,
+          earlyClientToDest: sent,
+        },
+      );
+    } catch (error) {
+      this.attach(this.client as SessionSocket);
+      this.attach(dest as SessionSocket);
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EMFILE" || code === "ENFILE") this.ctx.onResourceExhausted(code);
+      return this.pumpTunnel(dest, undefined, sent);
+    }
+  }
+
+  /** The spliced tunnel's sockets are destroyed once the backend holds their descriptors: their events are no longer ours. */
+  private detach(socket: SessionSocket): void {
+    socket[kSession] = undefined;
+  }
+
+  private attach(socket: SessionSocket): void {
+    socket[kSession] = this;
+  }
+
+  /** A spliced tunnel ended on its own: both FINs passed on, or a leg reset or failed. */
+  onSplicedEnd(end: SplicedTunnelEnd): void {
+    if (this.state !== State.Relaying) return;
+    if (end.reason === "completed") {
+      this.state = State.Closed;
+      this.endReason ??= "completed";
+      return this.finish();
+    }
+    const side = end.reason === "client_closed" ? "client" : "dest";
+    this.destroy(end.code === undefined ? end.reason : `${side}_error:${end.code}`);
   }
 
   onRelayTimeout(reason: "idle_timeout" | "fin_wait_timeout"): void {
@@ -432,7 +503,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, Requester {
     if (socket !== this.client && socket !== this.destSocket) return;
     if (this.state === State.Closing && socket === this.client) return this.destroy(this.endReason ?? "closed");
     if (this.state === State.Relaying) {
-      const end = this.relay!.legClosed(socket, hadError);
+      if (this.relay?.kind !== "js") return; // a spliced tunnel's sockets are detached before they close
+      const end = this.relay.legClosed(socket, hadError);
       if (end === "completed") {
         this.state = State.Closed;
         this.endReason ??= end;
@@ -552,7 +624,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, Requester {
     ctx.stats.bytesClientToDest += bytesClientToDest;
     ctx.stats.bytesDestToClient += bytesDestToClient;
     ctx.admission.closed(this);
-    const record = {
+    const record: SessionRecord = {
       listener: ctx.options.name,
       peer: this.peer,
       identity: this.auth?.identities[0]?.identity,
@@ -566,6 +638,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, Requester {
       durationMs: ctx.wheel.now() - this.startedAt,
       reason: this.endReason ?? "closed",
       tunnel: relay !== undefined,
+      relay: relay?.kind,
     };
     const anonymousFailure = relay === undefined && this.auth === undefined && !this.requestReceived;
     reportSessionEnd(ctx, record, anonymousFailure);

@@ -12,8 +12,13 @@ export type Command =
   | { readonly kind: "version" }
   | { readonly kind: "check-config"; readonly file: string }
   | { readonly kind: "hash-password" }
-  | { readonly kind: "run-config"; readonly file: string }
-  | { readonly kind: "run-flags"; readonly listen: readonly string[]; readonly timeoutSeconds: number }
+  | { readonly kind: "run-config"; readonly file: string; readonly noSplice: boolean }
+  | {
+      readonly kind: "run-flags";
+      readonly listen: readonly string[];
+      readonly timeoutSeconds: number;
+      readonly noSplice: boolean;
+    }
   | UsersCommand
   | PolicyTestCommand
   | PluginsCommand;
@@ -59,7 +64,7 @@ export function parseCommand(argv: readonly string[]): Command {
   if (verb !== undefined) usage(`unknown command ${JSON.stringify(verb)}`);
   if (values.config !== undefined) {
     if (values.listen !== undefined) usage("--listen cannot be combined with --config (put listeners in the file)");
-    return { kind: "run-config", file: values.config };
+    return { kind: "run-config", file: values.config, noSplice: values["no-splice"] === true };
   }
   if (values.listen !== undefined) {
     const text = values["timeout-seconds"] ?? "60";
@@ -67,7 +72,7 @@ export function parseCommand(argv: readonly string[]): Command {
     if (!/^\d+(\.\d+)?$/.test(text) || !(timeoutSeconds > 0)) {
       usage(`--timeout-seconds: expected a positive number of seconds, got ${JSON.stringify(text)}`);
     }
-    return { kind: "run-flags", listen: values.listen, timeoutSeconds };
+    return { kind: "run-flags", listen: values.listen, timeoutSeconds, noSplice: values["no-splice"] === true };
   }
   usage("nothing to do: give --config FILE or --listen ADDR");
 }

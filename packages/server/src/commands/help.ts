@@ -25,7 +25,7 @@ Options:
   -c, --config FILE          the config file
       --listen HOST:PORT     listen here (repeatable; without --config: no authentication)
       --timeout-seconds N    per-step negotiation timeout for --listen listeners (default 60)
-      --no-splice            accepted for KumoMTA compatibility; no effect
+      --no-splice            relay with the JS relay, not splice(2) (as KumoMTA's flag; same as relay: js)
   -V, --version              print the version
   -h, --help                 print this help
       --provider NAME        users: the auth.providers entry, when several keep users

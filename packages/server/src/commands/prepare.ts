@@ -7,6 +7,7 @@ import { resolveProviders } from "../plugins/resolve-providers.js";
 import type { ProviderPlan } from "../plugins/resolve-providers.js";
 import { dnsSettings } from "../wiring/dns-settings.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
+import type { RelayMode } from "../wiring/relay-choice.js";
 
 /** `shutdown_timeout` when the config does not set it. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -24,6 +25,8 @@ export interface Prepared {
   readonly dns?: DnsOptions | undefined;
   /** How long tunnels may drain at SIGTERM/SIGINT. */
   readonly shutdownTimeoutMs: number;
+  /** The `relay` key (default auto). */
+  readonly relay: RelayMode;
   readonly plans: ProviderPlan[];
   readonly configDir: string;
 }
@@ -42,6 +45,7 @@ export async function prepareFromFile(file: string): Promise<Prepared> {
     dns,
     shutdownTimeoutMs:
       config.shutdown_timeout === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(config.shutdown_timeout),
+    relay: config.relay ?? "auto",
     plans,
     configDir,
   };

@@ -9,6 +9,8 @@ import { DEFAULT_SHUTDOWN_TIMEOUT_MS, prepareFromFile } from "./prepare.js";
 import type { Prepared } from "./prepare.js";
 import { runProxy } from "./run.js";
 import type { Running } from "./run.js";
+import { chooseRelay, describeRelay, loadRelayAddon } from "../wiring/relay-choice.js";
+import type { RelayChoice, RelayMode } from "../wiring/relay-choice.js";
 
 /** Resolves once `onShutdown` is set (startup done); a failed startup exits the process itself. */
 async function waitForStartup(): Promise<void> {
@@ -16,7 +18,7 @@ async function waitForStartup(): Promise<void> {
 }
 
 /** `--config FILE`: validate everything, then start; SIGHUP re-reads FILE. */
-export async function runConfigCommand(file: string): Promise<void> {
+export async function runConfigCommand(file: string, noSplice = false): Promise<void> {
   const prepared = await prepareFromFile(file);
   const logger = createLogger(prepared.log);
   let shutdownTimeoutMs = prepared.shutdownTimeoutMs;
@@ -42,13 +44,17 @@ export async function runConfigCommand(file: string): Promise<void> {
         );
       });
   });
-  const started = await start(prepared, logger);
+  const started = await start(prepared, logger, noSplice);
   state.running = started;
   onShutdown = (timeoutMs) => started.stop({ drainMs: timeoutMs });
 }
 
 /** KumoMTA's legacy flags: listeners from `--listen`, no auth providers. */
-export async function runFlagsCommand(listen: readonly string[], timeoutSeconds: number): Promise<void> {
+export async function runFlagsCommand(
+  listen: readonly string[],
+  timeoutSeconds: number,
+  noSplice = false,
+): Promise<void> {
   const config = validateConfig({
     listeners: listen.map((address) => ({ listen: address, timeout: Math.round(timeoutSeconds * 1000) })),
   });
@@ -58,52 +64,51 @@ export async function runFlagsCommand(listen: readonly string[], timeoutSeconds:
     log: undefined,
     admin: undefined,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    relay: "auto",
     plans: [],
     configDir: process.cwd(),
   };
   const logger = createLogger(undefined);
   handleShutdown(logger, () => prepared.shutdownTimeoutMs);
-  const running = await start(prepared, logger);
+  const running = await start(prepared, logger, noSplice);
   onShutdown = (timeoutMs) => running.stop({ drainMs: timeoutMs });
 }
 
-/** The relay addon's allocator tuning, when the optional @gatehouse-proxy/relay-native is installed. */
-async function addonTuneAllocator(): Promise<(() => boolean) | undefined> {
-  try {
-    return (await import("@gatehouse-proxy/relay-native")).tuneAllocator;
-  } catch (error) {
-    // Not installed (an optional dependency) is expected; anything else is a broken install.
-    if ((error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") return undefined;
-    throw error;
-  }
-}
-
-/** This process runs the proxy: set it up for relaying and say how (README "Relay performance"). */
-async function tuneForRelay(logger: PinoLogger): Promise<void> {
-  const runtime = tuneProcessForRelay(process.env, await addonTuneAllocator());
+/**
+ * Picks the relay (`--no-splice` forces the JS relay, as KumoMTA's flag does), sets the process
+ * up for relaying and says how in one `relay` line (README "Relay performance").
+ */
+async function prepareRelay(mode: RelayMode, logger: PinoLogger): Promise<RelayChoice> {
+  const choice = await chooseRelay(mode);
+  const addon = await loadRelayAddon();
+  const runtime = tuneProcessForRelay(process.env, addon?.tuneAllocator);
   const advice =
     runtime.heapTrim === "glibc-default"
-      ? `; glibc hands freed heap back to the kernel and the relay faults it in again: start gatehouse with ` +
+      ? `; glibc hands freed heap back to the kernel and the JS relay faults it in again: start gatehouse with ` +
         `MALLOC_TRIM_THRESHOLD_=${String(RECOMMENDED_TRIM_THRESHOLD)} for faster relaying (README "Relay performance")`
       : "";
   logger.info(
     {
       event: "relay",
-      relay: runtime.relay,
+      relay: choice.relay,
+      ...(choice.relay === "js" && { reason: choice.reason }),
       incremental_marking: runtime.incrementalMarking,
       heap_trim: runtime.heapTrim,
     },
-    `relay: ${runtime.relay}${advice}`,
+    `relay: ${describeRelay(choice)}${advice}`,
   );
+  return choice;
 }
 
-async function start(prepared: Prepared, logger: PinoLogger): Promise<Running> {
-  await tuneForRelay(logger);
+async function start(prepared: Prepared, logger: PinoLogger, noSplice: boolean): Promise<Running> {
   try {
-    return await runProxy(prepared, logger);
+    const choice = await prepareRelay(noSplice ? "js" : prepared.relay, logger);
+    return await runProxy(prepared, logger, choice.relay === "splice" ? choice.backend : undefined);
   } catch (error) {
     // A config problem found only now keeps its code and lines; anything else failed to start.
-    if (error instanceof GatehouseError && isConfigProblem(error.code)) throw error;
+    if (error instanceof GatehouseError && (isConfigProblem(error.code) || error.code === "GH_RELAY_UNAVAILABLE")) {
+      throw error;
+    }
     const code = error instanceof GatehouseError ? error.code : "GH_STARTUP_FAILED";
     throw new GatehouseError(code, `startup failed: ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,

@@ -1,6 +1,6 @@
 import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import { parseDuration } from "@gatehouse-proxy/core";
-import type { AuthChainEntry, ProxyServer } from "@gatehouse-proxy/core/engine";
+import type { AuthChainEntry, ProxyServer, SpliceBackend } from "@gatehouse-proxy/core/engine";
 import { DEFAULT_ADMIN_LISTEN, createAdminServer, createProxyMetrics } from "@gatehouse-proxy/observability";
 import type { AdminServer } from "@gatehouse-proxy/observability";
 import type { Logger as PinoLogger } from "pino";
@@ -30,7 +30,11 @@ export interface Running {
 }
 
 /** The composition root: root container, provider instances (init in order), then the proxy. */
-export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<Running> {
+export async function runProxy(
+  prepared: Prepared,
+  logger: PinoLogger,
+  splice: SpliceBackend | undefined,
+): Promise<Running> {
   const proxy: { current?: ProxyServer } = {};
   const root = createRootContainer({ logger, resolver: followingResolver(prepared.dns, proxy) });
   let current = prepared;
@@ -45,6 +49,7 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
       auth: { ...pipelineSettings(prepared.auth), chain: await fingerprintedChain(prepared, instances) },
       logger,
       hooks: metrics.hooks,
+      ...(splice !== undefined && { splice }),
       ...(prepared.policy !== undefined && { policy: prepared.policy }),
       ...(prepared.dns !== undefined && { dns: prepared.dns }),
       ...(prepared.log?.handshake_failures_interval !== undefined && {
@@ -117,6 +122,9 @@ export async function runProxy(prepared: Prepared, logger: PinoLogger): Promise<
         instances = nextInstances;
         if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) {
           logger.warn({ event: "admin_unchanged" }, "admin settings changed: they take effect at the next restart");
+        }
+        if (next.relay !== current.relay) {
+          logger.warn({ event: "relay_unchanged" }, "relay changed: it takes effect at the next restart");
         }
         if (next.log?.format !== current.log?.format) {
           logger.warn({ event: "log_format_unchanged" }, "log.format changed: it takes effect at the next restart");

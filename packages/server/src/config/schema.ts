@@ -67,6 +67,13 @@ export const configSchema = z.strictObject({
    * accepting, before the rest are ended; default 10s.
    */
   shutdown_timeout: duration.optional(),
+  /**
+   * Which relay moves established tunnels' bytes: `splice` (kernel to kernel, the
+   * @gatehouse-proxy/relay-native addon; a startup error without it), `js` (Node Buffers), or
+   * `auto` (default: splice when the addon is built, else js). TLS listeners always use js.
+   * Read at startup; a reload that changes it is logged and takes effect at the next start.
+   */
+  relay: z.enum(["auto", "splice", "js"]).optional(),
 });
 
 export type GatehouseConfig = z.output<typeof configSchema>;

@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { verifyPassword } from "@gatehouse-proxy/core";
 import { describe, it } from "node:test";
+import { nativeRelay } from "@gatehouse-proxy/relay-native";
 import { runCli } from "../helpers/cli.js";
 
 describe("gatehouse commands", () => {
-  it("--version prints the version", async () => {
+  it("--version prints the version and the relay that would run (splice when the addon is built)", async () => {
     const result = await runCli(["--version"]);
     assert.equal(result.code, 0);
-    assert.match(result.stdout, /^gatehouse \d+\.\d+\.\d+/);
+    assert.match(result.stdout, /^gatehouse \d+\.\d+\.\d+\n/);
+    const expected = nativeRelay.available ? /^relay: splice \(/m : /^relay: js \(the splice addon: /m;
+    assert.match(result.stdout, expected);
   });
 
   it("--help shows usage with examples", async () => {

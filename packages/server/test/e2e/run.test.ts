@@ -52,32 +52,34 @@ describe("gatehouse --config runs the proxy with plugin providers", () => {
     assert.match(proxy.stdout(), /"event":"provider_ready"/);
   });
 
-  it("the startup log says which relay runs and whether glibc's heap trimming is out of its way", async () => {
+  it("the startup log says which relay runs (auto, relay: js, --no-splice) and whether glibc's heap trimming is out of its way", async () => {
     const file = fixture.write("relay.yaml", CONFIG);
     const env = { GATEHOUSE_TEST_ALICE_PASSWORD: "wonder-land-7" };
-    const untuned = await startCli(["--config", file], { ...env, MALLOC_TRIM_THRESHOLD_: "" });
-    await untuned.stop("SIGTERM");
-    const line = (text: string): Record<string, unknown> =>
-      JSON.parse(text.split("\n").find((entry) => entry.includes('"event":"relay"')) ?? "{}") as Record<
-        string,
-        unknown
-      >;
-    const plain = line(untuned.stdout());
-    assert.equal(plain["relay"], "js");
-    assert.equal(plain["incremental_marking"], false);
+    const relayLine = async (args: string[], extraEnv: Record<string, string>): Promise<Record<string, unknown>> => {
+      const proxy = await startCli(args, { ...env, ...extraEnv });
+      await proxy.stop("SIGTERM");
+      const text = proxy.stdout().split("\n").find((entry) => entry.includes('"event":"relay"')) ?? "{}";
+      return JSON.parse(text) as Record<string, unknown>;
+    };
+    const auto = await relayLine(["--config", file], { MALLOC_TRIM_THRESHOLD_: "" });
+    assert.equal(auto["incremental_marking"], false);
     if (nativeRelay.available) {
-      // The relay addon raised the threshold itself (mallopt).
-      assert.equal(plain["heap_trim"], "addon");
-      assert.equal(plain["msg"], "relay: js");
+      assert.equal(auto["relay"], "splice");
+      assert.match(String(auto["msg"]), /^relay: splice \(kernel to kernel/);
+      // The relay addon raised the threshold itself (mallopt), for the JS relay's TLS and fallback tunnels.
+      assert.equal(auto["heap_trim"], "addon");
     } else {
-      assert.equal(plain["heap_trim"], "glibc-default");
-      assert.match(String(plain["msg"]), /start gatehouse with MALLOC_TRIM_THRESHOLD_=268435456/);
+      assert.equal(auto["relay"], "js");
+      assert.equal(auto["heap_trim"], "glibc-default");
+      assert.match(String(auto["msg"]), /start gatehouse with MALLOC_TRIM_THRESHOLD_=268435456/);
     }
-    const tuned = await startCli(["--config", file], { ...env, MALLOC_TRIM_THRESHOLD_: "268435456" });
-    await tuned.stop("SIGTERM");
-    const withTrim = line(tuned.stdout());
-    assert.equal(withTrim["heap_trim"], "env");
-    assert.equal(withTrim["msg"], "relay: js");
+    const noSplice = await relayLine(["--config", file, "--no-splice"], { MALLOC_TRIM_THRESHOLD_: "268435456" });
+    assert.equal(noSplice["relay"], "js");
+    assert.match(String(noSplice["reason"]), /--no-splice/);
+    assert.equal(noSplice["heap_trim"], "env");
+    assert.match(String(noSplice["msg"]), /^relay: js \(relay: js in the config \(or --no-splice\)\)$/);
+    const jsFile = fixture.write("relay-js.yaml", `${CONFIG}\nrelay: js`);
+    assert.equal((await relayLine(["--config", jsFile], {}))["relay"], "js");
   });
 
   it("SIGINT exits 0 too", async () => {

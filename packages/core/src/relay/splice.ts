@@ -1,0 +1,138 @@
+import type { Socket } from "node:net";
+import type { TimerWheel } from "../util/timer-wheel.js";
+import { BoundedTunnel } from "./bounds.js";
+import type { RelayBounds, RelayOwner } from "./bounds.js";
+
+/** A spliced tunnel's byte counts so far, and which sides have sent their FIN. */
+export interface SplicedTunnelState {
+  readonly clientToDest: number;
+  readonly destToClient: number;
+}
+
+/** How a spliced tunnel ended on its own. */
+export interface SplicedTunnelEnd {
+  readonly event: "end";
+  readonly reason: "completed" | "client_closed" | "dest_closed";
+  readonly clientToDest: number;
+  readonly destToClient: number;
+  /** The errno name (`ECONNRESET`) of the failed leg, when known. */
+  readonly code?: string;
+  /** Its strerror text. */
+  readonly error?: string;
+}
+
+/** A side's FIN was read (it is passed on once the bytes before it are delivered). */
+export interface SplicedTunnelFin {
+  readonly event: "fin";
+  readonly side: "client" | "dest";
+}
+
+export type SplicedTunnelEvent = SplicedTunnelEnd | SplicedTunnelFin;
+
+export interface SplicedTunnel {
+  /** Bytes delivered so far; cheap at any moment (the operator view reads every tunnel's every second). */
+  counts(): SplicedTunnelState;
+  /** Stops relaying and closes the backend's descriptors; the counts are final when it returns. */
+  close(): void;
+}
+
+/**
+ * A relay that moves an established tunnel's bytes kernel to kernel (splice(2)), such as
+ * `nativeRelay` from @gatehouse-proxy/relay-native. It takes both sockets' descriptors
+ * (duplicating them: the caller then closes its own), passes each FIN on, and reports each FIN
+ * read and, once, the end (both directions finished or a leg failed) — nothing after `close()`.
+ * Events arrive on the JS thread.
+ */
+export interface SpliceBackend {
+  start(clientFd: number, destFd: number, onEvent: (event: SplicedTunnelEvent) => void): SplicedTunnel;
+}
+
+/** Told when a spliced tunnel ends on its own, or a bound passes. */
+export interface SplicedRelayOwner extends RelayOwner {
+  onSplicedEnd(end: SplicedTunnelEnd): void;
+}
+
+/**
+ * The descriptor under a plain TCP socket, or undefined (a TLS socket, a socket being closed,
+ * a platform without descriptors): only such sockets can be handed to a splice backend.
+ */
+export function socketFd(socket: Socket): number | undefined {
+  if ((socket as Socket & { encrypted?: boolean }).encrypted === true) return undefined;
+  const fd = (socket as Socket & { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === "number" && fd >= 0 ? fd : undefined;
+}
+
+/**
+ * An established tunnel handed to a splice backend: the bytes never enter JavaScript; the engine
+ * keeps the bounds (BoundedTunnel: the FIN events restart the check as the JS relay's FINs do)
+ * and the final byte counts.
+ */
+export class SplicedRelay extends BoundedTunnel {
+  readonly kind = "splice";
+  private tunnel: SplicedTunnel | undefined;
+  private final: SplicedTunnelState | undefined;
+
+  private constructor(
+    wheel: TimerWheel,
+    bounds: RelayBounds,
+    private readonly spliceOwner: SplicedRelayOwner,
+    /** Bytes the engine wrote itself before the hand-over (early payload read with the request). */
+    private readonly earlyClientToDest: number,
+  ) {
+    super(wheel, bounds, spliceOwner);
+  }
+
+  /**
+   * Hands both legs to the backend. The caller has written everything it holds for either side
+   * (both write buffers empty, nothing buffered unread); the Node sockets are destroyed here,
+   * once the backend holds its own descriptors. Throws what the backend throws (EMFILE): the
+   * sockets are then untouched and the JS relay can take the tunnel.
+   */
+  static start(
+    backend: SpliceBackend,
+    legs: { client: Socket; dest: Socket; clientFd: number; destFd: number },
+    context: { wheel: TimerWheel; bounds: RelayBounds; owner: SplicedRelayOwner; earlyClientToDest: number },
+  ): SplicedRelay {
+    const relay = new SplicedRelay(context.wheel, context.bounds, context.owner, context.earlyClientToDest);
+    relay.tunnel = backend.start(legs.clientFd, legs.destFd, (event) => relay.onEvent(event));
+    legs.client.destroy();
+    legs.dest.destroy();
+    if (relay.bounds.idleTimeoutMs > 0) relay.scheduleCheck();
+    return relay;
+  }
+
+  get bytesClientToDest(): number {
+    return this.earlyClientToDest + this.state().clientToDest;
+  }
+
+  get bytesDestToClient(): number {
+    return this.state().destToClient;
+  }
+
+  /** The tunnel ended (by the engine): the backend closes its descriptors, the counts freeze. */
+  stop(): void {
+    this.cancelBounds();
+    const tunnel = this.tunnel;
+    if (tunnel === undefined) return;
+    tunnel.close();
+    this.final ??= tunnel.counts();
+    this.tunnel = undefined;
+  }
+
+  private onEvent(event: SplicedTunnelEvent): void {
+    if (this.stopped) return; // stopped by the engine first
+    if (event.event === "fin") {
+      if (event.side === "client") this.clientEnded = true;
+      else this.destEnded = true;
+      return this.scheduleCheck();
+    }
+    this.final = event;
+    this.tunnel = undefined;
+    this.cancelBounds();
+    this.spliceOwner.onSplicedEnd(event);
+  }
+
+  private state(): SplicedTunnelState {
+    return this.final ?? this.tunnel!.counts();
+  }
+}
