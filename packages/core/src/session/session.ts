@@ -435,8 +435,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     const flushed = this.client.writableLength === 0 && dest.writableLength === 0 && dest.readableLength === 0;
     if (!flushed) return this.pumpTunnel(dest, undefined, sent);
     try {
-      this.detach(this.client as SessionSocket);
-      this.detach(dest as SessionSocket);
+      this.detach(this.client);
+      this.detach(dest);
       return SplicedRelay.start(
         backend,
         { client: this.client, dest, clientFd, destFd },
@@ -448,8 +448,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
         },
       );
     } catch (error) {
-      this.attach(this.client as SessionSocket);
-      this.attach(dest as SessionSocket);
+      this.attach(this.client);
+      this.attach(dest);
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "EMFILE" || code === "ENFILE") this.ctx.onResourceExhausted(code);
       return this.pumpTunnel(dest, undefined, sent);
