@@ -58,7 +58,11 @@ describe("gatehouse --config runs the proxy with plugin providers", () => {
     const relayLine = async (args: string[], extraEnv: Record<string, string>): Promise<Record<string, unknown>> => {
       const proxy = await startCli(args, { ...env, ...extraEnv });
       await proxy.stop("SIGTERM");
-      const text = proxy.stdout().split("\n").find((entry) => entry.includes('"event":"relay"')) ?? "{}";
+      const text =
+        proxy
+          .stdout()
+          .split("\n")
+          .find((entry) => entry.includes('"event":"relay"')) ?? "{}";
       return JSON.parse(text) as Record<string, unknown>;
     };
     const auto = await relayLine(["--config", file], { MALLOC_TRIM_THRESHOLD_: "" });
