@@ -107,8 +107,13 @@ function sampleDuringHold(proxy, holdS) {
     const samples = [];
     const started = Date.now();
     await sleep(500);
+    let collected = proxy.collectSignal === undefined;
     do {
-      samples.push({ t_ms: Date.now() - started, ...sampleMemory(proxy.record) });
+      samples.push({ t_ms: Date.now() - started, ...sampleMemory(proxy.record), collected });
+      if (!collected && Date.now() - started >= (holdS / 2) * 1000) {
+        process.kill(proxy.record.pid, proxy.collectSignal);
+        collected = true;
+      }
       await sleep(1000);
     } while (Date.now() - started < (holdS - 0.7) * 1000);
     return samples;
@@ -156,6 +161,11 @@ export async function measure(name, { subject, proxy, env, profile }) {
     const peak = Math.max(...samples.map((s) => s[key]));
     out.memory = { metric: multi ? "Pss (sum over processes)" : "VmRSS", before, samples };
     if (samples.length > 0 && r.established > 0) out.kibPerTunnel = (peak - before[key]) / r.established;
+    // After the full collection (subjects that have one): the last sample, garbage gone.
+    const last = samples.at(-1);
+    if (proxy.collectSignal !== undefined && last?.collected && r.established > 0) {
+      out.kibPerTunnelCollected = (last[key] - before[key]) / r.established;
+    }
   }
   return out;
 }

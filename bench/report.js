@@ -103,8 +103,14 @@ export function progressLine(subjectName, run) {
   } else if (run.mbPerS !== undefined) {
     figure = `${run.mbPerS.toFixed(1)} MB/s`;
   } else if (run.measure === "idle" && r) {
+    const collected =
+      run.kibPerTunnelCollected === undefined
+        ? ""
+        : `; ${run.kibPerTunnelCollected.toFixed(2)} KiB/tunnel after a full garbage collection`;
     const mem =
-      run.kibPerTunnel === undefined ? "" : `, ${run.kibPerTunnel.toFixed(2)} KiB/tunnel (${run.memory.metric})`;
+      run.kibPerTunnel === undefined
+        ? ""
+        : `, ${run.kibPerTunnel.toFixed(2)} KiB/tunnel peak (${run.memory.metric})${collected}`;
     figure = `${String(r.established)}/${String(r.tunnels)} tunnels in ${String(r.setup_s)}s${mem}`;
   }
   return `  ${run.measure.padEnd(8)} ${subjectName.padEnd(16)} ${figure}${errors}${cpu} — ${status}`;

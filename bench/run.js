@@ -61,9 +61,14 @@ function parseOptions() {
   };
 }
 
-/** Idle tunnels the proxy can hold: two descriptors per tunnel plus headroom, in hundreds. */
+/**
+ * Idle tunnels every proxy can hold, in hundreds: two descriptors per tunnel within Gatehouse's
+ * connection budget (packages/core/src/listener/fd-budget.ts keeps an eighth of the fd limit,
+ * 64 to 4096, in reserve), less a hundred for the load generator's stragglers.
+ */
 function idleTunnelCount(requested, nofile) {
-  const fit = Math.floor((nofile - 256) / 2 / 100) * 100;
+  const reserve = Math.min(4096, Math.max(64, Math.floor(nofile / 8)));
+  const fit = Math.floor((nofile - reserve) / 2 / 100) * 100 - 100;
   if (fit < requested) {
     console.log(
       `note: the fd limit for child processes is ${String(nofile)} (prlimit cannot raise it here), so the proxy ` +

@@ -44,7 +44,14 @@ async function startGatehouse(ctx, auth, policyRules, relay = "splice") {
   });
   const { port } = JSON.parse(await firstLine(record, logFile));
   const rules = policyRules === undefined ? "" : `, ${String(policyRules)} policy rules`;
-  return { record, port, logFile, note: `node ${process.version}, ${relay} relay, logger ${ctx.logLevel}${rules}` };
+  return {
+    record,
+    port,
+    logFile,
+    note: `node ${process.version}, ${relay} relay, logger ${ctx.logLevel}${rules}`,
+    // bench/gatehouse-proxy.js runs a full garbage collection on SIGUSR2 (idle: memory retained, not garbage).
+    collectSignal: "SIGUSR2",
+  };
 }
 
 /** bench/pipe-relay.js: Node's `pipe()` both ways, the yardstick for the JS relay. */

@@ -1,5 +1,4 @@
-import { createServer, connect, isIP } from "node:net";
-import type { Socket } from "node:net";
+import { Socket, createServer, connect, isIP } from "node:net";
 import type { AuthDecision, NormalizedAuthInfo } from "../auth/contract.js";
 import { Command, Method, Reply } from "../protocol/constants.js";
 import type { ReplyCode } from "../protocol/constants.js";
@@ -49,6 +48,10 @@ type State = (typeof State)[keyof typeof State];
 const FAILURE_LINGER_MS = 2000;
 
 const kSession = Symbol("gatehouse.session");
+
+/** Stands in for a spliced session's client socket (destroyed at the hand-over): closing it again is a no-op. */
+const HANDED_OVER = new Socket();
+HANDED_OVER.destroy();
 type SessionSocket = Socket & { [kSession]?: Session | undefined };
 
 /**
@@ -89,7 +92,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   readonly clientIp: string;
 
   constructor(
-    readonly client: Socket,
+    private client: Socket,
     private readonly ctx: ListenerContext,
   ) {
     this.peer = formatSocketAddress(client.remoteAddress, client.remotePort);
@@ -437,7 +440,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     try {
       this.detach(this.client);
       this.detach(dest);
-      return SplicedRelay.start(
+      const relay = SplicedRelay.start(
         backend,
         { client: this.client, dest, clientFd, destFd },
         {
@@ -447,6 +450,10 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
           earlyClientToDest: sent,
         },
       );
+      // The destroyed sockets are garbage now: an idle spliced tunnel keeps only its bookkeeping.
+      this.client = HANDED_OVER;
+      this.destSocket = undefined;
+      return relay;
     } catch (error) {
       this.attach(this.client);
       this.attach(dest);
