@@ -148,12 +148,17 @@ export async function measure(name, { subject, proxy, env, profile }) {
   const r = run.result;
   out.ok = run.exitCode === 0 && r !== undefined && !run.killedByDeadline && !out.proxyExited;
   if (r === undefined) return out;
+  const cpuS = out.proxyCpu === undefined ? undefined : out.proxyCpu.userS + out.proxyCpu.sysS;
   if (name === "connrate") {
     out.connPerS = r.conn_per_s;
+    // The proxy's CPU over the whole run (warm-up included) per connection it completed.
+    if (cpuS !== undefined && r.completed_incl_warmup > 0) out.cpuUsPerConn = (cpuS * 1e6) / r.completed_incl_warmup;
     out.p50Ms = r.latency_us.p50 / 1000;
     out.p99Ms = r.latency_us.p99 / 1000;
   } else if (name.startsWith("tp")) {
     out.mbPerS = r.mb_per_s;
+    // The proxy moves every verified byte twice (to the echo server and back).
+    if (cpuS !== undefined && r.bytes > 0) out.cpuSPerGB = cpuS / ((2 * r.bytes) / 1e9);
   } else if (name === "idle" && before) {
     const samples = run.hookResults[0] ?? [];
     const multi = samples.some((s) => s.processes > 1) || before.processes > 1;

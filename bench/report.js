@@ -4,10 +4,13 @@ import { existsSync, readFileSync } from "node:fs";
 /** Table columns: header, the measure that fills it, the field, decimals. */
 const COLUMNS = [
   { header: "conn/s", measure: "connrate", field: "connPerS", digits: 0 },
+  { header: "µs CPU/conn", measure: "connrate", field: "cpuUsPerConn", digits: 0 },
   { header: "p50 ms", measure: "connrate", field: "p50Ms", digits: 2 },
   { header: "p99 ms", measure: "connrate", field: "p99Ms", digits: 2 },
   { header: "MB/s 1 tun", measure: "tp1", field: "mbPerS", digits: 1 },
+  { header: "s CPU/GB 1", measure: "tp1", field: "cpuSPerGB", digits: 2 },
   { header: "MB/s 50 tun", measure: "tp50", field: "mbPerS", digits: 1 },
+  { header: "s CPU/GB 50", measure: "tp50", field: "cpuSPerGB", digits: 2 },
   { header: "KiB/idle tun", measure: "idle", field: "kibPerTunnel", digits: 2 },
 ];
 
@@ -50,6 +53,7 @@ export function ratiosTable(subjects, results) {
     const peers = ["pipe", "microsocks", "dante", "direct"];
     if (g === "gatehouse-auth") peers.splice(1, 0, "microsocks-auth");
     if (g === "gatehouse-policy") peers.unshift("gatehouse"); // the cost of the rules
+    if (g === "gatehouse") peers.unshift("gatehouse-js"); // splice against the JS relay
     for (const peer of peers.filter((p) => names.includes(p))) {
       rows.push([
         `${g} / ${peer}`,
@@ -99,9 +103,11 @@ export function progressLine(subjectName, run) {
   const status = run.ok ? "ok" : `FAILED (exit ${String(run.exitCode ?? run.signal)})`;
   let figure = "no result";
   if (run.connPerS !== undefined) {
-    figure = `${run.connPerS.toFixed(0)} conn/s, p50 ${run.p50Ms.toFixed(2)} ms, p99 ${run.p99Ms.toFixed(2)} ms`;
+    const perConn = run.cpuUsPerConn === undefined ? "" : ` (${run.cpuUsPerConn.toFixed(0)} µs CPU each)`;
+    figure = `${run.connPerS.toFixed(0)} conn/s${perConn}, p50 ${run.p50Ms.toFixed(2)} ms, p99 ${run.p99Ms.toFixed(2)} ms`;
   } else if (run.mbPerS !== undefined) {
-    figure = `${run.mbPerS.toFixed(1)} MB/s`;
+    const perGB = run.cpuSPerGB === undefined ? "" : ` (${run.cpuSPerGB.toFixed(2)} s CPU per GB relayed)`;
+    figure = `${run.mbPerS.toFixed(1)} MB/s${perGB}`;
   } else if (run.measure === "idle" && r) {
     const collected =
       run.kibPerTunnelCollected === undefined
