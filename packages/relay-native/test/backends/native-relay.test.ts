@@ -1,12 +1,14 @@
 // The splice relay addon on real loopback tunnels: integrity, half-close, resets, backpressure,
 // fd hygiene at 1 000 tunnels, live counts. Needs the addon built (a compiler at npm ci).
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import type { Socket } from "node:net";
+import { createServer, type AddressInfo, type Socket } from "node:net";
+import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { nativeRelay, tuneAllocator } from "@gatehouse-proxy/relay-native";
+import { nativeRelay, tuneAllocator, type NativeTunnel, type NativeTunnelState } from "@gatehouse-proxy/relay-native";
 import { openFds, openTunnel, startServers, within, type Servers } from "./tunnel-pair.js";
 
 const MiB = 1024 * 1024;
@@ -41,6 +43,24 @@ function closeOf(socket: Socket): Promise<void> {
   return new Promise((resolve) => socket.once("close", () => resolve()));
 }
 
+/** Polls `counts()` until `done` holds: the relay thread updates the state on its own time. */
+async function stateWhen(
+  tunnel: NativeTunnel,
+  done: (state: NativeTunnelState) => boolean,
+  what: string,
+): Promise<NativeTunnelState> {
+  return within(
+    (async () => {
+      for (let state = tunnel.counts(); ; state = tunnel.counts()) {
+        if (done(state)) return state;
+        await delay(5);
+      }
+    })(),
+    20_000,
+    what,
+  );
+}
+
 describe("native splice relay", () => {
   let servers: Servers;
   before(async () => {
@@ -66,7 +86,12 @@ describe("native splice relay", () => {
     assert.deepEqual(atDest, { bytes: size, sha256: upSent });
     assert.deepEqual(atClient, { bytes: size, sha256: downSent });
     assert.deepEqual(end, { reason: "completed", clientToDest: size, destToClient: size });
-    assert.deepEqual(pair.tunnel.counts(), { clientToDest: size, destToClient: size });
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: size,
+      destToClient: size,
+      clientEnded: true,
+      destEnded: true,
+    });
     pair.client.destroy();
     pair.dest.destroy();
   });
@@ -99,6 +124,138 @@ describe("native splice relay", () => {
     assert.deepEqual(end, { reason: "completed", clientToDest: 4 * MiB, destToClient: MiB });
     pair.client.destroy();
     pair.dest.destroy();
+  });
+
+  it("counts() shows the client's half-close: clientEnded while the destination keeps sending, then both", async () => {
+    const pair = await openTunnel(servers);
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: 0,
+      destToClient: 0,
+      clientEnded: false,
+      destEnded: false,
+    });
+    const request = await send(pair.client, 256 * 1024);
+    // The relay reads the client's EOF before it passes the FIN on.
+    assert.deepEqual(await within(receive(pair.dest), 20_000, "the client's FIN at the destination"), {
+      bytes: 256 * 1024,
+      sha256: request,
+    });
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: 256 * 1024,
+      destToClient: 0,
+      clientEnded: true,
+      destEnded: false,
+    });
+    const atClient = receive(pair.client);
+    for (let index = 1; index <= 5; index++) {
+      pair.dest.write(Buffer.alloc(64 * 1024, index));
+      const state = await stateWhen(pair.tunnel, (now) => now.destToClient === index * 64 * 1024, "a response chunk");
+      assert.equal(state.clientEnded, true);
+      assert.equal(state.destEnded, false);
+    }
+    pair.dest.end();
+    assert.equal((await within(atClient, 20_000, "the destination's FIN at the client")).bytes, 5 * 64 * 1024);
+    assert.equal((await within(pair.ended, 5_000, "the end report")).reason, "completed");
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: 256 * 1024,
+      destToClient: 5 * 64 * 1024,
+      clientEnded: true,
+      destEnded: true,
+    });
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
+  it("counts() shows the destination's half-close: destEnded while the client keeps sending, then both", async () => {
+    const pair = await openTunnel(servers);
+    const atClient = receive(pair.client);
+    await send(pair.dest, 128 * 1024);
+    await within(atClient, 20_000, "the destination's FIN at the client");
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: 0,
+      destToClient: 128 * 1024,
+      clientEnded: false,
+      destEnded: true,
+    });
+    const atDest = receive(pair.dest);
+    for (let index = 1; index <= 5; index++) {
+      pair.client.write(Buffer.alloc(64 * 1024, index));
+      const state = await stateWhen(pair.tunnel, (now) => now.clientToDest === index * 64 * 1024, "an upload chunk");
+      assert.equal(state.clientEnded, false);
+      assert.equal(state.destEnded, true);
+    }
+    pair.client.end();
+    await within(atDest, 20_000, "the client's FIN at the destination");
+    await within(pair.ended, 5_000, "the end report");
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: 5 * 64 * 1024,
+      destToClient: 128 * 1024,
+      clientEnded: true,
+      destEnded: true,
+    });
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
+  it("each end report reaches its own tunnel's onEnd (one report channel for all tunnels)", async () => {
+    const pairs = [];
+    for (let index = 0; index < 40; index++) pairs.push(await openTunnel(servers));
+    // Distinct byte counts per tunnel, ended in reverse order of opening.
+    for (let index = pairs.length - 1; index >= 0; index--) {
+      const pair = pairs[index]!;
+      pair.dest.resume();
+      pair.dest.on("end", () => pair.dest.end(Buffer.alloc(index + 1, 1)));
+      pair.client.resume();
+      pair.client.end(Buffer.alloc(1000 * (index + 1), 2));
+    }
+    const reports = await within(Promise.all(pairs.map((pair) => pair.ended)), 30_000, "40 end reports");
+    reports.forEach((end, index) => {
+      assert.deepEqual(end, { reason: "completed", clientToDest: 1000 * (index + 1), destToClient: index + 1 });
+    });
+    for (const pair of pairs) {
+      pair.client.destroy();
+      pair.dest.destroy();
+    }
+  });
+
+  it("keeps the process alive while a tunnel runs and lets it exit once none does", async () => {
+    const clientSide = createServer({ allowHalfOpen: true });
+    const destSide = createServer({ allowHalfOpen: true });
+    for (const server of [clientSide, destSide]) {
+      server.listen(0, "127.0.0.1");
+      await once(server, "listening");
+    }
+    const accepted: Socket[] = [];
+    const arrivals: Record<"client" | "dest", Socket[]> = { client: [], dest: [] };
+    clientSide.on("connection", (socket: Socket) => (arrivals.client.push(socket), accepted.push(socket)));
+    destSide.on("connection", (socket: Socket) => (arrivals.dest.push(socket), accepted.push(socket)));
+    const child = spawn(
+      process.execPath,
+      [
+        new URL("./idle-exit-child.js", import.meta.url).pathname,
+        String((clientSide.address() as AddressInfo).port),
+        String((destSide.address() as AddressInfo).port),
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    try {
+      assert.equal((await within(lines.next(), 20_000, "the child's tunnels")).value, "relaying");
+      // The child holds no socket or timer now: only the relay's running tunnels keep it alive.
+      const early = await Promise.race([exited.then(() => "exited"), delay(500).then(() => "running")]);
+      assert.equal(early, "running", "the child exited while its tunnels ran");
+      // Tunnel 1 ends on its own; the child then stops tunnel 2 with close().
+      arrivals.client[0]!.end();
+      arrivals.dest[0]!.end();
+      assert.equal((await within(lines.next(), 10_000, "the first tunnel's end")).value, "ended");
+      assert.equal(await within(exited, 10_000, "the child's exit with no tunnel left"), 0);
+    } finally {
+      child.kill();
+      for (const socket of accepted) socket.destroy();
+      clientSide.close();
+      destSide.close();
+    }
   });
 
   for (const leg of ["dest", "client"] as const) {
