@@ -4,6 +4,7 @@
 // second with close(). With nothing running, the process must then exit by itself.
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
+import type { NativeTunnel } from "@gatehouse-proxy/relay-native";
 import { relay } from "./tunnel-pair.js";
 
 const [clientPort, destPort] = process.argv.slice(2).map(Number);
@@ -28,10 +29,11 @@ async function tunnel(onEnd: () => void) {
   return started;
 }
 
-const first = await tunnel(() => {
+// The first tunnel's onEnd runs on a later turn of the event loop, once both have started.
+const second: { tunnel?: NativeTunnel } = {};
+await tunnel(() => {
   process.stdout.write("ended\n");
-  second.close();
+  second.tunnel!.close();
 });
-const second = await tunnel(() => process.stdout.write("second tunnel reported an end\n"));
-void first;
+second.tunnel = await tunnel(() => process.stdout.write("second tunnel reported an end\n"));
 process.stdout.write("relaying\n");
