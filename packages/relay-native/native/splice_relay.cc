@@ -55,6 +55,13 @@ enum class EndReason { Completed, ClientClosed, DestClosed };
 
 struct Tunnel;
 
+// Where an env's end reports go: its one threadsafe function, while the env lives. Never freed
+// (one per env that started a tunnel): a tunnel may outlive its env.
+struct EndChannel {
+  napi_threadsafe_function reports = nullptr;
+  bool open = true;  // guarded by Relay::mutex_; false once the env is being torn down
+};
+
 // One direction of a tunnel: bytes read from `from` go through `pipe` to `to`.
 struct Direction {
   int from = -1;
@@ -73,9 +80,7 @@ struct Tunnel {
   int destFd = -1;
   Direction clientToDest;
   Direction destToClient;
-  // The env's one threadsafe function (AddonData::endReports): never released, so it outlives
-  // any tunnel.
-  napi_threadsafe_function endReports = nullptr;
+  EndChannel* endChannel = nullptr;
   bool ended = false;         // guarded by Relay::mutex_
   bool reportFollows = false; // guarded by Relay::mutex_: ended on its own, an end report is queued
 };
@@ -118,6 +123,13 @@ class Relay {
       closed_.wait(lock, [&] { return tunnel->ended; });
     }
     return !tunnel->reportFollows;
+  }
+
+  // Called as the channel's env is torn down (a worker exits), before Node frees its threadsafe
+  // function: the env's tunnels relay on until they end, and their reports are dropped.
+  void closeChannel(EndChannel* channel) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    channel->open = false;
   }
 
  private:
@@ -306,8 +318,13 @@ class Relay {
     EndReport* report = new EndReport{tunnel->id, reason, tunnel->clientToDest.bytes.load(),
                                       tunnel->destToClient.bytes.load(), error};
     release(tunnel, true);
-    // Unbounded queue: never blocks. napi_closing once the env is being torn down.
-    if (napi_call_threadsafe_function(tunnel->endReports, report, napi_tsfn_blocking) != napi_ok) delete report;
+    // Under the lock, so that closeChannel() cannot run between the check and the call. The
+    // queue is unbounded: the call never blocks.
+    std::lock_guard<std::mutex> lock(mutex_);
+    EndChannel* channel = tunnel->endChannel;
+    if (!channel->open || napi_call_threadsafe_function(channel->reports, report, napi_tsfn_blocking) != napi_ok) {
+      delete report;
+    }
   }
 
   // Unregisters and closes a tunnel's fds and pipes. A pipe still holding bytes is closed, not
@@ -352,19 +369,19 @@ namespace {
 // Per env (the main thread, or a worker that loads the addon). End reports of all the env's
 // tunnels go through ONE threadsafe function: a threadsafe function per tunnel (a uv_async_t,
 // a queue, a mutex, a condition variable and a reference each) was most of an idle tunnel's
-// native memory. It is created on the first start(), held by the relay thread for the life of
-// the process, and keeps the event loop alive only while the env has tunnels running.
+// native memory. It is created on the first start(), never released (so it lives as long as
+// the env), and keeps the event loop alive only while the env has tunnels running.
 struct AddonData {
   Napi::FunctionReference tunnelClass;
   Napi::FunctionReference endListener;  // until the threadsafe function takes it over
-  napi_threadsafe_function endReports = nullptr;
+  EndChannel* endChannel = nullptr;     // from the first start()
   size_t running = 0;  // tunnels started and neither ended (report delivered) nor stopped
 
   void tunnelStarted(napi_env env) {
-    if (running++ == 0) napi_ref_threadsafe_function(env, endReports);
+    if (running++ == 0) napi_ref_threadsafe_function(env, endChannel->reports);
   }
   void tunnelGone(napi_env env) {
-    if (--running == 0) napi_unref_threadsafe_function(env, endReports);
+    if (--running == 0) napi_unref_threadsafe_function(env, endChannel->reports);
   }
 };
 
@@ -433,27 +450,31 @@ Napi::Value OnEnd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "onEnd(listener: function)");
   AddonData* addon = env.GetInstanceData<AddonData>();
-  if (addon->endReports != nullptr || !addon->endListener.IsEmpty()) {
+  if (addon->endChannel != nullptr || !addon->endListener.IsEmpty()) {
     throw Napi::Error::New(env, "onEnd() was already called");
   }
   addon->endListener = Napi::Persistent(info[0].As<Napi::Function>());
   return env.Undefined();
 }
 
-// Creates the env's threadsafe function on the first start(); it starts unref'd.
-std::string ensureEndReports(Napi::Env env, AddonData* addon) {
-  if (addon->endReports != nullptr) return "";
+// Creates the env's end channel on the first start(); its threadsafe function starts unref'd.
+std::string ensureEndChannel(Napi::Env env, AddonData* addon) {
+  if (addon->endChannel != nullptr) return "";
   if (addon->endListener.IsEmpty()) return "onEnd(listener) must be called before start()";
   napi_value name;
   napi_create_string_utf8(env, "gatehouse-splice-relay", NAPI_AUTO_LENGTH, &name);
+  napi_threadsafe_function reports;
   napi_status status = napi_create_threadsafe_function(env, addon->endListener.Value(), nullptr, name, 0, 1, nullptr,
-                                                       nullptr, addon, DeliverEnd, &addon->endReports);
-  if (status != napi_ok) {
-    addon->endReports = nullptr;
-    return "napi_create_threadsafe_function failed";
-  }
-  napi_unref_threadsafe_function(env, addon->endReports);
+                                                       nullptr, addon, DeliverEnd, &reports);
+  if (status != napi_ok) return "napi_create_threadsafe_function failed";
+  napi_unref_threadsafe_function(env, reports);
   addon->endListener.Reset();
+  addon->endChannel = new EndChannel{reports, true};
+  // Cleanup hooks run last-registered first: this one before the threadsafe function's own,
+  // which frees it.
+  napi_add_env_cleanup_hook(
+      env, [](void* channel) { Relay::instance().closeChannel(static_cast<EndChannel*>(channel)); },
+      addon->endChannel);
   return "";
 }
 
@@ -464,7 +485,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "start(clientFd: number, destFd: number)");
   }
   AddonData* addon = env.GetInstanceData<AddonData>();
-  std::string setupError = ensureEndReports(env, addon);
+  std::string setupError = ensureEndChannel(env, addon);
   if (!setupError.empty()) throw Napi::Error::New(env, setupError);
 
   static std::atomic<uint64_t> nextId{1};
@@ -481,7 +502,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   tunnel->clientToDest.to = tunnel->destFd;
   tunnel->destToClient.from = tunnel->destFd;
   tunnel->destToClient.to = tunnel->clientFd;
-  tunnel->endReports = addon->endReports;
+  tunnel->endChannel = addon->endChannel;
 
   Napi::Object object = addon->tunnelClass.New({});
   NativeTunnel::Unwrap(object)->tunnel = tunnel;

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import { createInterface } from "node:readline";
+import { Worker } from "node:worker_threads";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { nativeRelay, tuneAllocator, type NativeTunnel, type NativeTunnelState } from "@gatehouse-proxy/relay-native";
@@ -60,6 +61,30 @@ async function stateWhen(
     what,
   );
 }
+
+/** Two servers for two-tunnels.child.js to dial; their accepted sockets are the tunnels' peers. */
+async function peerServers() {
+  const clientSide = createServer({ allowHalfOpen: true });
+  const destSide = createServer({ allowHalfOpen: true });
+  for (const server of [clientSide, destSide]) {
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+  }
+  const peers: Record<"client" | "dest", Socket[]> = { client: [], dest: [] };
+  clientSide.on("connection", (socket: Socket) => peers.client.push(socket));
+  destSide.on("connection", (socket: Socket) => peers.dest.push(socket));
+  return {
+    peers,
+    ports: [clientSide, destSide].map((server) => String((server.address() as AddressInfo).port)),
+    close() {
+      for (const socket of [...peers.client, ...peers.dest]) socket.destroy();
+      clientSide.close();
+      destSide.close();
+    },
+  };
+}
+
+const twoTunnels = new URL("./two-tunnels.child.js", import.meta.url);
 
 describe("native splice relay", () => {
   let servers: Servers;
@@ -219,25 +244,10 @@ describe("native splice relay", () => {
   });
 
   it("keeps the process alive while a tunnel runs and lets it exit once none does", async () => {
-    const clientSide = createServer({ allowHalfOpen: true });
-    const destSide = createServer({ allowHalfOpen: true });
-    for (const server of [clientSide, destSide]) {
-      server.listen(0, "127.0.0.1");
-      await once(server, "listening");
-    }
-    const accepted: Socket[] = [];
-    const arrivals: Record<"client" | "dest", Socket[]> = { client: [], dest: [] };
-    clientSide.on("connection", (socket: Socket) => (arrivals.client.push(socket), accepted.push(socket)));
-    destSide.on("connection", (socket: Socket) => (arrivals.dest.push(socket), accepted.push(socket)));
-    const child = spawn(
-      process.execPath,
-      [
-        new URL("./idle-exit-child.js", import.meta.url).pathname,
-        String((clientSide.address() as AddressInfo).port),
-        String((destSide.address() as AddressInfo).port),
-      ],
-      { stdio: ["ignore", "pipe", "inherit"] },
-    );
+    const sides = await peerServers();
+    const child = spawn(process.execPath, [twoTunnels.pathname, ...sides.ports], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     try {
@@ -246,15 +256,53 @@ describe("native splice relay", () => {
       const early = await Promise.race([exited.then(() => "exited"), delay(500).then(() => "running")]);
       assert.equal(early, "running", "the child exited while its tunnels ran");
       // Tunnel 1 ends on its own; the child then stops tunnel 2 with close().
-      arrivals.client[0]!.end();
-      arrivals.dest[0]!.end();
+      sides.peers.client[0]!.end();
+      sides.peers.dest[0]!.end();
       assert.equal((await within(lines.next(), 10_000, "the first tunnel's end")).value, "ended");
       assert.equal(await within(exited, 10_000, "the child's exit with no tunnel left"), 0);
     } finally {
       child.kill();
-      for (const socket of accepted) socket.destroy();
-      clientSide.close();
-      destSide.close();
+      sides.close();
+    }
+  });
+
+  it("a worker's tunnels relay on after the worker is gone; their ends are dropped, not delivered", async () => {
+    const sides = await peerServers();
+    const worker = new Worker(twoTunnels, { argv: sides.ports, stdout: true });
+    try {
+      const lines = createInterface({ input: worker.stdout })[Symbol.asyncIterator]();
+      assert.equal((await within(lines.next(), 20_000, "the worker's tunnels")).value, "relaying");
+      await worker.terminate();
+      // Its env and threadsafe function are gone; the relay thread still moves the bytes.
+      const [client, dest] = [sides.peers.client[0]!, sides.peers.dest[0]!];
+      const atDest = receive(dest);
+      const atClient = receive(client);
+      const upload = await send(client, 2 * MiB);
+      const download = await send(dest, 1 * MiB);
+      assert.deepEqual(await within(atDest, 20_000, "the upload after the worker left"), {
+        bytes: 2 * MiB,
+        sha256: upload,
+      });
+      assert.deepEqual(await within(atClient, 20_000, "the download after the worker left"), {
+        bytes: MiB,
+        sha256: download,
+      });
+      // The second ends on a reset, with no env to report to: the relay closes its fds all the
+      // same, so the destination's peer sees the FIN.
+      const secondEnded = receive(sides.peers.dest[1]!);
+      sides.peers.client[1]!.on("error", () => undefined);
+      sides.peers.client[1]!.resetAndDestroy();
+      await within(secondEnded, 10_000, "the second tunnel's end at its destination");
+      // This thread's tunnels are unaffected.
+      const pair = await openTunnel(servers);
+      pair.client.end();
+      pair.dest.end();
+      assert.equal((await within(pair.ended, 5_000, "a main-thread tunnel's end")).reason, "completed");
+      pair.client.destroy();
+      pair.dest.destroy();
+    } finally {
+      await worker.terminate();
+      sides.close();
     }
   });
 

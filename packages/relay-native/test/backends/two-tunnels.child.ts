@@ -1,7 +1,8 @@
-// Child process for the "an idle relay lets the process exit" test: relays two tunnels between
-// connections it makes to the parent's two servers, then holds no handle of its own. Prints
-// `relaying` once both run; when the first ends on its own it prints `ended` and stops the
-// second with close(). With nothing running, the process must then exit by itself.
+// Run as a child process or a worker thread by native-relay.test.ts: relays two tunnels between
+// connections it makes to the parent's two servers (argv: client-side port, destination-side
+// port), then holds no handle of its own. Prints `relaying` once both run; when the first ends
+// on its own it prints `ended` and stops the second with close(). With nothing running, a
+// child process must then exit by itself.
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
 import type { NativeTunnel } from "@gatehouse-proxy/relay-native";
