@@ -6,7 +6,6 @@ import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import { createInterface } from "node:readline";
-import { Worker } from "node:worker_threads";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { nativeRelay, tuneAllocator, type NativeTunnel, type NativeTunnelState } from "@gatehouse-proxy/relay-native";
@@ -268,11 +267,20 @@ describe("native splice relay", () => {
 
   it("a worker's tunnels relay on after the worker is gone; their ends are dropped, not delivered", async () => {
     const sides = await peerServers();
-    const worker = new Worker(twoTunnels, { argv: sides.ports, stdout: true });
+    // In a child process whose main thread never loads the addon: the worker is its only user.
+    const host = spawn(
+      process.execPath,
+      [new URL("./worker-host.child.js", import.meta.url).pathname, ...sides.ports],
+      {
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
+    const exited = new Promise<[number | null, string | null]>((resolve) =>
+      host.once("exit", (code, signal) => resolve([code, signal])),
+    );
     try {
-      const lines = createInterface({ input: worker.stdout })[Symbol.asyncIterator]();
-      assert.equal((await within(lines.next(), 20_000, "the worker's tunnels")).value, "relaying");
-      await worker.terminate();
+      const lines = createInterface({ input: host.stdout })[Symbol.asyncIterator]();
+      assert.equal((await within(lines.next(), 20_000, "the worker's tunnels, then its exit")).value, "worker gone");
       // Its env and threadsafe function are gone; the relay thread still moves the bytes.
       const [client, dest] = [sides.peers.client[0]!, sides.peers.dest[0]!];
       const atDest = receive(dest);
@@ -293,15 +301,13 @@ describe("native splice relay", () => {
       sides.peers.client[1]!.on("error", () => undefined);
       sides.peers.client[1]!.resetAndDestroy();
       await within(secondEnded, 10_000, "the second tunnel's end at its destination");
-      // This thread's tunnels are unaffected.
-      const pair = await openTunnel(servers);
-      pair.client.end();
-      pair.dest.end();
-      assert.equal((await within(pair.ended, 5_000, "a main-thread tunnel's end")).reason, "completed");
-      pair.client.destroy();
-      pair.dest.destroy();
+      // The relay thread drops both reports right after closing the fds: give it that moment
+      // before asking the process to exit, so that a crash there would show.
+      await delay(300);
+      host.stdin.write("exit\n");
+      assert.deepEqual(await within(exited, 10_000, "the host's exit"), [0, null]);
     } finally {
-      await worker.terminate();
+      host.kill();
       sides.close();
     }
   });
