@@ -45,8 +45,9 @@ export type NativeRelay =
        * returns and owns the duplicates; the caller pauses both sockets before and may destroy
        * them right after (their fds close, the connections stay open through the duplicates).
        * `onEnd` runs once, on the JS thread, when both directions finished or a leg failed. It
-       * is held until then: let it not capture the destroyed sockets (their objects would stay
-       * alive with it, ~1.8 KiB per tunnel). Throws only if the fds cannot be duplicated (EMFILE) or the relay thread cannot start.
+       * is held until then: let it not close over the destroyed sockets (they would stay alive
+       * with it, ~1.6 KiB per tunnel). Throws only if the fds cannot be duplicated (EMFILE) or
+       * the relay thread cannot start.
        */
       start(clientFd: number, destFd: number, onEnd: (end: NativeRelayEnd) => void): NativeTunnel;
     }
@@ -127,8 +128,20 @@ function start(addon: Addon, clientFd: number, destFd: number, onEnd: (end: Nati
   return new Tunnel(native, id);
 }
 
-const loaded = load();
-if ("addon" in loaded) loaded.addon.onEnd(deliverEnd);
+/** The addon, with its end reports routed to `deliverEnd`; never throws. */
+function loadAndListen(): { addon: Addon } | { reason: string } {
+  const loaded = load();
+  if (!("addon" in loaded)) return loaded;
+  try {
+    loaded.addon.onEnd(deliverEnd);
+    return loaded;
+  } catch (error) {
+    // A second instance of this module in the same thread: the first one takes the reports.
+    return { reason: `the addon's end reports are taken: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+const loaded = loadAndListen();
 
 export const nativeRelay: NativeRelay =
   "addon" in loaded

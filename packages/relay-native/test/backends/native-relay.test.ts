@@ -457,6 +457,19 @@ describe("native splice relay", () => {
     pair.dest.destroy();
   });
 
+  it("a second instance of the module in one thread says unavailable and leaves the end reports to the first", async () => {
+    const url = `${import.meta.resolve("@gatehouse-proxy/relay-native")}?second-instance`;
+    const second = (await import(url)) as typeof import("@gatehouse-proxy/relay-native");
+    assert.equal(second.nativeRelay.available, false);
+    assert.match(second.nativeRelay.reason, /end reports are taken/);
+    const pair = await openTunnel(servers);
+    pair.client.end();
+    pair.dest.end();
+    assert.equal((await within(pair.ended, 5_000, "the end report")).reason, "completed");
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
   it("tuneAllocator() applies on glibc", () => {
     const report = process.report.getReport() as { header: { glibcVersionRuntime?: string } };
     assert.equal(tuneAllocator(), report.header.glibcVersionRuntime !== undefined);
