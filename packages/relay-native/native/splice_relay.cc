@@ -5,8 +5,8 @@
 // descriptions libuv had registered in its own epoll; a second epoll on a dup is independent
 // of libuv's, so neither can steal the other's edge-triggered wakeups, and the byte path never
 // waits behind JavaScript (a busy main thread would otherwise stall every tunnel). The JS
-// thread only starts, counts and closes tunnels; end reports come back through a
-// threadsafe function.
+// thread only starts, counts and closes tunnels; end reports come back through one threadsafe
+// function for all tunnels (see AddonData), carrying the tunnel's id.
 //
 // Ownership: start() dup()s both fds (close-on-exec); the addon owns and closes the dups when
 // the tunnel ends or close() returns. The caller may destroy its Node sockets as soon as
@@ -55,13 +55,21 @@ enum class EndReason { Completed, ClientClosed, DestClosed };
 
 struct Tunnel;
 
+// Where an env's end reports go: its one threadsafe function, while the env lives. Never freed
+// (one per env that started a tunnel): a tunnel may outlive its env.
+struct EndChannel {
+  napi_threadsafe_function reports = nullptr;
+  bool open = true;  // guarded by Relay::mutex_; false once the env is being torn down
+};
+
 // One direction of a tunnel: bytes read from `from` go through `pipe` to `to`.
 struct Direction {
   int from = -1;
   int to = -1;
   Pipe pipe;                  // held only while `inPipe` > 0
   size_t inPipe = 0;          // bytes spliced in and not yet out
-  bool sourceEnded = false;   // `from` returned EOF
+  // `from` returned EOF (its peer's FIN arrived). Written by the relay thread, read by counts().
+  std::atomic<bool> sourceEnded{false};
   bool finished = false;      // EOF passed on with shutdown(to, SHUT_WR)
   std::atomic<uint64_t> bytes{0};
 };
@@ -72,11 +80,13 @@ struct Tunnel {
   int destFd = -1;
   Direction clientToDest;
   Direction destToClient;
-  Napi::ThreadSafeFunction onEnd;
-  bool ended = false;  // guarded by Relay::mutex_
+  EndChannel* endChannel = nullptr;
+  bool ended = false;         // guarded by Relay::mutex_
+  bool reportFollows = false; // guarded by Relay::mutex_: ended on its own, an end report is queued
 };
 
 struct EndReport {
+  uint64_t id;
   EndReason reason;
   uint64_t clientToDest;
   uint64_t destToClient;
@@ -102,13 +112,24 @@ class Relay {
   }
 
   // Stops a tunnel and waits until the relay thread has closed its fds: counts are final and
-  // the fds are gone when this returns. A tunnel that already ended is left as it is.
-  void close(const std::shared_ptr<Tunnel>& tunnel) {
+  // the fds are gone when this returns. A tunnel that already ended is left as it is. True if
+  // this call stopped it (no end report will come), false if it had ended on its own (its end
+  // report is queued or delivered).
+  bool close(const std::shared_ptr<Tunnel>& tunnel) {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (tunnel->ended) return;
-    pending_.push_back({Command::Close, tunnel});
-    wake();
-    closed_.wait(lock, [&] { return tunnel->ended; });
+    if (!tunnel->ended) {
+      pending_.push_back({Command::Close, tunnel});
+      wake();
+      closed_.wait(lock, [&] { return tunnel->ended; });
+    }
+    return !tunnel->reportFollows;
+  }
+
+  // Called as the channel's env is torn down (a worker exits), before Node frees its threadsafe
+  // function: the env's tunnels relay on until they end, and their reports are dropped.
+  void closeChannel(EndChannel* channel) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    channel->open = false;
   }
 
  private:
@@ -221,7 +242,7 @@ class Relay {
     if (direction.finished) return true;
     for (;;) {
       bool progressed = false;
-      if (!direction.sourceEnded && direction.inPipe < static_cast<size_t>(kPipeSize)) {
+      if (!direction.sourceEnded.load(std::memory_order_relaxed) && direction.inPipe < static_cast<size_t>(kPipeSize)) {
         if (direction.pipe.readFd < 0 && !takePipe(direction.pipe, error)) {
           failedFd = direction.from;
           return false;
@@ -232,7 +253,7 @@ class Relay {
           direction.inPipe += static_cast<size_t>(moved);
           progressed = true;
         } else if (moved == 0) {
-          direction.sourceEnded = true;
+          direction.sourceEnded.store(true, std::memory_order_relaxed);
           progressed = true;
         } else if (errno != EAGAIN && errno != EINTR) {
           error = strerror(errno);
@@ -255,7 +276,7 @@ class Relay {
       }
       // An idle direction holds no pipe.
       if (direction.inPipe == 0 && direction.pipe.readFd >= 0) givePipe(direction.pipe);
-      if (direction.sourceEnded && direction.inPipe == 0) {
+      if (direction.sourceEnded.load(std::memory_order_relaxed) && direction.inPipe == 0) {
         shutdown(direction.to, SHUT_WR);
         direction.finished = true;
         return true;
@@ -294,20 +315,16 @@ class Relay {
   }
 
   void end(const std::shared_ptr<Tunnel>& tunnel, EndReason reason, const std::string& error) {
-    EndReport* report = new EndReport{reason, tunnel->clientToDest.bytes.load(), tunnel->destToClient.bytes.load(), error};
+    EndReport* report = new EndReport{tunnel->id, reason, tunnel->clientToDest.bytes.load(),
+                                      tunnel->destToClient.bytes.load(), error};
     release(tunnel, true);
-    napi_status status = tunnel->onEnd.BlockingCall(report, [](Napi::Env env, Napi::Function callback, EndReport* data) {
-      Napi::Object result = Napi::Object::New(env);
-      const char* names[] = {"completed", "client_closed", "dest_closed"};
-      result.Set("reason", names[static_cast<int>(data->reason)]);
-      result.Set("clientToDest", Napi::Number::New(env, static_cast<double>(data->clientToDest)));
-      result.Set("destToClient", Napi::Number::New(env, static_cast<double>(data->destToClient)));
-      if (!data->error.empty()) result.Set("error", data->error);
-      delete data;
-      callback.Call({result});
-    });
-    if (status != napi_ok) delete report;
-    tunnel->onEnd.Release();
+    // Under the lock, so that closeChannel() cannot run between the check and the call. The
+    // queue is unbounded: the call never blocks.
+    std::lock_guard<std::mutex> lock(mutex_);
+    EndChannel* channel = tunnel->endChannel;
+    if (!channel->open || napi_call_threadsafe_function(channel->reports, report, napi_tsfn_blocking) != napi_ok) {
+      delete report;
+    }
   }
 
   // Unregisters and closes a tunnel's fds and pipes. A pipe still holding bytes is closed, not
@@ -326,9 +343,9 @@ class Relay {
       for (Pipe& pipe : pool_) closePipe(pipe);
       pool_.clear();
     }
-    if (!reportFollows) tunnel->onEnd.Release();
     std::lock_guard<std::mutex> lock(mutex_);
     tunnel->ended = true;
+    tunnel->reportFollows = reportFollows;
     closed_.notify_all();
   }
 
@@ -349,11 +366,51 @@ class Relay {
 
 namespace {
 
+// Per env (the main thread, or a worker that loads the addon). End reports of all the env's
+// tunnels go through ONE threadsafe function: a threadsafe function per tunnel (a uv_async_t,
+// a queue, a mutex, a condition variable and a reference each) was most of an idle tunnel's
+// native memory. It is created on the first start(), never released (so it lives as long as
+// the env), and keeps the event loop alive only while the env has tunnels running.
+struct AddonData {
+  Napi::FunctionReference tunnelClass;
+  Napi::FunctionReference endListener;  // until the threadsafe function takes it over
+  EndChannel* endChannel = nullptr;     // from the first start()
+  size_t running = 0;  // tunnels started and neither ended (report delivered) nor stopped
+
+  void tunnelStarted(napi_env env) {
+    if (running++ == 0) napi_ref_threadsafe_function(env, endChannel->reports);
+  }
+  void tunnelGone(napi_env env) {
+    if (--running == 0) napi_unref_threadsafe_function(env, endChannel->reports);
+  }
+};
+
+const char* const kReasonNames[] = {"completed", "client_closed", "dest_closed"};
+
+// On the JS thread: listener(id, reason, clientToDest, destToClient, error?). A listener that
+// throws surfaces as an uncaught exception, as any callback would.
+void DeliverEnd(napi_env env, napi_value listener, void* context, void* data) {
+  std::unique_ptr<EndReport> report(static_cast<EndReport*>(data));
+  if (env == nullptr) return;  // the env is being torn down: `context` may be gone
+  static_cast<AddonData*>(context)->tunnelGone(env);
+  napi_value args[5];
+  napi_create_double(env, static_cast<double>(report->id), &args[0]);
+  napi_create_string_utf8(env, kReasonNames[static_cast<int>(report->reason)], NAPI_AUTO_LENGTH, &args[1]);
+  napi_create_double(env, static_cast<double>(report->clientToDest), &args[2]);
+  napi_create_double(env, static_cast<double>(report->destToClient), &args[3]);
+  if (report->error.empty()) napi_get_undefined(env, &args[4]);
+  else napi_create_string_utf8(env, report->error.c_str(), report->error.size(), &args[4]);
+  napi_value receiver;
+  napi_get_undefined(env, &receiver);
+  napi_call_function(env, receiver, listener, 5, args, nullptr);
+}
+
 class NativeTunnel : public Napi::ObjectWrap<NativeTunnel> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeTunnel",
-                       {InstanceMethod<&NativeTunnel::Counts>("counts"), InstanceMethod<&NativeTunnel::Close>("close")});
+                       {InstanceMethod<&NativeTunnel::Id>("id"), InstanceMethod<&NativeTunnel::Counts>("counts"),
+                        InstanceMethod<&NativeTunnel::Close>("close")});
   }
 
   explicit NativeTunnel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeTunnel>(info) {}
@@ -361,24 +418,76 @@ class NativeTunnel : public Napi::ObjectWrap<NativeTunnel> {
   std::shared_ptr<Tunnel> tunnel;
 
  private:
+  Napi::Value Id(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(tunnel->id));
+  }
+
   Napi::Value Counts(const Napi::CallbackInfo& info) {
     Napi::Object counts = Napi::Object::New(info.Env());
     counts.Set("clientToDest", static_cast<double>(tunnel->clientToDest.bytes.load(std::memory_order_relaxed)));
     counts.Set("destToClient", static_cast<double>(tunnel->destToClient.bytes.load(std::memory_order_relaxed)));
+    counts.Set("clientEnded", tunnel->clientToDest.sourceEnded.load(std::memory_order_relaxed));
+    counts.Set("destEnded", tunnel->destToClient.sourceEnded.load(std::memory_order_relaxed));
     return counts;
   }
 
-  void Close(const Napi::CallbackInfo&) { Relay::instance().close(tunnel); }
+  // True if this call stopped the tunnel: no end report will come for it.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    bool stopped = Relay::instance().close(tunnel);
+    AddonData* addon = info.Env().GetInstanceData<AddonData>();
+    if (stopped && !closed_) addon->tunnelGone(info.Env());
+    if (stopped) closed_ = true;
+    return Napi::Boolean::New(info.Env(), stopped);
+  }
+
+  bool closed_ = false;
 };
 
 int duplicate(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
 
-// start(clientFd, destFd, onEnd) -> NativeTunnel
+// onEnd(listener): the one function every end report of this env goes to, before any start().
+Napi::Value OnEnd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "onEnd(listener: function)");
+  AddonData* addon = env.GetInstanceData<AddonData>();
+  if (addon->endChannel != nullptr || !addon->endListener.IsEmpty()) {
+    throw Napi::Error::New(env, "onEnd() was already called");
+  }
+  addon->endListener = Napi::Persistent(info[0].As<Napi::Function>());
+  return env.Undefined();
+}
+
+// Creates the env's end channel on the first start(); its threadsafe function starts unref'd.
+std::string ensureEndChannel(Napi::Env env, AddonData* addon) {
+  if (addon->endChannel != nullptr) return "";
+  if (addon->endListener.IsEmpty()) return "onEnd(listener) must be called before start()";
+  napi_value name;
+  napi_create_string_utf8(env, "gatehouse-splice-relay", NAPI_AUTO_LENGTH, &name);
+  napi_threadsafe_function reports;
+  napi_status status = napi_create_threadsafe_function(env, addon->endListener.Value(), nullptr, name, 0, 1, nullptr,
+                                                       nullptr, addon, DeliverEnd, &reports);
+  if (status != napi_ok) return "napi_create_threadsafe_function failed";
+  napi_unref_threadsafe_function(env, reports);
+  addon->endListener.Reset();
+  addon->endChannel = new EndChannel{reports, true};
+  // Cleanup hooks run last-registered first: this one before the threadsafe function's own,
+  // which frees it.
+  napi_add_env_cleanup_hook(
+      env, [](void* channel) { Relay::instance().closeChannel(static_cast<EndChannel*>(channel)); },
+      addon->endChannel);
+  return "";
+}
+
+// start(clientFd, destFd) -> NativeTunnel; its end report goes to the onEnd() listener.
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsFunction()) {
-    throw Napi::TypeError::New(env, "start(clientFd: number, destFd: number, onEnd: function)");
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(env, "start(clientFd: number, destFd: number)");
   }
+  AddonData* addon = env.GetInstanceData<AddonData>();
+  std::string setupError = ensureEndChannel(env, addon);
+  if (!setupError.empty()) throw Napi::Error::New(env, setupError);
+
   static std::atomic<uint64_t> nextId{1};
   auto tunnel = std::make_shared<Tunnel>();
   tunnel->id = nextId++;
@@ -393,19 +502,18 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   tunnel->clientToDest.to = tunnel->destFd;
   tunnel->destToClient.from = tunnel->destFd;
   tunnel->destToClient.to = tunnel->clientFd;
-  tunnel->onEnd = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "gatehouse-splice-relay", 0, 1);
+  tunnel->endChannel = addon->endChannel;
 
-  Napi::FunctionReference* constructor = env.GetInstanceData<Napi::FunctionReference>();
-  Napi::Object object = constructor->New({});
+  Napi::Object object = addon->tunnelClass.New({});
   NativeTunnel::Unwrap(object)->tunnel = tunnel;
 
   std::string error = Relay::instance().start(tunnel);
   if (!error.empty()) {
     ::close(tunnel->clientFd);
     ::close(tunnel->destFd);
-    tunnel->onEnd.Release();
     throw Napi::Error::New(env, error);
   }
+  addon->tunnelStarted(env);
   return object;
 }
 
@@ -420,8 +528,10 @@ Napi::Value TuneAllocator(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function tunnelClass = NativeTunnel::Define(env);
-  env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(tunnelClass)));
+  AddonData* addon = new AddonData();
+  addon->tunnelClass = Napi::Persistent(NativeTunnel::Define(env));
+  env.SetInstanceData(addon);
+  exports.Set("onEnd", Napi::Function::New(env, OnEnd));
   exports.Set("start", Napi::Function::New(env, Start));
   exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator));
   return exports;

@@ -1,12 +1,14 @@
 // The splice relay addon on real loopback tunnels: integrity, half-close, resets, backpressure,
 // fd hygiene at 1 000 tunnels, live counts. Needs the addon built (a compiler at npm ci).
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import type { Socket } from "node:net";
+import { createServer, type AddressInfo, type Socket } from "node:net";
+import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { nativeRelay, tuneAllocator } from "@gatehouse-proxy/relay-native";
+import { nativeRelay, tuneAllocator, type NativeTunnel, type NativeTunnelState } from "@gatehouse-proxy/relay-native";
 import { openFds, openTunnel, startServers, within, type Servers } from "./tunnel-pair.js";
 
 const MiB = 1024 * 1024;
@@ -41,6 +43,48 @@ function closeOf(socket: Socket): Promise<void> {
   return new Promise((resolve) => socket.once("close", () => resolve()));
 }
 
+/** Polls `counts()` until `done` holds: the relay thread updates the state on its own time. */
+async function stateWhen(
+  tunnel: NativeTunnel,
+  done: (state: NativeTunnelState) => boolean,
+  what: string,
+): Promise<NativeTunnelState> {
+  return within(
+    (async () => {
+      for (let state = tunnel.counts(); ; state = tunnel.counts()) {
+        if (done(state)) return state;
+        await delay(5);
+      }
+    })(),
+    20_000,
+    what,
+  );
+}
+
+/** Two servers for two-tunnels.child.js to dial; their accepted sockets are the tunnels' peers. */
+async function peerServers() {
+  const clientSide = createServer({ allowHalfOpen: true });
+  const destSide = createServer({ allowHalfOpen: true });
+  for (const server of [clientSide, destSide]) {
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+  }
+  const peers: Record<"client" | "dest", Socket[]> = { client: [], dest: [] };
+  clientSide.on("connection", (socket: Socket) => peers.client.push(socket));
+  destSide.on("connection", (socket: Socket) => peers.dest.push(socket));
+  return {
+    peers,
+    ports: [clientSide, destSide].map((server) => String((server.address() as AddressInfo).port)),
+    close() {
+      for (const socket of [...peers.client, ...peers.dest]) socket.destroy();
+      clientSide.close();
+      destSide.close();
+    },
+  };
+}
+
+const twoTunnels = new URL("./two-tunnels.child.js", import.meta.url);
+
 describe("native splice relay", () => {
   let servers: Servers;
   before(async () => {
@@ -66,7 +110,12 @@ describe("native splice relay", () => {
     assert.deepEqual(atDest, { bytes: size, sha256: upSent });
     assert.deepEqual(atClient, { bytes: size, sha256: downSent });
     assert.deepEqual(end, { reason: "completed", clientToDest: size, destToClient: size });
-    assert.deepEqual(pair.tunnel.counts(), { clientToDest: size, destToClient: size });
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: size,
+      destToClient: size,
+      clientEnded: true,
+      destEnded: true,
+    });
     pair.client.destroy();
     pair.dest.destroy();
   });
@@ -99,6 +148,168 @@ describe("native splice relay", () => {
     assert.deepEqual(end, { reason: "completed", clientToDest: 4 * MiB, destToClient: MiB });
     pair.client.destroy();
     pair.dest.destroy();
+  });
+
+  it("counts() shows the client's half-close: clientEnded while the destination keeps sending, then both", async () => {
+    const pair = await openTunnel(servers);
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: 0,
+      destToClient: 0,
+      clientEnded: false,
+      destEnded: false,
+    });
+    const request = await send(pair.client, 256 * 1024);
+    // The relay reads the client's EOF before it passes the FIN on.
+    assert.deepEqual(await within(receive(pair.dest), 20_000, "the client's FIN at the destination"), {
+      bytes: 256 * 1024,
+      sha256: request,
+    });
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: 256 * 1024,
+      destToClient: 0,
+      clientEnded: true,
+      destEnded: false,
+    });
+    const atClient = receive(pair.client);
+    for (let index = 1; index <= 5; index++) {
+      pair.dest.write(Buffer.alloc(64 * 1024, index));
+      const state = await stateWhen(pair.tunnel, (now) => now.destToClient === index * 64 * 1024, "a response chunk");
+      assert.equal(state.clientEnded, true);
+      assert.equal(state.destEnded, false);
+    }
+    pair.dest.end();
+    assert.equal((await within(atClient, 20_000, "the destination's FIN at the client")).bytes, 5 * 64 * 1024);
+    assert.equal((await within(pair.ended, 5_000, "the end report")).reason, "completed");
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: 256 * 1024,
+      destToClient: 5 * 64 * 1024,
+      clientEnded: true,
+      destEnded: true,
+    });
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
+  it("counts() shows the destination's half-close: destEnded while the client keeps sending, then both", async () => {
+    const pair = await openTunnel(servers);
+    const atClient = receive(pair.client);
+    await send(pair.dest, 128 * 1024);
+    await within(atClient, 20_000, "the destination's FIN at the client");
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: 0,
+      destToClient: 128 * 1024,
+      clientEnded: false,
+      destEnded: true,
+    });
+    const atDest = receive(pair.dest);
+    for (let index = 1; index <= 5; index++) {
+      pair.client.write(Buffer.alloc(64 * 1024, index));
+      const state = await stateWhen(pair.tunnel, (now) => now.clientToDest === index * 64 * 1024, "an upload chunk");
+      assert.equal(state.clientEnded, false);
+      assert.equal(state.destEnded, true);
+    }
+    pair.client.end();
+    await within(atDest, 20_000, "the client's FIN at the destination");
+    await within(pair.ended, 5_000, "the end report");
+    assert.deepEqual(pair.tunnel.counts(), {
+      clientToDest: 5 * 64 * 1024,
+      destToClient: 128 * 1024,
+      clientEnded: true,
+      destEnded: true,
+    });
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
+  it("each end report reaches its own tunnel's onEnd (one report channel for all tunnels)", async () => {
+    const pairs = [];
+    for (let index = 0; index < 40; index++) pairs.push(await openTunnel(servers));
+    // Distinct byte counts per tunnel, ended in reverse order of opening.
+    for (let index = pairs.length - 1; index >= 0; index--) {
+      const pair = pairs[index]!;
+      pair.dest.resume();
+      pair.dest.on("end", () => pair.dest.end(Buffer.alloc(index + 1, 1)));
+      pair.client.resume();
+      pair.client.end(Buffer.alloc(1000 * (index + 1), 2));
+    }
+    const reports = await within(Promise.all(pairs.map((pair) => pair.ended)), 30_000, "40 end reports");
+    reports.forEach((end, index) => {
+      assert.deepEqual(end, { reason: "completed", clientToDest: 1000 * (index + 1), destToClient: index + 1 });
+    });
+    for (const pair of pairs) {
+      pair.client.destroy();
+      pair.dest.destroy();
+    }
+  });
+
+  it("keeps the process alive while a tunnel runs and lets it exit once none does", async () => {
+    const sides = await peerServers();
+    const child = spawn(process.execPath, [twoTunnels.pathname, ...sides.ports], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    try {
+      assert.equal((await within(lines.next(), 20_000, "the child's tunnels")).value, "relaying");
+      // The child holds no socket or timer now: only the relay's running tunnels keep it alive.
+      const early = await Promise.race([exited.then(() => "exited"), delay(500).then(() => "running")]);
+      assert.equal(early, "running", "the child exited while its tunnels ran");
+      // Tunnel 1 ends on its own; the child then stops tunnel 2 with close().
+      sides.peers.client[0]!.end();
+      sides.peers.dest[0]!.end();
+      assert.equal((await within(lines.next(), 10_000, "the first tunnel's end")).value, "ended");
+      assert.equal(await within(exited, 10_000, "the child's exit with no tunnel left"), 0);
+    } finally {
+      child.kill();
+      sides.close();
+    }
+  });
+
+  it("a worker's tunnels relay on after the worker is gone; their ends are dropped, not delivered", async () => {
+    const sides = await peerServers();
+    // In a child process whose main thread never loads the addon: the worker is its only user.
+    const host = spawn(
+      process.execPath,
+      [new URL("./worker-host.child.js", import.meta.url).pathname, ...sides.ports],
+      {
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
+    const exited = new Promise<[number | null, string | null]>((resolve) =>
+      host.once("exit", (code, signal) => resolve([code, signal])),
+    );
+    try {
+      const lines = createInterface({ input: host.stdout })[Symbol.asyncIterator]();
+      assert.equal((await within(lines.next(), 20_000, "the worker's tunnels, then its exit")).value, "worker gone");
+      // Its env and threadsafe function are gone; the relay thread still moves the bytes.
+      const [client, dest] = [sides.peers.client[0]!, sides.peers.dest[0]!];
+      const atDest = receive(dest);
+      const atClient = receive(client);
+      const upload = await send(client, 2 * MiB);
+      const download = await send(dest, 1 * MiB);
+      assert.deepEqual(await within(atDest, 20_000, "the upload after the worker left"), {
+        bytes: 2 * MiB,
+        sha256: upload,
+      });
+      assert.deepEqual(await within(atClient, 20_000, "the download after the worker left"), {
+        bytes: MiB,
+        sha256: download,
+      });
+      // The second ends on a reset, with no env to report to: the relay closes its fds all the
+      // same, so the destination's peer sees the FIN.
+      const secondEnded = receive(sides.peers.dest[1]!);
+      sides.peers.client[1]!.on("error", () => undefined);
+      sides.peers.client[1]!.resetAndDestroy();
+      await within(secondEnded, 10_000, "the second tunnel's end at its destination");
+      // The relay thread drops both reports right after closing the fds: give it that moment
+      // before asking the process to exit, so that a crash there would show.
+      await delay(300);
+      host.stdin.write("exit\n");
+      assert.deepEqual(await within(exited, 10_000, "the host's exit"), [0, null]);
+    } finally {
+      host.kill();
+      sides.close();
+    }
   });
 
   for (const leg of ["dest", "client"] as const) {
@@ -242,6 +453,19 @@ describe("native splice relay", () => {
     const end = await within(pair.ended, 5_000, "the end report");
     assert.ok(seen.size >= 5, `counts() took only ${seen.size} values while 20 writes flowed`);
     assert.equal(end.clientToDest, 20 * 64 * 1024);
+    pair.client.destroy();
+    pair.dest.destroy();
+  });
+
+  it("a second instance of the module in one thread says unavailable and leaves the end reports to the first", async () => {
+    const url = `${import.meta.resolve("@gatehouse-proxy/relay-native")}?second-instance`;
+    const second = (await import(url)) as typeof import("@gatehouse-proxy/relay-native");
+    assert.equal(second.nativeRelay.available, false);
+    assert.match(second.nativeRelay.reason, /end reports are taken/);
+    const pair = await openTunnel(servers);
+    pair.client.end();
+    pair.dest.end();
+    assert.equal((await within(pair.ended, 5_000, "the end report")).reason, "completed");
     pair.client.destroy();
     pair.dest.destroy();
   });
