@@ -27,6 +27,7 @@ import type { TestProxy } from "../helpers/proxy.js";
 import { canBind, startRecordingServer } from "../helpers/destinations.js";
 import type { RecordingServer } from "../helpers/destinations.js";
 import { startChildProxy } from "../helpers/child-proxy.js";
+import { RELAYS } from "../helpers/relays.js";
 import {
   delay,
   finishedWithin,
@@ -382,53 +383,79 @@ describe("accept() errors (EMFILE) do not kill the listener", () => {
   const hasPrlimit = spawnSync("prlimit", ["--version"]).status === 0;
   const FD_LIMIT = 40;
 
-  it("under a low fd limit: excess connections are shed, dials fail with 01, and it serves again", async () => {
-    assert.ok(hasPrlimit, "prlimit (util-linux) is not installed: see scripts/test-tiers/preflight.js");
-    const echo = await startRecordingServer("127.0.0.1");
-    // The limit is lowered once the proxy runs: loading @gatehouse-proxy/core (zod opens ~50 locale
-    // files at once) needs more descriptors than the limit under test.
-    const proxy = await startChildProxy();
-    const limited = spawnSync("prlimit", ["--pid", String(proxy.pid), `--nofile=${FD_LIMIT}:${FD_LIMIT}`]);
-    assert.equal(limited.status, 0, limited.stderr.toString());
-    const held: Socket[] = [];
-    try {
-      // A burst of more connections than the proxy has descriptors.
-      const burst = Array.from({ length: FD_LIMIT + 10 }, () => {
-        const socket = connect({ port: proxy.port, host: "127.0.0.1" });
-        socket.on("error", () => undefined);
-        return socket;
-      });
-      await delay(400);
-      const shed = burst.filter((socket) => socket.destroyed || socket.readableEnded);
-      held.push(...burst.filter((socket) => !shed.includes(socket)));
-      for (const socket of shed) socket.destroy();
-      assert.ok(shed.length > 0, "some connections were beyond the limit");
-      assert.ok(held.length > 0 && held.length < FD_LIMIT);
-      assert.ok(proxy.fdCount() >= FD_LIMIT - 1, `proxy at its limit (${proxy.fdCount()} fds)`);
+  for (const relay of RELAYS) {
+    it(`${relay} relay: under a low fd limit: excess connections are shed, dials fail with 01, and it serves again`, async () => {
+      assert.ok(hasPrlimit, "prlimit (util-linux) is not installed: see scripts/test-tiers/preflight.js");
+      const echo = await startRecordingServer("127.0.0.1");
+      // The limit is lowered once the proxy runs: loading @gatehouse-proxy/core (zod opens ~50 locale
+      // files at once) needs more descriptors than the limit under test.
+      const proxy = await startChildProxy({ relay });
+      // One tunnel first, so the splice relay's thread (its epoll and eventfd) exists before the limit.
+      const first = await openTunnel(proxy.port, "127.0.0.1", echo.port);
+      assert.equal(await echoThrough(first.socket, "first"), "first");
+      first.socket.destroy();
+      const limited = spawnSync("prlimit", ["--pid", String(proxy.pid), `--nofile=${FD_LIMIT}:${FD_LIMIT}`]);
+      assert.equal(limited.status, 0, limited.stderr.toString());
+      const held: Socket[] = [];
+      try {
+        // A burst of more connections than the proxy has descriptors.
+        const burst = Array.from({ length: FD_LIMIT + 10 }, () => {
+          const socket = connect({ port: proxy.port, host: "127.0.0.1" });
+          socket.on("error", () => undefined);
+          return socket;
+        });
+        await delay(400);
+        const shed = burst.filter((socket) => socket.destroyed || socket.readableEnded);
+        held.push(...burst.filter((socket) => !shed.includes(socket)));
+        for (const socket of shed) socket.destroy();
+        assert.ok(shed.length > 0, "some connections were beyond the limit");
+        assert.ok(held.length > 0 && held.length < FD_LIMIT);
+        assert.ok(proxy.fdCount() >= FD_LIMIT - 1, `proxy at its limit (${proxy.fdCount()} fds)`);
 
-      // With exactly one descriptor free, the client is accepted but the dial cannot get a socket.
-      const fdsBefore = proxy.fdCount();
-      held.pop()!.destroy();
-      for (let i = 0; i < 40 && proxy.fdCount() >= fdsBefore; i++) await delay(25);
-      const starved = await socksConnect(proxy.port, "127.0.0.1", echo.port);
-      starved.socket.destroy();
-      assert.equal(starved.reply.code, 1, "a dial that hits EMFILE is answered 01");
-      assert.equal(starved.reply.raw.length, 10);
-      await proxy.waitForLog((line) => line.event === "session_end" && line.reason === "connect_failed:EMFILE");
-      // libuv sheds accepts that hit EMFILE without telling Node; the dial is where it shows.
-      await proxy.waitForLog((line) => line.event === "resource_exhausted" && line.code === "EMFILE");
+        // With exactly one descriptor free, the client is accepted but the dial cannot get a socket.
+        const fdsBefore = proxy.fdCount();
+        held.pop()!.destroy();
+        for (let i = 0; i < 40 && proxy.fdCount() >= fdsBefore; i++) await delay(25);
+        const starved = await socksConnect(proxy.port, "127.0.0.1", echo.port);
+        starved.socket.destroy();
+        assert.equal(starved.reply.code, 1, "a dial that hits EMFILE is answered 01");
+        assert.equal(starved.reply.raw.length, 10);
+        await proxy.waitForLog((line) => line.event === "session_end" && line.reason === "connect_failed:EMFILE");
+        // libuv sheds accepts that hit EMFILE without telling Node; the dial is where it shows.
+        await proxy.waitForLog((line) => line.event === "resource_exhausted" && line.code === "EMFILE");
 
-      // Release everything: the listener is still there and serves full tunnels.
-      for (const socket of held.splice(0)) socket.destroy();
-      for (let i = 0; i < 40 && proxy.fdCount() > 25; i++) await delay(25);
-      for (let i = 0; i < 3; i++) {
-        const { socket } = await openTunnel(proxy.port, "127.0.0.1", echo.port);
-        assert.equal(await echoThrough(socket, `alive ${i}`), `alive ${i}`);
+        if (relay === "splice") {
+          // Two descriptors free: the client and the dial get one each, none is left to hand the
+          // tunnel to the splice relay (it duplicates both): the JS relay carries it instead.
+          const fdsNow = proxy.fdCount();
+          held.pop()!.destroy();
+          held.pop()!.destroy();
+          for (let i = 0; i < 40 && proxy.fdCount() > fdsNow - 2; i++) await delay(25);
+          const { socket } = await openTunnel(proxy.port, "127.0.0.1", echo.port);
+          const peer = peerOf(socket);
+          assert.equal(await echoThrough(socket, "on the JS relay"), "on the JS relay");
+          socket.end();
+          const ended = await proxy.waitForLog((line) => line.event === "session_end" && line.peer === peer);
+          assert.equal(ended.relay, "js", "the tunnel fell back to the JS relay");
+          assert.equal(ended.reason, "completed");
+        }
+
+        // Release everything: the listener is still there and serves full tunnels.
+        for (const socket of held.splice(0)) socket.destroy();
+        for (let i = 0; i < 40 && proxy.fdCount() > 25; i++) await delay(25);
+        for (let i = 0; i < 3; i++) {
+          const { socket } = await openTunnel(proxy.port, "127.0.0.1", echo.port);
+          const peer = peerOf(socket);
+          assert.equal(await echoThrough(socket, `alive ${i}`), `alive ${i}`);
+          socket.end();
+          const ended = await proxy.waitForLog((line) => line.event === "session_end" && line.peer === peer);
+          assert.equal(ended.relay, relay);
+        }
+        assert.equal(proxy.logs.filter((line) => line.event === "listening").length, 1);
+      } finally {
+        for (const socket of held) socket.destroy();
+        await Promise.all([proxy.stop(), echo.close()]);
       }
-      assert.equal(proxy.logs.filter((line) => line.event === "listening").length, 1);
-    } finally {
-      for (const socket of held) socket.destroy();
-      await Promise.all([proxy.stop(), echo.close()]);
-    }
-  });
+    });
+  }
 });

@@ -17,8 +17,5 @@ export function spliceBackendFor(kind: RelayKind): SpliceBackend | undefined {
 /** The splice addon's backend; throws (with the reason) when it is not built. */
 export function spliceBackend(): SpliceBackend {
   if (!nativeRelay.available) throw new Error(`the splice relay is not available: ${nativeRelay.reason}`);
-  const native = nativeRelay;
-  return {
-    start: (c, d, onEvent) => native.start(c, d, (end) => onEvent({ event: "end", ...end })),
-  };
+  return nativeRelay;
 }

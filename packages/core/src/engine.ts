@@ -39,8 +39,7 @@ export type {
   SpliceBackend,
   SplicedTunnel,
   SplicedTunnelEnd,
-  SplicedTunnelEvent,
-  SplicedTunnelFin,
+  SplicedSide,
   SplicedTunnelState,
 } from "./relay/splice.js";
 export { createJsonLogger } from "./log.js";

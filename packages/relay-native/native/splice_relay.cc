@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <errno.h>
@@ -51,7 +52,9 @@ struct Pipe {
   int writeFd = -1;
 };
 
-enum class EndReason { Completed, ClientClosed, DestClosed };
+// What a report says: the tunnel ended (the first three), or a side's FIN was read (the last two;
+// the tunnel relays on, the other direction included).
+enum class EndReason { Completed, ClientClosed, DestClosed, ClientFin, DestFin };
 
 struct Tunnel;
 
@@ -91,7 +94,14 @@ struct EndReport {
   uint64_t clientToDest;
   uint64_t destToClient;
   std::string error;
+  int errnum = 0;  // the failed leg's errno, when known
 };
+
+inline bool endsTunnel(EndReason reason) { return reason != EndReason::ClientFin && reason != EndReason::DestFin; }
+
+// How a pump went: bytes moved or nothing to do, a socket failed, or no pipe could be had
+// (EMFILE/ENFILE: retried shortly, the tunnel waits instead of failing).
+enum class Pumped { Ok, Failed, Starved };
 
 class Relay {
  public:
@@ -169,7 +179,10 @@ class Relay {
 
     std::vector<epoll_event> events(256);
     for (;;) {
-      int count = epoll_wait(epollFd_, events.data(), static_cast<int>(events.size()), -1);
+      // Tunnels waiting for a pipe are retried every 50 ms and after every wake-up (a pipe or an
+      // fd may have come back); edge-triggered readiness would not be signalled to them again.
+      int count = epoll_wait(epollFd_, events.data(), static_cast<int>(events.size()), starved_.empty() ? -1 : 50);
+      if (!starved_.empty()) retryStarved();
       if (count < 0) continue;  // EINTR
       for (int index = 0; index < count; index++) {
         uint64_t key = events[index].data.u64;
@@ -186,8 +199,8 @@ class Relay {
           int error = 0;
           socklen_t length = sizeof error;
           getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
-          end(tunnel, isClient ? EndReason::ClientClosed : EndReason::DestClosed,
-              strerror(error != 0 ? error : ECONNRESET));
+          if (error == 0) error = ECONNRESET;
+          end(tunnel, isClient ? EndReason::ClientClosed : EndReason::DestClosed, strerror(error), error);
           continue;
         }
         pumpTunnel(tunnel);
@@ -224,28 +237,51 @@ class Relay {
   }
 
   void pumpTunnel(const std::shared_ptr<Tunnel>& tunnel) {
+    bool starved = false;
     for (Direction* direction : {&tunnel->clientToDest, &tunnel->destToClient}) {
       int failedFd = -1;
-      std::string error;
-      if (!pump(*direction, failedFd, error)) {
-        end(tunnel, failedFd == tunnel->clientFd ? EndReason::ClientClosed : EndReason::DestClosed, error);
+      int errnum = 0;
+      bool sourceEnded = direction->sourceEnded.load(std::memory_order_relaxed);
+      Pumped pumped = pump(*direction, failedFd, errnum);
+      if (pumped == Pumped::Failed) {
+        end(tunnel, failedFd == tunnel->clientFd ? EndReason::ClientClosed : EndReason::DestClosed, strerror(errnum),
+            errnum);
         return;
       }
+      if (pumped == Pumped::Starved) starved = true;
+      if (!sourceEnded && direction->sourceEnded.load(std::memory_order_relaxed)) {
+        post(tunnel, new EndReport{tunnel->id,
+                                   direction == &tunnel->clientToDest ? EndReason::ClientFin : EndReason::DestFin, 0,
+                                   0, "", 0});
+      }
     }
-    if (tunnel->clientToDest.finished && tunnel->destToClient.finished) end(tunnel, EndReason::Completed, "");
+    if (starved) starved_.insert(tunnel->id);
+    if (tunnel->clientToDest.finished && tunnel->destToClient.finished) end(tunnel, EndReason::Completed, "", 0);
+  }
+
+  void retryStarved() {
+    std::unordered_set<uint64_t> waiting;
+    waiting.swap(starved_);
+    for (uint64_t id : waiting) {
+      auto found = tunnels_.find(id);
+      if (found == tunnels_.end()) continue;
+      std::shared_ptr<Tunnel> tunnel = found->second;
+      pumpTunnel(tunnel);
+    }
   }
 
   // Moves what can move without blocking: reads only while the pipe has room, so a stalled
   // writer stops the reads of its direction (the pipe is the only buffer). False on an error
-  // of either socket, with `failedFd` and `error` set.
-  bool pump(Direction& direction, int& failedFd, std::string& error) {
-    if (direction.finished) return true;
+  // of either socket, with `failedFd` and `errnum` set; Starved when no pipe could be had.
+  Pumped pump(Direction& direction, int& failedFd, int& errnum) {
+    if (direction.finished) return Pumped::Ok;
     for (;;) {
       bool progressed = false;
       if (!direction.sourceEnded.load(std::memory_order_relaxed) && direction.inPipe < static_cast<size_t>(kPipeSize)) {
-        if (direction.pipe.readFd < 0 && !takePipe(direction.pipe, error)) {
+        if (direction.pipe.readFd < 0 && !takePipe(direction.pipe, errnum)) {
+          if (errnum == EMFILE || errnum == ENFILE || errnum == ENOMEM) return Pumped::Starved;
           failedFd = direction.from;
-          return false;
+          return Pumped::Failed;
         }
         ssize_t moved = splice(direction.from, nullptr, direction.pipe.writeFd, nullptr,
                                kPipeSize - direction.inPipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -256,9 +292,9 @@ class Relay {
           direction.sourceEnded.store(true, std::memory_order_relaxed);
           progressed = true;
         } else if (errno != EAGAIN && errno != EINTR) {
-          error = strerror(errno);
+          errnum = errno;
           failedFd = direction.from;
-          return false;
+          return Pumped::Failed;
         }
       }
       if (direction.inPipe > 0) {
@@ -269,9 +305,9 @@ class Relay {
           direction.bytes.fetch_add(static_cast<uint64_t>(moved), std::memory_order_relaxed);
           progressed = true;
         } else if (moved < 0 && errno != EAGAIN && errno != EINTR) {
-          error = strerror(errno);
+          errnum = errno;
           failedFd = direction.to;
-          return false;
+          return Pumped::Failed;
         }
       }
       // An idle direction holds no pipe.
@@ -279,13 +315,13 @@ class Relay {
       if (direction.sourceEnded.load(std::memory_order_relaxed) && direction.inPipe == 0) {
         shutdown(direction.to, SHUT_WR);
         direction.finished = true;
-        return true;
+        return Pumped::Ok;
       }
-      if (!progressed) return true;
+      if (!progressed) return Pumped::Ok;
     }
   }
 
-  bool takePipe(Pipe& pipe, std::string& error) {
+  bool takePipe(Pipe& pipe, int& errnum) {
     if (!pool_.empty()) {
       pipe = pool_.back();
       pool_.pop_back();
@@ -293,7 +329,7 @@ class Relay {
     }
     int fds[2];
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-      error = std::string("pipe2: ") + strerror(errno);
+      errnum = errno;
       return false;
     }
     fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);  // best effort: the default 64 KiB still works
@@ -314,12 +350,16 @@ class Relay {
     pipe = Pipe{};
   }
 
-  void end(const std::shared_ptr<Tunnel>& tunnel, EndReason reason, const std::string& error) {
+  void end(const std::shared_ptr<Tunnel>& tunnel, EndReason reason, const std::string& error, int errnum) {
     EndReport* report = new EndReport{tunnel->id, reason, tunnel->clientToDest.bytes.load(),
-                                      tunnel->destToClient.bytes.load(), error};
+                                      tunnel->destToClient.bytes.load(), error, errnum};
     release(tunnel, true);
-    // Under the lock, so that closeChannel() cannot run between the check and the call. The
-    // queue is unbounded: the call never blocks.
+    post(tunnel, report);
+  }
+
+  // Under the lock, so that closeChannel() cannot run between the check and the call. The
+  // queue is unbounded: the call never blocks.
+  void post(const std::shared_ptr<Tunnel>& tunnel, EndReport* report) {
     std::lock_guard<std::mutex> lock(mutex_);
     EndChannel* channel = tunnel->endChannel;
     if (!channel->open || napi_call_threadsafe_function(channel->reports, report, napi_tsfn_blocking) != napi_ok) {
@@ -339,6 +379,7 @@ class Relay {
       if (direction->pipe.readFd >= 0) closePipe(direction->pipe);
     }
     tunnels_.erase(tunnel->id);
+    starved_.erase(tunnel->id);
     if (--activeTunnels_ == 0) {
       for (Pipe& pipe : pool_) closePipe(pipe);
       pool_.clear();
@@ -359,6 +400,7 @@ class Relay {
   // Relay thread only:
   std::unordered_map<uint64_t, std::shared_ptr<Tunnel>> tunnels_;
   std::vector<Pipe> pool_;
+  std::unordered_set<uint64_t> starved_;  // tunnels with a direction waiting for a pipe
   size_t activeTunnels_ = 0;
 };
 
@@ -385,24 +427,26 @@ struct AddonData {
   }
 };
 
-const char* const kReasonNames[] = {"completed", "client_closed", "dest_closed"};
+const char* const kReasonNames[] = {"completed", "client_closed", "dest_closed", "client_fin", "dest_fin"};
 
-// On the JS thread: listener(id, reason, clientToDest, destToClient, error?). A listener that
-// throws surfaces as an uncaught exception, as any callback would.
+// On the JS thread: listener(id, reason, clientToDest, destToClient, error?, errno). A `*_fin`
+// reason reports a FIN read, not an end. A listener that throws surfaces as an uncaught
+// exception, as any callback would.
 void DeliverEnd(napi_env env, napi_value listener, void* context, void* data) {
   std::unique_ptr<EndReport> report(static_cast<EndReport*>(data));
   if (env == nullptr) return;  // the env is being torn down: `context` may be gone
-  static_cast<AddonData*>(context)->tunnelGone(env);
-  napi_value args[5];
+  if (endsTunnel(report->reason)) static_cast<AddonData*>(context)->tunnelGone(env);
+  napi_value args[6];
   napi_create_double(env, static_cast<double>(report->id), &args[0]);
   napi_create_string_utf8(env, kReasonNames[static_cast<int>(report->reason)], NAPI_AUTO_LENGTH, &args[1]);
   napi_create_double(env, static_cast<double>(report->clientToDest), &args[2]);
   napi_create_double(env, static_cast<double>(report->destToClient), &args[3]);
   if (report->error.empty()) napi_get_undefined(env, &args[4]);
   else napi_create_string_utf8(env, report->error.c_str(), report->error.size(), &args[4]);
+  napi_create_int32(env, report->errnum, &args[5]);
   napi_value receiver;
   napi_get_undefined(env, &receiver);
-  napi_call_function(env, receiver, listener, 5, args, nullptr);
+  napi_call_function(env, receiver, listener, 6, args, nullptr);
 }
 
 class NativeTunnel : public Napi::ObjectWrap<NativeTunnel> {
@@ -494,9 +538,11 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   tunnel->clientFd = duplicate(info[0].As<Napi::Number>().Int32Value());
   tunnel->destFd = tunnel->clientFd < 0 ? -1 : duplicate(info[1].As<Napi::Number>().Int32Value());
   if (tunnel->clientFd < 0 || tunnel->destFd < 0) {
-    std::string error = std::string("dup: ") + strerror(errno);
+    int errnum = errno;
     if (tunnel->clientFd >= 0) ::close(tunnel->clientFd);
-    throw Napi::Error::New(env, error);
+    Napi::Error error = Napi::Error::New(env, std::string("dup: ") + strerror(errnum));
+    error.Set("errno", Napi::Number::New(env, errnum));
+    throw error;
   }
   tunnel->clientToDest.from = tunnel->clientFd;
   tunnel->clientToDest.to = tunnel->destFd;

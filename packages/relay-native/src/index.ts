@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { getSystemErrorName } from "node:util";
 
 /** Bytes delivered so far, each way. */
 export interface RelayCounts {
@@ -24,7 +25,12 @@ export interface NativeRelayEnd extends RelayCounts {
   reason: NativeRelayEndReason;
   /** strerror text of the failed splice or socket error, when the reason is not `completed`. */
   error?: string;
+  /** Its errno name (`ECONNRESET`), when the reason is not `completed`. */
+  code?: string;
 }
+
+/** Whose FIN was read: the client's (passed on to the destination) or the destination's. */
+export type NativeRelaySide = "client" | "dest";
 
 export interface NativeTunnel {
   /** Live byte counts and FIN state: four atomic loads, cheap at any moment. */
@@ -44,12 +50,19 @@ export type NativeRelay =
        * Relays an established tunnel kernel to kernel. The addon dup()s both fds before this
        * returns and owns the duplicates; the caller pauses both sockets before and may destroy
        * them right after (their fds close, the connections stay open through the duplicates).
-       * `onEnd` runs once, on the JS thread, when both directions finished or a leg failed. It
-       * is held until then: let it not close over the destroyed sockets (they would stay alive
-       * with it, ~1.6 KiB per tunnel). Throws only if the fds cannot be duplicated (EMFILE) or
-       * the relay thread cannot start.
+       * `onEnd` runs once, on the JS thread, when both directions finished or a leg failed;
+       * `onFin`, when given, each time a side's FIN is read (before the FIN is passed on, which
+       * happens once the bytes before it are delivered). Both are held until the end: let them
+       * not close over the destroyed sockets (they would stay alive with them, ~1.6 KiB per
+       * tunnel). Throws only if the fds cannot be duplicated (an error whose `code` is EMFILE or
+       * ENFILE) or the relay thread cannot start.
        */
-      start(clientFd: number, destFd: number, onEnd: (end: NativeRelayEnd) => void): NativeTunnel;
+      start(
+        clientFd: number,
+        destFd: number,
+        onEnd: (end: NativeRelayEnd) => void,
+        onFin?: (side: NativeRelaySide) => void,
+      ): NativeTunnel;
     }
   | { available: false; reason: string };
 
@@ -62,10 +75,11 @@ interface AddonTunnel {
 
 type EndListener = (
   id: number,
-  reason: NativeRelayEndReason,
+  reason: NativeRelayEndReason | "client_fin" | "dest_fin",
   clientToDest: number,
   destToClient: number,
   error: string | undefined,
+  errnum: number,
 ) => void;
 
 interface Addon {
@@ -90,20 +104,25 @@ function load(): { addon: Addon } | { reason: string } {
  * Each running tunnel's `onEnd`, by the addon's tunnel id: the addon reports every end through
  * one threadsafe function with the id (one per tunnel cost ~1.1 KiB of native memory each).
  */
-const endListeners = new Map<number, (end: NativeRelayEnd) => void>();
-
-function deliverEnd(
-  id: number,
-  reason: NativeRelayEndReason,
-  clientToDest: number,
-  destToClient: number,
-  error: string | undefined,
-): void {
-  const onEnd = endListeners.get(id);
-  if (onEnd === undefined) return;
-  endListeners.delete(id);
-  onEnd(error === undefined ? { reason, clientToDest, destToClient } : { reason, clientToDest, destToClient, error });
+interface Listeners {
+  readonly onEnd: (end: NativeRelayEnd) => void;
+  readonly onFin: ((side: NativeRelaySide) => void) | undefined;
 }
+const endListeners = new Map<number, Listeners>();
+
+const deliverEnd: EndListener = (id, reason, clientToDest, destToClient, error, errnum) => {
+  const listeners = endListeners.get(id);
+  if (listeners === undefined) return;
+  if (reason === "client_fin" || reason === "dest_fin") {
+    listeners.onFin?.(reason === "client_fin" ? "client" : "dest");
+    return;
+  }
+  endListeners.delete(id);
+  const end: NativeRelayEnd = { reason, clientToDest, destToClient };
+  if (error !== undefined) end.error = error;
+  if (errnum > 0) end.code = getSystemErrorName(-errnum);
+  listeners.onEnd(end);
+};
 
 class Tunnel implements NativeTunnel {
   constructor(
@@ -120,11 +139,18 @@ class Tunnel implements NativeTunnel {
   }
 }
 
-function start(addon: Addon, clientFd: number, destFd: number, onEnd: (end: NativeRelayEnd) => void): NativeTunnel {
-  const native = addon.start(clientFd, destFd);
+function start(addon: Addon, clientFd: number, destFd: number, listeners: Listeners): NativeTunnel {
+  let native: AddonTunnel;
+  try {
+    native = addon.start(clientFd, destFd);
+  } catch (error) {
+    const errnum = (error as { errno?: unknown }).errno;
+    if (typeof errnum === "number" && errnum > 0) (error as NodeJS.ErrnoException).code = getSystemErrorName(-errnum);
+    throw error;
+  }
   const id = native.id();
   // Reports arrive on this thread, never before this function has returned.
-  endListeners.set(id, onEnd);
+  endListeners.set(id, listeners);
   return new Tunnel(native, id);
 }
 
@@ -145,7 +171,10 @@ const loaded = loadAndListen();
 
 export const nativeRelay: NativeRelay =
   "addon" in loaded
-    ? { available: true, start: (clientFd, destFd, onEnd) => start(loaded.addon, clientFd, destFd, onEnd) }
+    ? {
+        available: true,
+        start: (clientFd, destFd, onEnd, onFin) => start(loaded.addon, clientFd, destFd, { onEnd, onFin }),
+      }
     : { available: false, reason: loaded.reason };
 
 /**

@@ -11,7 +11,6 @@ export interface SplicedTunnelState {
 
 /** How a spliced tunnel ended on its own. */
 export interface SplicedTunnelEnd {
-  readonly event: "end";
   readonly reason: "completed" | "client_closed" | "dest_closed";
   readonly clientToDest: number;
   readonly destToClient: number;
@@ -21,13 +20,8 @@ export interface SplicedTunnelEnd {
   readonly error?: string;
 }
 
-/** A side's FIN was read (it is passed on once the bytes before it are delivered). */
-export interface SplicedTunnelFin {
-  readonly event: "fin";
-  readonly side: "client" | "dest";
-}
-
-export type SplicedTunnelEvent = SplicedTunnelEnd | SplicedTunnelFin;
+/** Whose FIN a spliced tunnel read. */
+export type SplicedSide = "client" | "dest";
 
 export interface SplicedTunnel {
   /** Bytes delivered so far; cheap at any moment (the operator view reads every tunnel's every second). */
@@ -39,12 +33,18 @@ export interface SplicedTunnel {
 /**
  * A relay that moves an established tunnel's bytes kernel to kernel (splice(2)), such as
  * `nativeRelay` from @gatehouse-proxy/relay-native. It takes both sockets' descriptors
- * (duplicating them: the caller then closes its own), passes each FIN on, and reports each FIN
- * read and, once, the end (both directions finished or a leg failed) — nothing after `close()`.
- * Events arrive on the JS thread.
+ * (duplicating them: the caller then closes its own), passes each FIN on, and calls `onFin`
+ * for each FIN it reads and `onEnd` once at the end (both directions finished or a leg failed)
+ * — nothing after `close()`. Both are called on the JS thread. Throws when it cannot take the
+ * tunnel (`code` EMFILE/ENFILE: no descriptor to duplicate).
  */
 export interface SpliceBackend {
-  start(clientFd: number, destFd: number, onEvent: (event: SplicedTunnelEvent) => void): SplicedTunnel;
+  start(
+    clientFd: number,
+    destFd: number,
+    onEnd: (end: SplicedTunnelEnd) => void,
+    onFin: (side: SplicedSide) => void,
+  ): SplicedTunnel;
 }
 
 /** Told when a spliced tunnel ends on its own, or a bound passes. */
@@ -94,7 +94,12 @@ export class SplicedRelay extends BoundedTunnel {
     context: { wheel: TimerWheel; bounds: RelayBounds; owner: SplicedRelayOwner; earlyClientToDest: number },
   ): SplicedRelay {
     const relay = new SplicedRelay(context.wheel, context.bounds, context.owner, context.earlyClientToDest);
-    relay.tunnel = backend.start(legs.clientFd, legs.destFd, (event) => relay.onEvent(event));
+    relay.tunnel = backend.start(
+      legs.clientFd,
+      legs.destFd,
+      (end) => relay.onEnd(end),
+      (side) => relay.onFin(side),
+    );
     legs.client.destroy();
     legs.dest.destroy();
     if (relay.bounds.idleTimeoutMs > 0) relay.scheduleCheck();
@@ -119,17 +124,19 @@ export class SplicedRelay extends BoundedTunnel {
     this.tunnel = undefined;
   }
 
-  private onEvent(event: SplicedTunnelEvent): void {
+  private onFin(side: SplicedSide): void {
+    if (this.stopped) return;
+    if (side === "client") this.clientEnded = true;
+    else this.destEnded = true;
+    this.scheduleCheck();
+  }
+
+  private onEnd(end: SplicedTunnelEnd): void {
     if (this.stopped) return; // stopped by the engine first
-    if (event.event === "fin") {
-      if (event.side === "client") this.clientEnded = true;
-      else this.destEnded = true;
-      return this.scheduleCheck();
-    }
-    this.final = event;
+    this.final = end;
     this.tunnel = undefined;
     this.cancelBounds();
-    this.spliceOwner.onSplicedEnd(event);
+    this.spliceOwner.onSplicedEnd(end);
   }
 
   private state(): SplicedTunnelState {

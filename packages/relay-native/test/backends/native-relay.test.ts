@@ -1,7 +1,9 @@
 // The splice relay addon on real loopback tunnels: integrity, half-close, resets, backpressure,
 // fd hygiene at 1 000 tunnels, live counts. Needs the addon built (a compiler at npm ci).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type AddressInfo, type Socket } from "node:net";
@@ -61,6 +63,17 @@ async function stateWhen(
   );
 }
 
+/** Polls `condition` until it holds (reports arrive on a later turn of the event loop). */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  await within(
+    (async () => {
+      while (!condition()) await delay(5);
+    })(),
+    5_000,
+    what,
+  );
+}
+
 /** Two servers for two-tunnels.child.js to dial; their accepted sockets are the tunnels' peers. */
 async function peerServers() {
   const clientSide = createServer({ allowHalfOpen: true });
@@ -84,6 +97,7 @@ async function peerServers() {
 }
 
 const twoTunnels = new URL("./two-tunnels.child.js", import.meta.url);
+const starve = new URL("./starve.child.js", import.meta.url);
 
 describe("native splice relay", () => {
   let servers: Servers;
@@ -170,6 +184,8 @@ describe("native splice relay", () => {
       clientEnded: true,
       destEnded: false,
     });
+    await until(() => pair.fins.length === 1, "the client's FIN reported to onFin");
+    assert.deepEqual(pair.fins, ["client"]);
     const atClient = receive(pair.client);
     for (let index = 1; index <= 5; index++) {
       pair.dest.write(Buffer.alloc(64 * 1024, index));
@@ -180,6 +196,7 @@ describe("native splice relay", () => {
     pair.dest.end();
     assert.equal((await within(atClient, 20_000, "the destination's FIN at the client")).bytes, 5 * 64 * 1024);
     assert.equal((await within(pair.ended, 5_000, "the end report")).reason, "completed");
+    assert.deepEqual(pair.fins, ["client", "dest"], "each FIN reported once, in order");
     assert.deepEqual(pair.tunnel.counts(), {
       clientToDest: 256 * 1024,
       destToClient: 5 * 64 * 1024,
@@ -328,6 +345,7 @@ describe("native splice relay", () => {
       const end = await within(pair.ended, 2_000, "the end report after a reset");
       assert.equal(end.reason, `${leg}_closed`);
       assert.equal(typeof end.error, "string");
+      assert.equal(end.code, "ECONNRESET", "the errno's name, for the engine's end reason");
       assert.ok(performance.now() - started < 2_000);
       // The addon closed its side of the other leg, so that peer learns the tunnel is gone.
       await within(otherGone, 2_000, "the other leg's FIN or reset");
@@ -335,6 +353,34 @@ describe("native splice relay", () => {
       pair.dest.destroy();
     });
   }
+
+  it("out of descriptors for a pipe, a tunnel waits (not fails) and relays once one can be had", async () => {
+    const child = spawn(process.execPath, [fileURLToPath(starve)], { stdio: ["pipe", "pipe", "inherit"] });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async (): Promise<string> => String((await within(lines.next(), 10_000, "the child's line")).value);
+    const setSoftLimit = (limit: number | string): void => {
+      const result = spawnSync("prlimit", ["--pid", String(child.pid), `--nofile=${String(limit)}:`]);
+      assert.equal(result.status, 0, result.stderr.toString());
+    };
+    try {
+      assert.equal(await next(), "ready");
+      // Not one descriptor left for pipe2() (the relay thread's one pooled pipe is about to be held
+      // by the filled tunnel): the limit bounds descriptor numbers, so it goes to the lowest
+      // number not in use.
+      const inUse = new Set(readdirSync(`/proc/${String(child.pid)}/fd`).map(Number));
+      let lowestFree = 0;
+      while (inUse.has(lowestFree)) lowestFree++;
+      setSoftLimit(lowestFree);
+      child.stdin.write("send\n");
+      assert.equal(await next(), "waiting 0", "nothing moves without a pipe");
+      setSoftLimit(4096);
+      child.stdin.write("go\n");
+      assert.equal(await next(), `delivered ${String(64 * 1024)}`);
+      assert.equal(await next(), "ended completed completed", "both tunnels ended normally");
+    } finally {
+      child.kill();
+    }
+  });
 
   it("a stopped reader holds memory flat while 256 MiB are offered (the pipe is the only buffer)", async () => {
     const pair = await openTunnel(servers);

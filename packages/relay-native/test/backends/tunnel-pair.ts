@@ -4,7 +4,12 @@
 import { once } from "node:events";
 import { readdirSync } from "node:fs";
 import { createServer, connect, type AddressInfo, type Server, type Socket } from "node:net";
-import { nativeRelay, type NativeRelayEnd, type NativeTunnel } from "@gatehouse-proxy/relay-native";
+import {
+  nativeRelay,
+  type NativeRelayEnd,
+  type NativeRelaySide,
+  type NativeTunnel,
+} from "@gatehouse-proxy/relay-native";
 
 export interface TunnelPair {
   /** The SOCKS client's end. */
@@ -14,6 +19,8 @@ export interface TunnelPair {
   tunnel: NativeTunnel;
   /** Resolves with the addon's end report. */
   ended: Promise<NativeRelayEnd>;
+  /** Each FIN the addon reported reading, in order. */
+  fins: NativeRelaySide[];
 }
 
 export interface Servers {
@@ -68,10 +75,11 @@ export async function openTunnel(servers: Servers): Promise<TunnelPair> {
   await clientConnected;
   let resolveEnd!: (end: NativeRelayEnd) => void;
   const ended = new Promise<NativeRelayEnd>((resolve) => (resolveEnd = resolve));
-  const tunnel = relay().start(fdOf(clientLeg), fdOf(destLeg), resolveEnd);
+  const fins: NativeRelaySide[] = [];
+  const tunnel = relay().start(fdOf(clientLeg), fdOf(destLeg), resolveEnd, (side) => fins.push(side));
   clientLeg.destroy();
   destLeg.destroy();
-  return { client, dest, tunnel, ended };
+  return { client, dest, tunnel, ended, fins };
 }
 
 export function openFds(): number {

@@ -31,7 +31,7 @@ export async function chooseRelay(mode: RelayMode): Promise<RelayChoice> {
   if (mode === "js") return { relay: "js", reason: "relay: js in the config (or --no-splice)" };
   const loaded = await loadRelayAddon();
   const native = loaded?.nativeRelay;
-  if (native?.available === true) return { relay: "splice", backend: native as unknown as SpliceBackend };
+  if (native?.available === true) return { relay: "splice", backend: native };
   const reason =
     native === undefined ? "@gatehouse-proxy/relay-native is not installed" : `the splice addon: ${native.reason}`;
   if (mode === "splice") {
