@@ -3,7 +3,7 @@ import type { TimerWheel } from "../util/timer-wheel.js";
 import { BoundedTunnel } from "./bounds.js";
 import type { RelayBounds, RelayOwner } from "./bounds.js";
 
-/** A spliced tunnel's byte counts so far, and which sides have sent their FIN. */
+/** A spliced tunnel's byte counts so far (bytes delivered, each way). */
 export interface SplicedTunnelState {
   readonly clientToDest: number;
   readonly destToClient: number;
@@ -23,6 +23,7 @@ export interface SplicedTunnelEnd {
 /** Whose FIN a spliced tunnel read. */
 export type SplicedSide = "client" | "dest";
 
+/** A tunnel a splice backend relays: its live counts, and a way to stop it. */
 export interface SplicedTunnel {
   /** Bytes delivered so far; cheap at any moment (the operator view reads every tunnel's every second). */
   counts(): SplicedTunnelState;
