@@ -118,13 +118,19 @@ function packInBackground() {
   return { dir, done };
 }
 
+/**
+ * Node 20 applies --test-timeout to each file as a whole too, not only to each test: the install
+ * test of the plugin template takes 40 s on a quiet machine and over 120 s on a loaded one.
+ */
+const TEST_TIMEOUT_MS = 300_000;
+
 function runNodeTest(files, concurrency, passThrough, env) {
   const result = spawnSync(
     process.execPath,
     [
       "--test",
       "--test-force-exit",
-      "--test-timeout=120000",
+      `--test-timeout=${String(TEST_TIMEOUT_MS)}`,
       `--test-concurrency=${concurrency}`,
       ...passThrough,
       ...files,
