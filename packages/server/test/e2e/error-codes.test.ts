@@ -100,10 +100,31 @@ describe("gatehouse prints the code and exits with the status the code gives", (
       "GH_CONFIG_UNKNOWN_KEY",
       /policy\.rules\[0\]\.bogus_rule_key: unknown key/,
     ],
-    ["missing-plugin.yaml", provider("use: gatehouse-plugin-missing"), "GH_PLUGIN_NOT_INSTALLED", /npm install/],
-    ["throws.yaml", provider("use: ./throws.js"), "GH_PLUGIN_LOAD_FAILED", /boom at import time/],
-    ["imposter.yaml", provider("use: ./imposter.js"), "GH_PLUGIN_NOT_A_PLUGIN", /not a Gatehouse plugin/],
-    ["future.yaml", provider("use: ./future.js"), "GH_PLUGIN_VERSION_MISMATCH", /needs Gatehouse >=99/],
+    [
+      "missing-plugin.yaml",
+      provider("use: gatehouse-plugin-that-does-not-exist"),
+      "GH_PLUGIN_NOT_INSTALLED",
+      // A third-party package name is taken as it is.
+      /npm install gatehouse-plugin-that-does-not-exist/,
+    ],
+    [
+      "throws.yaml",
+      provider("use: ./throws.js"),
+      "GH_PLUGIN_LOAD_FAILED",
+      /auth\.providers\.p\.use: plugin \.\/throws\.js failed to load: boom at import time/,
+    ],
+    [
+      "imposter.yaml",
+      provider("use: ./imposter.js"),
+      "GH_PLUGIN_NOT_A_PLUGIN",
+      /auth\.providers\.p\.use: \.\/imposter\.js is not a Gatehouse plugin/,
+    ],
+    [
+      "future.yaml",
+      provider("use: ./future.js"),
+      "GH_PLUGIN_VERSION_MISMATCH",
+      /auth\.providers\.p\.use: plugin fixture-future needs Gatehouse >=99, but this is Gatehouse \d/,
+    ],
     [
       "refused.yaml",
       provider("use: ./refusing.js\nusers_file: ./nope"),
