@@ -6,7 +6,7 @@
 // a reporter's last words.
 import { readFileSync, writeFileSync } from "node:fs";
 import { relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { URL, fileURLToPath } from "node:url";
 
 export const DURATIONS_FILE = fileURLToPath(new URL("./durations.json", import.meta.url));
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
