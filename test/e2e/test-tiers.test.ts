@@ -3,14 +3,15 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { after, describe, it } from "node:test";
 
 const SCRIPTS = fileURLToPath(new URL("../../../scripts/", import.meta.url));
 const PREFLIGHT = join(SCRIPTS, "test-tiers", "preflight.js");
 const GUARD = join(SCRIPTS, "test-tiers", "no-child-process.js");
+const RUN_TESTS = join(SCRIPTS, "run-tests.js");
 
-describe("test tiers: the preflight and the unit tier's guard", () => {
+describe("test tiers: the preflight, the unit tier's guard and the file order", () => {
   const empty = mkdtempSync(join(tmpdir(), "gatehouse-preflight-"));
   after(() => rmSync(empty, { recursive: true, force: true }));
 
@@ -56,5 +57,16 @@ describe("test tiers: the preflight and the unit tier's guard", () => {
     assert.match(esm.stderr, /child_process\.execFile\(\) is not allowed/);
     const free = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
     assert.equal(free.status, 0, free.stderr);
+  });
+
+  it("run-tests starts the longest files first by their recorded seconds; an unknown file counts as 10 s", () => {
+    const script = [
+      `import { longestFirst } from ${JSON.stringify(pathToFileURL(RUN_TESTS).href)};`,
+      'const order = longestFirst(["a.test.js", "b.test.js", "c.test.js", "d.test.js"], { "a.test.js": 1, "b.test.js": 30, "d.test.js": 12 });',
+      "console.log(JSON.stringify(order));",
+    ].join("\n");
+    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), ["b.test.js", "d.test.js", "c.test.js", "a.test.js"]);
   });
 });

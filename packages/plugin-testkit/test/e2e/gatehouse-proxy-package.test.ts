@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -19,6 +20,7 @@ import type { Gatehouse } from "../helpers/run.js";
 
 const INSTALL = join(REPO_ROOT, "scripts", "install-tarballs.js");
 const BUILT_IN = ["auth-ldap", "auth-lua", "auth-redis", "auth-static", "auth-webhook"];
+const TARBALL = "gatehouse-proxy-0.1.0.tgz";
 
 /**
  * The installs here run without install scripts (--ignore-scripts, as an offline CI cache or a
@@ -136,13 +138,19 @@ describe("gatehouse-proxy in a global prefix's layout: its dependencies inside i
   after(() => rmSync(root, { recursive: true, force: true }));
 
   before(async () => {
-    const pack = await run(
-      "npm",
-      ["pack", "--ignore-scripts", "--pack-destination", root, "-w", "packages/gatehouse-proxy"],
-      REPO_ROOT,
-    );
-    assert.equal(pack.code, 0, pack.stderr);
-    const untar = await run("tar", ["-xzf", "gatehouse-proxy-0.1.0.tgz"], root);
+    // The run's shared tarball (scripts/run-tests.js packs every workspace package once), else its own pack.
+    const packed = process.env["GATEHOUSE_PACKED_DIR"];
+    const tarball =
+      packed !== undefined && existsSync(join(packed, TARBALL)) ? join(packed, TARBALL) : join(root, TARBALL);
+    if (tarball === join(root, TARBALL)) {
+      const pack = await run(
+        "npm",
+        ["pack", "--ignore-scripts", "--pack-destination", root, "-w", "packages/gatehouse-proxy"],
+        REPO_ROOT,
+      );
+      assert.equal(pack.code, 0, pack.stderr);
+    }
+    const untar = await run("tar", ["-xzf", tarball], root);
     assert.equal(untar.code, 0, untar.stderr);
     mkdirSync(join(root, "lib", "node_modules"), { recursive: true });
     renameSync(join(root, "package"), packageDir);

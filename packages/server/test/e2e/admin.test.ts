@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { runCli, startCli } from "../helpers/cli.js";
 import { curlThrough, startHttp } from "../helpers/curl.js";
-import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
+import { CHEAP_SCRYPT, makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
 import { adminGet, metricValue } from "../helpers/tunnel.js";
 
 const PASSWORD = "metrics-secret-42";
@@ -70,7 +70,7 @@ describe("admin listener: /metrics, /healthz, /readyz", () => {
   let record: string;
   before(async () => {
     http = await startHttp();
-    record = await hashPassword(PASSWORD);
+    record = await hashPassword(PASSWORD, CHEAP_SCRYPT);
   });
   after(() => {
     http.server.close();

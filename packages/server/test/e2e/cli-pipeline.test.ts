@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { startCli } from "../helpers/cli.js";
 import { curlThrough, startHttp } from "../helpers/curl.js";
-import { makeFixtureDir } from "../helpers/fixtures.js";
+import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
 
 const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2", carol: "carol-Pw-3", wrong: "not-it-Pw-9" };
 
@@ -34,9 +34,9 @@ describe("the auth pipeline in the gatehouse process", () => {
   before(async () => {
     http = await startHttp();
     const [alice, bob, carol] = await Promise.all([
-      hashPassword(PASSWORDS.alice),
-      hashPassword(PASSWORDS.bob),
-      hashPassword(PASSWORDS.carol),
+      hashPassword(PASSWORDS.alice, CHEAP_SCRYPT),
+      hashPassword(PASSWORDS.bob, CHEAP_SCRYPT),
+      hashPassword(PASSWORDS.carol, CHEAP_SCRYPT),
     ]);
     config = fixture.write(
       "pipeline.yaml",

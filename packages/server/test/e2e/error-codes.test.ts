@@ -81,7 +81,12 @@ describe("gatehouse prints the code and exits with the status the code gives", (
     ["empty.yaml", "", "GH_CONFIG_EMPTY", /the config file is empty/],
     ["unknown.yaml", `${LISTENER}    bogus: 1\n`, "GH_CONFIG_UNKNOWN_KEY", /listeners\[0\]\.bogus: unknown key/],
     ["missing.yaml", "listeners:\n  - name: a\n", "GH_CONFIG_MISSING_KEY", /listeners\[0\]\.listen: required/],
-    ["value.yaml", `${LISTENER}    timeout: 5 minutes\n`, "GH_CONFIG_INVALID_VALUE", /listeners\[0\]\.timeout: /],
+    [
+      "value.yaml",
+      `${LISTENER}    timeout: 5 minutes\n`,
+      "GH_CONFIG_INVALID_VALUE",
+      /listeners\[0\]\.timeout: expected a duration such as 500ms, 60s or 5m/,
+    ],
     ["env.yaml", "listeners:\n  - listen: ${env:GH_TEST_UNSET_NEVER}\n", "GH_CONFIG_ENV_UNSET", /GH_TEST_UNSET_NEVER/],
     [
       "hosts.yaml",
@@ -95,10 +100,31 @@ describe("gatehouse prints the code and exits with the status the code gives", (
       "GH_CONFIG_UNKNOWN_KEY",
       /policy\.rules\[0\]\.bogus_rule_key: unknown key/,
     ],
-    ["missing-plugin.yaml", provider("use: gatehouse-plugin-missing"), "GH_PLUGIN_NOT_INSTALLED", /npm install/],
-    ["throws.yaml", provider("use: ./throws.js"), "GH_PLUGIN_LOAD_FAILED", /boom at import time/],
-    ["imposter.yaml", provider("use: ./imposter.js"), "GH_PLUGIN_NOT_A_PLUGIN", /not a Gatehouse plugin/],
-    ["future.yaml", provider("use: ./future.js"), "GH_PLUGIN_VERSION_MISMATCH", /needs Gatehouse >=99/],
+    [
+      "missing-plugin.yaml",
+      provider("use: gatehouse-plugin-that-does-not-exist"),
+      "GH_PLUGIN_NOT_INSTALLED",
+      // A third-party package name is taken as it is.
+      /npm install gatehouse-plugin-that-does-not-exist/,
+    ],
+    [
+      "throws.yaml",
+      provider("use: ./throws.js"),
+      "GH_PLUGIN_LOAD_FAILED",
+      /auth\.providers\.p\.use: plugin \.\/throws\.js failed to load: boom at import time/,
+    ],
+    [
+      "imposter.yaml",
+      provider("use: ./imposter.js"),
+      "GH_PLUGIN_NOT_A_PLUGIN",
+      /auth\.providers\.p\.use: \.\/imposter\.js is not a Gatehouse plugin/,
+    ],
+    [
+      "future.yaml",
+      provider("use: ./future.js"),
+      "GH_PLUGIN_VERSION_MISMATCH",
+      /auth\.providers\.p\.use: plugin fixture-future needs Gatehouse >=99, but this is Gatehouse \d/,
+    ],
     [
       "refused.yaml",
       provider("use: ./refusing.js\nusers_file: ./nope"),
@@ -120,8 +146,9 @@ describe("gatehouse prints the code and exits with the status the code gives", (
     });
   }
 
-  it("check-config of a file that is not there: GH_CONFIG_UNREADABLE", async () => {
-    await expectCode(["check-config", join(fixture.dir, "not-there.yaml")], "GH_CONFIG_UNREADABLE");
+  it("check-config of a file that is not there: GH_CONFIG_UNREADABLE, naming the file", async () => {
+    const stderr = await expectCode(["check-config", join(fixture.dir, "not-there.yaml")], "GH_CONFIG_UNREADABLE");
+    assert.match(stderr, /not-there\.yaml: cannot read the config file/);
   });
 
   it("policy test with a policy rule the compiler refuses: its problems, exit 2", async () => {

@@ -9,7 +9,7 @@ import { hashPassword } from "@gatehouse-proxy/core";
 import { startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { curl, curlThrough, startHttp } from "../helpers/curl.js";
-import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
+import { CHEAP_SCRYPT, makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
 import { adminGet, metricValue } from "../helpers/tunnel.js";
 
 const PASSWORD = "exhaust-secret-7";
@@ -78,7 +78,7 @@ describe("silent anonymous connections cannot use up the fd limit (real gatehous
   let record: string;
   before(async () => {
     http = await startHttp();
-    record = await hashPassword(PASSWORD);
+    record = await hashPassword(PASSWORD, CHEAP_SCRYPT);
   });
   after(() => {
     http.server.close();

@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
-import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
+import { CHEAP_SCRYPT, makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
 import { connectTlsListener, loginStatus, tunnelOverTls } from "../helpers/socks-bytes.js";
 import { echoRoundTrip, openTunnel, startEcho } from "../helpers/tunnel.js";
 
@@ -44,7 +44,10 @@ describe("SIGHUP keeps the failure throttle", () => {
   const fixture = makeFixtureDir();
   let records: { alice: string; carol: string };
   before(async () => {
-    const [alice, carol] = await Promise.all([hashPassword("alice-pw"), hashPassword("carol-pw")]);
+    const [alice, carol] = await Promise.all([
+      hashPassword("alice-pw", CHEAP_SCRYPT),
+      hashPassword("carol-pw", CHEAP_SCRYPT),
+    ]);
     records = { alice, carol };
   });
   after(() => fixture.remove());
@@ -115,7 +118,10 @@ describe("SIGHUP keeps the cached decisions of unchanged providers", () => {
   };
 
   it("an unchanged users file keeps alice's cached allow; a rewritten one drops it", async () => {
-    const [first, second] = await Promise.all([hashPassword("first-pw"), hashPassword("second-pw")]);
+    const [first, second] = await Promise.all([
+      hashPassword("first-pw", CHEAP_SCRYPT),
+      hashPassword("second-pw", CHEAP_SCRYPT),
+    ]);
     fixture.write("users.yaml", `users:\n  alice: { password: "${first}" }\n`);
     const file = fixture.write(
       "cache.yaml",
@@ -263,7 +269,7 @@ describe("SIGHUP re-reads TLS files and the log level", () => {
   };
   before(async () => {
     echo = await startEcho();
-    record = await hashPassword("alice-pw");
+    record = await hashPassword("alice-pw", CHEAP_SCRYPT);
   });
   after(() => {
     echo.close();

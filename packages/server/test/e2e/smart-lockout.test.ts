@@ -8,7 +8,7 @@ import { hashPassword } from "@gatehouse-proxy/core";
 import { startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { curl, startHttp } from "../helpers/curl.js";
-import { makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
+import { CHEAP_SCRYPT, makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
 import { loginStatus } from "../helpers/socks-bytes.js";
 
 const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2" };
@@ -61,7 +61,10 @@ describe("smart lockout in the gatehouse process (default throttle: 10 failures 
   before(async () => {
     http = await startHttp();
     url = `http://127.0.0.1:${String(http.port)}/`;
-    const [alice, bob] = await Promise.all([hashPassword(PASSWORDS.alice), hashPassword(PASSWORDS.bob)]);
+    const [alice, bob] = await Promise.all([
+      hashPassword(PASSWORDS.alice, CHEAP_SCRYPT),
+      hashPassword(PASSWORDS.bob, CHEAP_SCRYPT),
+    ]);
     const config = fixture.write(
       "lockout.yaml",
       [

@@ -21,6 +21,12 @@ export function makeFixtureDir(): { dir: string; write(name: string, text: strin
 }
 
 /** A plugin whose provider checks `users: {name: password}` inline; `fail_init` makes init() throw. */
+/**
+ * Cheap scrypt parameters (the lowest the records accept) for records in tests that are not about
+ * the KDF's cost: a login against the default (ln=15) costs the proxy ~150 ms of CPU.
+ */
+export const CHEAP_SCRYPT = { ln: 10, r: 8, p: 1 } as const;
+
 export const INLINE_PLUGIN = `
 import { Tokens, definePlugin, z } from "@gatehouse-proxy/core";
 
