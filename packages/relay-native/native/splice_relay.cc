@@ -203,7 +203,14 @@ class Relay {
           end(tunnel, isClient ? EndReason::ClientClosed : EndReason::DestClosed, strerror(error), error);
           continue;
         }
-        pumpTunnel(tunnel);
+        // Only the directions this event can move: bytes (or EOF) to read from this socket, and
+        // room to write the bytes waiting in the pipe towards it. Pumping the other direction too
+        // would cost a splice that can only say EAGAIN.
+        Direction& from = isClient ? tunnel->clientToDest : tunnel->destToClient;
+        Direction& to = isClient ? tunnel->destToClient : tunnel->clientToDest;
+        bool readable = (events[index].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0;
+        bool writable = (events[index].events & EPOLLOUT) != 0 && to.inPipe > 0;
+        if (readable || writable) pumpTunnel(tunnel, readable ? &from : nullptr, writable ? &to : nullptr);
       }
     }
   }
@@ -237,8 +244,14 @@ class Relay {
   }
 
   void pumpTunnel(const std::shared_ptr<Tunnel>& tunnel) {
+    pumpTunnel(tunnel, &tunnel->clientToDest, &tunnel->destToClient);
+  }
+
+  // Pumps the given directions (either may be null), then ends the tunnel if both finished.
+  void pumpTunnel(const std::shared_ptr<Tunnel>& tunnel, Direction* first, Direction* second) {
     bool starved = false;
-    for (Direction* direction : {&tunnel->clientToDest, &tunnel->destToClient}) {
+    for (Direction* direction : {first, second}) {
+      if (direction == nullptr) continue;
       int failedFd = -1;
       int errnum = 0;
       bool sourceEnded = direction->sourceEnded.load(std::memory_order_relaxed);
