@@ -40,8 +40,13 @@ export abstract class BoundedTunnel implements WheelEntry {
 
   onWheelExpire(): void {
     if (this.stopped) return;
-    if (this.bytesClientToDest + this.bytesDestToClient !== this.activityMark) return this.scheduleCheck();
+    if (this.bytesMoved() !== this.activityMark) return this.scheduleCheck();
     this.owner.onRelayTimeout(this.clientEnded !== this.destEnded ? "fin_wait_timeout" : "idle_timeout");
+  }
+
+  /** Bytes moved both ways so far (a relay whose counts cost a call reads them once). */
+  protected bytesMoved(): number {
+    return this.bytesClientToDest + this.bytesDestToClient;
   }
 
   /** The tunnel ended: no more bounds. */
@@ -56,7 +61,7 @@ export abstract class BoundedTunnel implements WheelEntry {
     const finWait = this.clientEnded !== this.destEnded ? this.bounds.finWaitTimeoutMs : 0;
     const period = idle > 0 && finWait > 0 ? Math.min(idle, finWait) : Math.max(idle, finWait);
     if (period <= 0) return this.wheel.cancel(this);
-    this.activityMark = this.bytesClientToDest + this.bytesDestToClient;
+    this.activityMark = this.bytesMoved();
     this.wheel.schedule(this, this.wheel.now() + period);
   }
 }

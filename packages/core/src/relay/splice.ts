@@ -140,6 +140,11 @@ export class SplicedRelay extends BoundedTunnel {
     this.spliceOwner.onSplicedEnd(end);
   }
 
+  protected override bytesMoved(): number {
+    const state = this.state();
+    return state.clientToDest + state.destToClient;
+  }
+
   private state(): SplicedTunnelState {
     return this.final ?? this.tunnel!.counts();
   }
