@@ -18,7 +18,7 @@ export interface RelayOwner {
  * byte counts at expiry (never a timer per chunk). Each FIN restarts the check, so FIN-wait is
  * measured from the FIN.
  */
-export abstract class BoundedTunnel implements WheelEntry {
+export abstract class BoundedTunnel<Owner extends RelayOwner = RelayOwner> implements WheelEntry {
   wheelDueAt = 0;
   wheelSlot = -1;
 
@@ -35,7 +35,7 @@ export abstract class BoundedTunnel implements WheelEntry {
   constructor(
     protected readonly wheel: TimerWheel,
     protected readonly bounds: RelayBounds,
-    protected readonly owner: RelayOwner,
+    protected readonly owner: Owner,
   ) {}
 
   onWheelExpire(): void {

@@ -68,7 +68,7 @@ export function socketFd(socket: Socket): number | undefined {
  * keeps the bounds (BoundedTunnel: the FIN events restart the check as the JS relay's FINs do)
  * and the final byte counts.
  */
-export class SplicedRelay extends BoundedTunnel {
+export class SplicedRelay extends BoundedTunnel<SplicedRelayOwner> {
   readonly kind = "splice";
   private tunnel: SplicedTunnel | undefined;
   private final: SplicedTunnelState | undefined;
@@ -76,11 +76,11 @@ export class SplicedRelay extends BoundedTunnel {
   private constructor(
     wheel: TimerWheel,
     bounds: RelayBounds,
-    private readonly spliceOwner: SplicedRelayOwner,
+    owner: SplicedRelayOwner,
     /** Bytes the engine wrote itself before the hand-over (early payload read with the request). */
     private readonly earlyClientToDest: number,
   ) {
-    super(wheel, bounds, spliceOwner);
+    super(wheel, bounds, owner);
   }
 
   /**
@@ -137,7 +137,7 @@ export class SplicedRelay extends BoundedTunnel {
     this.final = end;
     this.tunnel = undefined;
     this.cancelBounds();
-    this.spliceOwner.onSplicedEnd(end);
+    this.owner.onSplicedEnd(end);
   }
 
   protected override bytesMoved(): number {

@@ -11,7 +11,7 @@ import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { nativeRelay, tuneAllocator, type NativeTunnel, type NativeTunnelState } from "@gatehouse-proxy/relay-native";
-import { openFds, openTunnel, startServers, within, type Servers } from "./tunnel-pair.js";
+import { openFds, openTunnel, startServers, within, type Servers, type TunnelPair } from "./tunnel-pair.js";
 
 const MiB = 1024 * 1024;
 
@@ -43,6 +43,16 @@ async function receive(socket: Socket): Promise<{ bytes: number; sha256: string 
 function closeOf(socket: Socket): Promise<void> {
   if (socket.closed) return Promise.resolve();
   return new Promise((resolve) => socket.once("close", () => resolve()));
+}
+
+/** Destroys the test's own legs and waits until they are closed (and the fd table has settled). */
+async function destroyLegs(pairs: readonly TunnelPair[], closed: readonly Promise<void>[]): Promise<void> {
+  for (const pair of pairs) {
+    pair.client.destroy();
+    pair.dest.destroy();
+  }
+  await Promise.all(closed);
+  await delay(50);
 }
 
 /** Polls `counts()` until `done` holds: the relay thread updates the state on its own time. */
@@ -443,13 +453,10 @@ describe("native splice relay", () => {
     assert.ok(reports.every((end) => end.reason === "completed"));
     // close() after the end is a no-op.
     for (const pair of pairs) pair.tunnel.close();
-    const closed = pairs.flatMap((pair) => [closeOf(pair.client), closeOf(pair.dest)]);
-    for (const pair of pairs) {
-      pair.client.destroy();
-      pair.dest.destroy();
-    }
-    await Promise.all(closed);
-    await delay(50);
+    await destroyLegs(
+      pairs,
+      pairs.flatMap((pair) => [closeOf(pair.client), closeOf(pair.dest)]),
+    );
     assert.equal(openFds(), baseline);
   });
 
@@ -475,10 +482,7 @@ describe("native splice relay", () => {
     await delay(100);
     assert.deepEqual(pair.tunnel.counts(), frozen);
     assert.equal(endCalled, false);
-    pair.client.destroy();
-    pair.dest.destroy();
-    await Promise.all(closed);
-    await delay(50);
+    await destroyLegs([pair], closed);
     assert.equal(openFds(), baseline);
   });
 
