@@ -5,8 +5,13 @@
  * only. Every name here is pinned by packages/plugin-testkit/test/unit/core-entry-points.test.ts.
  */
 export { createProxyServer } from "./server.js";
-export type { AuthOptions, ProxyServer, ProxyServerOptions, Reconfigured } from "./server.js";
-export { authPipelineSettingsSchema } from "./auth/pipeline-settings.js";
+export type { AuthOptions, ProxyServer, ProxyServerOptions, Reconfigured, SharedState } from "./server.js";
+export { authPipelineSettingsSchema, throttleOptionsFromSettings } from "./auth/pipeline-settings.js";
+export { ConnectionLimits } from "./policy/limits.js";
+export type { ConnectionLimiter, LimitExceeded, LimitSlot } from "./policy/limits.js";
+export { FailureThrottle } from "./auth/failure-throttle.js";
+export type { FailureThrottleStore, ThrottleAdmission, ThrottledBy } from "./auth/failure-throttle.js";
+export type { FailureLogOptions } from "./auth/failure-log.js";
 export type { AuthPipelineSettings } from "./auth/pipeline-settings.js";
 export { duration, durationAtLeast } from "./config/fields.js";
 export { codeIssues, configIssues, formatIssues, formatPath, joinPath } from "./config/issues.js";

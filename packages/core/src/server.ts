@@ -19,6 +19,8 @@ import { silentLogger } from "./log.js";
 import { compileListenerPolicies } from "./policy/compile.js";
 import type { CompiledPolicy } from "./policy/compile.js";
 import { ConnectionLimits } from "./policy/limits.js";
+import type { ConnectionLimiter } from "./policy/limits.js";
+import type { FailureThrottleStore } from "./auth/failure-throttle.js";
 import type { PolicyOptions } from "./policy/options.js";
 import type { Logger } from "./log.js";
 import type { HostResolver, ProxyHooks } from "./session/context.js";
@@ -38,6 +40,15 @@ export type AuthOptions =
   | (AuthPipelineSettings & { readonly provider?: AuthProvider; readonly chain?: never })
   | (AuthPipelineSettings & { readonly chain: readonly AuthChainEntry[]; readonly provider?: never })
   | Authenticator;
+
+/**
+ * State that must be exact across processes (`workers`): where connection-limit slots are
+ * counted and where the failure throttle's record lives. Default: in this process.
+ */
+export interface SharedState {
+  readonly limits: ConnectionLimiter;
+  readonly throttle: FailureThrottleStore;
+}
 
 /** What createProxyServer needs: listeners, auth, and optionally a logger, hooks and a resolver. */
 export interface ProxyServerOptions {
@@ -68,6 +79,8 @@ export interface ProxyServerOptions {
    * `handshake_failures` info line counts them by reason (none when there were none). Default 10 s.
    */
   readonly handshakeFailureSummaryMs?: number;
+  /** Connection limits and the failure throttle kept elsewhere (the `workers` primary); default: this process. */
+  readonly sharedState?: SharedState;
   /**
    * The time deadlines and windows are measured on: handshake, step, connect, idle, FIN-wait
    * and linger deadlines, the auth cache's TTLs and the failure throttle's windows, the
@@ -122,10 +135,10 @@ export interface ProxyServer {
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const resolved = resolveAllListeners(options.listeners);
   const policies = listenerPolicies(options.policy, options.listeners);
-  const limits = new ConnectionLimits();
+  const limits = options.sharedState?.limits ?? new ConnectionLimits();
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  const authState = new AuthState(options.auth, clock.now);
+  const authState = new AuthState(options.auth, clock.now, options.sharedState?.throttle);
   const auth = authState.current;
   const stats = new ProxyStats();
   const budget = fdBudget(
@@ -405,13 +418,14 @@ class AuthState {
     auth: AuthOptions | undefined,
     /** The clock of the pipeline's cache TTLs and throttle windows. */
     private readonly now: () => number,
+    private readonly sharedThrottle: FailureThrottleStore | undefined,
   ) {
     const initial = pipelineOptionsOf(auth, now);
     if (initial === undefined) {
       this.current = { current: auth as Authenticator };
       return;
     }
-    this.pipeline = withAuthPrefix(() => new AuthPipeline(initial));
+    this.pipeline = withAuthPrefix(() => new AuthPipeline(initial, sharedThrottle));
     this.current = { current: this.pipeline };
   }
 
@@ -428,7 +442,7 @@ class AuthState {
     withAuthPrefix(() => resolvePipelineOptions(options));
     return () => {
       if (this.pipeline === undefined) {
-        this.pipeline = new AuthPipeline(options);
+        this.pipeline = new AuthPipeline(options, this.sharedThrottle);
         this.current.current = this.pipeline;
         return Promise.resolve();
       }

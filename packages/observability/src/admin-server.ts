@@ -8,7 +8,8 @@ import { DEFAULT_READY_TIMEOUT_MS, createReadinessCheck } from "./readiness.js";
 export interface AdminServerOptions {
   /** `host:port`; default 127.0.0.1:9090 (loopback). Port 0 picks a free port. */
   readonly listen?: string;
-  readonly registry: Registry;
+  /** What /metrics serves: a Registry, or the `workers` primary's aggregate (ClusterMetrics). */
+  readonly registry: Pick<Registry, "metrics" | "contentType">;
   /** Resolves when the proxy can serve (e.g. every provider's health() passed); rejects otherwise. */
   readonly ready?: () => Promise<void>;
   /** How long /readyz waits for `ready()`; default 2 s. */

@@ -2,6 +2,8 @@ export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "@gatehou
 export type { AuthOutcome } from "@gatehouse-proxy/core/engine";
 export { createAdminServer } from "./admin-server.js";
 export type { AdminServer, AdminServerOptions } from "./admin-server.js";
+export { ClusterMetrics } from "./cluster-metrics.js";
+export type { WorkerMetrics } from "./cluster-metrics.js";
 export { combineHooks } from "./combine-hooks.js";
 export { DEFAULT_ADMIN_LISTEN, parseAdminListen } from "./listen-address.js";
 export { ALL_LISTENERS, AUTH_DURATION_BUCKETS, NO_PROVIDER_LABEL, createProxyMetrics } from "./proxy-metrics.js";

@@ -1,10 +1,25 @@
-import { clientAddress } from "./client-address.js";
-import type { ConnMeta } from "./contract.js";
 import { FailureLog } from "./failure-log.js";
 import type { FailureLogOptions } from "./failure-log.js";
 import { RecencyMap } from "./recency-map.js";
 
 export type ThrottledBy = "client_address" | "username";
+
+/** An attempt the throttle refused, or let through with a claim to give back once it is decided. */
+export type ThrottleAdmission =
+  | { readonly throttledBy: ThrottledBy; readonly release?: undefined }
+  | { readonly throttledBy?: undefined; release(): void };
+
+/**
+ * Where the failure throttle's record lives: this process (`FailureThrottle`), or one place
+ * every worker reaches (the `workers` primary), so a sprayer is slowed the same whichever
+ * worker it reaches. `address` is the client's IP, without a port.
+ */
+export interface FailureThrottleStore {
+  /** `blockedBy` and `claim` in one step (one round trip for a shared store). */
+  admit(username: string, address: string): ThrottleAdmission | Promise<ThrottleAdmission>;
+  recordFailure(username: string, address: string): void;
+  recordSuccess(username: string, address: string): void;
+}
 
 /**
  * Refuses a client address or a username after too many bad-credential denials, before any
@@ -16,7 +31,7 @@ export type ThrottledBy = "client_address" | "username";
  * username, or a familiar one, is still asked about: guessers slow down, the user is not
  * locked out by them. Every table is bounded by `maxTracked` (least recent forgotten first).
  */
-export class FailureThrottle {
+export class FailureThrottle implements FailureThrottleStore {
   private readonly byAddress: FailureLog;
   private readonly byUsername: FailureLog;
   /** `username \0 address` of recent bad-credential failures. */
@@ -36,8 +51,12 @@ export class FailureThrottle {
     this.familiar = new RecencyMap(() => options.maxTracked);
   }
 
-  blockedBy(username: string, connMeta: ConnMeta): ThrottledBy | undefined {
-    const address = clientAddress(connMeta.peer_address);
+  admit(username: string, address: string): ThrottleAdmission {
+    const throttledBy = this.blockedBy(username, address);
+    return throttledBy !== undefined ? { throttledBy } : { release: this.claim(username, address) };
+  }
+
+  blockedBy(username: string, address: string): ThrottledBy | undefined {
     if (this.byAddress.isBlocked(address)) return "client_address";
     const user = usernameKey(username);
     if (!this.byUsername.isBlocked(user)) return undefined;
@@ -54,25 +73,23 @@ export class FailureThrottle {
    * returned function once the attempt is decided. While the username is blocked, an
    * unfamiliar address has one attempt in flight at most.
    */
-  claim(username: string, connMeta: ConnMeta): () => void {
+  claim(username: string, address: string): () => void {
     const user = usernameKey(username);
     if (!this.byUsername.isBlocked(user)) return NOTHING_TO_RELEASE;
-    const pair = pairKey(user, clientAddress(connMeta.peer_address));
+    const pair = pairKey(user, address);
     if (this.familiar.seenSince(pair, this.options.now() - this.options.familiarMs)) return NOTHING_TO_RELEASE;
     this.probing.add(pair);
     return () => this.probing.delete(pair);
   }
 
-  recordFailure(username: string, connMeta: ConnMeta): void {
-    const address = clientAddress(connMeta.peer_address);
+  recordFailure(username: string, address: string): void {
     const user = usernameKey(username);
     this.byAddress.recordFailure(address);
     this.byUsername.recordFailure(user, address);
     this.suspects.touch(pairKey(user, address), this.options.now());
   }
 
-  recordSuccess(username: string, connMeta: ConnMeta): void {
-    const address = clientAddress(connMeta.peer_address);
+  recordSuccess(username: string, address: string): void {
     const user = usernameKey(username);
     const pair = pairKey(user, address);
     this.byAddress.clearFailures(address);

@@ -3,7 +3,8 @@ import { count, duration } from "../config/fields.js";
 import { formatIssues } from "../config/issues.js";
 import { parseDuration } from "../util/duration.js";
 import type { Duration } from "../util/duration.js";
-import { AuthConfigError } from "./pipeline-options.js";
+import { AuthConfigError, resolvePipelineOptions } from "./pipeline-options.js";
+import type { FailureLogOptions } from "./failure-log.js";
 import type { AuthCacheOptions, AuthChainEntry, AuthPipelineOptions, AuthThrottleOptions } from "./pipeline-options.js";
 
 /**
@@ -88,4 +89,15 @@ export function pipelineOptionsFromSettings(
 /** Leaves out the keys whose value is undefined (the options are exactOptionalPropertyTypes). */
 function compact<T extends object>(value: { [K in keyof T]: T[K] | undefined }): T {
   return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as T;
+}
+
+/**
+ * The failure throttle's limits and windows for these settings (defaults filled in), or
+ * undefined when `throttle: false`: for a throttle kept outside the pipeline (the `workers`
+ * primary's).
+ */
+export function throttleOptionsFromSettings(
+  settings: AuthPipelineSettings,
+): Omit<FailureLogOptions, "now"> | undefined {
+  return resolvePipelineOptions(pipelineOptionsFromSettings(settings, [])).throttle;
 }

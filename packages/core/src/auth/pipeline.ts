@@ -3,6 +3,7 @@ import type { AuthDecision, AuthRequest, Authenticator } from "./contract.js";
 import { CredentialKeyer } from "./credential-key.js";
 import { DecisionCache } from "./decision-cache.js";
 import { FailureThrottle } from "./failure-throttle.js";
+import type { FailureThrottleStore } from "./failure-throttle.js";
 import type { FailureLogOptions } from "./failure-log.js";
 import { clientAddress } from "./client-address.js";
 import { CALLER_ABORTED, InFlight } from "./in-flight.js";
@@ -34,7 +35,7 @@ export class AuthPipeline implements Authenticator {
   private readonly now: () => number;
   private readonly keyer = new CredentialKeyer();
   private cache: DecisionCache | undefined;
-  private throttle: FailureThrottle | undefined;
+  private throttle: FailureThrottleStore | undefined;
   /**
    * The throttle reads its settings from this object at every call, so a reload can change
    * them without forgetting who failed.
@@ -44,7 +45,15 @@ export class AuthPipeline implements Authenticator {
   /** `reusable: false` decisions already handed to an attempt: coalesced waiters must not share them. */
   private readonly claimedOneTimeDecisions = new WeakSet<AuthDecision>();
 
-  constructor(options: AuthPipelineOptions) {
+  /**
+   * `sharedThrottle`: keep the failure record there instead of in this process (the `workers`
+   * primary's); its windows and limits are the store's. The pipeline still decides, from its
+   * own options, whether to throttle at all.
+   */
+  constructor(
+    options: AuthPipelineOptions,
+    private readonly sharedThrottle?: FailureThrottleStore,
+  ) {
     const resolved = resolvePipelineOptions(options);
     this.now = resolved.now;
     this.generation = new ChainGeneration(resolved);
@@ -94,6 +103,8 @@ export class AuthPipeline implements Authenticator {
     if (resolved.throttle === undefined) {
       this.throttle = undefined;
       this.throttleSettings = undefined;
+    } else if (this.sharedThrottle !== undefined) {
+      this.throttle = this.sharedThrottle;
     } else if (this.throttleSettings === undefined) {
       this.throttleSettings = { ...resolved.throttle, now: this.now };
       this.throttle = new FailureThrottle(this.throttleSettings);
@@ -107,19 +118,20 @@ export class AuthPipeline implements Authenticator {
     if (generation.members.length === 0) return NO_PROVIDER;
     if (signal?.aborted === true) return ABORTED;
     // Before the cache too: a blocked client must not be able to test guesses against it.
-    const throttledBy = this.throttle?.blockedBy(request.username, request.connMeta);
-    if (throttledBy !== undefined) {
+    if (this.throttle === undefined) return this.decideAdmitted(request, generation, signal);
+    const pending = this.throttle.admit(request.username, clientAddress(request.connMeta.peer_address));
+    const admission = pending instanceof Promise ? await pending : pending;
+    if (admission.throttledBy !== undefined) {
       const detail =
-        throttledBy === "username"
+        admission.throttledBy === "username"
           ? "too many failed attempts for this username; this client address failed for it or has an attempt in flight"
           : "too many failed attempts from this client address";
       return { allowed: false, reason: "throttled", detail };
     }
-    const release = this.throttle?.claim(request.username, request.connMeta);
     try {
       return await this.decideAdmitted(request, generation, signal);
     } finally {
-      release?.();
+      admission.release();
     }
   }
 
@@ -269,7 +281,8 @@ export class AuthPipeline implements Authenticator {
 
   private countOutcome(request: AuthRequest, decision: AuthDecision): void {
     if (this.throttle === undefined) return;
-    if (decision.allowed) this.throttle.recordSuccess(request.username, request.connMeta);
-    else if (decision.reason === "bad_credentials") this.throttle.recordFailure(request.username, request.connMeta);
+    const address = clientAddress(request.connMeta.peer_address);
+    if (decision.allowed) this.throttle.recordSuccess(request.username, address);
+    else if (decision.reason === "bad_credentials") this.throttle.recordFailure(request.username, address);
   }
 }

@@ -100,6 +100,11 @@ export const ERROR_CODES = {
     exitStatus: 1,
     meaning: "`relay: splice` is configured but the splice addon is not installed or not built",
   },
+  GH_WORKERS_FAILED: {
+    family: "startup",
+    exitStatus: 1,
+    meaning: "with `workers`, a worker process exited before it started serving",
+  },
   GH_STARTUP_FAILED: {
     family: "startup",
     exitStatus: 1,

@@ -3,7 +3,7 @@ import type { CompiledPolicy } from "./compile.js";
 import { decisionLabel, evaluatePolicy, evaluatePolicyBeforeLookup } from "./evaluate.js";
 import type { PolicyDecision, PolicyRequest } from "./evaluate.js";
 import { parseIp } from "./ip.js";
-import type { ConnectionLimits, LimitExceeded, LimitSlot } from "./limits.js";
+import type { LimitExceeded } from "./limits.js";
 import type { PolicyCommand } from "./options.js";
 import { sourcePortNamed } from "./source.js";
 
@@ -23,10 +23,16 @@ export interface PolicyDenial {
   readonly reason: DenialReason;
 }
 
-/** A request let through, with the per-identity / per-IP slot it took (none when it held one already, or there is no policy). */
+/** The connection limits a request counts against (0 = no limit). */
+export interface LimitsToHold {
+  readonly maxPerIdentity: number;
+  readonly maxPerIp: number;
+}
+
+/** A request let through, with the limits it must hold a slot under (none without a policy). */
 export interface PolicyGrant {
   readonly allowed: true;
-  readonly slot: LimitSlot | undefined;
+  readonly limits: LimitsToHold | undefined;
 }
 
 /** Who asks: the session's login (undefined for the no-auth method) and the client's address. */
@@ -51,7 +57,7 @@ export interface AccessRequest {
   readonly sourcePort: number;
 }
 
-const GRANTED: PolicyGrant = { allowed: true, slot: undefined };
+const GRANTED: PolicyGrant = { allowed: true, limits: undefined };
 
 /**
  * Before a host name's lookup: a denial when the name alone settles it against the request
@@ -69,16 +75,14 @@ export function authorizeName(
 }
 
 /**
- * The listener's policy and connection limits for an (authenticated) request: the rules, then
- * a chosen source port (a privilege only a rule naming it grants), then a limit slot unless
- * the session holds one already. No policy allows everything but a chosen BIND source port.
+ * The listener's policy for an (authenticated) request: the rules, then a chosen source port
+ * (a privilege only a rule naming it grants); a grant says which connection limits the session
+ * must then hold a slot under. No policy allows everything but a chosen BIND source port.
  */
 export function authorize(
   policy: CompiledPolicy | undefined,
-  limits: ConnectionLimits,
   who: Requester,
   request: AccessRequest,
-  holdsSlot: boolean,
 ): PolicyGrant | PolicyDenial {
   const { command, source, sourcePort } = request;
   const portToName = command === "bind" && sourcePort !== 0 && source !== undefined ? parseIp(source) : undefined;
@@ -90,11 +94,12 @@ export function authorize(
   if (portToName !== undefined && !sourcePortNamed(decision.rule?.source, portToName, sourcePort)) {
     return denial(SOURCE_PORT_NOT_NAMED, decision.index, SOURCE_PORT_NOT_NAMED);
   }
-  if (holdsSlot) return GRANTED;
-  const identity = who.auth?.identities[0]?.identity;
-  const slot = limits.tryAcquire(identity, who.clientIp, policy.maxPerIdentity, policy.maxPerIp);
-  if (typeof slot === "string") return denial(slot, -1, slot);
-  return { allowed: true, slot };
+  return { allowed: true, limits: policy };
+}
+
+/** The denial for a full connection limit. */
+export function limitDenial(limit: LimitExceeded): PolicyDenial {
+  return denial(limit, -1, limit);
 }
 
 function policyRequest(who: Requester, request: AccessRequest): PolicyRequest {

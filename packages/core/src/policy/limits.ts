@@ -1,5 +1,8 @@
-/** Which limit refused a session. */
-export type LimitExceeded = "max_connections_per_identity" | "max_connections_per_ip";
+/**
+ * Which limit refused a session; `limit_store_unavailable` when a shared store did not answer
+ * in time (limits fail closed).
+ */
+export type LimitExceeded = "max_connections_per_identity" | "max_connections_per_ip" | "limit_store_unavailable";
 
 /** A slot a session holds until it ends; release it exactly once. */
 export interface LimitSlot {
@@ -8,10 +11,26 @@ export interface LimitSlot {
 }
 
 /**
+ * Where open sessions are counted per identity and per client IP. `ConnectionLimits` counts in
+ * this process; a shared store (the `workers` primary, reached over IPC) answers with a
+ * promise. Either way one store decides, so a limit holds exactly.
+ */
+export interface ConnectionLimiter {
+  /** Takes a slot, or says which limit is full (0 = no limit). */
+  tryAcquire(
+    identity: string | undefined,
+    ip: string,
+    maxPerIdentity: number,
+    maxPerIp: number,
+  ): LimitSlot | LimitExceeded | Promise<LimitSlot | LimitExceeded>;
+  release(slot: LimitSlot): void;
+}
+
+/**
  * Open sessions per identity and per client IP, server-wide (shared by every listener and
  * kept across reloads, so a reload never resets what is open).
  */
-export class ConnectionLimits {
+export class ConnectionLimits implements ConnectionLimiter {
   private readonly byIdentity = new Map<string, number>();
   private readonly byIp = new Map<string, number>();
 
@@ -21,7 +40,7 @@ export class ConnectionLimits {
     ip: string,
     maxPerIdentity: number,
     maxPerIp: number,
-  ): LimitSlot | LimitExceeded {
+  ): LimitSlot | Exclude<LimitExceeded, "limit_store_unavailable"> {
     const identityCount = identity === undefined ? 0 : (this.byIdentity.get(identity) ?? 0);
     const ipCount = this.byIp.get(ip) ?? 0;
     if (identity !== undefined && maxPerIdentity > 0 && identityCount >= maxPerIdentity) {

@@ -4,7 +4,7 @@ import type { Admittable } from "../listener/admission.js";
 import type { ResolvedListenerOptions } from "../listener/options.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { DenialReason } from "../policy/authorize.js";
-import type { ConnectionLimits } from "../policy/limits.js";
+import type { ConnectionLimiter } from "../policy/limits.js";
 import type { Logger } from "../log.js";
 import type { ProxyStats } from "../stats.js";
 import type { SpliceBackend } from "../relay/splice.js";
@@ -87,8 +87,8 @@ export interface ListenerContext {
   readonly resolveHost: HostResolver;
   /** This listener's compiled policy; undefined = no policy (everything allowed). Swapped by a reload. */
   readonly policy: { current: CompiledPolicy | undefined };
-  /** Open sessions per identity and per IP, shared by every listener of the server. */
-  readonly limits: ConnectionLimits;
+  /** Open sessions per identity and per IP, shared by every listener of the server (and by every worker). */
+  readonly limits: ConnectionLimiter;
   readonly hooks: ProxyHooks;
   readonly sessions: Set<{ destroy(reason: string): void }>;
   /** Moves established plain-TCP tunnels kernel to kernel; undefined: the JS relay carries every tunnel. */

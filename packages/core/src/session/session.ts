@@ -14,10 +14,10 @@ import {
   serializeReply,
   unmapIPv4,
 } from "../protocol/serialize.js";
-import { authorize, authorizeName } from "../policy/authorize.js";
-import type { AccessRequest, PolicyDenial, Requester } from "../policy/authorize.js";
+import { authorize, authorizeName, limitDenial } from "../policy/authorize.js";
+import type { AccessRequest, LimitsToHold, PolicyDenial, Requester } from "../policy/authorize.js";
 import { isUnspecifiedAddress, parseIp } from "../policy/ip.js";
-import type { LimitSlot } from "../policy/limits.js";
+import type { LimitExceeded, LimitSlot } from "../policy/limits.js";
 import { Relay } from "../relay/relay.js";
 import type { RelayOwner } from "../relay/relay.js";
 import { SplicedRelay, socketFd } from "../relay/splice.js";
@@ -246,7 +246,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       case Command.Connect:
         return void this.connect(request);
       case Command.Bind:
-        return this.bindSource(request);
+        return void this.bindSource(request);
       default:
         this.command = "udp_associate";
         return this.closeWithFailure(failureReply(Reply.CommandNotSupported), "command_not_supported");
@@ -266,7 +266,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
    * connection. The address is test-bound once so an address this host does not own is
    * refused here rather than at connect time.
    */
-  private bindSource(request: SocksRequest): void {
+  private async bindSource(request: SocksRequest): Promise<void> {
     const host = request.address.host;
     if (this.sourceAddress !== undefined || isIP(host) === 0) {
       return this.closeWithFailure(failureReply(Reply.GeneralFailure), "bind_rejected");
@@ -279,9 +279,9 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       source: host,
       sourcePort: request.port,
     };
-    if (!this.permits(asked, formatHostPort(host, request.port))) return;
     this.state = State.Binding;
     this.client.pause();
+    if (!(await this.permits(asked, formatHostPort(host, request.port)))) return;
     const probe = createServer();
     probe.once("error", (error: NodeJS.ErrnoException) => {
       if (this.state !== State.Binding) return;
@@ -335,7 +335,9 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       return this.failRequest(Reply.HostUnreachable, "unspecified_address");
     }
     // The address checked here is the address dialled below: no second lookup in between.
-    if (!this.permits(this.connectRequest(name, address, request.port, this.sourcePort), this.destination)) return;
+    if (!(await this.permits(this.connectRequest(name, address, request.port, this.sourcePort), this.destination))) {
+      return;
+    }
     this.destinationAddress = formatHostPort(address, request.port);
     this.dial(address, request.port);
   }
@@ -349,15 +351,39 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     return { command: "connect", host, address, port, source: this.sourceAddress, sourcePort };
   }
 
-  /** The listener's policy and connection limits; on refusal: reply 02, one `policy_denied` event, false. */
-  private permits(request: AccessRequest, shown: string): boolean {
-    const verdict = authorize(this.ctx.policy.current, this.ctx.limits, this, request, this.limitSlot !== undefined);
+  /**
+   * The listener's policy, then a connection-limit slot unless the session holds one; on
+   * refusal: reply 02, one `policy_denied` event, false. False too when the session ended
+   * while a shared limit store was answering (the slot it got is given back).
+   */
+  private async permits(request: AccessRequest, shown: string): Promise<boolean> {
+    const verdict = authorize(this.ctx.policy.current, this, request);
     if (!verdict.allowed) {
       this.deny(request, shown, verdict);
       return false;
     }
-    this.limitSlot ??= verdict.slot;
+    if (verdict.limits === undefined || this.limitSlot !== undefined) return true;
+    const slot = await this.acquireLimitSlot(verdict.limits);
+    if (slot === undefined) return false;
+    if (typeof slot === "string") {
+      this.deny(request, shown, limitDenial(slot));
+      return false;
+    }
+    this.limitSlot = slot;
     return true;
+  }
+
+  /** A slot from the limit store; undefined when the session ended meanwhile. */
+  private async acquireLimitSlot(limits: LimitsToHold): Promise<LimitSlot | LimitExceeded | undefined> {
+    const { limits: store } = this.ctx;
+    const identity = this.auth?.identities[0]?.identity;
+    const pending = store.tryAcquire(identity, this.clientIp, limits.maxPerIdentity, limits.maxPerIp);
+    if (!(pending instanceof Promise)) return pending;
+    const state = this.state;
+    const slot = await pending;
+    if (this.state === state) return slot;
+    if (typeof slot !== "string") store.release(slot);
+    return undefined;
   }
 
   private deny(request: AccessRequest, shown: string, denial: PolicyDenial): void {

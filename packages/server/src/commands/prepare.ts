@@ -1,6 +1,7 @@
 import type { DnsOptions, ListenerOptions } from "@gatehouse-proxy/core/engine";
 import { parseDuration } from "@gatehouse-proxy/core";
-import { loadConfigFile } from "../config/load.js";
+import { loadConfigSource, readConfigSource } from "../config/load.js";
+import type { ConfigSource } from "../config/load.js";
 import type { AdminConfig, AuthConfig, LogConfig, PolicyConfig } from "../config/schema.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { resolveProviders } from "../plugins/resolve-providers.js";
@@ -8,6 +9,7 @@ import type { ProviderPlan } from "../plugins/resolve-providers.js";
 import { dnsSettings } from "../wiring/dns-settings.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
 import type { RelayMode } from "../wiring/relay-choice.js";
+import { workerCount } from "../workers/worker-count.js";
 
 /** `shutdown_timeout` when the config does not set it. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -27,13 +29,20 @@ export interface Prepared {
   readonly shutdownTimeoutMs: number;
   /** The `relay` key (default auto). */
   readonly relay: RelayMode;
+  /** Engine processes (`workers`; `auto` resolved to the CPU count). 1: this process serves. */
+  readonly workers: number;
   readonly plans: ProviderPlan[];
   readonly configDir: string;
 }
 
 /** Loads and validates a config file, loading every plugin and checking its options. Throws a GatehouseError. */
 export async function prepareFromFile(file: string): Promise<Prepared> {
-  const { config, configDir } = await loadConfigFile(file);
+  return prepareFromSource(await readConfigSource(file));
+}
+
+/** prepareFromFile for text already read. */
+export async function prepareFromSource(source: ConfigSource): Promise<Prepared> {
+  const { config, configDir } = loadConfigSource(source);
   const plans = await resolveProviders(config.auth, configDir, hostVersion());
   const dns = await dnsSettings(config.dns, configDir);
   return {
@@ -46,6 +55,7 @@ export async function prepareFromFile(file: string): Promise<Prepared> {
     shutdownTimeoutMs:
       config.shutdown_timeout === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseDuration(config.shutdown_timeout),
     relay: config.relay ?? "auto",
+    workers: workerCount(config.workers),
     plans,
     configDir,
   };

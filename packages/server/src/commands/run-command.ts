@@ -5,10 +5,12 @@ import { validateConfig } from "../config/load.js";
 import { createLogger } from "../logging/logger.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
 import { asGatehouseError, isConfigProblem } from "./error-report.js";
-import { DEFAULT_SHUTDOWN_TIMEOUT_MS, prepareFromFile } from "./prepare.js";
+import cluster from "node:cluster";
+import { readConfigSource } from "../config/load.js";
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, prepareFromFile, prepareFromSource } from "./prepare.js";
 import type { Prepared } from "./prepare.js";
 import { runProxy } from "./run.js";
-import type { Running } from "./run.js";
+import type { RunOptions, Running } from "./run.js";
 import { chooseRelay, describeRelay, loadRelayAddon } from "../wiring/relay-choice.js";
 import type { RelayChoice, RelayMode } from "../wiring/relay-choice.js";
 
@@ -17,9 +19,18 @@ async function waitForStartup(): Promise<void> {
   while (onShutdown === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
-/** `--config FILE`: validate everything, then start; SIGHUP re-reads FILE. */
+/**
+ * `--config FILE`: validate everything, then start; SIGHUP re-reads FILE. With `workers` above
+ * 1 this process becomes the primary of that many workers (docs/workers.md); a worker, started
+ * by it with the same command line, takes its config from the primary instead.
+ */
 export async function runConfigCommand(file: string, noSplice = false): Promise<void> {
-  const prepared = await prepareFromFile(file);
+  if (cluster.isWorker) return (await import("../workers/worker.js")).runWorker(noSplice);
+  const source = await readConfigSource(file);
+  const prepared = await prepareFromSource(source);
+  if (prepared.workers > 1) {
+    return (await import("../workers/primary.js")).runPrimary(source, prepared);
+  }
   const logger = createLogger(prepared.log);
   let shutdownTimeoutMs = prepared.shutdownTimeoutMs;
   handleShutdown(logger, () => shutdownTimeoutMs);
@@ -65,6 +76,7 @@ export async function runFlagsCommand(
     admin: undefined,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     relay: "auto",
+    workers: 1,
     plans: [],
     configDir: process.cwd(),
   };
@@ -100,10 +112,15 @@ async function prepareRelay(mode: RelayMode, logger: PinoLogger): Promise<RelayC
   return choice;
 }
 
-async function start(prepared: Prepared, logger: PinoLogger, noSplice: boolean): Promise<Running> {
+export async function start(
+  prepared: Prepared,
+  logger: PinoLogger,
+  noSplice: boolean,
+  options: RunOptions = {},
+): Promise<Running> {
   try {
     const choice = await prepareRelay(noSplice ? "js" : prepared.relay, logger);
-    return await runProxy(prepared, logger, choice.relay === "splice" ? choice.backend : undefined);
+    return await runProxy(prepared, logger, choice.relay === "splice" ? choice.backend : undefined, options);
   } catch (error) {
     // A config problem found only now keeps its code and lines; anything else failed to start.
     if (error instanceof GatehouseError && (isConfigProblem(error.code) || error.code === "GH_RELAY_UNAVAILABLE")) {

@@ -1,8 +1,8 @@
 import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import { parseDuration } from "@gatehouse-proxy/core";
-import type { AuthChainEntry, ProxyServer, SpliceBackend } from "@gatehouse-proxy/core/engine";
+import type { AuthChainEntry, ProxyServer, SharedState, SpliceBackend } from "@gatehouse-proxy/core/engine";
 import { DEFAULT_ADMIN_LISTEN, createAdminServer, createProxyMetrics } from "@gatehouse-proxy/observability";
-import type { AdminServer } from "@gatehouse-proxy/observability";
+import type { AdminServer, Registry } from "@gatehouse-proxy/observability";
 import type { Logger as PinoLogger } from "pino";
 import type { DependencyContainer } from "tsyringe";
 import { closeProviders, createProviders, initProviders } from "../wiring/create-providers.js";
@@ -10,6 +10,7 @@ import type { ProviderInstance } from "../wiring/create-providers.js";
 import { chainEntries, pipelineSettings } from "../wiring/pipeline-settings.js";
 import { providerFingerprint } from "../wiring/provider-fingerprint.js";
 import { policyRuleCount } from "../wiring/policy-summary.js";
+import { formatAddress } from "../wiring/format-address.js";
 import { createRootContainer, followingResolver } from "../wiring/root-container.js";
 import type { Prepared } from "./prepare.js";
 
@@ -17,6 +18,10 @@ export interface Running {
   readonly server: ProxyServer;
   /** The admin listener, when configured. */
   readonly admin: AdminServer | undefined;
+  /** This process's metrics (a `workers` primary aggregates the workers'). */
+  readonly registry: Registry;
+  /** Resolves when every provider's health() passes (what /readyz asks). */
+  ready(): Promise<void>;
   /**
    * Applies a new, already validated config: new providers are created and initialised,
    * the proxy is reconfigured (established tunnels untouched, the auth pipeline's throttle
@@ -29,11 +34,19 @@ export interface Running {
   stop(options?: { readonly drainMs?: number }): Promise<void>;
 }
 
+/** How a `workers` worker runs the engine: limits and throttle in the primary, its own start line. */
+export interface RunOptions {
+  readonly sharedState?: SharedState;
+  /** The event of the line logged once listening; default `started`. */
+  readonly startedEvent?: string;
+}
+
 /** The composition root: root container, provider instances (init in order), then the proxy. */
 export async function runProxy(
   prepared: Prepared,
   logger: PinoLogger,
   splice: SpliceBackend | undefined,
+  options: RunOptions = {},
 ): Promise<Running> {
   const proxy: { current?: ProxyServer } = {};
   const root = createRootContainer({ logger, resolver: followingResolver(prepared.dns, proxy) });
@@ -50,6 +63,7 @@ export async function runProxy(
       logger,
       hooks: metrics.hooks,
       ...(splice !== undefined && { splice }),
+      ...(options.sharedState !== undefined && { sharedState: options.sharedState }),
       ...(prepared.policy !== undefined && { policy: prepared.policy }),
       ...(prepared.dns !== undefined && { dns: prepared.dns }),
       ...(prepared.log?.handshake_failures_interval !== undefined && {
@@ -85,7 +99,7 @@ export async function runProxy(
   const adminAddress = admin === undefined ? undefined : formatAddress(admin.address());
   logger.info(
     {
-      event: "started",
+      event: options.startedEvent ?? "started",
       listeners: server.addresses().map(formatAddress),
       providers: instances.map((instance) => instance.instanceName),
       policy_rules: policyRuleCount(prepared),
@@ -102,6 +116,8 @@ export async function runProxy(
   return {
     server,
     admin,
+    registry: metrics.registry,
+    ready: () => providersHealthy(instances),
     reload(next) {
       const run = reloading.then(async () => {
         if (stopping !== undefined) throw new Error("shutting down");
@@ -210,9 +226,4 @@ async function providersHealthy(instances: readonly ProviderInstance[]): Promise
       }
     }),
   );
-}
-
-function formatAddress(address: { address: string; port: number; family?: string }): string {
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  return `${host}:${String(address.port)}`;
 }

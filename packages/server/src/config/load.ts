@@ -17,18 +17,32 @@ export interface LoadedConfig {
   readonly configDir: string;
 }
 
+/** A config file's text, as read once (the `workers` primary hands the same text to every worker). */
+export interface ConfigSource {
+  /** Absolute path of the config file. */
+  readonly file: string;
+  readonly text: string;
+}
+
 /** Reads, parses (YAML or JSON), substitutes `${env:NAME}` and validates the host's part of a config file. */
 export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  return loadConfigSource(await readConfigSource(path), env);
+}
+
+export async function readConfigSource(path: string): Promise<ConfigSource> {
   const file = resolve(path);
-  let text: string;
   try {
-    text = await readFile(file, "utf8");
+    return { file, text: await readFile(file, "utf8") };
   } catch (error) {
     throw new GatehouseError(
       "GH_CONFIG_UNREADABLE",
       `${path}: cannot read the config file: ${(error as Error).message}`,
     );
   }
+}
+
+/** Parses and validates a config file's text (see loadConfigFile). */
+export function loadConfigSource({ file, text }: ConfigSource, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const raw = parseText(text, file);
   return { config: validateConfig(raw, env), file, configDir: dirname(file) };
 }

@@ -9,6 +9,9 @@ import {
 import { policySchema } from "@gatehouse-proxy/core/policy";
 import { z } from "@gatehouse-proxy/core";
 
+/** More engine processes than this is a typo, not a machine. */
+export const MAX_WORKERS = 256;
+
 // The sections core consumes (listeners, dns, policy, the pipeline's settings) are core's own
 // schemas: an option is defined once, and core checks programmatic input with the same schema.
 
@@ -74,6 +77,12 @@ export const configSchema = z.strictObject({
    * Read at startup; a reload that changes it is logged and takes effect at the next start.
    */
   relay: z.enum(["auto", "splice", "js"]).optional(),
+  /**
+   * Engine processes: N, or `auto` (one per CPU). Default 1: this process serves. Above 1 a
+   * primary process starts N workers (node:cluster) and owns the admin listener; connection
+   * limits and the failure throttle hold across them (docs/workers.md). Read at startup.
+   */
+  workers: z.union([z.int().min(1).max(MAX_WORKERS), z.literal("auto")]).optional(),
 });
 
 export type GatehouseConfig = z.output<typeof configSchema>;

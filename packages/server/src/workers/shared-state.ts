@@ -1,0 +1,183 @@
+import { ConnectionLimits, FailureThrottle, throttleOptionsFromSettings } from "@gatehouse-proxy/core/engine";
+import type {
+  ConnectionLimiter,
+  FailureLogOptions,
+  FailureThrottleStore,
+  LimitExceeded,
+  LimitSlot,
+  ThrottleAdmission,
+  ThrottledBy,
+} from "@gatehouse-proxy/core/engine";
+import type { Message, RpcPeer } from "./rpc.js";
+
+// Connection limits and the failure throttle with `workers`: one record in the primary, asked
+// over IPC by every worker. Exact because one process decides; a worker pays one round trip
+// per slot or login attempt, and nothing at all when no limit applies.
+
+/** How long a worker waits for the primary before failing closed. */
+export const SHARED_STATE_TIMEOUT_MS = 2000;
+
+export interface AcquireRequest extends Message {
+  readonly type: "acquire";
+  readonly identity: string | undefined;
+  readonly ip: string;
+  readonly maxPerIdentity: number;
+  readonly maxPerIp: number;
+}
+export type AcquireReply = { readonly slot: number } | { readonly exceeded: LimitExceeded };
+
+export interface AdmitRequest extends Message {
+  readonly type: "admit";
+  readonly username: string;
+  readonly address: string;
+}
+/** `claim` 0: nothing to give back. */
+export type AdmitReply = { readonly throttledBy: ThrottledBy } | { readonly claim: number };
+
+export type SharedStateNote =
+  | { readonly type: "release"; readonly slot: number }
+  | { readonly type: "unclaim"; readonly claim: number }
+  | { readonly type: "auth_failure" | "auth_success"; readonly username: string; readonly address: string };
+
+interface RemoteSlot extends LimitSlot {
+  readonly id: number;
+}
+
+/** No limit applies: nothing was counted, nothing to give back. */
+const UNCOUNTED: RemoteSlot = { identity: undefined, ip: "", id: 0 };
+
+/** A worker's view: the engine's ConnectionLimiter and FailureThrottleStore, answered by the primary. */
+export class SharedStateClient implements ConnectionLimiter, FailureThrottleStore {
+  constructor(private readonly primary: RpcPeer) {}
+
+  tryAcquire(
+    identity: string | undefined,
+    ip: string,
+    maxPerIdentity: number,
+    maxPerIp: number,
+  ): LimitSlot | LimitExceeded | Promise<LimitSlot | LimitExceeded> {
+    if (maxPerIp === 0 && (maxPerIdentity === 0 || identity === undefined)) return UNCOUNTED;
+    const request: AcquireRequest = { type: "acquire", identity, ip, maxPerIdentity, maxPerIp };
+    return this.primary.request<AcquireReply>(request, SHARED_STATE_TIMEOUT_MS).then(
+      (reply): RemoteSlot | LimitExceeded => ("exceeded" in reply ? reply.exceeded : { identity, ip, id: reply.slot }),
+      // Fail closed: without the primary's count a limit cannot be known to hold.
+      (): LimitExceeded => "limit_store_unavailable",
+    );
+  }
+
+  release(slot: LimitSlot): void {
+    const { id } = slot as RemoteSlot;
+    if (id !== 0) this.primary.note({ type: "release", slot: id } satisfies SharedStateNote);
+  }
+
+  async admit(username: string, address: string): Promise<ThrottleAdmission> {
+    const request: AdmitRequest = { type: "admit", username, address };
+    const reply = await this.primary.request<AdmitReply>(request, SHARED_STATE_TIMEOUT_MS);
+    if ("throttledBy" in reply) return { throttledBy: reply.throttledBy };
+    const { claim } = reply;
+    return {
+      release: () => {
+        if (claim !== 0) this.primary.note({ type: "unclaim", claim } satisfies SharedStateNote);
+      },
+    };
+  }
+
+  recordFailure(username: string, address: string): void {
+    this.primary.note({ type: "auth_failure", username, address } satisfies SharedStateNote);
+  }
+
+  recordSuccess(username: string, address: string): void {
+    this.primary.note({ type: "auth_success", username, address } satisfies SharedStateNote);
+  }
+}
+
+/**
+ * The primary's record: the connection limits and the failure throttle every worker shares.
+ * It remembers which worker holds each slot and claim, so a worker that dies gives its back.
+ */
+export class SharedStateHost {
+  private readonly limits = new ConnectionLimits();
+  private readonly throttle: FailureThrottle;
+  /** Read by the throttle at every call: a reload changes the limits in place. */
+  private readonly throttleSettings: { -readonly [K in keyof FailureLogOptions]: FailureLogOptions[K] };
+  private readonly slots = new Map<number, { readonly worker: number; readonly slot: LimitSlot }>();
+  private readonly claims = new Map<number, { readonly worker: number; readonly release: () => void }>();
+  private nextId = 1;
+
+  constructor(throttle: Omit<FailureLogOptions, "now"> | undefined, now: () => number = Date.now) {
+    // With `throttle: false` workers do not ask; the defaults only fill the record's shape.
+    this.throttleSettings = { ...(throttle ?? throttleOptionsFromSettings({})!), now };
+    this.throttle = new FailureThrottle(this.throttleSettings);
+  }
+
+  /** New throttle limits from a reload; what was recorded stays. */
+  configure(throttle: Omit<FailureLogOptions, "now"> | undefined): void {
+    if (throttle !== undefined) Object.assign(this.throttleSettings, throttle);
+  }
+
+  /** Answers a worker's request; undefined when `body` is not one of these. */
+  answer(worker: number, body: Message): AcquireReply | AdmitReply | undefined {
+    if (body.type === "acquire") {
+      const { identity, ip, maxPerIdentity, maxPerIp } = body as AcquireRequest;
+      const slot = this.limits.tryAcquire(identity, ip, maxPerIdentity, maxPerIp);
+      if (typeof slot === "string") return { exceeded: slot };
+      const id = this.nextId++;
+      this.slots.set(id, { worker, slot });
+      return { slot: id };
+    }
+    if (body.type === "admit") {
+      const { username, address } = body as AdmitRequest;
+      const admission = this.throttle.admit(username, address);
+      if (admission.throttledBy !== undefined) return { throttledBy: admission.throttledBy };
+      const id = this.nextId++;
+      this.claims.set(id, { worker, release: () => admission.release() });
+      return { claim: id };
+    }
+    return undefined;
+  }
+
+  /** Applies a worker's note; false when `body` is not one of these. */
+  apply(body: Message): boolean {
+    const note = body as SharedStateNote;
+    switch (note.type) {
+      case "release": {
+        const held = this.slots.get(note.slot);
+        if (held === undefined) return true;
+        this.slots.delete(note.slot);
+        this.limits.release(held.slot);
+        return true;
+      }
+      case "unclaim":
+        this.claims.get(note.claim)?.release();
+        this.claims.delete(note.claim);
+        return true;
+      case "auth_failure":
+        this.throttle.recordFailure(note.username, note.address);
+        return true;
+      case "auth_success":
+        this.throttle.recordSuccess(note.username, note.address);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** A worker is gone: its slots and claims are given back. */
+  forgetWorker(worker: number): void {
+    for (const [id, held] of this.slots) {
+      if (held.worker !== worker) continue;
+      this.slots.delete(id);
+      this.limits.release(held.slot);
+    }
+    for (const [id, claim] of this.claims) {
+      if (claim.worker !== worker) continue;
+      this.claims.delete(id);
+      claim.release();
+    }
+  }
+
+  /** Open sessions counted for an identity or an IP (diagnostics). */
+  count(kind: "identity" | "ip", key: string): number {
+    return this.limits.count(kind, key);
+  }
+}
