@@ -1,3 +1,4 @@
+/** The failure throttle's limits and windows (and its clock). */
 export interface FailureLogOptions {
   /** Failures within `windowMs` that start a block. */
   readonly maxFailures: number;

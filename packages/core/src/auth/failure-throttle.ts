@@ -2,6 +2,7 @@ import { FailureLog } from "./failure-log.js";
 import type { FailureLogOptions } from "./failure-log.js";
 import { RecencyMap } from "./recency-map.js";
 
+/** What blocked an attempt: its client address, or its username (from a suspect address). */
 export type ThrottledBy = "client_address" | "username";
 
 /** An attempt the throttle refused, or let through with a claim to give back once it is decided. */
