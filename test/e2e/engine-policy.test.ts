@@ -5,7 +5,8 @@ import "reflect-metadata";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
-import { Command, serializeUserPass } from "@gatehouse-proxy/core/engine";
+import { Command, ConnectionLimits, FailureThrottle, serializeUserPass } from "@gatehouse-proxy/core/engine";
+import type { ConnectionLimiter, LimitExceeded, LimitSlot } from "@gatehouse-proxy/core/engine";
 import { hashPassword, silentLogger } from "@gatehouse-proxy/core";
 import type { AuthProvider, HostResolver } from "@gatehouse-proxy/core";
 import type { PolicyOptions } from "@gatehouse-proxy/core/policy";
@@ -17,6 +18,7 @@ import { startProxy } from "../helpers/proxy.js";
 import type { TestProxy } from "../helpers/proxy.js";
 import { startEchoServer, startHttpServer } from "../helpers/servers.js";
 import type { TestServer } from "../helpers/servers.js";
+import { ManualClock, WHEEL_RESOLUTION_MS, until } from "../helpers/simulated-time.js";
 import { connectTcp, readExactly, sendRequest } from "../helpers/socks-tunnel.js";
 import type { SocksReply } from "../helpers/socks-tunnel.js";
 
@@ -80,6 +82,41 @@ async function connectAs(
 async function echoes(socket: Socket, text: string): Promise<void> {
   socket.write(text);
   assert.equal((await readExactly(socket, text.length)).toString(), text);
+}
+
+const THROTTLE = {
+  maxFailures: 10,
+  windowMs: 60_000,
+  blockMs: 60_000,
+  maxTracked: 100,
+  familiarMs: 60_000,
+  now: Date.now,
+};
+
+/** A shared limit store whose answers wait until the test opens the gate (a slow `workers` primary). */
+class GatedLimits implements ConnectionLimiter {
+  readonly local = new ConnectionLimits();
+  readonly waiting: (() => void)[] = [];
+
+  private opened = false;
+
+  tryAcquire(identity: string | undefined, ip: string, maxPerIdentity: number, maxPerIp: number) {
+    return new Promise<LimitSlot | LimitExceeded>((resolve) => {
+      const answer = (): void => resolve(this.local.tryAcquire(identity, ip, maxPerIdentity, maxPerIp));
+      if (this.opened) answer();
+      else this.waiting.push(answer);
+    });
+  }
+
+  release(slot: LimitSlot): void {
+    this.local.release(slot);
+  }
+
+  /** Answers the calls waiting, and every later one at once. */
+  open(): void {
+    this.opened = true;
+    for (const answer of this.waiting.splice(0)) answer();
+  }
 }
 
 function deniedEvents(proxy: TestProxy): Record<string, unknown>[] {
@@ -394,6 +431,54 @@ describe("policy: who may reach what", () => {
     assert.deepEqual([a.reply.code, b.reply.code, c.reply.code], [0, 0, 2]);
     assert.equal(deniedEvents(proxy)[0]?.rule, "max_connections_per_ip");
     for (const tunnel of [a, b, c]) tunnel.socket.destroy();
+  });
+
+  it("a shared limit store that answers late: a session that ended meanwhile gives its slot back", async () => {
+    const limits = new GatedLimits();
+    const clock = new ManualClock();
+    const proxy = await start(
+      { default: "allow", max_connections_per_identity: 2 },
+      {
+        sharedState: { limits, throttle: new FailureThrottle(THROTTLE) },
+        clock,
+        listeners: [{ require_auth: true, connect_timeout: "500ms" }],
+      },
+    );
+    const socket = await login(proxy.port, "alice");
+    const request = sendRequest(socket, "127.0.0.1", echo.port);
+    await until(() => limits.waiting.length === 1, "the store is asked");
+    // The store has not answered by the connect deadline: the session ends (06) while it waits.
+    clock.advance(500 + 2 * WHEEL_RESOLUTION_MS);
+    assert.equal((await request).code, 6);
+    socket.destroy();
+    const [ended] = await proxy.sessionsEnded(1);
+    assert.equal(ended!.reason, "connect_timeout");
+    limits.open();
+    await until(() => limits.local.count("identity", "alice") === 0, "the late slot is given back");
+    // The store's answers reach live sessions as before.
+    const tunnel = await connectAs(proxy.port, "alice", "127.0.0.1", echo.port);
+    assert.equal(tunnel.reply.code, 0);
+    assert.equal(limits.local.count("identity", "alice"), 1);
+    tunnel.socket.destroy();
+    await until(() => limits.local.count("identity", "alice") === 0, "the tunnel's slot is given back");
+  });
+
+  it("a shared limit store that cannot answer: 02 with limit_store_unavailable (limits fail closed)", async () => {
+    const unavailable: ConnectionLimiter = {
+      tryAcquire: () => Promise.resolve("limit_store_unavailable" as const),
+      release: () => undefined,
+    };
+    const proxy = await start(
+      { default: "allow", max_connections_per_identity: 2 },
+      { sharedState: { limits: unavailable, throttle: new FailureThrottle(THROTTLE) } },
+    );
+    const refused = await connectAs(proxy.port, "alice", "127.0.0.1", echo.port);
+    assert.equal(refused.reply.code, 2);
+    refused.socket.destroy();
+    assert.deepEqual(
+      deniedEvents(proxy).map((event) => [event.rule, event.reason]),
+      [["limit_store_unavailable", "limit_store_unavailable"]],
+    );
   });
 
   it("reconfigure changes a rule for new requests without dropping an established tunnel", async () => {

@@ -8,6 +8,7 @@ import type {
   PolicyDeniedEvent,
   ProxyServer,
   SessionRecord,
+  SharedState,
 } from "@gatehouse-proxy/core/engine";
 import type { HostResolver, Logger } from "@gatehouse-proxy/core";
 import type { PolicyOptions } from "@gatehouse-proxy/core/policy";
@@ -66,6 +67,8 @@ export interface TestProxyOptions {
   readonly clock?: EngineClock;
   /** Which relay carries the tunnels (default js: the engine's default without a splice backend). */
   readonly relay?: RelayKind;
+  /** Connection limits and the failure throttle kept elsewhere (as a `workers` worker does). */
+  readonly sharedState?: SharedState;
 }
 
 /** Starts the engine in-process on 127.0.0.1 with random ports. */
@@ -85,6 +88,7 @@ export async function startProxy(options: TestProxyOptions = {}): Promise<TestPr
     ...(options.policy !== undefined && { policy: options.policy }),
     ...(options.clock !== undefined && { clock: options.clock }),
     ...(options.relay === "splice" && { splice: spliceBackend() }),
+    ...(options.sharedState !== undefined && { sharedState: options.sharedState }),
     hooks: {
       onPolicyDenied(event) {
         policyDenials.push(event);
