@@ -102,10 +102,14 @@ describe("dns resolver", () => {
   let dir: string;
   let hostsFile: string;
   const resolvers: DnsResolver[] = [];
-  /** A resolver against the test server with a private hosts file (and a simulated clock, if given). */
+  /**
+   * A resolver against the test server with a private hosts file (and a simulated clock, if
+   * given). The server answers at once; 1 s per try leaves room for a loaded machine (tests of
+   * the timeout itself give their own).
+   */
   const resolver = (options: DnsOptions = {}, now?: () => number): DnsResolver => {
     const made = new DnsResolver(
-      { servers: [dns.address], hosts_file: hostsFile, timeout: "100ms", tries: 2, ...options },
+      { servers: [dns.address], hosts_file: hostsFile, timeout: "1s", tries: 2, ...options },
       { ...(now !== undefined && { now }), hostsCheckIntervalMs: 1000 },
     );
     resolvers.push(made);

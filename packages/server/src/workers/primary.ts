@@ -82,6 +82,10 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
       },
     });
     slot.peer = peer;
+    // Sends report their failures to RpcPeer; anything else the channel says goes to the log.
+    worker.on("error", (error: Error) => {
+      logger.debug({ event: "worker_channel_error", worker_id: slot.id, err: error }, "worker IPC channel error");
+    });
     const exited = new Promise<void>((resolve) => {
       worker.once("exit", (code: number | null, signal: NodeJS.Signals | null) => {
         peer.closed(`worker ${String(slot.id)} exited`);
@@ -148,6 +152,31 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
     clearTimeout(killTimer);
   };
 
+  let reloading = Promise.resolve();
+  let admin: AdminServer | undefined;
+  process.on("SIGHUP", () => {
+    if (phase === "starting") {
+      logger.warn({ event: "reload_ignored", file: source.file }, "SIGHUP during startup ignored");
+      return;
+    }
+    reloading = reloading.then(reload);
+  });
+  let stopping: Promise<void> | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping !== undefined) return;
+    const drainMs = current.shutdownTimeoutMs;
+    logger.info({ event: "shutdown", signal, drain_ms: drainMs }, "shutting down: draining every worker");
+    stopping = (async () => {
+      await reloading;
+      await stopWorkers(drainMs);
+      await admin?.close();
+      logger.info({ event: "stopped" }, "stopped");
+      process.exit(0);
+    })();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
   logger.info({ event: "workers_starting", workers: count }, `starting ${String(count)} workers`);
   for (const slot of slots) fork(slot);
   try {
@@ -157,9 +186,9 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
     await stopWorkers(0);
     throw error;
   }
+  if (stopping !== undefined) return; // SIGTERM during startup: the workers are draining
   phase = "running";
 
-  let admin: AdminServer | undefined;
   if (prepared.admin !== undefined) {
     const listen = prepared.admin.listen ?? DEFAULT_ADMIN_LISTEN;
     admin = createAdminServer({ listen, registry: metrics, ready: () => allReady(slots) });
@@ -187,66 +216,48 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
     `gatehouse started with ${String(count)} workers`,
   );
 
-  let reloading = Promise.resolve();
-  process.on("SIGHUP", () => {
-    reloading = reloading.then(async () => {
-      if (phase !== "running") return;
-      logger.info({ event: "reload", file: source.file }, "reloading the config");
-      let next: Prepared;
-      let nextSource: ConfigSource;
-      try {
-        nextSource = await readConfigSource(source.file);
-        next = await prepareFromSource(nextSource);
-      } catch (error) {
-        const { code, problems } = asGatehouseError(error);
-        logger.error(
-          { event: "reload_failed", file: source.file, code, problems },
-          `config reload failed (${code}), no worker was changed:\n${problems.map((line) => `  ${line}`).join("\n")}`,
-        );
-        return;
-      }
-      if (next.workers !== current.workers) {
-        logger.warn({ event: "workers_unchanged" }, "workers changed: it takes effect at the next restart");
-      }
-      source = nextSource;
-      current = next;
-      host.configure(throttleOptionsFromSettings(pipelineSettings(next.auth)));
-      const request: ReloadRequest = { type: "reload", source };
-      const results = await Promise.allSettled(
-        slots.map(async (slot) => {
-          if (slot.peer === undefined) return; // restarting: it starts on the new config
-          await slot.peer.request(request, RELOAD_TIMEOUT_MS);
-        }),
+  /** SIGHUP: validate the file once; a good config goes to every worker, a bad one to none. */
+  async function reload(): Promise<void> {
+    if (phase !== "running") return;
+    logger.info({ event: "reload", file: source.file }, "reloading the config");
+    let next: Prepared;
+    let nextSource: ConfigSource;
+    try {
+      nextSource = await readConfigSource(source.file);
+      next = await prepareFromSource(nextSource);
+    } catch (error) {
+      const { code, problems } = asGatehouseError(error);
+      logger.error(
+        { event: "reload_failed", file: source.file, code, problems },
+        `config reload failed (${code}), no worker was changed:\n${problems.map((line) => `  ${line}`).join("\n")}`,
       );
-      const failed = results.flatMap((result, index) =>
-        result.status === "rejected" ? [{ worker_id: index + 1, error: (result.reason as Error).message }] : [],
+      return;
+    }
+    if (next.workers !== current.workers) {
+      logger.warn({ event: "workers_unchanged" }, "workers changed: it takes effect at the next restart");
+    }
+    source = nextSource;
+    current = next;
+    host.configure(throttleOptionsFromSettings(pipelineSettings(next.auth)));
+    const request: ReloadRequest = { type: "reload", source };
+    const results = await Promise.allSettled(
+      slots.map(async (slot) => {
+        if (slot.peer === undefined) return; // restarting: it starts on the new config
+        await slot.peer.request(request, RELOAD_TIMEOUT_MS);
+      }),
+    );
+    const failed = results.flatMap((result, index) =>
+      result.status === "rejected" ? [{ worker_id: index + 1, error: (result.reason as Error).message }] : [],
+    );
+    if (failed.length > 0) {
+      logger.error(
+        { event: "reload_failed", file: source.file, workers_failed: failed },
+        "some workers kept the old config",
       );
-      if (failed.length > 0) {
-        logger.error(
-          { event: "reload_failed", file: source.file, workers_failed: failed },
-          "some workers kept the old config",
-        );
-      } else {
-        logger.info({ event: "config_reloaded", workers: count }, "config reloaded in every worker");
-      }
-    });
-  });
-
-  let stopping: Promise<void> | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping !== undefined) return;
-    const drainMs = current.shutdownTimeoutMs;
-    logger.info({ event: "shutdown", signal, drain_ms: drainMs }, "shutting down: draining every worker");
-    stopping = (async () => {
-      await reloading;
-      await stopWorkers(drainMs);
-      await admin?.close();
-      logger.info({ event: "stopped" }, "stopped");
-      process.exit(0);
-    })();
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+    } else {
+      logger.info({ event: "config_reloaded", workers: count }, "config reloaded in every worker");
+    }
+  }
 }
 
 async function collectMetrics(slots: readonly WorkerSlot[]): Promise<WorkerMetrics[]> {

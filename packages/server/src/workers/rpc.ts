@@ -20,13 +20,17 @@ export interface Message {
 
 /** One end of the channel: `process` in a worker, a cluster Worker in the primary. */
 export interface Endpoint {
-  send(message: Envelope): unknown;
+  /** A failed send (the peer exited) is reported to `callback`, never thrown or emitted. */
+  send(message: Envelope, callback: (error: Error | null) => void): unknown;
   on(event: "message", listener: (message: unknown) => void): unknown;
   off(event: "message", listener: (message: unknown) => void): unknown;
 }
 
 export type RequestHandler = (body: Message) => unknown;
 export type NoteHandler = (body: Message) => void;
+
+/** A note or a reply that cannot be sent has nobody left to tell. */
+const IGNORE = (): void => undefined;
 
 /** A request that got no reply within its deadline, or whose peer went away. */
 export class RpcError extends Error {}
@@ -55,7 +59,13 @@ export class RpcPeer {
         reject(new RpcError(`no answer to ${body.type} within ${String(timeoutMs)} ms`));
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
-      this.send({ kind: "request", id, body });
+      this.send({ kind: "request", id, body }, (error) => {
+        const entry = this.waiting.get(id);
+        if (entry === undefined) return;
+        this.waiting.delete(id);
+        clearTimeout(entry.timer);
+        entry.reject(new RpcError(`${body.type} not sent: ${error.message}`));
+      });
     });
   }
 
@@ -73,11 +83,14 @@ export class RpcPeer {
     }
   }
 
-  private send(envelope: Envelope): void {
+  private send(envelope: Envelope, onError: (error: Error) => void = IGNORE): void {
+    const failed = (error: Error | null): void => {
+      if (error !== null) onError(error);
+    };
     try {
-      this.endpoint.send(envelope);
-    } catch {
-      // The channel closed under us: a request then times out or fails in closed().
+      this.endpoint.send(envelope, failed);
+    } catch (error) {
+      failed(error as Error); // the channel was already closed
     }
   }
 

@@ -38,6 +38,10 @@ export async function runWorker(noSplice: boolean): Promise<void> {
     return state.stopping;
   };
   const answer = async (body: Message): Promise<unknown> => {
+    if (body.type === "shutdown") {
+      void stop((body as ShutdownRequest).drainMs);
+      return true;
+    }
     const running = state.running;
     if (running === undefined) throw new Error("the worker is still starting");
     switch (body.type) {
@@ -52,9 +56,6 @@ export async function runWorker(noSplice: boolean): Promise<void> {
         state.drainMs = next.shutdownTimeoutMs;
         return true;
       }
-      case "shutdown":
-        void stop((body as ShutdownRequest).drainMs);
-        return true;
       default:
         throw new Error(`unknown request ${body.type}`);
     }
