@@ -88,13 +88,6 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): 
   }
 }
 
-/** The `worker` of the session_end line of the client that used local port `port`. */
-function servedBy(proxy: RunningCli, since: number, port: number): unknown {
-  return lines({ ...proxy, stdout: () => proxy.stdout().slice(since) })
-    .filter((line) => line.event === "session_end")
-    .find((line) => String(line.peer).endsWith(`:${String(port)}`))?.worker;
-}
-
 describe("workers: 2 — limits and the throttle hold across workers", () => {
   const fixture = makeFixtureDir();
   let echo: Awaited<ReturnType<typeof startEcho>>;
@@ -151,50 +144,51 @@ describe("workers: 2 — limits and the throttle hold across workers", () => {
       ),
     );
     const granted = attempts.filter((entry) => entry.result === SUCCEEDED);
-    assert.equal(granted.length, 3, `results: ${attempts.map((entry) => String(entry.result)).join(",")}`);
-    assert.equal(attempts.filter((entry) => entry.result === NOT_ALLOWED).length, 5);
-    for (const { socket } of granted) assert.equal(await echoRoundTrip(socket, "held"), "held");
-    // The refusals were made on both workers: each one counted the other's tunnels.
-    await proxy.waitForEvents("policy_denied", 5, since);
-    const deniedBy = new Set(
-      lines({ ...proxy, stdout: () => proxy.stdout().slice(since) })
-        .filter((line) => line.event === "policy_denied")
-        .map((line) => {
-          assert.equal(line.reason, "max_connections_per_identity");
-          return line.worker;
-        }),
-    );
-    assert.deepEqual([...deniedBy].sort(), [1, 2], "both workers refused alice");
-    // One tunnel ends: its slot is free again, on whichever worker the next one lands.
-    granted[0]!.socket.destroy();
-    await proxy.waitForEvents("session_end", 6, since);
-    const again = await attempt(port, echo.port, {
-      user: "alice",
-      password: PASSWORDS.alice,
-      localAddress: "127.0.0.2",
-    });
-    assert.equal(again.result, SUCCEEDED);
-    for (const socket of [again.socket, ...granted.map((entry) => entry.socket)]) socket.destroy();
+    try {
+      assert.equal(granted.length, 3, `results: ${attempts.map((entry) => String(entry.result)).join(",")}`);
+      assert.equal(attempts.filter((entry) => entry.result === NOT_ALLOWED).length, 5);
+      for (const { socket } of granted) assert.equal(await echoRoundTrip(socket, "held"), "held");
+      // The eight logins were served by both workers: each one counted the other's tunnels.
+      const loggedInOn = new Set((await proxy.waitForEvents("auth", 8, since)).map((line) => line.worker));
+      assert.deepEqual([...loggedInOn].sort(), [1, 2], "alice's attempts landed on both workers");
+      for (const line of await proxy.waitForEvents("policy_denied", 5, since)) {
+        assert.equal(line.reason, "max_connections_per_identity");
+      }
+      // One tunnel ends: its slot is free again, on whichever worker the next one lands.
+      granted[0]!.socket.destroy();
+      await proxy.waitForEvents("session_end", 6, since);
+      const again = await attempt(port, echo.port, {
+        user: "alice",
+        password: PASSWORDS.alice,
+        localAddress: "127.0.0.2",
+      });
+      assert.equal(again.result, SUCCEEDED);
+      again.socket.destroy();
+    } finally {
+      for (const { socket } of granted) socket.destroy();
+    }
     // Every slot is given back before the next test counts.
     await proxy.waitForEvents("session_end", 9, since);
   });
 
   it("a per-IP limit of 5 counts tunnels of every identity on both workers", async () => {
     const since = proxy.stdout().length;
-    const users = ["alice", "alice", "alice", "bob", "bob", "bob", "bob"] as const;
+    // Neither identity goes over its limit of 3: the one refusal is the address's.
+    const users = ["alice", "alice", "alice", "bob", "bob", "bob"] as const;
     const attempts = await Promise.all(
       users.map((user) => attempt(port, echo.port, { user, password: PASSWORDS[user], localAddress: "127.0.0.3" })),
     );
     const granted = attempts.filter((entry) => entry.result === SUCCEEDED);
-    assert.equal(granted.length, 5, `results: ${attempts.map((entry) => String(entry.result)).join(",")}`);
-    const workers = new Set<unknown>();
-    for (const { socket } of granted) {
-      const local = socket.localPort!;
-      socket.destroy();
-      await waitFor(() => servedBy(proxy, since, local) !== undefined, "the session_end line");
-      workers.add(servedBy(proxy, since, local));
+    try {
+      assert.equal(granted.length, 5, `results: ${attempts.map((entry) => String(entry.result)).join(",")}`);
+      for (const line of await proxy.waitForEvents("policy_denied", 1, since)) {
+        assert.equal(line.reason, "max_connections_per_ip");
+      }
+      const loggedInOn = new Set((await proxy.waitForEvents("auth", users.length, since)).map((line) => line.worker));
+      assert.deepEqual([...loggedInOn].sort(), [1, 2], "the attempts landed on both workers");
+    } finally {
+      for (const { socket } of granted) socket.destroy();
     }
-    assert.deepEqual([...workers].sort(), [1, 2], "the granted tunnels were on both workers");
     await proxy.waitForEvents("session_end", users.length, since);
   });
 
