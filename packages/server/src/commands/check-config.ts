@@ -8,6 +8,8 @@ export async function checkConfig(file: string, out: NodeJS.WritableStream = pro
   out.write(
     `${file}: OK — ${String(prepared.listeners.length)} listener(s)` +
       (providers.length > 0 ? `, providers: ${providers.join(", ")}` : ", no auth providers") +
-      `, ${policySummary(prepared)}\n`,
+      `, ${policySummary(prepared)}` +
+      (prepared.workers > 1 ? `, ${String(prepared.workers)} workers` : "") +
+      "\n",
   );
 }

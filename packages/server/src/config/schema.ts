@@ -11,6 +11,7 @@ import { z } from "@gatehouse-proxy/core";
 
 /** More engine processes than this is a typo, not a machine. */
 export const MAX_WORKERS = 256;
+const WORKERS_EXPECTED = `expected a number of processes from 1 to ${String(MAX_WORKERS)}, or "auto"`;
 
 // The sections core consumes (listeners, dns, policy, the pipeline's settings) are core's own
 // schemas: an option is defined once, and core checks programmatic input with the same schema.
@@ -82,7 +83,12 @@ export const configSchema = z.strictObject({
    * primary process starts N workers (node:cluster) and owns the admin listener; connection
    * limits and the failure throttle hold across them (docs/workers.md). Read at startup.
    */
-  workers: z.union([z.int().min(1).max(MAX_WORKERS), z.literal("auto")]).optional(),
+  workers: z
+    .union([
+      z.int({ error: WORKERS_EXPECTED }).min(1, WORKERS_EXPECTED).max(MAX_WORKERS, WORKERS_EXPECTED),
+      z.literal("auto", { error: WORKERS_EXPECTED }),
+    ])
+    .optional(),
 });
 
 export type GatehouseConfig = z.output<typeof configSchema>;

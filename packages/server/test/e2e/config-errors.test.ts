@@ -41,6 +41,18 @@ describe("gatehouse check-config: config errors name their path and exit 2", () 
     assert.match(result.stderr, /listeners\[1\]\.max_unauthenticated_per_ip: expected a whole number of connections/);
   });
 
+  it("workers: 0, 257 and a word other than auto each name the range; 2 is reported", async () => {
+    for (const value of ["0", "257", "lots", "1.5"]) {
+      const result = await check(`workers-${value}.yaml`, `workers: ${value}\nlisteners:\n  - listen: 127.0.0.1:0\n`);
+      assert.equal(result.code, 2, value);
+      assert.match(result.stderr, /workers: expected a number of processes from 1 to 256, or "auto"/, value);
+    }
+    const ok = await check("workers-2.yaml", "workers: 2\nlisteners:\n  - listen: 127.0.0.1:0\n");
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /, 2 workers$/m);
+    assert.equal((await check("workers-auto.yaml", "workers: auto\nlisteners:\n  - listen: 127.0.0.1:0\n")).code, 0);
+  });
+
   it("a missing environment variable", async () => {
     const text = [
       "listeners:",
