@@ -127,10 +127,13 @@ export class SharedStateHost {
     }
     if (body.type === "admit") {
       const { username, address } = body as AdmitRequest;
-      const admission = this.throttle.admit(username, address);
-      if (admission.throttledBy !== undefined) return { throttledBy: admission.throttledBy };
+      const throttledBy = this.throttle.blockedBy(username, address);
+      if (throttledBy !== undefined) return { throttledBy };
+      // Usually nothing is claimed (the username is not blocked): then no `unclaim` note follows.
+      const release = this.throttle.claim(username, address);
+      if (release === undefined) return { claim: 0 };
       const id = this.nextId++;
-      this.claims.set(id, { worker, release: () => admission.release() });
+      this.claims.set(id, { worker, release });
       return { claim: id };
     }
     return undefined;
