@@ -1,6 +1,7 @@
 // The proxies under test. Each subject's start() launches it pinned to the proxy CPU and
 // resolves with { record, port, note }; `direct` has no proxy at all.
 import { writeFileSync } from "node:fs";
+import { get } from "node:http";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
@@ -100,15 +101,25 @@ async function workersConfig({ workers, variant }, port, adminPort, logLevel) {
   return config;
 }
 
+/** GET http://127.0.0.1:PORT/PATH: `{ status, body }`, status 0 when nothing answered. */
+export function adminGet(port, path) {
+  return new Promise((resolve) => {
+    const request = get({ host: "127.0.0.1", port, path, timeout: 10000 }, (response) => {
+      let body = "";
+      response.setEncoding("utf8").on("data", (chunk) => (body += chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on("timeout", () => request.destroy(new Error("timeout")));
+    request.on("error", () => resolve({ status: 0, body: "" }));
+  });
+}
+
 /** Waits until the admin listener answers /readyz with 200 (every worker serving). */
 async function waitForReady(adminPort, record, logFile, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (record.exited) throw new Error(`gatehouse exited (${String(record.exit)}) at startup; see ${logFile}`);
-    const status = await fetch(`http://127.0.0.1:${String(adminPort)}/readyz`).then(
-      (response) => response.status,
-      () => 0,
-    );
+    const { status } = await adminGet(adminPort, "/readyz");
     if (status === 200) return;
     await sleep(100);
   }

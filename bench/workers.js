@@ -9,7 +9,7 @@ import { measure, ownCpuSeconds } from "./measures.js";
 import { stopProcess } from "./procs.js";
 import { progressLine, spread, table } from "./report.js";
 import { runSocksbench } from "./socksbench.js";
-import { BENCH_PASSWORD, BENCH_USER, UNREACHED_IDENTITY_LIMIT, startGatehouseWorkers } from "./subjects.js";
+import { BENCH_PASSWORD, BENCH_USER, UNREACHED_IDENTITY_LIMIT, adminGet, startGatehouseWorkers } from "./subjects.js";
 
 export const VARIANTS = {
   plain: "no auth, no limit",
@@ -71,7 +71,8 @@ function workerSubjects(counts, scheds, variants) {
  * `proxy_worker_connections_accepted_total{worker}`, or one process's `proxy_connections_accepted_total`.
  */
 async function acceptedByWorker(adminPort) {
-  const text = await (await fetch(`http://127.0.0.1:${String(adminPort)}/metrics`)).text();
+  const { status, body: text } = await adminGet(adminPort, "/metrics");
+  if (status !== 200) throw new Error(`admin /metrics answered ${String(status)}`);
   const perWorker = [...text.matchAll(/^proxy_worker_connections_accepted_total\{worker="(\d+)"\} (\S+)$/gm)];
   if (perWorker.length > 0) {
     const counts = [];
