@@ -28,6 +28,7 @@ const HELP = `usage: npm run bench -- [options]   (or: node bench/run.js [option
   --rounds N           repeat connrate and throughput N times (1-5, order reversed every other
                        round) and keep each subject's best round: use on a noisy machine
                        (with --workers: fresh starts of every subject, default 3)
+  --concurrency C      connrate: handshakes in flight (default 50; fewer leaves the CPUs partly idle)
   --tunnels N          idle tunnels (default 10000, or 1000 with --quick; lowered to fit the fd limit)
   --log-level LEVEL    Gatehouse logger: warn (default, JSON lines to a log file) or silent
   --cpu-prof           run Gatehouse under node --cpu-prof and summarise the profiles at the end
@@ -48,6 +49,7 @@ function parseOptions() {
       only: { type: "string" },
       measure: { type: "string" },
       tunnels: { type: "string" },
+      concurrency: { type: "string" },
       rounds: { type: "string" },
       "log-level": { type: "string", default: "warn" },
       "cpu-prof": { type: "boolean", default: false },
@@ -62,6 +64,10 @@ function parseOptions() {
     process.exit(0);
   }
   if (!["warn", "silent"].includes(values["log-level"])) throw new Error("--log-level: warn or silent");
+  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 1000)) {
+    throw new Error("--concurrency: 1 to 1000");
+  }
   const workers = values.workers !== undefined;
   const rounds = Number(values.rounds ?? (workers ? 3 : 1));
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 5) throw new Error("--rounds: 1 to 5");
@@ -70,6 +76,7 @@ function parseOptions() {
     return {
       ...values,
       rounds,
+      concurrency,
       workers: {
         counts: parseWorkerCounts(values.workers),
         variants: parseList("--variants", values.variants, Object.keys(VARIANTS)),
@@ -80,7 +87,7 @@ function parseOptions() {
     };
   }
   const measures = parseList("--measure", values.measure ?? MEASURES.join(","), MEASURES);
-  return { ...values, rounds, measures, subjects: selectSubjects(values.only) };
+  return { ...values, rounds, concurrency, measures, subjects: selectSubjects(values.only) };
 }
 
 /**
@@ -230,7 +237,9 @@ async function main() {
   const options = parseOptions();
   installCleanupHandlers();
   const started = new Date();
-  const profile = options.quick ? PROFILES.quick : PROFILES.full;
+  const base = options.quick ? PROFILES.quick : PROFILES.full;
+  const profile =
+    options.concurrency === undefined ? base : { ...base, connrate: { ...base.connrate, c: options.concurrency } };
   for (const tool of ["taskset", "prlimit", "cc"]) {
     if (!haveCommand(tool)) throw new Error(`${tool} is required (util-linux / a C compiler)`);
   }

@@ -95,8 +95,10 @@ async function measureWithShares(name, { subject, proxy, env, profile }) {
   const run = await measure(name, { subject, proxy, env, profile });
   const primaryCpuS = ownCpuSeconds(proxy.record.pid) - primaryBefore;
   const accepted = delta(await acceptedByWorker(proxy.adminPort), before);
-  const out = { ...run, accepted, minShare: Math.min(...accepted) / (sum(accepted) || 1) };
+  const out = { ...run, accepted };
   if (subject.workers > 1) {
+    // How lopsided this start was: the least busy worker's share of the connections.
+    out.lowestSharePct = (100 * Math.min(...accepted)) / (sum(accepted) || 1);
     out.primaryCpuS = primaryCpuS;
     const completed = run.result?.completed_incl_warmup;
     if (name === "connrate" && completed > 0) out.primaryUsPerConn = (primaryCpuS * 1e6) / completed;
@@ -161,6 +163,7 @@ const MEASURE_COLUMNS = {
     { header: "conn/s", field: "connPerS", digits: 0 },
     { header: "µs CPU/conn", field: "cpuUsPerConn", digits: 0 },
     { header: "of which primary", field: "primaryUsPerConn", digits: 0 },
+    { header: "lowest worker %", field: "lowestSharePct", digits: 0 },
   ],
   tp1: [
     { header: "MB/s 1 tun", field: "mbPerS", digits: 0 },
@@ -169,6 +172,7 @@ const MEASURE_COLUMNS = {
   tp50: [
     { header: "MB/s 50 tun", field: "mbPerS", digits: 0 },
     { header: "s CPU/GB 50", field: "cpuSPerGB", digits: 2 },
+    { header: "lowest worker % 50", field: "lowestSharePct", digits: 0 },
   ],
 };
 
@@ -285,7 +289,8 @@ export async function runWorkersBench({ counts, scheds, variants, measures, roun
   console.log(
     `\nconnrate: -c ${String(connrate.c)}, ${String(connrate.t)} s window after ${String(connrate.W)} s warm-up, ` +
       "64-byte echo, server closes first; CPU per connection over warm-up + window; " +
-      `"of which primary" = the primary's own CPU (accepting and handing over with rr, the shared limits).\n` +
+      `"of which primary" = the primary's own CPU (accepting and handing over with rr, the shared limits); ` +
+      `"lowest worker %" = the least busy worker's share of that measurement's connections in one start.\n` +
       `throughput: ${String(throughput.t)} s echo, MB/s = verified bytes back; CPU per GB the proxy relayed (both ways).\n` +
       `variants: ${Object.entries(VARIANTS)
         .map(([name, what]) => `${name} = ${what}`)
