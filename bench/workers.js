@@ -7,7 +7,7 @@
 import { loadavg } from "node:os";
 import { measure, ownCpuSeconds } from "./measures.js";
 import { stopProcess } from "./procs.js";
-import { progressLine, spread, table } from "./report.js";
+import { gatehouseLogSummary, progressLine, spread, table } from "./report.js";
 import { runSocksbench } from "./socksbench.js";
 import { BENCH_PASSWORD, BENCH_USER, UNREACHED_IDENTITY_LIMIT, adminGet, startGatehouseWorkers } from "./subjects.js";
 
@@ -107,8 +107,9 @@ async function measureWithShares(name, { subject, proxy, env, profile }) {
 }
 
 /** One fresh start of `subject`: prime it, run each measurement, stop it. */
-async function oneStart(subject, { ctx, env, profile, measures }) {
+async function oneStart(subject, { ctx, env, profile, measures, logFiles }) {
   const proxy = await subject.start(ctx);
+  logFiles[`gatehouse ${subject.name}`] = { logFile: proxy.logFile };
   try {
     const primed = await measure("connrate", { subject, proxy, env, profile: PRIME });
     if (!primed.ok) console.log(`  ${subject.name}: the priming run failed (exit ${String(primed.exitCode)})`);
@@ -249,12 +250,13 @@ function distributionTable(checks) {
 export async function runWorkersBench({ counts, scheds, variants, measures, rounds, profile }, ctx, env) {
   const subjects = workerSubjects(counts, scheds, variants);
   const runs = Object.fromEntries(subjects.map((subject) => [subject.name, []]));
+  const logFiles = {};
   for (let round = 1; round <= rounds; round++) {
     console.log(`\n[fresh start ${String(round)}/${String(rounds)}; load average ${loadavg()[0].toFixed(2)}]`);
     const order = round % 2 === 1 ? subjects : [...subjects].reverse();
     for (const subject of order) {
       try {
-        runs[subject.name].push(await oneStart(subject, { ctx, env, profile, measures }));
+        runs[subject.name].push(await oneStart(subject, { ctx, env, profile, measures, logFiles }));
       } catch (error) {
         console.log(`  ${subject.name}: FAILED to start: ${error.message}`);
         runs[subject.name].push({ startError: error.message });
@@ -312,6 +314,8 @@ export async function runWorkersBench({ counts, scheds, variants, measures, roun
   const unevenOrBroken = checks.filter((check) => check.errors > 0 || check.established !== DISTRIBUTION_CONNECTIONS);
   for (const check of unevenOrBroken)
     failed.push(`${check.name} distribution: ${String(check.errors)} errors, ${String(check.established)} connections`);
+  const logLines = gatehouseLogSummary(logFiles);
+  if (logLines.length > 0) console.log(`\nGatehouse logs (every start appends):\n${logLines.join("\n")}`);
   if (failed.length > 0) console.log(`\nProblems:\n${failed.map((line) => `  ${line}`).join("\n")}`);
   return { failed: failed.length > 0, raw: { counts, scheds, variants, measures, runs, distribution: checks } };
 }
