@@ -195,33 +195,50 @@ function summaryTable(subjects, runs, measures) {
   return table(rows);
 }
 
-const medianOf = (starts, measureName, field) =>
-  spread(starts.map((start) => start[measureName]).filter(Boolean), field, 0).median;
+/**
+ * N workers / 1 worker of the same variant, start by start: the starts of one round ran
+ * minutes apart at most, so a machine whose load drifts during the run skews the pair less
+ * than it skews each subject's median. Also the ratio of the medians.
+ */
+function pairedRatios(runs, subject, base, measureName, field) {
+  const ratios = runs[subject.name].map((start, round) => {
+    const a = start[measureName];
+    const b = runs[base.name][round]?.[measureName];
+    if (!a?.ok || !b?.ok || typeof a[field] !== "number" || typeof b[field] !== "number" || b[field] === 0) {
+      return { ok: false };
+    }
+    return { ok: true, ratio: a[field] / b[field] };
+  });
+  const paired = spread(ratios, "ratio", 2);
+  const a = spread(runs[subject.name].map((start) => start[measureName]).filter(Boolean), field, 0).median;
+  const b = spread(runs[base.name].map((start) => start[measureName]).filter(Boolean), field, 0).median;
+  return { paired, ofMedians: a === undefined || b === undefined || b === 0 ? undefined : a / b };
+}
 
-/** Medians of N workers / medians of 1 worker, same variant, same run; CPU per connection against its target. */
+/** N workers against 1 worker of the same variant; CPU per connection against issue 17's target. */
 function ratioTable(subjects, runs, measures) {
-  const rows = [["subject", "vs", "conn/s", "µs CPU/conn", "target", "", "MB/s 50", "s CPU/GB 50"]];
+  const rows = [
+    ["subject", "vs", "conn/s", "µs CPU/conn per start", "of medians", "target", "", "MB/s 50", "s CPU/GB 50"],
+  ];
   for (const subject of subjects.filter((s) => s.workers > 1)) {
     const base = subjects.find((s) => s.workers === 1 && s.variant === subject.variant);
     if (base === undefined) continue;
-    const ratio = (measureName, field) => {
-      if (!measures.includes(measureName)) return undefined;
-      const a = medianOf(runs[subject.name], measureName, field);
-      const b = medianOf(runs[base.name], measureName, field);
-      return a === undefined || b === undefined || b === 0 ? undefined : a / b;
-    };
-    const text = (value) => (value === undefined ? "—" : `${value.toFixed(2)}x`);
-    const cpu = ratio("connrate", "cpuUsPerConn");
+    const ratios = (measureName, field) =>
+      measures.includes(measureName) ? pairedRatios(runs, subject, base, measureName, field) : undefined;
+    const median = (r) => (r?.paired.median === undefined ? "—" : `${r.paired.median.toFixed(2)}x`);
+    const cpu = ratios("connrate", "cpuUsPerConn");
     const target = CPU_PER_CONN_TARGET[subject.variant];
+    const verdict = cpu?.paired.median === undefined ? "" : cpu.paired.median <= target ? "ok" : "OVER";
     rows.push([
       subject.name,
       base.name,
-      text(ratio("connrate", "connPerS")),
-      text(cpu),
+      median(ratios("connrate", "connPerS")),
+      cpu === undefined ? "—" : cpu.paired.text,
+      cpu?.ofMedians === undefined ? "—" : `${cpu.ofMedians.toFixed(2)}x`,
       `≤ ${target.toFixed(1)}x`,
-      cpu === undefined ? "" : cpu <= target ? "ok" : "OVER",
-      text(ratio("tp50", "mbPerS")),
-      text(ratio("tp50", "cpuSPerGB")),
+      verdict,
+      median(ratios("tp50", "mbPerS")),
+      median(ratios("tp50", "cpuSPerGB")),
     ]);
   }
   return rows.length > 1 ? table(rows) : "(no workers: 1 subject of the same variant: no ratios)";
@@ -281,7 +298,8 @@ export async function runWorkersBench({ counts, scheds, variants, measures, roun
   );
   console.log(summaryTable(subjects, runs, measures));
   console.log(
-    "\nRatios of medians, N workers / 1 worker of the same variant (issue 17 targets for CPU per connection)",
+    "\nN workers / 1 worker of the same variant: start by start (same round; min / median / max, the verdict on " +
+      "the median) and of the medians; the targets are issue 17's for CPU per connection",
   );
   console.log(ratioTable(subjects, runs, measures));
   if (checks.length > 0) {
