@@ -147,7 +147,12 @@ export async function startGatehouseWorkers(ctx, spec) {
     logFile,
     env: spec.sched === undefined ? undefined : { NODE_CLUSTER_SCHED_POLICY: spec.sched },
   });
-  await waitForReady(adminPort, record, logFile);
+  try {
+    await waitForReady(adminPort, record, logFile);
+  } catch (error) {
+    await stopProcess(record);
+    throw error;
+  }
   const sched = spec.sched === undefined ? "" : `, NODE_CLUSTER_SCHED_POLICY=${spec.sched}`;
   return { record, port, adminPort, logFile, note: `gatehouse CLI, workers: ${String(spec.workers)}${sched}` };
 }

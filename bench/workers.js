@@ -42,8 +42,9 @@ export function parseList(option, text, known) {
   return known.filter((item) => items.includes(item));
 }
 
+/** w1-plain, w2-rr-limit, ... (also the config and log file names). */
 function subjectName(workers, sched, variant) {
-  return `w${String(workers)}${sched === undefined ? "" : ` ${sched}`} ${variant}`;
+  return [`w${String(workers)}`, ...(sched === undefined ? [] : [sched]), variant].join("-");
 }
 
 /** One subject per worker count, scheduling policy (above one worker) and variant. */
@@ -52,10 +53,8 @@ function workerSubjects(counts, scheds, variants) {
   for (const workers of counts) {
     for (const sched of workers === 1 ? [undefined] : scheds) {
       for (const variant of variants) {
-        const name = subjectName(workers, sched, variant);
-        const spec = { name: name.replaceAll(" ", "-"), workers, sched, variant };
+        const spec = { name: subjectName(workers, sched, variant), workers, sched, variant };
         subjects.push({
-          name,
           ...spec,
           auth: variant === "plain" ? undefined : { user: BENCH_USER, password: BENCH_PASSWORD },
           start: (ctx) => startGatehouseWorkers(ctx, spec),
@@ -275,7 +274,7 @@ export async function runWorkersBench({ counts, scheds, variants, measures, roun
       try {
         runs[subject.name].push(await oneStart(subject, { ctx, env, profile, measures, logFiles }));
       } catch (error) {
-        console.log(`  ${subject.name}: FAILED to start: ${error.message}`);
+        console.log(`  ${subject.name}: FAILED: ${error.message}`);
         runs[subject.name].push({ startError: error.message });
       }
     }
@@ -285,9 +284,22 @@ export async function runWorkersBench({ counts, scheds, variants, measures, roun
   if (plainAbove1.length > 0) {
     console.log(`\n[distribution: ${String(DISTRIBUTION_CONNECTIONS)} connections per subject, ${variants[0]}]`);
     for (const subject of plainAbove1) {
-      const check = await distributionCheck(subject, { ctx, env });
-      console.log(`  ${subject.name}: ${String(check.established)} connections, ${sharesText(check.accepted)}`);
-      checks.push(check);
+      try {
+        const check = await distributionCheck(subject, { ctx, env });
+        console.log(`  ${subject.name}: ${String(check.established)} connections, ${sharesText(check.accepted)}`);
+        checks.push(check);
+      } catch (error) {
+        console.log(`  ${subject.name}: FAILED: ${error.message}`);
+        checks.push({
+          name: subject.name,
+          established: 0,
+          errors: 1,
+          accepted: [],
+          minShare: 0,
+          floor: 0,
+          fair: false,
+        });
+      }
     }
   }
 
