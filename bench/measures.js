@@ -155,8 +155,11 @@ export async function measure(name, { subject, proxy, env, profile }) {
     out.connPerS = r.conn_per_s;
     // The proxy's CPU over the whole run (warm-up included) per connection it completed.
     if (cpuS !== undefined && r.completed_incl_warmup > 0) out.cpuUsPerConn = (cpuS * 1e6) / r.completed_incl_warmup;
-    out.p50Ms = r.latency_us.p50 / 1000;
-    out.p99Ms = r.latency_us.p99 / 1000;
+    // socksbench leaves latencies out when nothing completed (a proxy stuck or refusing).
+    if (r.latency_us !== undefined) {
+      out.p50Ms = r.latency_us.p50 / 1000;
+      out.p99Ms = r.latency_us.p99 / 1000;
+    }
   } else if (name.startsWith("tp")) {
     out.mbPerS = r.mb_per_s;
     // The proxy moves every verified byte twice (to the echo server and back).

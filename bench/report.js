@@ -124,7 +124,8 @@ export function progressLine(subjectName, run) {
   let figure = "no result";
   if (run.connPerS !== undefined) {
     const perConn = run.cpuUsPerConn === undefined ? "" : ` (${run.cpuUsPerConn.toFixed(0)} µs CPU each)`;
-    figure = `${run.connPerS.toFixed(0)} conn/s${perConn}, p50 ${run.p50Ms.toFixed(2)} ms, p99 ${run.p99Ms.toFixed(2)} ms`;
+    const latency = run.p50Ms === undefined ? "" : `, p50 ${run.p50Ms.toFixed(2)} ms, p99 ${run.p99Ms.toFixed(2)} ms`;
+    figure = `${run.connPerS.toFixed(0)} conn/s${perConn}${latency}`;
   } else if (run.mbPerS !== undefined) {
     const perGB = run.cpuSPerGB === undefined ? "" : ` (${run.cpuSPerGB.toFixed(2)} s CPU per GB relayed)`;
     figure = `${run.mbPerS.toFixed(1)} MB/s${perGB}`;

@@ -25,8 +25,11 @@ const DISTRIBUTION_CONNECTIONS = 10_000;
 const DISTRIBUTION_BATCH = 2_000;
 /** Issue 17: with 2 workers each takes at least 35 % — 70 % of an even share. */
 const FAIR_SHARE_FLOOR = 0.7;
-/** Before the measured runs: JIT warm-up and the KDF of the first login, in every worker. */
-const PRIME = { connrate: { c: 50, t: 1, W: 0 } };
+/**
+ * Before the measured runs: JIT warm-up and the KDF of the first login in every worker
+ * (scrypt ln=15, ~150 ms of CPU, seconds on a loaded machine: long enough for both).
+ */
+const PRIME = { connrate: { c: 50, t: 3, W: 0 } };
 
 /** "1,2" → [1, 2]: distinct worker counts, ascending. */
 export function parseWorkerCounts(text) {
@@ -111,7 +114,11 @@ async function oneStart(subject, { ctx, env, profile, measures, logFiles }) {
   logFiles[`gatehouse ${subject.name}`] = { logFile: proxy.logFile };
   try {
     const primed = await measure("connrate", { subject, proxy, env, profile: PRIME });
-    if (!primed.ok) console.log(`  ${subject.name}: the priming run failed (exit ${String(primed.exitCode)})`);
+    if (!primed.ok) {
+      const why =
+        primed.result === undefined ? primed.stderrTail.slice(-2).join(" | ") : JSON.stringify(primed.result.errors);
+      console.log(`  ${subject.name}: the priming run failed (exit ${String(primed.exitCode)}: ${why})`);
+    }
     const runs = {};
     for (const name of measures) {
       const run = await measureWithShares(name, { subject, proxy, env, profile });
@@ -327,7 +334,7 @@ export async function runWorkersBench({ counts, scheds, variants, measures, roun
       `variants: ${Object.entries(VARIANTS)
         .map(([name, what]) => `${name} = ${what}`)
         .join("; ")}.\n` +
-      "Every start is primed with a 1 s connrate run first (JIT, and the login's KDF once per worker).",
+      "Every start is primed with a 3 s connrate run first (JIT, and the login's KDF once per worker).",
   );
   const failed = Object.entries(runs).flatMap(([name, starts]) =>
     starts.flatMap((start) =>
