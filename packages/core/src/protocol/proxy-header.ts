@@ -1,7 +1,6 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { compressIPv6, formatIPv4Word } from "./destination-name.js";
 import type { Parsed } from "./parse.js";
-import { unmapIPv4 } from "./serialize.js";
 
 /**
  * The PROXY protocol header a load balancer (HAProxy, a cloud NLB) puts in front of a
@@ -122,7 +121,9 @@ function matchesPrefix(buf: Uint8Array, prefix: Uint8Array): boolean {
 // --- Version 1: `PROXY TCP4 src dst sport dport\r\n` ------------------------------------------
 
 function parseV1(buf: Uint8Array): Parsed<ProxyHeader> | undefined {
-  const limit = Math.min(buf.length, PROXY_V1_MAX_BYTES);
+  // The CR may be at most the 106th byte, so that the CRLF ends within PROXY_V1_MAX_BYTES.
+  const lastCr = PROXY_V1_MAX_BYTES - 2;
+  const limit = Math.min(buf.length, lastCr + 1);
   for (let i = V1_PREFIX.length; i < limit; i++) {
     const byte = buf[i]!;
     if (byte === CR) {
@@ -133,7 +134,7 @@ function parseV1(buf: Uint8Array): Parsed<ProxyHeader> | undefined {
     // Printable US-ASCII only: anything else cannot be part of a valid line, so refuse now.
     if (byte < 0x20 || byte > 0x7e) throw new ProxyHeaderError("malformed", `v1: byte 0x${hex(byte)} in the line`);
   }
-  if (buf.length >= PROXY_V1_MAX_BYTES) {
+  if (buf.length > lastCr) {
     throw new ProxyHeaderError("oversized", `v1: no CRLF within ${String(PROXY_V1_MAX_BYTES)} bytes`);
   }
   return undefined;
@@ -209,18 +210,25 @@ function parseV2(buf: Uint8Array): Parsed<ProxyHeader> | undefined {
   if (buf.length < length) return undefined;
   const block = Buffer.from(buf.buffer, buf.byteOffset + V2_FIXED_BYTES, length - V2_FIXED_BYTES);
   // LOCAL: the family and the whole block are to be ignored.
-  if (command === 0) return { value: { version: 2, command: "local", source: undefined, destination: undefined }, length };
+  if (command === 0)
+    return { value: { version: 2, command: "local", source: undefined, destination: undefined }, length };
   if (family === Family.Unspec) {
     return { value: { version: 2, command: "proxy", source: undefined, destination: undefined }, length };
   }
   if (family === Family.Unix) throw new ProxyHeaderError("unsupported_family", "v2: AF_UNIX addresses");
   if (transport !== Transport.Stream) {
-    throw new ProxyHeaderError("unsupported_protocol", `v2: transport ${transport === 2 ? "DGRAM" : "UNSPEC"}, expected STREAM`);
+    throw new ProxyHeaderError(
+      "unsupported_protocol",
+      `v2: transport ${transport === 2 ? "DGRAM" : "UNSPEC"}, expected STREAM`,
+    );
   }
   const addressBytes = family === Family.Inet ? 4 : 16;
   const addressBlock = 2 * addressBytes + 4;
   if (block.length < addressBlock) {
-    throw new ProxyHeaderError("malformed", `v2: ${String(block.length)} address bytes, expected ${String(addressBlock)}`);
+    throw new ProxyHeaderError(
+      "malformed",
+      `v2: ${String(block.length)} address bytes, expected ${String(addressBlock)}`,
+    );
   }
   checkTlvs(block.subarray(addressBlock));
   const address = (offset: number): string =>
@@ -248,9 +256,12 @@ function checkTlvs(tlvs: Buffer): void {
 }
 
 function ipv6FromBytes(bytes: Uint8Array, offset: number): string {
+  let mapped = bytes[offset + 10] === 0xff && bytes[offset + 11] === 0xff;
+  for (let i = 0; i < 10 && mapped; i++) mapped = bytes[offset + i] === 0;
+  if (mapped) return Array.from(bytes.subarray(offset + 12, offset + 16)).join(".");
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[offset + i]! << 8) | bytes[offset + i + 1]!).toString(16));
-  return unmapIPv4(compressIPv6(groups));
+  return compressIPv6(groups);
 }
 
 function hex(byte: number): string {
