@@ -156,7 +156,7 @@ describe("PROXY protocol on a listener (engine)", () => {
     }
   });
 
-  it("v2 LOCAL (a balancer's health check): closing after it is no failure; a handshake after it keeps the socket's peer", async () => {
+  it("health checks (v2 LOCAL then close, or a reset before any byte) are no failures; a handshake after LOCAL keeps the socket's peer", async () => {
     // Not in `proxies`: closed here, so that its handshake_failures summary is written.
     const proxy = await startProxy({ listeners: [{ proxy_protocol: TRUST_LOOPBACK }] });
     const check = await dial(proxy.port);
@@ -167,6 +167,13 @@ describe("PROXY protocol on a listener (engine)", () => {
     assert.equal(record.reason, "health_check");
     const line = proxy.logs.find((entry) => entry.fields.event === "session_end" && entry.fields.peer === checkPeer);
     assert.equal(line?.level, "debug", "a health check is not logged at info");
+
+    // A plain TCP check (connect, then a reset before any byte, as HAProxy ends its checks) is one too.
+    const probe = await dial(proxy.port);
+    const probePeer = `127.0.0.1:${String(probe.localPort)}`;
+    await until(() => proxy.server.stats.activeConnections === 1, "the probe accepted");
+    probe.resetAndDestroy();
+    assert.equal((await recordOf(proxy, probePeer)).reason, "health_check");
 
     const { socket, code } = await pipelinedConnect(
       proxy.port,

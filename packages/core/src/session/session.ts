@@ -122,8 +122,10 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
    */
   start(): void {
     const proxyProtocol = this.ctx.options.proxyProtocol;
-    if (proxyProtocol !== undefined) {
-      const ip = this.clientAddress === undefined ? undefined : parseIp(this.clientAddress);
+    // An unknown address: the peer reset the connection before it was accepted (as HAProxy ends
+    // its health checks); its close event ends the session.
+    if (proxyProtocol !== undefined && this.clientAddress !== undefined) {
+      const ip = parseIp(this.clientAddress);
       if (ip === undefined || !anyCidrContains(proxyProtocol.trusted, ip)) {
         return this.destroy("proxy_header:untrusted_source");
       }
@@ -161,7 +163,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       this.state === State.Greeting ||
       this.state === State.Credentials ||
       this.state === State.Request;
-    if (waitingForBytes && this.clientFinished) this.destroy(this.clientLeftReason());
+    if (waitingForBytes && this.clientFinished)
+      this.destroy(this.clientLeftReason() ?? "client_closed_during_handshake");
   }
 
   private parsePending(): void {
@@ -255,13 +258,14 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   }
 
   /**
-   * Why the session ends when its client goes away before the handshake is done: a LOCAL
-   * connection closed before a greeting is the balancer's health check, not a failure.
+   * Why the session ends when its client closes or resets it before the handshake is done. A
+   * balancer's health check is no failure: it opens a connection and closes it (HAProxy with a
+   * reset) before any byte, or after a PROXY v2 LOCAL header and before a greeting.
    */
-  private clientLeftReason(): string {
-    if (this.state === State.ProxyHeader && this.pending !== undefined) return "proxy_header:truncated";
+  private clientLeftReason(): string | undefined {
+    if (this.state === State.ProxyHeader) return this.pending === undefined ? "health_check" : "proxy_header:truncated";
     if (this.balancerConnection && this.state === State.Greeting && this.pending === undefined) return "health_check";
-    return "client_closed_during_handshake";
+    return undefined;
   }
 
   // --- Greeting ------------------------------------------------------------------------------
@@ -609,7 +613,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
         this.clientFinished = true;
         return;
       default:
-        return this.destroy(this.clientLeftReason());
+        return this.destroy(this.clientLeftReason() ?? "client_closed_during_handshake");
     }
   }
 
@@ -628,7 +632,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       }
       return;
     }
-    if (socket === this.client) this.destroy(this.clientLeftReason());
+    if (socket === this.client) this.destroy(this.clientLeftReason() ?? "client_closed_during_handshake");
     // a failed dial is handled by its error
   }
 
@@ -638,7 +642,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       return this.failRequest(replyForDialError(error), `connect_failed:${error.code ?? "unknown"}`);
     }
     const side = socket === this.client ? "client" : "dest";
-    this.destroy(`${side}_error:${error.code ?? "unknown"}`);
+    const left = socket === this.client ? this.clientLeftReason() : undefined;
+    this.destroy(left ?? `${side}_error:${error.code ?? "unknown"}`);
   }
 
   /** The handshake's deadlines (step, whole handshake, connect) and the linger after a refusal. */
