@@ -33,7 +33,7 @@ export const hostPort = z
  */
 const proxyProtocolSchema = z.strictObject({
   /** Default: both. */
-  versions: nonEmptyList(z.union([z.literal(1), z.literal(2)], { error: "expected 1 or 2" }))
+  versions: nonEmptyList(z.literal([1, 2], { error: "expected 1 or 2" }))
     .refine((versions) => new Set(versions).size === versions.length, "a version is listed twice")
     .optional(),
   /** The balancers' addresses or networks (`10.0.0.0/8`, `2001:db8::/32`, `127.0.0.1`). */

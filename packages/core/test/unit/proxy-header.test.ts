@@ -4,6 +4,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  formatIssues,
+  listenerOptionsSchema,
   PROXY_HEADER_MAX_BYTES,
   PROXY_V1_MAX_BYTES,
   ProxyHeaderError,
@@ -314,5 +316,36 @@ describe("PROXY header: any stream of bytes", () => {
       }),
       { numRuns: RUNS },
     );
+  });
+});
+
+describe("listener option proxy_protocol", () => {
+  const problems = (proxyProtocol: unknown, extra: Record<string, unknown> = {}): string[] => {
+    const result = listenerOptionsSchema.safeParse({ listen: "127.0.0.1:0", proxy_protocol: proxyProtocol, ...extra });
+    return result.success ? [] : formatIssues(result.error.issues, "listeners[0]");
+  };
+
+  it("accepts versions as a non-empty subset of {1, 2} (default both) and trusted addresses or CIDRs", () => {
+    assert.deepEqual(problems({ trusted: ["10.0.0.0/8", "2001:db8::/32", "127.0.0.1", "::ffff:10.1.0.0/112"] }), []);
+    assert.deepEqual(problems({ versions: [2], trusted: ["10.0.0.1"] }), []);
+  });
+
+  it("names every bad value by its path", () => {
+    assert.deepEqual(problems({ versions: [1, 3], trusted: ["10.0.0.0/33"] }), [
+      "listeners[0].proxy_protocol.versions[1]: expected 1 or 2",
+      'listeners[0].proxy_protocol.trusted[0]: "10.0.0.0/33": prefix length must be 0..32',
+    ]);
+    assert.deepEqual(problems({ versions: [2, 2], trusted: ["10.0.0.1"] }), [
+      "listeners[0].proxy_protocol.versions: a version is listed twice",
+    ]);
+    assert.deepEqual(problems({ versions: [], trusted: [] }), [
+      "listeners[0].proxy_protocol.versions: expected a non-empty list",
+      "listeners[0].proxy_protocol.trusted: expected a non-empty list of addresses or CIDRs",
+    ]);
+    assert.deepEqual(problems({ versions: [1] }), ["listeners[0].proxy_protocol.trusted: required (expected array)"]);
+    assert.deepEqual(problems({ trusted: ["balancer.example"] }).length, 1);
+    assert.deepEqual(problems({ trusted: ["10.0.0.1"] }, { use_tls: true }), [
+      "listeners[0]: proxy_protocol cannot be combined with use_tls (yet)",
+    ]);
   });
 });
