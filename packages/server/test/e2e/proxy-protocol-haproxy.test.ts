@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { once } from "node:events";
 import { connect } from "node:net";
@@ -157,6 +157,11 @@ describe("PROXY protocol behind a real HAProxy (two gatehouse processes)", () =>
     await Promise.all(gatehouses.map((gatehouse) => gatehouse.stop()));
     http?.server.close();
     fixture.remove();
+  });
+
+  it("docs/deploy.md shows the very HAProxy config this test runs", () => {
+    const docs = readFileSync(join(REPO_ROOT, "docs", "deploy.md"), "utf8");
+    assert.ok(docs.includes(readFileSync(HAPROXY_CONFIG, "utf8")), "examples/deploy/haproxy.cfg, verbatim");
   });
 
   it("HAProxy's health checks (PROXY v2 LOCAL) reach both instances, are counted, and are not failures", async () => {
