@@ -288,7 +288,7 @@ describe("PROXY protocol on a listener (engine)", () => {
     assert.equal((await readToEnd(a1)).length, 0, "the client's older silent connection made room");
     await until(() => proxy.sessions.length === 1, "one session ended");
     assert.equal(proxy.sessions[0]?.reason, "evicted:unauthenticated_per_ip");
-    assert.equal(proxy.sessions[0]?.peer, "198.51.100.60:1");
+    assert.equal(proxy.sessions[0].peer, "198.51.100.60:1");
     assert.ok(!b1.destroyed && !a2.destroyed);
     for (const socket of [a1, a2, b1]) socket.destroy();
   });

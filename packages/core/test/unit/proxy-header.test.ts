@@ -167,7 +167,7 @@ describe("PROXY protocol v2", () => {
     const tlvs = [0x04, 0, 3, 0, 0, 0, 0x05, 0, 2, 0xab, 0xcd, 0x30, 0, 0];
     const parsed = parseProxyHeader(v2(0x21, 0x11, [...ipv4Body, ...tlvs]), BOTH);
     assert.equal(parsed?.length, 16 + 12 + tlvs.length);
-    assert.equal(parsed?.value.source?.address, "192.0.2.10");
+    assert.equal(parsed.value.source?.address, "192.0.2.10");
     assert.equal(refusal(v2(0x21, 0x11, [...ipv4Body, 0x04, 0])), "malformed"); // a TLV cut short
     assert.equal(refusal(v2(0x21, 0x11, [...ipv4Body, 0x04, 0, 9, 1])), "malformed"); // runs past the header
   });

@@ -63,8 +63,8 @@ function startHaproxy(frontendPort: number, backends: readonly number[]): Runnin
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  child.stdout!.setEncoding("utf8").on("data", (data: string) => (output += data));
-  child.stderr!.setEncoding("utf8").on("data", (data: string) => (output += data));
+  child.stdout.setEncoding("utf8").on("data", (data: string) => (output += data));
+  child.stderr.setEncoding("utf8").on("data", (data: string) => (output += data));
   const exited = once(child, "close");
   return {
     child,
@@ -103,7 +103,7 @@ const healthChecks = (text: string): number =>
 
 describe("PROXY protocol behind a real HAProxy (two gatehouse processes)", () => {
   const fixture = makeFixtureDir();
-  let http: { server: Server; port: number };
+  let http: { server: Server; port: number } | undefined;
   const gatehouses: RunningCli[] = [];
   let haproxy: RunningHaproxy | undefined;
   let frontendPort = 0;
@@ -181,7 +181,7 @@ describe("PROXY protocol behind a real HAProxy (two gatehouse processes)", () =>
   });
 
   it("curl on 127.0.0.2 through HAProxy reaches the HTTP server; the gatehouse log shows curl's own address and port, and the from: 127.0.0.2 rule allowed it", async () => {
-    const url = `http://127.0.0.1:${String(http.port)}/through-haproxy`;
+    const url = `http://127.0.0.1:${String(http!.port)}/through-haproxy`;
     const seen: string[] = [];
     // leastconn with no open tunnels spreads new clients over both instances: enough tries reach both.
     for (let attempt = 0; attempt < 8; attempt++) {
@@ -236,7 +236,7 @@ describe("PROXY protocol behind a real HAProxy (two gatehouse processes)", () =>
       `alice:${PASSWORD}`,
       "--interface",
       "127.0.0.1",
-      `http://127.0.0.1:${String(http.port)}/`,
+      `http://127.0.0.1:${String(http!.port)}/`,
     ]);
     assert.equal(result.exitCode, 97, "SOCKS request refused");
     await until(
@@ -260,7 +260,7 @@ describe("PROXY protocol behind a real HAProxy (two gatehouse processes)", () =>
     await once(socket, "connect");
     const header = serializeProxyHeaderV1({ address: "127.0.0.2", port: 45678 }, { address: "127.0.0.1", port });
     const target = Buffer.alloc(2);
-    target.writeUInt16BE(http.port);
+    target.writeUInt16BE(http!.port);
     socket.write(Buffer.concat([header, Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1]), target]));
     socket.write("GET /v1 HTTP/1.0\r\n\r\n");
     const response = await readAll(socket);
