@@ -293,6 +293,23 @@ describe("PROXY protocol on a listener (engine)", () => {
     for (const socket of [a1, a2, b1]) socket.destroy();
   });
 
+  it("a reload that changes proxy_protocol replaces the listener: the new versions apply", async () => {
+    const proxy = await start({ proxy_protocol: { versions: [1, 2], trusted: ["127.0.0.1"] } });
+    const v1 = serializeProxyHeaderV1({ address: "198.51.100.80", port: 1 }, BALANCER_FRONT);
+    const before = await pipelinedConnect(proxy.port, v1, echo.port);
+    assert.equal(before.code, 0);
+    before.socket.destroy();
+    await proxy.server.reconfigure({
+      listeners: [{ listen: "127.0.0.1:0", proxy_protocol: { versions: [2], trusted: ["127.0.0.1"] } }],
+    });
+    const [port] = proxy.server.addresses().map((address) => address.port);
+    assert.notEqual(port, proxy.port, "a listener whose options changed is a new listener");
+    const ended = proxy.sessions.length;
+    await refusedSilently(port!, v1);
+    await proxy.sessionsEnded(ended + 1);
+    assert.equal(proxy.sessions.at(-1)?.reason, "proxy_header:version_not_enabled");
+  });
+
   it("an IPv4-mapped peer on a dual-stack listener matches an IPv4 trusted network", async (t) => {
     let proxy: TestProxy;
     try {

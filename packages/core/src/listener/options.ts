@@ -138,7 +138,8 @@ export interface ResolvedListenerOptions {
 
 /** A listener's `proxy_protocol`, with its CIDRs parsed. */
 export interface ResolvedProxyProtocol {
-  readonly versions: ReadonlySet<ProxyProtocolVersion>;
+  /** Sorted; an array (not a Set) so that a reload compares it (server.ts keys listeners by JSON). */
+  readonly versions: readonly ProxyProtocolVersion[];
   readonly trusted: readonly CidrRange[];
 }
 
@@ -191,7 +192,7 @@ export function resolveListenerOptions(input: ListenerOptions, path: string): Re
       options.proxy_protocol === undefined
         ? undefined
         : {
-            versions: new Set(options.proxy_protocol.versions ?? [1, 2]),
+            versions: [...(options.proxy_protocol.versions ?? [1, 2])].sort(),
             trusted: options.proxy_protocol.trusted.map(parseCidr),
           },
     tls: options.use_tls
