@@ -93,7 +93,8 @@ export function parseProxyHeader(
   if (buf[0] === V1_PREFIX[0]) {
     if (!matchesPrefix(buf, V1_PREFIX)) throw missing();
     if (buf.length < V1_PREFIX.length) return undefined;
-    if (!versions.includes(1)) throw new ProxyHeaderError("version_not_enabled", "PROXY protocol v1 is not enabled here");
+    if (!versions.includes(1))
+      throw new ProxyHeaderError("version_not_enabled", "PROXY protocol v1 is not enabled here");
     return parseV1(buf);
   }
   if (buf[0] === V2_SIGNATURE[0]) {
@@ -101,7 +102,8 @@ export function parseProxyHeader(
     if (buf.length < V2_SIGNATURE.length + 1) return undefined;
     const version = buf[12]! >> 4;
     if (version !== 2) throw new ProxyHeaderError("malformed", `v2 signature with version ${String(version)}`);
-    if (!versions.includes(2)) throw new ProxyHeaderError("version_not_enabled", "PROXY protocol v2 is not enabled here");
+    if (!versions.includes(2))
+      throw new ProxyHeaderError("version_not_enabled", "PROXY protocol v2 is not enabled here");
     return parseV2(buf);
   }
   throw missing();
