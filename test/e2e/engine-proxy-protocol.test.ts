@@ -293,6 +293,36 @@ describe("PROXY protocol on a listener (engine)", () => {
     for (const socket of [a1, a2, b1]) socket.destroy();
   });
 
+  it("the failure throttle counts the header's client: one client's bad passwords do not lock out another behind the same balancer", async () => {
+    const provider: AuthProvider = {
+      name: "one-password",
+      authenticate: (req) => Promise.resolve(req.password === "right"),
+    };
+    const proxy = await startProxy({
+      listeners: [{ require_auth: true, proxy_protocol: TRUST_LOOPBACK }],
+      auth: { provider, cache: false, throttle: { max_failures: 3, window: "60s", block: "60s" } },
+    });
+    proxies.push(proxy);
+    const login = async (address: string, password: string): Promise<number> => {
+      const socket = await dial(proxy.port);
+      socket.write(
+        Buffer.concat([
+          serializeProxyHeaderV2({ address, port: 1000 }, BALANCER_FRONT),
+          greeting([USER_PASS]),
+          credentials("alice", password),
+        ]),
+      );
+      const answer = await readExactly(socket, 4);
+      socket.destroy();
+      return answer[3]!;
+    };
+    for (let i = 0; i < 3; i++) assert.equal(await login("203.0.113.66", "wrong"), 1);
+    assert.equal(await login("203.0.113.66", "right"), 1, "the guessing client is throttled");
+    assert.equal(await login("203.0.113.67", "right"), 0, "another client behind the same balancer logs in");
+    const reasons = proxy.authEvents.map((event) => (event.decision.allowed ? "allowed" : event.decision.reason));
+    assert.deepEqual(reasons, ["bad_credentials", "bad_credentials", "bad_credentials", "throttled", "allowed"]);
+  });
+
   it("a reload that changes proxy_protocol replaces the listener: the new versions apply", async () => {
     const proxy = await start({ proxy_protocol: { versions: [1, 2], trusted: ["127.0.0.1"] } });
     const v1 = serializeProxyHeaderV1({ address: "198.51.100.80", port: 1 }, BALANCER_FRONT);
