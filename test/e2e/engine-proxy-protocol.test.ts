@@ -7,7 +7,13 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
-import { serializeProxyHeaderV1, serializeProxyHeaderV2 } from "@gatehouse-proxy/core/engine";
+import fc from "fast-check";
+import {
+  ProxyHeaderError,
+  parseProxyHeader,
+  serializeProxyHeaderV1,
+  serializeProxyHeaderV2,
+} from "@gatehouse-proxy/core/engine";
 import type { ListenerOptions, ProxiedEndpoint, SessionRecord } from "@gatehouse-proxy/core/engine";
 import type { AuthProvider } from "@gatehouse-proxy/core";
 import type { PolicyOptions } from "@gatehouse-proxy/core/policy";
@@ -321,6 +327,65 @@ describe("PROXY protocol on a listener (engine)", () => {
     assert.equal(await login("203.0.113.67", "right"), 0, "another client behind the same balancer logs in");
     const reasons = proxy.authEvents.map((event) => (event.decision.allowed ? "allowed" : event.decision.reason));
     assert.deepEqual(reasons, ["bad_credentials", "bad_credentials", "bad_credentials", "throttled", "allowed"]);
+  });
+
+  it("mutated headers followed by a greeting, 200 connections: refused without a byte, or answered as the greeting deserves; every session ends", async () => {
+    const proxy = await start({});
+    const valid = fc.oneof(
+      fc
+        .tuple(fc.ipV4(), fc.integer({ min: 0, max: 65535 }))
+        .map(([address, port]) => serializeProxyHeaderV1({ address, port }, BALANCER_FRONT)),
+      fc
+        .tuple(fc.ipV4(), fc.integer({ min: 0, max: 65535 }), fc.uint8Array({ maxLength: 60 }))
+        .map(([address, port, tlv]) =>
+          serializeProxyHeaderV2({ address, port }, BALANCER_FRONT, [{ type: 0x04, value: tlv }]),
+        ),
+    );
+    const mutated = fc
+      .tuple(valid, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }), fc.boolean())
+      .map(([bytes, edits, cut]) => {
+        const copy = Buffer.from(bytes);
+        for (const [at, value] of edits) copy[at % copy.length] = value;
+        return cut ? copy.subarray(0, copy.length - 1) : copy;
+      });
+    const cases = fc.sample(mutated, { numRuns: 200, seed: 18 });
+    const greetingBytes = greeting([NO_AUTH]);
+    const expectations = cases.map((header) => {
+      // The engine must do what the parser says of the same bytes, header then greeting.
+      try {
+        const parsed = parseProxyHeader(Buffer.concat([header, greetingBytes]), [1, 2]);
+        if (parsed === undefined) return "waits";
+        // A header that ends elsewhere than the mutation's end takes or leaves greeting bytes.
+        return parsed.length === header.length ? "greets" : "garbled";
+      } catch (error) {
+        assert.ok(error instanceof ProxyHeaderError);
+        return "refused";
+      }
+    });
+    const play = async (header: Buffer, expected: string): Promise<void> => {
+      const socket = await dial(proxy.port);
+      socket.write(Buffer.concat([header, greetingBytes]));
+      if (expected === "greets") {
+        assert.deepEqual([...(await readExactly(socket, 2))], [5, 0]);
+        socket.destroy();
+      } else if (expected === "refused") {
+        assert.equal((await readToEnd(socket)).length, 0, `refused without a byte: ${header.toString("hex")}`);
+      } else if (expected === "waits") {
+        socket.end(); // a header still incomplete: the client's FIN ends it, without a byte
+        assert.equal((await readToEnd(socket)).length, 0);
+      } else {
+        socket.end(); // whatever the greeting's remains deserve, the session ends
+        await readToEnd(socket);
+      }
+    };
+    for (let i = 0; i < cases.length; i += 20) {
+      await Promise.all(cases.slice(i, i + 20).map((header, j) => play(header, expectations[i + j]!)));
+    }
+    await until(() => proxy.server.stats.activeConnections === 0, "every session ended");
+    assert.equal(proxy.sessions.length, cases.length);
+    const refused = expectations.filter((expected) => expected === "refused" || expected === "waits").length;
+    assert.equal(proxy.sessions.filter((record) => record.reason.startsWith("proxy_header:")).length, refused);
+    assert.ok(refused > 20 && refused < 180, `a mix of outcomes (${String(refused)} refused)`);
   });
 
   it("a reload that changes proxy_protocol replaces the listener: the new versions apply", async () => {
