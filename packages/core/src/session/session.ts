@@ -122,9 +122,10 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
    */
   start(): void {
     const proxyProtocol = this.ctx.options.proxyProtocol;
-    // An unknown address: the peer reset the connection before it was accepted (as HAProxy ends
-    // its health checks); its close event ends the session.
-    if (proxyProtocol !== undefined && this.clientAddress !== undefined) {
+    if (proxyProtocol !== undefined) {
+      // No address: the peer reset the connection before it was accepted, as HAProxy ends its
+      // health checks. Nothing from it is read (its source cannot be checked).
+      if (this.clientAddress === undefined) return this.destroy("health_check");
       const ip = parseIp(this.clientAddress);
       if (ip === undefined || !anyCidrContains(proxyProtocol.trusted, ip)) {
         return this.destroy("proxy_header:untrusted_source");
