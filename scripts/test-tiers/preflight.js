@@ -23,6 +23,7 @@ export const REQUIRED_PROGRAMS = [
   { program: "setpriv", pkg: "util-linux" }, // children die with the test (--pdeathsig)
   { program: "unshare", pkg: "util-linux" }, // the fuzz smoke test's network namespace
   { program: "ip", pkg: "iproute2" },
+  { program: "haproxy", pkg: "haproxy" }, // the load balancer in front of gatehouse (PROXY protocol)
 ];
 
 /** Headers the compiled C program includes (cc alone does not bring them). */

@@ -23,7 +23,7 @@ export type { EngineClock } from "./util/clock.js";
 export type { ShedCounts } from "./stats.js";
 export type { ShedReason } from "./listener/admission.js";
 export { ListenerConfigError, hostPort, listenerOptionsSchema, parseHostPort } from "./listener/options.js";
-export type { ListenerOptions, ResolvedListenerOptions } from "./listener/options.js";
+export type { ListenerOptions, ResolvedListenerOptions, ResolvedProxyProtocol } from "./listener/options.js";
 export { AuthConfigError } from "./auth/pipeline-options.js";
 export { AuthPipeline } from "./auth/pipeline.js";
 export type { AuthCacheOptions, AuthChainEntry, AuthThrottleOptions } from "./auth/pipeline-options.js";
@@ -63,6 +63,21 @@ export {
 } from "./protocol/constants.js";
 export type { ReplyCode } from "./protocol/constants.js";
 export { parseGreeting, parseReply, parseRequest, parseUserPass } from "./protocol/parse.js";
+export {
+  PROXY_HEADER_MAX_BYTES,
+  PROXY_V1_MAX_BYTES,
+  ProxyHeaderError,
+  parseProxyHeader,
+  serializeProxyHeaderV1,
+  serializeProxyHeaderV2,
+} from "./protocol/proxy-header.js";
+export type {
+  ProxiedEndpoint,
+  ProxyHeader,
+  ProxyHeaderRefusal,
+  ProxyHeaderTlv,
+  ProxyProtocolVersion,
+} from "./protocol/proxy-header.js";
 export type {
   Greeting,
   Parsed,

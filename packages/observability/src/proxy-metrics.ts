@@ -8,7 +8,7 @@ import type {
 } from "@gatehouse-proxy/core/engine";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { classifyAuthDecision } from "@gatehouse-proxy/core/engine";
-import { sessionDialedOut, sessionHadTunnel } from "./session-outcome.js";
+import { proxyHeaderRefusal, sessionDialedOut, sessionHadTunnel, sessionWasHealthCheck } from "./session-outcome.js";
 
 /** Auth latency buckets in seconds: 1 ms to 10 s. */
 export const AUTH_DURATION_BUCKETS: readonly number[] = [
@@ -168,6 +168,18 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
     labelNames: ["listener"],
     registers: [registry],
   });
+  const proxyHeaderRefused = new Counter({
+    name: "proxy_proxy_header_refused_total",
+    help: "Connections to a proxy_protocol listener closed before SOCKS for their PROXY header, by listener and reason (untrusted_source, missing, malformed, truncated, oversized, timeout, version_not_enabled, unsupported_family, unsupported_protocol)",
+    labelNames: ["listener", "reason"],
+    registers: [registry],
+  });
+  const healthChecks = new Counter({
+    name: "proxy_proxy_header_health_checks_total",
+    help: "Load balancer health checks on a proxy_protocol listener: a PROXY v2 LOCAL header, then the connection closed",
+    labelNames: ["listener"],
+    registers: [registry],
+  });
   const bytesUp = new Counter({
     name: "proxy_bytes_client_to_dest_total",
     help: "Bytes relayed from clients to destinations, counted when the session ends",
@@ -221,6 +233,9 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
       const labels = { listener: record.listener };
       (sessionHadTunnel(record) ? completed : failed).inc(labels);
       if (sessionDialedOut(record)) outbound.inc(labels);
+      const refusal = proxyHeaderRefusal(record);
+      if (refusal !== undefined) proxyHeaderRefused.inc({ ...labels, reason: refusal });
+      else if (sessionWasHealthCheck(record)) healthChecks.inc(labels);
       bytesUp.inc(labels, record.bytesClientToDest);
       bytesDown.inc(labels, record.bytesDestToClient);
     },

@@ -90,6 +90,7 @@ export class Listener {
       admission: {
         settled: (session) => this.settled(session),
         closed: (session) => this.closed(session),
+        readmit: (session) => this.readmit(session),
       },
     };
     const { maxConnections } = shared.options;
@@ -249,6 +250,7 @@ export class Listener {
     const session = new Session(socket, this.ctx);
     this.unauthenticated.add(session);
     this.admission.unauthenticated.add(session);
+    session.start();
   }
 
   private acceptTls(socket: Socket): void {
@@ -287,6 +289,21 @@ export class Listener {
   private admit(ip: string): boolean {
     const limit = this.ownLimit ?? this.admission.budget;
     if (!limit.admit(this.name)) return false;
+    // Behind a balancer the socket's address is the balancer's: the per-IP limit waits for the header.
+    if (this.ctx.options.proxyProtocol !== undefined) return true;
+    return this.admitPerIp(ip);
+  }
+
+  /** A session whose client address changed (PROXY header): counted again under the new one. */
+  private readmit(session: Admittable): boolean {
+    if (!this.admitPerIp(session.clientIp)) return false;
+    this.unauthenticated.add(session);
+    this.admission.unauthenticated.add(session);
+    return true;
+  }
+
+  /** `max_unauthenticated_per_ip`: room for one more from `ip`, evicting its oldest silent one if need be. */
+  private admitPerIp(ip: string): boolean {
     const perIp = this.ctx.options.maxUnauthenticatedPerIp;
     if (perIp === 0 || this.unauthenticated.count(ip) < perIp) return true;
     const victim = this.unauthenticated.oldestEvictable(ip);

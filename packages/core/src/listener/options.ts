@@ -3,9 +3,12 @@ import { isIP } from "node:net";
 import { parseDuration } from "../util/duration.js";
 import type { Duration } from "../util/duration.js";
 import { z } from "zod";
-import { durationAtLeast, durationOr, flag, isBoolean, isFalse } from "../config/fields.js";
+import { durationAtLeast, durationOr, flag, isBoolean, isFalse, nonEmptyList, parsedString } from "../config/fields.js";
 import { formatIssues } from "../config/issues.js";
 import { listenerPolicySchema } from "../policy/options.js";
+import { parseCidr } from "../policy/cidr.js";
+import type { CidrRange } from "../policy/cidr.js";
+import type { ProxyProtocolVersion } from "../protocol/proxy-header.js";
 
 /** `host:port`; IPv6 as `[::1]:1080`. */
 export const hostPort = z
@@ -22,6 +25,20 @@ export const hostPort = z
       });
     }
   });
+
+/**
+ * PROXY protocol (HAProxy's v1/v2 header) in front of every connection: which versions are
+ * accepted and which balancer addresses may send one. Every connection to such a listener must
+ * come from a trusted address and start with a header.
+ */
+const proxyProtocolSchema = z.strictObject({
+  /** Default: both. */
+  versions: nonEmptyList(z.literal([1, 2], { error: "expected 1 or 2" }))
+    .refine((versions) => new Set(versions).size === versions.length, "a version is listed twice")
+    .optional(),
+  /** The balancers' addresses or networks (`10.0.0.0/8`, `2001:db8::/32`, `127.0.0.1`). */
+  trusted: nonEmptyList(parsedString(parseCidr), "expected a non-empty list of addresses or CIDRs"),
+});
 
 /** A timeout that cannot be off. */
 const timeout = durationAtLeast(1, "must be greater than zero");
@@ -72,6 +89,7 @@ export const listenerOptionsSchema = z
     /** PEM file; when use_tls is set without it, a self-signed certificate is generated. */
     tls_certificate: z.string().min(1).optional(),
     tls_private_key: z.string().min(1).optional(),
+    proxy_protocol: proxyProtocolSchema.optional(),
     /** This listener's rules, evaluated before the top-level policy's (compiled with it, see policy/compile.ts). */
     policy: listenerPolicySchema.optional(),
   })
@@ -80,6 +98,10 @@ export const listenerOptionsSchema = z
     const hasKey = options.tls_private_key !== undefined;
     if (options.use_tls !== true && (hasCertificate || hasKey)) {
       ctx.addIssue({ code: "custom", message: "tls_certificate/tls_private_key need use_tls: true" });
+    }
+    if (options.use_tls === true && options.proxy_protocol !== undefined) {
+      // The header comes before the TLS handshake; reading it there is not built yet.
+      ctx.addIssue({ code: "custom", message: "proxy_protocol cannot be combined with use_tls (yet)" });
     }
     if (hasCertificate !== hasKey) {
       ctx.addIssue({ code: "custom", message: "tls_certificate and tls_private_key go together" });
@@ -110,6 +132,15 @@ export interface ResolvedListenerOptions {
   /** 0 = no limit. */
   readonly maxUnauthenticatedPerIp: number;
   readonly tls: { readonly certificateFile?: string; readonly privateKeyFile?: string } | undefined;
+  /** Set: every connection must come from `trusted` and start with a PROXY header of `versions`. */
+  readonly proxyProtocol: ResolvedProxyProtocol | undefined;
+}
+
+/** A listener's `proxy_protocol`, with its CIDRs parsed. */
+export interface ResolvedProxyProtocol {
+  /** Sorted; an array (not a Set) so that a reload compares it (server.ts keys listeners by JSON). */
+  readonly versions: readonly ProxyProtocolVersion[];
+  readonly trusted: readonly CidrRange[];
 }
 
 /** Invalid listener options; `problems` names every bad value with its config path. */
@@ -157,6 +188,13 @@ export function resolveListenerOptions(input: ListenerOptions, path: string): Re
     keepAliveMs,
     maxConnections: options.max_connections ?? 0,
     maxUnauthenticatedPerIp: options.max_unauthenticated_per_ip ?? DEFAULT_MAX_UNAUTHENTICATED_PER_IP,
+    proxyProtocol:
+      options.proxy_protocol === undefined
+        ? undefined
+        : {
+            versions: [...(options.proxy_protocol.versions ?? [1, 2])].sort(),
+            trusted: options.proxy_protocol.trusted.map(parseCidr),
+          },
     tls: options.use_tls
       ? {
           ...(options.tls_certificate !== undefined && { certificateFile: options.tls_certificate }),

@@ -104,6 +104,11 @@ export interface ListenerContext {
     settled(session: Admittable): void;
     /** Ended (after the stats were updated). */
     closed(session: Admittable): void;
+    /**
+     * Counts a settled session as unauthenticated again under the client address it has now
+     * (after a PROXY header), applying `max_unauthenticated_per_ip` to it; false = refused.
+     */
+    readmit(session: Admittable): boolean;
   };
 }
 

@@ -112,7 +112,8 @@ export function reportNameRefused(
  * for evictions and for anonymous failures (nobody authenticated, no request made), which go
  * to debug: one line each would let an anonymous client write the log as fast as it can
  * connect. Evictions are logged as counts (connection_limit_reached, unauthenticated_limit);
- * anonymous failures are counted in the handshake_failures summary.
+ * anonymous failures (refused PROXY headers among them) are counted in the handshake_failures
+ * summary; a balancer's health check (PROXY v2 LOCAL, then close) is no failure at all.
  */
 export function reportSessionEnd(ctx: ListenerContext, record: SessionRecord, anonymousFailure: boolean): void {
   ctx.hooks.onSessionEnd?.(record);
@@ -130,7 +131,8 @@ export function reportSessionEnd(ctx: ListenerContext, record: SessionRecord, an
     reason: record.reason,
     relay: record.relay,
   };
-  const evicted = record.reason.startsWith("evicted:");
-  if (anonymousFailure && !evicted) ctx.handshakeFailures.record(record.reason);
-  ctx.logger[evicted || anonymousFailure ? "debug" : "info"](fields, "session end");
+  // Shed by admission control (logged as counts) or a balancer's health check: neither is a failure.
+  const quiet = /^(?:evicted|refused):/.test(record.reason) || record.reason === "health_check";
+  if (anonymousFailure && !quiet) ctx.handshakeFailures.record(record.reason);
+  ctx.logger[quiet || anonymousFailure ? "debug" : "info"](fields, "session end");
 }

@@ -4,6 +4,8 @@ import { Command, Method, Reply } from "../protocol/constants.js";
 import type { ReplyCode } from "../protocol/constants.js";
 import { ProtocolError, RefusedNameError } from "../protocol/errors.js";
 import { parseGreeting, parseRequest, parseUserPass } from "../protocol/parse.js";
+import { ProxyHeaderError, parseProxyHeader } from "../protocol/proxy-header.js";
+import type { ProxyHeader } from "../protocol/proxy-header.js";
 import type { Greeting, SocksRequest, UserPassCredentials } from "../protocol/parse.js";
 import {
   AUTH_FAILURE,
@@ -16,6 +18,7 @@ import {
 } from "../protocol/serialize.js";
 import { authorize, authorizeName, limitDenial } from "../policy/authorize.js";
 import type { AccessRequest, LimitsToHold, PolicyDenial, Requester } from "../policy/authorize.js";
+import { anyCidrContains } from "../policy/cidr.js";
 import { isUnspecifiedAddress, parseIp } from "../policy/ip.js";
 import type { LimitExceeded, LimitSlot } from "../policy/limits.js";
 import { Relay } from "../relay/relay.js";
@@ -41,6 +44,8 @@ const State = {
   /** A failure reply was sent; reading and discarding until the client closes or lingering ends. */
   Closing: 7,
   Closed: 8,
+  /** Before the greeting on a `proxy_protocol` listener: reading the balancer's PROXY header. */
+  ProxyHeader: 9,
 } as const;
 type State = (typeof State)[keyof typeof State];
 
@@ -87,17 +92,17 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   /** Aborts a host name lookup in flight: at the connect timeout or when the session ends. */
   private lookupAbort: AbortController | undefined;
   private endReason: string | undefined;
-  readonly peer: string;
-  readonly clientAddress: string | undefined;
-  readonly clientIp: string;
+  /** Who the client is: the socket's peer, until a PROXY header names the balancer's client. */
+  private origin: ClientOrigin;
+  /** A PROXY v2 LOCAL header arrived: the balancer's own connection, usually a health check. */
+  private balancerConnection = false;
 
   constructor(
     private client: Socket,
     private readonly ctx: ListenerContext,
   ) {
-    this.peer = formatSocketAddress(client.remoteAddress, client.remotePort);
-    this.clientAddress = client.remoteAddress;
-    this.clientIp = client.remoteAddress === undefined ? "unknown" : unmapIPv4(client.remoteAddress);
+    this.origin = clientOrigin(client.remoteAddress, client.remotePort);
+    if (ctx.options.proxyProtocol !== undefined) this.state = State.ProxyHeader;
     this.startedAt = ctx.wheel.now();
     this.handshakeDeadline = this.startedAt + ctx.options.handshakeTimeoutMs;
     ctx.stats.connectionsAccepted++;
@@ -109,7 +114,39 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     socket.on("end", onClientEnd);
     socket.on("error", onSocketError);
     socket.on("close", onSocketClose);
+  }
+
+  /**
+   * Called once admission control counts the session. A `proxy_protocol` listener refuses a
+   * source it does not trust before reading anything: its header would be believed otherwise.
+   */
+  start(): void {
+    const proxyProtocol = this.ctx.options.proxyProtocol;
+    if (proxyProtocol !== undefined) {
+      // No address: the peer reset the connection before it was accepted, as HAProxy ends its
+      // health checks. Nothing from it is read (its source cannot be checked).
+      if (this.clientAddress === undefined) return this.destroy("health_check");
+      const ip = parseIp(this.clientAddress);
+      if (ip === undefined || !anyCidrContains(proxyProtocol.trusted, ip)) {
+        return this.destroy("proxy_header:untrusted_source");
+      }
+    }
     this.armStepDeadline();
+  }
+
+  /** The client's `ip:port` (IPv6 in brackets): logs, records, `conn_meta.peer_address`. */
+  get peer(): string {
+    return this.origin.peer;
+  }
+
+  /** The client's address as the socket (or the PROXY header) gave it; undefined when unknown. */
+  get clientAddress(): string | undefined {
+    return this.origin.address;
+  }
+
+  /** The key per-IP limits count the client under (IPv4 unmapped, `unknown` when unknown). */
+  get clientIp(): string {
+    return this.origin.ip;
   }
 
   // --- Bytes in ------------------------------------------------------------------------------
@@ -123,14 +160,25 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   private advance(): void {
     this.parsePending();
     const waitingForBytes =
-      this.state === State.Greeting || this.state === State.Credentials || this.state === State.Request;
-    if (waitingForBytes && this.clientFinished) this.destroy("client_closed_during_handshake");
+      this.state === State.ProxyHeader ||
+      this.state === State.Greeting ||
+      this.state === State.Credentials ||
+      this.state === State.Request;
+    if (waitingForBytes && this.clientFinished)
+      this.destroy(this.clientLeftReason() ?? "client_closed_during_handshake");
   }
 
   private parsePending(): void {
     try {
       while (this.pending !== undefined) {
         switch (this.state) {
+          case State.ProxyHeader: {
+            const parsed = parseProxyHeader(this.pending, this.ctx.options.proxyProtocol!.versions);
+            if (parsed === undefined) return;
+            this.consume(parsed.length);
+            if (!this.onProxyHeader(parsed.value)) return;
+            break;
+          }
           case State.Greeting: {
             const parsed = parseGreeting(this.pending);
             if (parsed === undefined) return;
@@ -157,6 +205,11 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
         }
       }
     } catch (error) {
+      if (error instanceof ProxyHeaderError) {
+        // No SOCKS reply: the client has not spoken SOCKS yet.
+        this.pending = undefined;
+        return this.destroy(`proxy_header:${error.reason}`);
+      }
       if (!(error instanceof ProtocolError)) throw error;
       this.onProtocolError(error);
     }
@@ -181,6 +234,39 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       default:
         return this.destroy(`protocol_error:${error.code}`);
     }
+  }
+
+  // --- PROXY header --------------------------------------------------------------------------
+
+  /**
+   * The balancer's header: its client becomes this session's client for everything that
+   * follows (policy, limits, throttle, conn_meta, logs). The per-IP admission limit, not
+   * applied to the balancer's address at accept, applies now to the address the session has.
+   * False when that limit refused the session.
+   */
+  private onProxyHeader(header: ProxyHeader): boolean {
+    this.balancerConnection = header.command === "local";
+    const { admission } = this.ctx;
+    admission.settled(this); // leaves the per-IP sets under the address it was counted by
+    if (header.source !== undefined) this.origin = clientOrigin(header.source.address, header.source.port);
+    if (!admission.readmit(this)) {
+      this.destroy("refused:unauthenticated_per_ip");
+      return false;
+    }
+    this.state = State.Greeting;
+    this.armStepDeadline();
+    return true;
+  }
+
+  /**
+   * Why the session ends when its client closes or resets it before the handshake is done. A
+   * balancer's health check is no failure: it opens a connection and closes it (HAProxy with a
+   * reset) before any byte, or after a PROXY v2 LOCAL header and before a greeting.
+   */
+  private clientLeftReason(): string | undefined {
+    if (this.state === State.ProxyHeader) return this.pending === undefined ? "health_check" : "proxy_header:truncated";
+    if (this.balancerConnection && this.state === State.Greeting && this.pending === undefined) return "health_check";
+    return undefined;
   }
 
   // --- Greeting ------------------------------------------------------------------------------
@@ -528,7 +614,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
         this.clientFinished = true;
         return;
       default:
-        return this.destroy("client_closed_during_handshake");
+        return this.destroy(this.clientLeftReason() ?? "client_closed_during_handshake");
     }
   }
 
@@ -547,7 +633,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       }
       return;
     }
-    if (socket === this.client) this.destroy("client_closed_during_handshake");
+    if (socket === this.client) this.destroy(this.clientLeftReason() ?? "client_closed_during_handshake");
     // a failed dial is handled by its error
   }
 
@@ -557,7 +643,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       return this.failRequest(replyForDialError(error), `connect_failed:${error.code ?? "unknown"}`);
     }
     const side = socket === this.client ? "client" : "dest";
-    this.destroy(`${side}_error:${error.code ?? "unknown"}`);
+    const left = socket === this.client ? this.clientLeftReason() : undefined;
+    this.destroy(left ?? `${side}_error:${error.code ?? "unknown"}`);
   }
 
   /** The handshake's deadlines (step, whole handshake, connect) and the linger after a refusal. */
@@ -568,6 +655,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       case State.Relaying:
       case State.Closed:
         return;
+      case State.ProxyHeader:
+        return this.destroy(now >= this.handshakeDeadline ? "handshake_timeout" : "proxy_header:timeout");
       case State.Connecting:
         return this.failRequest(
           Reply.TtlExpired,
@@ -615,6 +704,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   /** Waiting on the client before any login (or lingering after a refusal): may make room for another. */
   get evictable(): boolean {
     switch (this.state) {
+      case State.ProxyHeader:
       case State.Greeting:
       case State.Credentials:
       case State.Closing:
@@ -676,6 +766,20 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     const anonymousFailure = relay === undefined && this.auth === undefined && !this.requestReceived;
     reportSessionEnd(ctx, record, anonymousFailure);
   }
+}
+
+interface ClientOrigin {
+  readonly peer: string;
+  readonly address: string | undefined;
+  readonly ip: string;
+}
+
+function clientOrigin(address: string | undefined, port: number | undefined): ClientOrigin {
+  return {
+    peer: formatSocketAddress(address, port),
+    address,
+    ip: address === undefined ? "unknown" : unmapIPv4(address),
+  };
 }
 
 const COMMAND_NAMES: Readonly<Record<number, string>> = {

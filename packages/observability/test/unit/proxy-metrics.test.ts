@@ -107,6 +107,23 @@ describe("createProxyMetrics", () => {
     assert.equal(valueOf(samples, "proxy_bytes_dest_to_client_total", { listener: "tls" }), 2);
   });
 
+  it("PROXY header refusals by reason and balancer health checks, per listener", async () => {
+    const metrics = createProxyMetrics();
+    const onSessionEnd = (ended: SessionRecord): void => metrics.hooks.onSessionEnd?.(ended);
+    onSessionEnd(record({ reason: "proxy_header:untrusted_source" }));
+    onSessionEnd(record({ reason: "proxy_header:untrusted_source" }));
+    onSessionEnd(record({ reason: "proxy_header:timeout" }));
+    onSessionEnd(record({ reason: "health_check" }));
+    onSessionEnd(record({ reason: "client_closed_during_handshake" }));
+    const samples = parseMetrics(await metrics.registry.metrics());
+    const refused = (reason: string): number | undefined =>
+      valueOf(samples, "proxy_proxy_header_refused_total", { listener: "main", reason });
+    assert.equal(refused("untrusted_source"), 2);
+    assert.equal(refused("timeout"), 1);
+    assert.equal(valueOf(samples, "proxy_proxy_header_health_checks_total", { listener: "main" }), 1);
+    assert.equal(valueOf(samples, "proxy_connections_failed_total", { listener: "main" }), 5);
+  });
+
   it("auth decisions are counted by provider, outcome and reason, with durations in seconds", async () => {
     const metrics = createProxyMetrics();
     const onAuthDecision = (event: AuthEvent): void => metrics.hooks.onAuthDecision?.(event);
