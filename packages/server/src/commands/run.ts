@@ -1,7 +1,12 @@
 import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import { parseDuration } from "@gatehouse-proxy/core";
 import type { AuthChainEntry, ProxyServer, SharedState, SpliceBackend } from "@gatehouse-proxy/core/engine";
-import { DEFAULT_ADMIN_LISTEN, createAdminServer, createProxyMetrics } from "@gatehouse-proxy/observability";
+import {
+  DEFAULT_ADMIN_LISTEN,
+  createAdminServer,
+  createProxyMetrics,
+  stateStoreErrorCounter,
+} from "@gatehouse-proxy/observability";
 import type { AdminServer, Registry } from "@gatehouse-proxy/observability";
 import type { Logger as PinoLogger } from "pino";
 import type { DependencyContainer } from "tsyringe";
@@ -13,6 +18,7 @@ import { policyRuleCount } from "../wiring/policy-summary.js";
 import { formatAddress } from "../wiring/format-address.js";
 import { createRootContainer, followingResolver } from "../wiring/root-container.js";
 import type { Prepared } from "./prepare.js";
+import type { StoreHealth } from "../state/store-health.js";
 
 export interface Running {
   readonly server: ProxyServer;
@@ -39,6 +45,8 @@ export interface RunOptions {
   readonly sharedState?: SharedState;
   /** The event of the line logged once listening; default `started`. */
   readonly startedEvent?: string;
+  /** The Redis state store's health, counted in this process's metrics. */
+  readonly stateHealth?: StoreHealth;
 }
 
 /** The composition root: root container, provider instances (init in order), then the proxy. */
@@ -55,6 +63,7 @@ export async function runProxy(
   /** Old providers waiting for their last login to settle before they are closed. */
   const closing = new Set<Promise<void>>();
   const metrics = createProxyMetrics();
+  if (options.stateHealth !== undefined) options.stateHealth.onFailure(stateStoreErrorCounter(metrics.registry));
   let server: ProxyServer;
   try {
     server = createProxyServer({

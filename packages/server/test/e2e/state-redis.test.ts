@@ -1,0 +1,261 @@
+// `state: {store: redis}` (issue 18): two real `gatehouse` processes side by side on one real
+// redis-server share their connection limits (leases) and the failure throttle; a `kill -9`ed
+// instance's leases expire within lease_ttl; Redis killed and restarted gives the configured
+// fail mode (deny: refused; allow: local state), logged once and counted, then recovery without
+// restarting gatehouse.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { hashPassword } from "@gatehouse-proxy/core";
+import { startRedis } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
+import type { RedisServer } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
+import { startCli } from "../helpers/cli.js";
+import type { RunningCli } from "../helpers/cli.js";
+import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
+import { NOT_ALLOWED, SUCCEEDED, attempt, waitFor } from "../helpers/socks-attempt.js";
+import type { Attempt } from "../helpers/socks-attempt.js";
+import { adminGet, metricValue, startEcho } from "../helpers/tunnel.js";
+
+const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2" } as const;
+
+/** A config for one instance of the fleet. */
+async function fleetConfig(
+  redis: RedisServer,
+  prefix: string,
+  options: { readonly onStoreError?: "deny" | "allow"; readonly top?: readonly string[] } = {},
+): Promise<string> {
+  const [alice, bob] = await Promise.all([
+    hashPassword(PASSWORDS.alice, CHEAP_SCRYPT),
+    hashPassword(PASSWORDS.bob, CHEAP_SCRYPT),
+  ]);
+  return [
+    "listeners:",
+    "  - listen: 127.0.0.1:0",
+    "auth:",
+    "  provider: local",
+    "  cache: false",
+    "  throttle: { max_failures: 3, window: 60s, block: 60s }",
+    "  providers:",
+    "    local:",
+    "      use: static",
+    "      users:",
+    `        alice: { password: "${alice}" }`,
+    `        bob: { password: "${bob}" }`,
+    "policy:",
+    "  default: allow",
+    "  max_connections_per_identity: 3",
+    "  max_connections_per_ip: 4",
+    "state:",
+    "  store: redis",
+    `  url: ${redis.url}`,
+    `  key_prefix: "${prefix}"`,
+    "  lease_ttl: 1s",
+    `  on_store_error: ${options.onStoreError ?? "deny"}`,
+    "admin:",
+    "  listen: 127.0.0.1:0",
+    "shutdown_timeout: 1s",
+    ...(options.top ?? []),
+  ].join("\n");
+}
+
+function closeAll(attempts: readonly Attempt[]): void {
+  for (const { socket } of attempts) socket.destroy();
+}
+
+function granted(attempts: readonly Attempt[]): Attempt[] {
+  return attempts.filter((one) => one.result === SUCCEEDED);
+}
+
+async function leaseCount(redis: RedisServer, key: string): Promise<number> {
+  return Number((await redis.cli("ZCARD", key)).trim());
+}
+
+describe("state: redis — two instances share limits and the throttle", () => {
+  const fixture = makeFixtureDir();
+  const prefix = "gh-test-fleet:";
+  let redis: RedisServer;
+  let echo: Awaited<ReturnType<typeof startEcho>>;
+  let a: RunningCli;
+  let b: RunningCli;
+
+  before(async () => {
+    redis = await startRedis();
+    echo = await startEcho();
+    const file = fixture.write("fleet.yaml", await fleetConfig(redis, prefix));
+    [a, b] = await Promise.all([startCli(["--config", file]), startCli(["--config", file])]);
+  });
+
+  after(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    echo.close();
+    await redis.stop();
+    fixture.remove();
+  });
+
+  it("a per-identity limit of 3 holds across both instances under concurrent connects", async () => {
+    const attempts = await Promise.all(
+      Array.from({ length: 8 }, (_, index) =>
+        attempt((index % 2 === 0 ? a : b).ports[0]!, echo.port, { user: "alice", password: PASSWORDS.alice }),
+      ),
+    );
+    try {
+      assert.equal(granted(attempts).length, 3, `results: ${attempts.map((one) => String(one.result)).join(",")}`);
+      assert.ok(attempts.every((one) => one.result === SUCCEEDED || one.result === NOT_ALLOWED));
+      assert.equal(await leaseCount(redis, `${prefix}leases:identity:alice`), 3);
+    } finally {
+      closeAll(attempts);
+    }
+    await waitFor(async () => (await leaseCount(redis, `${prefix}leases:identity:alice`)) === 0, "leases released");
+  });
+
+  it("a per-IP limit of 4 holds across both instances (no identity)", async () => {
+    const attempts = await Promise.all(
+      Array.from({ length: 8 }, (_, index) =>
+        attempt((index % 2 === 0 ? a : b).ports[0]!, echo.port, { localAddress: "127.0.0.3" }),
+      ),
+    );
+    try {
+      assert.equal(granted(attempts).length, 4, `results: ${attempts.map((one) => String(one.result)).join(",")}`);
+      assert.equal(await leaseCount(redis, `${prefix}leases:ip:127.0.0.3`), 4);
+      // No per-identity lease is taken for a session without an identity.
+      assert.equal((await redis.cli("KEYS", `${prefix}leases:identity:*`)).trim(), "");
+    } finally {
+      closeAll(attempts);
+    }
+  });
+
+  it("failures on one instance throttle the address on the other", async () => {
+    for (let index = 0; index < 3; index++) {
+      const failed = await attempt(a.ports[0]!, echo.port, {
+        user: "bob",
+        password: "wrong",
+        localAddress: "127.0.0.4",
+      });
+      assert.equal(failed.result, "auth_failed");
+    }
+    await waitFor(
+      async () => (await redis.cli("EXISTS", `${prefix}throttle:blocked:address:127.0.0.4`)).trim() === "1",
+      "the address block in Redis",
+    );
+    const throttled = await attempt(b.ports[0]!, echo.port, {
+      user: "bob",
+      password: PASSWORDS.bob,
+      localAddress: "127.0.0.4",
+    });
+    assert.equal(throttled.result, "auth_failed", "the right password from the blocked address is refused on b");
+    const elsewhere = await attempt(b.ports[0]!, echo.port, {
+      user: "bob",
+      password: PASSWORDS.bob,
+      localAddress: "127.0.0.5",
+    });
+    assert.equal(elsewhere.result, SUCCEEDED, "the same login from another address works");
+    elsewhere.socket.destroy();
+  });
+
+  it("kill -9 of one instance frees its leases within lease_ttl", async () => {
+    const held = await Promise.all(
+      Array.from({ length: 3 }, () => attempt(b.ports[0]!, echo.port, { user: "alice", password: PASSWORDS.alice })),
+    );
+    assert.deepEqual(
+      held.map((one) => one.result),
+      [SUCCEEDED, SUCCEEDED, SUCCEEDED],
+    );
+    const refused = await attempt(a.ports[0]!, echo.port, { user: "alice", password: PASSWORDS.alice });
+    assert.equal(refused.result, NOT_ALLOWED, "b's three leases count on a");
+    await b.stop("SIGKILL");
+    const killedAt = Date.now();
+    let next: Attempt | undefined;
+    await waitFor(
+      async () => {
+        const one = await attempt(a.ports[0]!, echo.port, { user: "alice", password: PASSWORDS.alice });
+        if (one.result === SUCCEEDED) next = one;
+        return next !== undefined;
+      },
+      "a lease for alice on a",
+      5000,
+    );
+    const freedMs = Date.now() - killedAt;
+    next?.socket.destroy();
+    closeAll(held);
+    // lease_ttl is 1 s; the slack is for the attempts themselves on a loaded machine.
+    assert.ok(freedMs < 2500, `freed after ${String(freedMs)} ms`);
+  });
+});
+
+describe("state: redis — Redis killed and restarted", () => {
+  const fixture = makeFixtureDir();
+  let redis: RedisServer;
+  let echo: Awaited<ReturnType<typeof startEcho>>;
+  let deny: RunningCli;
+  let allow: RunningCli;
+
+  before(async () => {
+    redis = await startRedis();
+    echo = await startEcho();
+    const denyFile = fixture.write("deny.yaml", await fleetConfig(redis, "gh-deny:"));
+    const allowFile = fixture.write("allow.yaml", await fleetConfig(redis, "gh-allow:", { onStoreError: "allow" }));
+    deny = await startCli(["--config", denyFile]);
+    allow = await startCli(["--config", allowFile]);
+  });
+
+  after(async () => {
+    await Promise.all([deny.stop(), allow.stop()]);
+    echo.close();
+    await redis.stop();
+    fixture.remove();
+  });
+
+  it("deny refuses tunnels that need a slot while Redis is down, allow keeps serving; both recover", async () => {
+    const denyFrom = deny.stdout().length;
+    const allowFrom = allow.stdout().length;
+    await redis.kill();
+    for (let index = 0; index < 2; index++) {
+      // Without an identity: only the per-IP limit needs the store.
+      const refused = await attempt(deny.ports[0]!, echo.port, { localAddress: "127.0.0.6" });
+      assert.equal(refused.result, NOT_ALLOWED, "deny: limit_store_unavailable");
+      const served = await attempt(allow.ports[0]!, echo.port, { localAddress: "127.0.0.6" });
+      assert.equal(served.result, SUCCEEDED, "allow: this instance's own state");
+      served.socket.destroy();
+    }
+    // A login needs the throttle: deny refuses it (a backend error); allow asks its own throttle.
+    const login = await attempt(deny.ports[0]!, echo.port, { user: "alice", password: PASSWORDS.alice });
+    assert.equal(login.result, "auth_failed");
+    const localLogin = await attempt(allow.ports[0]!, echo.port, { user: "alice", password: PASSWORDS.alice });
+    assert.equal(localLogin.result, SUCCEEDED);
+    localLogin.socket.destroy();
+    const end = await deny.waitForEvent("session_end", denyFrom);
+    assert.equal(end.reason, "policy_denied:limit_store_unavailable");
+    const outage = (proxy: RunningCli, from: number): number =>
+      proxy
+        .stdout()
+        .slice(from)
+        .split("\n")
+        .filter((line) => line.includes('"event":"state_store_unavailable"')).length;
+    await deny.waitForEvent("state_store_unavailable", denyFrom);
+    await allow.waitForEvent("state_store_unavailable", allowFrom);
+    assert.equal(outage(deny, denyFrom), 1, "one line per outage, not per connection");
+    assert.equal(outage(allow, allowFrom), 1);
+    const denied = metricValue((await adminGet(deny.adminPort!, "/metrics")).body, "proxy_state_store_errors_total", {
+      action: "denied",
+    });
+    const local = metricValue((await adminGet(allow.adminPort!, "/metrics")).body, "proxy_state_store_errors_total", {
+      action: "local",
+    });
+    assert.ok(denied >= 2, `denied ${String(denied)}`);
+    assert.ok(local >= 2, `local ${String(local)}`);
+
+    await redis.restart();
+    let back: Attempt | undefined;
+    await waitFor(
+      async () => {
+        const one = await attempt(deny.ports[0]!, echo.port, { user: "alice", password: PASSWORDS.alice });
+        if (one.result === SUCCEEDED) back = one;
+        else one.socket.destroy();
+        return back !== undefined;
+      },
+      "deny to serve again after Redis restarted",
+      15_000,
+    );
+    back?.socket.destroy();
+    await deny.waitForEvent("state_store_recovered", denyFrom);
+  });
+});
