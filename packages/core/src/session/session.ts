@@ -91,6 +91,11 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   readonly clientAddress: string | undefined;
   readonly clientIp: string;
 
+  /** Whether authentication named `identity` (a revocation ends such sessions). */
+  authenticatedAs(identity: string): boolean {
+    return this.auth?.identities.some((named) => named.identity === identity) ?? false;
+  }
+
   constructor(
     private client: Socket,
     private readonly ctx: ListenerContext,

@@ -73,6 +73,7 @@ export async function runConfigCommand(file: string, noSplice = false): Promise<
       ...(store !== undefined && {
         sharedState: { limits: store.limits, throttle: store.throttle },
         stateHealth: store.health,
+        publishRevocation: (identity: string) => store.publishRevocation(identity),
       }),
     });
   } catch (error) {
@@ -80,6 +81,7 @@ export async function runConfigCommand(file: string, noSplice = false): Promise<
     throw error;
   }
   state.running = started;
+  store?.onRevocation((identity) => started.revoke(identity));
   onShutdown = async (timeoutMs) => {
     await started.stop({ drainMs: timeoutMs });
     await store?.close();

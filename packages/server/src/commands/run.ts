@@ -1,6 +1,6 @@
 import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import { parseDuration } from "@gatehouse-proxy/core";
-import type { AuthChainEntry, ProxyServer, SharedState, SpliceBackend } from "@gatehouse-proxy/core/engine";
+import type { AuthChainEntry, ProxyServer, Revoked, SharedState, SpliceBackend } from "@gatehouse-proxy/core/engine";
 import {
   DEFAULT_ADMIN_LISTEN,
   createAdminServer,
@@ -36,6 +36,8 @@ export interface Running {
    * stays in force and the error is thrown. Reloads run one at a time.
    */
   reload(next: Prepared): Promise<void>;
+  /** Ends `identity`'s tunnels here and forgets its cached logins (a revocation that reached this process). */
+  revoke(identity: string): Revoked;
   /** Stops accepting, lets tunnels drain up to `drainMs` (default 0), closes the admin listener and providers. */
   stop(options?: { readonly drainMs?: number }): Promise<void>;
 }
@@ -47,6 +49,8 @@ export interface RunOptions {
   readonly startedEvent?: string;
   /** The Redis state store's health, counted in this process's metrics. */
   readonly stateHealth?: StoreHealth;
+  /** What POST /api/revoke does (publish to the fleet); default: revoke in this process. */
+  readonly publishRevocation?: (identity: string) => Promise<void>;
 }
 
 /** The composition root: root container, provider instances (init in order), then the proxy. */
@@ -92,6 +96,12 @@ export async function runProxy(
       listen: prepared.admin.listen ?? DEFAULT_ADMIN_LISTEN,
       registry: metrics.registry,
       ready: () => providersHealthy(instances),
+      revoke:
+        options.publishRevocation ??
+        ((identity) => {
+          server.revoke(identity);
+          return Promise.resolve();
+        }),
     });
     try {
       await admin.start();
@@ -127,6 +137,7 @@ export async function runProxy(
     admin,
     registry: metrics.registry,
     ready: () => providersHealthy(instances),
+    revoke: (identity) => server.revoke(identity),
     reload(next) {
       const run = reloading.then(async () => {
         if (stopping !== undefined) throw new Error("shutting down");

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { parseDuration } from "@gatehouse-proxy/core";
+import type { Logger } from "@gatehouse-proxy/core";
 import { throttleOptionsFromSettings } from "@gatehouse-proxy/core/engine";
 import type { ConnectionLimiter, FailureLogOptions, FailureThrottleStore } from "@gatehouse-proxy/core/engine";
 import { closeRedis, connectRedis, createRedisClient } from "@gatehouse-proxy/auth-redis/connection";
@@ -45,11 +46,7 @@ function instanceName(): string {
 }
 
 /** A Redis client for the state config, connected; throws (naming the cause) when Redis does not answer. */
-export async function connectStateClient(
-  config: StateConfig,
-  configDir: string,
-  logger: PinoLogger,
-): Promise<RedisClient> {
+export async function connectStateClient(config: StateConfig, configDir: string, logger: Logger): Promise<RedisClient> {
   const client = await createRedisClient(config, configDir, logger);
   await connectRedis(client, config.connect_timeout + config.command_timeout);
   return client;

@@ -158,11 +158,11 @@ describe("Redis state scripts", () => {
     const probe = await a.admit("erin", "10.6.0.9");
     assert.equal(probe.throttledBy, undefined, "an unfamiliar address may probe");
     assert.deepEqual(await b.admit("erin", "10.6.0.9"), { throttledBy: "username" }, "one probe in flight");
-    probe.release?.();
+    probe.release();
     await one.ping();
     const again = await b.admit("erin", "10.6.0.9");
     assert.equal(again.throttledBy, undefined, "the next probe after the first was decided");
-    again.release?.();
+    again.release();
   });
 
   it("throttle: a success clears only its own address's failures for the username", async () => {

@@ -2,18 +2,19 @@
 // redis-server share their connection limits (leases) and the failure throttle; a `kill -9`ed
 // instance's leases expire within lease_ttl; Redis killed and restarted gives the configured
 // fail mode (deny: refused; allow: local state), logged once and counted, then recovery without
-// restarting gatehouse.
+// restarting gatehouse; `gatehouse users disable` and POST /api/revoke end an identity's tunnels on
+// both instances and drop its cached logins.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { startRedis } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
 import type { RedisServer } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
-import { startCli } from "../helpers/cli.js";
+import { runCli, startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
 import { NOT_ALLOWED, SUCCEEDED, attempt, waitFor } from "../helpers/socks-attempt.js";
 import type { Attempt } from "../helpers/socks-attempt.js";
-import { adminGet, metricValue, startEcho } from "../helpers/tunnel.js";
+import { adminGet, echoRoundTrip, metricValue, startEcho } from "../helpers/tunnel.js";
 
 const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2" } as const;
 
@@ -257,5 +258,118 @@ describe("state: redis — Redis killed and restarted", () => {
     );
     back?.socket.destroy();
     await deny.waitForEvent("state_store_recovered", denyFrom);
+  });
+});
+
+/** Resolves once `socket` has closed; rejects after `timeoutMs`. */
+function closed(socket: Attempt["socket"], timeoutMs = 5000): Promise<void> {
+  if (socket.destroyed && socket.readyState === "closed") return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the tunnel is still open")), timeoutMs);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+async function postRevoke(adminPort: number, body: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(`http://127.0.0.1:${String(adminPort)}/api/revoke`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body,
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+describe("state: redis — revocation reaches every instance", () => {
+  const fixture = makeFixtureDir();
+  let redis: RedisServer;
+  let echo: Awaited<ReturnType<typeof startEcho>>;
+  let file: string;
+  let a: RunningCli;
+  let b: RunningCli;
+
+  before(async () => {
+    redis = await startRedis();
+    echo = await startEcho();
+    file = fixture.write(
+      "revoke.yaml",
+      [
+        "listeners:",
+        "  - listen: 127.0.0.1:0",
+        "    require_auth: true",
+        "auth:",
+        "  provider: users",
+        "  cache: { ttl: 5m }",
+        "  providers:",
+        "    users:",
+        "      use: redis",
+        `      url: ${redis.url}`,
+        "state:",
+        "  store: redis",
+        `  url: ${redis.url}`,
+        "admin:",
+        "  listen: 127.0.0.1:0",
+        "shutdown_timeout: 1s",
+      ].join("\n"),
+    );
+    for (const user of ["alice", "bob"] as const) {
+      const added = await runCli(["users", "add", user, "--config", file], { input: `${PASSWORDS[user]}\n` });
+      assert.equal(added.code, 0, added.stderr);
+    }
+    [a, b] = await Promise.all([startCli(["--config", file]), startCli(["--config", file])]);
+  });
+
+  after(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    echo.close();
+    await redis.stop();
+    fixture.remove();
+  });
+
+  const login = (proxy: RunningCli, user: "alice" | "bob"): Promise<Attempt> =>
+    attempt(proxy.ports[0]!, echo.port, { user, password: PASSWORDS[user] });
+
+  it("gatehouse users disable alice closes her tunnels on both instances and drops her cached login", async () => {
+    const [onA, onB, bobs] = await Promise.all([login(a, "alice"), login(b, "alice"), login(a, "bob")]);
+    assert.deepEqual([onA.result, onB.result, bobs.result], [SUCCEEDED, SUCCEEDED, SUCCEEDED]);
+    const fromA = a.stdout().length;
+    const fromB = b.stdout().length;
+    const disabled = await runCli(["users", "disable", "alice", "--config", file]);
+    assert.equal(disabled.code, 0, disabled.stderr);
+    assert.match(disabled.stdout, /revocation of alice published to 2 instances/);
+    await Promise.all([closed(onA.socket), closed(onB.socket)]);
+    for (const [proxy, from] of [
+      [a, fromA],
+      [b, fromB],
+    ] as const) {
+      const end = await proxy.waitForEvent("session_end", from);
+      assert.equal(end.reason, "revoked");
+      assert.equal((await proxy.waitForEvent("revoked", from)).identity, "alice");
+    }
+    assert.equal(await echoRoundTrip(bobs.socket, "still here"), "still here", "bob's tunnel lives on");
+    // Her allow was cached for 5 minutes on a: the revocation dropped it, so the provider is asked.
+    assert.equal((await login(a, "alice")).result, "auth_failed");
+    bobs.socket.destroy();
+  });
+
+  it("POST /api/revoke on one instance closes the identity's tunnels on both", async () => {
+    const [onA, onB] = await Promise.all([login(a, "bob"), login(b, "bob")]);
+    assert.deepEqual([onA.result, onB.result], [SUCCEEDED, SUCCEEDED]);
+    const answer = await postRevoke(a.adminPort!, JSON.stringify({ identity: "bob" }));
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual(JSON.parse(answer.text), { revoked: "bob" });
+    await Promise.all([closed(onA.socket), closed(onB.socket)]);
+    // Revoked is not disabled: bob logs in again.
+    const again = await login(b, "bob");
+    assert.equal(again.result, SUCCEEDED);
+    again.socket.destroy();
+  });
+
+  it("POST /api/revoke refuses a body without an identity, and other methods", async () => {
+    assert.equal((await postRevoke(a.adminPort!, "{}")).status, 400);
+    assert.equal((await postRevoke(a.adminPort!, "not json")).status, 400);
+    assert.equal((await adminGet(a.adminPort!, "/api/revoke")).status, 405);
   });
 });
