@@ -92,48 +92,97 @@ export class SharedStateClient implements ConnectionLimiter, FailureThrottleStor
 }
 
 /**
- * The primary's record: the connection limits and the failure throttle every worker shares.
- * It remembers which worker holds each slot and claim, so a worker that dies gives its back.
+ * Where the primary keeps what its workers share: the engine's own ConnectionLimiter and
+ * FailureThrottleStore interfaces, so the host needs no store interface of its own. `memory`
+ * (default) is ConnectionLimits + FailureThrottle in the primary; `state: {store: redis}` is the
+ * Redis store, which the primary alone talks to: one set of leases per instance, not per worker.
+ */
+export interface HostStores {
+  readonly limits: ConnectionLimiter;
+  readonly throttle: FailureThrottleStore;
+  /** New throttle limits from a reload; what was recorded stays. */
+  configureThrottle(throttle: Omit<FailureLogOptions, "now"> | undefined): void;
+}
+
+/** ConnectionLimits and FailureThrottle in this process (the primary). */
+export function memoryStores(
+  throttle: Omit<FailureLogOptions, "now"> | undefined,
+  now: () => number = Date.now,
+): HostStores & { readonly limits: ConnectionLimits } {
+  // With `throttle: false` workers do not ask; the defaults only fill the record's shape.
+  const settings: { -readonly [K in keyof FailureLogOptions]: FailureLogOptions[K] } = {
+    ...(throttle ?? throttleOptionsFromSettings({})!),
+    now,
+  };
+  return {
+    limits: new ConnectionLimits(),
+    throttle: new FailureThrottle(settings),
+    configureThrottle(next) {
+      if (next !== undefined) Object.assign(settings, next);
+    },
+  };
+}
+
+/**
+ * The primary's record: answers the workers from its stores, and remembers which worker holds
+ * each slot and claim, so a worker that dies gives its back.
  */
 export class SharedStateHost {
-  private readonly limits = new ConnectionLimits();
-  private readonly throttle: FailureThrottle;
-  /** Read by the throttle at every call: a reload changes the limits in place. */
-  private readonly throttleSettings: { -readonly [K in keyof FailureLogOptions]: FailureLogOptions[K] };
+  private readonly stores: HostStores;
   private readonly slots = new Map<number, { readonly worker: number; readonly slot: LimitSlot }>();
   private readonly claims = new Map<number, { readonly worker: number; readonly release: () => void }>();
   private nextId = 1;
+  /** Bumped when a worker is gone: an answer that arrives later for it is given back at once. */
+  private readonly lives = new Map<number, number>();
 
-  constructor(throttle: Omit<FailureLogOptions, "now"> | undefined, now: () => number = Date.now) {
-    // With `throttle: false` workers do not ask; the defaults only fill the record's shape.
-    this.throttleSettings = { ...(throttle ?? throttleOptionsFromSettings({})!), now };
-    this.throttle = new FailureThrottle(this.throttleSettings);
+  constructor(throttle: Omit<FailureLogOptions, "now"> | undefined, now: () => number = Date.now, stores?: HostStores) {
+    this.stores = stores ?? memoryStores(throttle, now);
   }
 
   /** New throttle limits from a reload; what was recorded stays. */
   configure(throttle: Omit<FailureLogOptions, "now"> | undefined): void {
-    if (throttle !== undefined) Object.assign(this.throttleSettings, throttle);
+    this.stores.configureThrottle(throttle);
   }
 
-  /** Answers a worker's request; undefined when `body` is not one of these. */
-  answer(worker: number, body: Message): AcquireReply | AdmitReply | undefined {
+  /** Answers a worker's request (a promise when the store answers later); undefined when `body` is not one of these. */
+  answer(worker: number, body: Message): AcquireReply | AdmitReply | Promise<AcquireReply | AdmitReply> | undefined {
     if (body.type === "acquire") {
       const { identity, ip, maxPerIdentity, maxPerIp } = body as AcquireRequest;
-      const slot = this.limits.tryAcquire(identity, ip, maxPerIdentity, maxPerIp);
-      if (typeof slot === "string") return { exceeded: slot };
-      const id = this.nextId++;
-      this.slots.set(id, { worker, slot });
-      return { slot: id };
+      const slot = this.stores.limits.tryAcquire(identity, ip, maxPerIdentity, maxPerIp);
+      return slot instanceof Promise
+        ? slot.then((ready) => this.slotReply(worker, ready))
+        : this.slotReply(worker, slot);
     }
     if (body.type === "admit") {
       const { username, address } = body as AdmitRequest;
-      const admission = this.throttle.admit(username, address);
-      if (admission.throttledBy !== undefined) return { throttledBy: admission.throttledBy };
-      const id = this.nextId++;
-      this.claims.set(id, { worker, release: () => admission.release() });
-      return { claim: id };
+      const admission = this.stores.throttle.admit(username, address);
+      if (!(admission instanceof Promise)) return this.admitReply(worker, admission);
+      const life = this.lifeOf(worker);
+      return admission.then((ready) => {
+        if (ready.throttledBy !== undefined || this.lifeOf(worker) === life) return this.admitReply(worker, ready);
+        ready.release();
+        return { claim: 0 };
+      });
     }
     return undefined;
+  }
+
+  private lifeOf(worker: number): number {
+    return this.lives.get(worker) ?? 0;
+  }
+
+  private slotReply(worker: number, slot: LimitSlot | LimitExceeded): AcquireReply {
+    if (typeof slot === "string") return { exceeded: slot };
+    const id = this.nextId++;
+    this.slots.set(id, { worker, slot });
+    return { slot: id };
+  }
+
+  private admitReply(worker: number, admission: ThrottleAdmission): AdmitReply {
+    if (admission.throttledBy !== undefined) return { throttledBy: admission.throttledBy };
+    const id = this.nextId++;
+    this.claims.set(id, { worker, release: () => admission.release() });
+    return { claim: id };
   }
 
   /** Applies a worker's note; false when `body` is not one of these. */
@@ -144,7 +193,7 @@ export class SharedStateHost {
         const held = this.slots.get(note.slot);
         if (held === undefined) return true;
         this.slots.delete(note.slot);
-        this.limits.release(held.slot);
+        this.stores.limits.release(held.slot);
         return true;
       }
       case "unclaim":
@@ -152,10 +201,10 @@ export class SharedStateHost {
         this.claims.delete(note.claim);
         return true;
       case "auth_failure":
-        this.throttle.recordFailure(note.username, note.address);
+        this.stores.throttle.recordFailure(note.username, note.address);
         return true;
       case "auth_success":
-        this.throttle.recordSuccess(note.username, note.address);
+        this.stores.throttle.recordSuccess(note.username, note.address);
         return true;
       default:
         return false;
@@ -164,10 +213,11 @@ export class SharedStateHost {
 
   /** A worker is gone: its slots and claims are given back. */
   forgetWorker(worker: number): void {
+    this.lives.set(worker, this.lifeOf(worker) + 1);
     for (const [id, held] of this.slots) {
       if (held.worker !== worker) continue;
       this.slots.delete(id);
-      this.limits.release(held.slot);
+      this.stores.limits.release(held.slot);
     }
     for (const [id, claim] of this.claims) {
       if (claim.worker !== worker) continue;
@@ -176,8 +226,8 @@ export class SharedStateHost {
     }
   }
 
-  /** Open sessions counted for an identity or an IP (diagnostics). */
+  /** Open sessions counted for an identity or an IP in the primary's memory (diagnostics; 0 with Redis). */
   count(kind: "identity" | "ip", key: string): number {
-    return this.limits.count(kind, key);
+    return this.stores.limits instanceof ConnectionLimits ? this.stores.limits.count(kind, key) : 0;
   }
 }

@@ -373,3 +373,65 @@ describe("state: redis — revocation reaches every instance", () => {
     assert.equal((await adminGet(a.adminPort!, "/api/revoke")).status, 405);
   });
 });
+
+describe("state: redis with workers: 2 — one set of leases per instance", () => {
+  const fixture = makeFixtureDir();
+  const prefix = "gh-workers:";
+  let redis: RedisServer;
+  let echo: Awaited<ReturnType<typeof startEcho>>;
+  let proxy: RunningCli;
+
+  before(async () => {
+    redis = await startRedis();
+    echo = await startEcho();
+    const file = fixture.write("workers.yaml", await fleetConfig(redis, prefix, { top: ["workers: 2"] }));
+    proxy = await startCli(["--config", file]);
+  });
+
+  after(async () => {
+    await proxy.stop();
+    echo.close();
+    await redis.stop();
+    fixture.remove();
+  });
+
+  it("leases are the primary's (its instance name), the limit holds over both workers, a revocation reaches both", async () => {
+    const attempts = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        attempt(proxy.ports[0]!, echo.port, { user: "alice", password: PASSWORDS.alice }),
+      ),
+    );
+    const tunnels = granted(attempts);
+    try {
+      assert.equal(tunnels.length, 3, `results: ${attempts.map((one) => String(one.result)).join(",")}`);
+      const members = (await redis.cli("ZRANGE", `${prefix}leases:identity:alice`, "0", "-1"))
+        .trim()
+        .split("\n")
+        .filter((line) => line !== "");
+      assert.equal(members.length, 3);
+      const instances = new Set(members.map((member) => member.slice(0, member.lastIndexOf(":"))));
+      assert.equal(instances.size, 1, `one instance: ${[...instances].join(", ")}`);
+      const [instance] = [...instances];
+      assert.match(instance!, new RegExp(`:${String(proxy.child.pid)}:[0-9a-f]+$`), "named after the primary's PID");
+      // The logins landed on both workers (each logs its own auth lines).
+      const workers = new Set(
+        proxy
+          .stdout()
+          .split("\n")
+          .filter((line) => line.includes('"event":"auth"') && line.includes('"outcome":"allow"'))
+          .map((line) => (JSON.parse(line) as { worker?: number }).worker),
+      );
+      assert.deepEqual([...workers].sort(), [1, 2], "the logins landed on both workers");
+
+      const from = proxy.stdout().length;
+      const answer = await postRevoke(proxy.adminPort!, JSON.stringify({ identity: "alice" }));
+      assert.equal(answer.status, 200, answer.text);
+      await Promise.all(tunnels.map((one) => closed(one.socket)));
+      const ends = await proxy.waitForEvents("session_end", tunnels.length, from);
+      assert.ok(ends.every((end) => end.reason === "revoked"));
+      await waitFor(async () => (await leaseCount(redis, `${prefix}leases:identity:alice`)) === 0, "leases released");
+    } finally {
+      closeAll(attempts);
+    }
+  });
+});
