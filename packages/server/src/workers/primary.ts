@@ -74,6 +74,9 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
     if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) {
       logger.warn({ event: "admin_unchanged" }, "admin settings changed: they take effect at the next restart");
     }
+    if (JSON.stringify(next.state) !== JSON.stringify(current.state)) {
+      logger.warn({ event: "state_unchanged" }, "state changed: it takes effect at the next restart");
+    }
     source = nextSource;
     current = next;
     shared.configure(throttleOptionsFromSettings(pipelineSettings(next.auth)));
