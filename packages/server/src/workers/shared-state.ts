@@ -149,9 +149,13 @@ export class SharedStateHost {
     if (body.type === "acquire") {
       const { identity, ip, maxPerIdentity, maxPerIp } = body as AcquireRequest;
       const slot = this.stores.limits.tryAcquire(identity, ip, maxPerIdentity, maxPerIp);
-      return slot instanceof Promise
-        ? slot.then((ready) => this.slotReply(worker, ready))
-        : this.slotReply(worker, slot);
+      if (!(slot instanceof Promise)) return this.slotReply(worker, slot);
+      const life = this.lifeOf(worker);
+      return slot.then((ready) => {
+        if (typeof ready === "string" || this.lifeOf(worker) === life) return this.slotReply(worker, ready);
+        this.stores.limits.release(ready); // nobody is left to hear the answer
+        return { exceeded: "limit_store_unavailable" };
+      });
     }
     if (body.type === "admit") {
       const { username, address } = body as AdmitRequest;

@@ -152,7 +152,7 @@ describe("state: redis — two instances share limits and the throttle", () => {
     elsewhere.socket.destroy();
   });
 
-  it("kill -9 of one instance frees its leases within lease_ttl", async () => {
+  it("kill -9 of one instance frees its leases within lease_ttl", async (t) => {
     const held = await Promise.all(
       Array.from({ length: 3 }, () => attempt(b.ports[0]!, echo.port, { user: "alice", password: PASSWORDS.alice })),
     );
@@ -175,6 +175,7 @@ describe("state: redis — two instances share limits and the throttle", () => {
       5000,
     );
     const freedMs = Date.now() - killedAt;
+    t.diagnostic(`leases of the killed instance freed ${String(freedMs)} ms after kill -9 (lease_ttl 1 s)`);
     next?.socket.destroy();
     closeAll(held);
     // lease_ttl is 1 s; the slack is for the attempts themselves on a loaded machine.
@@ -205,7 +206,7 @@ describe("state: redis — Redis killed and restarted", () => {
     fixture.remove();
   });
 
-  it("deny refuses tunnels that need a slot while Redis is down, allow keeps serving; both recover", async () => {
+  it("deny refuses tunnels that need a slot while Redis is down, allow keeps serving; both recover", async (t) => {
     const denyFrom = deny.stdout().length;
     const allowFrom = allow.stdout().length;
     await redis.kill();
@@ -245,6 +246,7 @@ describe("state: redis — Redis killed and restarted", () => {
     assert.ok(local >= 2, `local ${String(local)}`);
 
     await redis.restart();
+    const restartedAt = Date.now();
     let back: Attempt | undefined;
     await waitFor(
       async () => {
@@ -256,6 +258,7 @@ describe("state: redis — Redis killed and restarted", () => {
       "deny to serve again after Redis restarted",
       15_000,
     );
+    t.diagnostic(`deny served again ${String(Date.now() - restartedAt)} ms after Redis was ready`);
     back?.socket.destroy();
     await deny.waitForEvent("state_store_recovered", denyFrom);
   });
