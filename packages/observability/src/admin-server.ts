@@ -69,7 +69,10 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
         return send(response, 405, "method not allowed\n");
       }
       answerRevoke(request, options.revoke).then(
-        ({ status, body }) => send(response, status, `${JSON.stringify(body)}\n`, "application/json"),
+        ({ status, body }) => {
+          if (status === 413) response.setHeader("Connection", "close"); // the rest of the body is not read
+          send(response, status, `${JSON.stringify(body)}\n`, "application/json");
+        },
         () => send(response, 500, "internal error\n"),
       );
       return;
