@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { sampleMemory, processTree } from "./procs.js";
+import { sampleMemory, processTree, statFields } from "./procs.js";
 import { runSocksbench } from "./socksbench.js";
 
 export const PROFILES = {
@@ -25,17 +25,19 @@ export function cpuSeconds(pid) {
   let sys = 0;
   let minorFaults = 0;
   for (const proc of processTree(pid)) {
-    try {
-      const text = readFileSync(`/proc/${String(proc.pid)}/stat`, "utf8");
-      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      minorFaults += Number(fields[7]) + Number(fields[8]);
-      user += Number(fields[11]) + Number(fields[13]);
-      sys += Number(fields[12]) + Number(fields[14]);
-    } catch {
-      // exited
-    }
+    const fields = statFields(proc.pid);
+    if (fields === undefined) continue; // exited
+    minorFaults += Number(fields[7]) + Number(fields[8]);
+    user += Number(fields[11]) + Number(fields[13]);
+    sys += Number(fields[12]) + Number(fields[14]);
   }
   return { user: user / CLK_TCK, sys: sys / CLK_TCK, minorFaults };
+}
+
+/** CPU seconds (user + system) of the process itself, without its children (a cluster primary's own). */
+export function ownCpuSeconds(pid) {
+  const fields = statFields(pid);
+  return fields === undefined ? 0 : (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
 /** Per-CPU jiffies from /proc/stat: busy (user, nice, system, irq, softirq), idle (+iowait), stolen. */

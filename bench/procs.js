@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 const tracked = new Map();
 
 /** /proc/PID/stat fields after the command name: [state, ppid, ..., starttime (index 19)]. */
-function statFields(pid) {
+export function statFields(pid) {
   try {
     const text = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
     return text.slice(text.lastIndexOf(")") + 2).split(" ");
@@ -49,10 +49,11 @@ function signal(proc, sig) {
 }
 
 /**
- * Spawns `argv` pinned to `cpu` (taskset) with the fd limit set (prlimit; both exec, so the
- * PID is the program's). stdout / stderr are pipes when asked, otherwise they go to `logFile`.
+ * Spawns `argv` pinned to `cpu` (taskset; a CPU list such as "0-1" works too) with the fd limit
+ * set (prlimit; both exec, so the PID is the program's). stdout / stderr are pipes when asked,
+ * otherwise they go to `logFile`. `env` adds variables to the benchmark's environment.
  */
-export function startProcess({ name, argv, cpu, nofile, logFile, pipeStdout = false, pipeStderr = false }) {
+export function startProcess({ name, argv, cpu, nofile, logFile, env, pipeStdout = false, pipeStderr = false }) {
   const wrapped = [
     ...(nofile ? ["prlimit", `--nofile=${nofile}:${nofile}`] : []),
     "taskset",
@@ -63,6 +64,7 @@ export function startProcess({ name, argv, cpu, nofile, logFile, pipeStdout = fa
   const fd = pipeStdout && pipeStderr ? undefined : openSync(logFile, "a");
   const child = spawn(wrapped[0], wrapped.slice(1), {
     stdio: ["ignore", pipeStdout ? "pipe" : fd, pipeStderr ? "pipe" : fd],
+    ...(env !== undefined && { env: { ...process.env, ...env } }),
   });
   if (fd !== undefined) closeSync(fd);
   if (child.pid === undefined) throw new Error(`${name}: could not spawn ${wrapped[0]}`);

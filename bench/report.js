@@ -30,6 +30,26 @@ export function table(rows) {
     .join("\n");
 }
 
+const median = (sorted) =>
+  sorted.length % 2 === 1
+    ? sorted[(sorted.length - 1) / 2]
+    : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+
+/** "min / median / max" of one field over the successful runs. */
+export function spread(runs, field, digits) {
+  const values = runs
+    .filter((run) => run.ok)
+    .map((run) => run[field])
+    .filter((value) => typeof value === "number" && Number.isFinite(value));
+  if (values.length === 0) return { text: "—", median: undefined };
+  values.sort((a, b) => a - b);
+  const format = (value) => value.toFixed(digits);
+  return {
+    text: `${format(values[0])} / ${format(median(values))} / ${format(values.at(-1))}`,
+    median: median(values),
+  };
+}
+
 export function resultsTable(subjects, results) {
   const rows = [["subject", ...COLUMNS.map((c) => c.header)]];
   for (const subject of subjects) rows.push([subject.name, ...COLUMNS.map((c) => cell(results[subject.name], c))]);

@@ -2,7 +2,7 @@
 // `npm run bench`: Gatehouse vs microsocks vs Dante vs a direct connection, side by side,
 // with socksbench/echod from ../shared/socksbench. See `node bench/run.js --help`.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { MEASURES, PROFILES, measure } from "./measures.js";
@@ -11,9 +11,12 @@ import { summarizeProfile } from "./profile-summary.js";
 import { gatehouseLogSummary, problems, progressLine, ratiosTable, resultsTable } from "./report.js";
 import { buildTools, repoRoot, startEchod } from "./socksbench.js";
 import { missingBinary, selectSubjects } from "./subjects.js";
+import { SCHEDS, VARIANTS, WORKER_MEASURES, parseList, parseWorkerCounts, runWorkersBench } from "./workers.js";
 
 const PROXY_CPU = 0;
 const LOAD_CPU = 1;
+/** With --workers nothing is pinned apart: the workers need every core, the load shares them. */
+const ALL_CPUS = `0-${String(availableParallelism() - 1)}`;
 
 const HELP = `usage: npm run bench -- [options]   (or: node bench/run.js [options] after npm run build)
   --quick              ~1-minute smoke run (short windows, 1000 idle tunnels)
@@ -24,9 +27,18 @@ const HELP = `usage: npm run bench -- [options]   (or: node bench/run.js [option
   --measure LIST       measurements: idle, connrate, tp1, tp50 (default: all)
   --rounds N           repeat connrate and throughput N times (1-5, order reversed every other
                        round) and keep each subject's best round: use on a noisy machine
+                       (with --workers: fresh starts of every subject, default 3)
+  --concurrency C      connrate: handshakes in flight (default 50; fewer leaves the CPUs partly idle)
   --tunnels N          idle tunnels (default 10000, or 1000 with --quick; lowered to fit the fd limit)
   --log-level LEVEL    Gatehouse logger: warn (default, JSON lines to a log file) or silent
   --cpu-prof           run Gatehouse under node --cpu-prof and summarise the profiles at the end
+  --workers LIST       instead of the subjects above: the \`gatehouse\` command with workers: N for each N
+                       (e.g. 1,2), variants plain / auth / limit, both cluster scheduling policies above one
+                       worker; --rounds fresh starts each (default 3, min/median/max), per-worker shares,
+                       ratios to workers: 1, and a distribution check of 10 000 connections.
+                       Measures connrate, tp1, tp50 (default connrate,tp50); proxy and load share all CPUs.
+  --variants LIST      with --workers: ${Object.keys(VARIANTS).join(", ")} (default all)
+  --sched LIST         with --workers: NODE_CLUSTER_SCHED_POLICY values ${SCHEDS.join(", ")} (default both)
 Environment: SOCKSBENCH_DIR = socksbench sources (default ../shared/socksbench from the repo root).
 Proxies run on CPU ${String(PROXY_CPU)}; echod and socksbench on CPU ${String(LOAD_CPU)}.`;
 
@@ -37,9 +49,13 @@ function parseOptions() {
       only: { type: "string" },
       measure: { type: "string" },
       tunnels: { type: "string" },
-      rounds: { type: "string", default: "1" },
+      concurrency: { type: "string" },
+      rounds: { type: "string" },
       "log-level": { type: "string", default: "warn" },
       "cpu-prof": { type: "boolean", default: false },
+      workers: { type: "string" },
+      variants: { type: "string", default: Object.keys(VARIANTS).join(",") },
+      sched: { type: "string", default: SCHEDS.join(",") },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -47,18 +63,31 @@ function parseOptions() {
     console.log(HELP);
     process.exit(0);
   }
-  const measures = values.measure === undefined ? MEASURES : values.measure.split(",").map((m) => m.trim());
-  const unknown = measures.filter((m) => !MEASURES.includes(m));
-  if (unknown.length > 0) throw new Error(`--measure: unknown ${unknown.join(", ")}; known: ${MEASURES.join(", ")}`);
   if (!["warn", "silent"].includes(values["log-level"])) throw new Error("--log-level: warn or silent");
-  const rounds = Number(values.rounds);
+  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 1000)) {
+    throw new Error("--concurrency: 1 to 1000");
+  }
+  const workers = values.workers !== undefined;
+  const rounds = Number(values.rounds ?? (workers ? 3 : 1));
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 5) throw new Error("--rounds: 1 to 5");
-  return {
-    ...values,
-    rounds,
-    measures: MEASURES.filter((m) => measures.includes(m)),
-    subjects: selectSubjects(values.only),
-  };
+  if (workers) {
+    if (values.only !== undefined) throw new Error("--only and --workers: the --workers subjects are its own");
+    return {
+      ...values,
+      rounds,
+      concurrency,
+      workers: {
+        counts: parseWorkerCounts(values.workers),
+        variants: parseList("--variants", values.variants, Object.keys(VARIANTS)),
+        scheds: parseList("--sched", values.sched, SCHEDS),
+        measures: parseList("--measure", values.measure ?? "connrate,tp50", WORKER_MEASURES),
+        rounds,
+      },
+    };
+  }
+  const measures = parseList("--measure", values.measure ?? MEASURES.join(","), MEASURES);
+  return { ...values, rounds, concurrency, measures, subjects: selectSubjects(values.only) };
 }
 
 /**
@@ -193,51 +222,72 @@ function writeRaw(raw) {
   return outFile;
 }
 
+/** The subjects of `--only` side by side: measurement by measurement, every subject in turn. */
+async function runSubjects(options, profile, ctx, env) {
+  const { proxies, skipped, running } = await startSubjects(options.subjects, ctx);
+  const results = await runMeasures(options, running, proxies, env, profile);
+  for (const proxy of Object.values(proxies)) await stopProcess(proxy.record);
+  const failures = printReport({ options, profile, env, running, proxies, skipped, results, ctx });
+  // Exit 1 when a Gatehouse run failed; peers' failures are reported but do not fail the run.
+  const failed = failures.some((line) => line.trimStart().startsWith("gatehouse"));
+  return { failed, raw: { idle_tunnels: env.idleTunnels, skipped, results } };
+}
+
 async function main() {
   const options = parseOptions();
   installCleanupHandlers();
   const started = new Date();
-  const profile = options.quick ? PROFILES.quick : PROFILES.full;
+  const base = options.quick ? PROFILES.quick : PROFILES.full;
+  const profile =
+    options.concurrency === undefined ? base : { ...base, connrate: { ...base.connrate, c: options.concurrency } };
   for (const tool of ["taskset", "prlimit", "cc"]) {
     if (!haveCommand(tool)) throw new Error(`${tool} is required (util-linux / a C compiler)`);
   }
   const tmp = mkdtempSync(join(tmpdir(), "gatehouse-bench-"));
   const tools = buildTools(tmp);
   const nofile = childFdLimit();
-  const idleTunnels = idleTunnelCount(Number(options.tunnels ?? profile.idle.n), nofile);
+  const workers = options.workers;
+  const proxyCpu = workers ? ALL_CPUS : PROXY_CPU;
+  const loadCpu = workers ? ALL_CPUS : LOAD_CPU;
   const ctx = {
     tmp,
-    cpu: PROXY_CPU,
+    cpu: proxyCpu,
     nofile,
     logLevel: options["log-level"],
     cpuProf: options["cpu-prof"],
     profDir: join(tmp, "cpu-prof"),
   };
   console.log(`bench: ${options.quick ? "quick" : "full"} run, temp dir ${tmp}`);
-  console.log(
-    `bench: proxies on CPU ${String(PROXY_CPU)}, echod + socksbench on CPU ${String(LOAD_CPU)}; fd limit ${String(nofile)}`,
-  );
+  if (workers) {
+    console.log(
+      `bench: --workers ${workers.counts.join(",")}: the gatehouse command (primary + workers), echod and socksbench ` +
+        `all on CPUs ${ALL_CPUS} (not pinned apart: the workers need every core; the load generator shares them); ` +
+        `fd limit ${String(nofile)}`,
+    );
+  } else {
+    console.log(
+      `bench: proxies on CPU ${String(PROXY_CPU)}, echod + socksbench on CPU ${String(LOAD_CPU)}; fd limit ${String(nofile)}`,
+    );
+  }
   console.log(`bench: Gatehouse logger level "${ctx.logLevel}"${ctx.cpuProf ? ", under --cpu-prof" : ""}`);
   console.log(`bench: load average at start ${loadText()} (the machine may be shared: compare ratios, not absolutes)`);
 
-  const echoArgs = { echod: tools.echod, cpu: LOAD_CPU, nofile, maxSeconds: 1800 };
+  const echoArgs = { echod: tools.echod, cpu: loadCpu, nofile, maxSeconds: 3600 };
   const env = {
     tools,
     nofile,
-    loadCpu: LOAD_CPU,
-    proxyCpu: PROXY_CPU,
-    idleTunnels,
+    loadCpu,
+    proxyCpu,
+    idleTunnels: workers ? 0 : idleTunnelCount(Number(options.tunnels ?? profile.idle.n), nofile),
     echod: await startEchod({ ...echoArgs, logFile: join(tmp, "echod.log") }),
     echodClose: await startEchod({ ...echoArgs, logFile: join(tmp, "echod-C.log"), closeAfter: 64 }),
   };
-  const { proxies, skipped, running } = await startSubjects(options.subjects, ctx);
-  const results = await runMeasures(options, running, proxies, env, profile);
-
-  for (const proxy of Object.values(proxies)) await stopProcess(proxy.record);
+  const { failed, raw } = workers
+    ? await runWorkersBench({ ...workers, profile }, ctx, env)
+    : await runSubjects(options, profile, ctx, env);
   await stopProcess(env.echod.record);
   await stopProcess(env.echodClose.record);
 
-  const failures = printReport({ options, profile, env, running, proxies, skipped, results, ctx });
   const elapsedS = (Date.now() - started.getTime()) / 1000;
   const outFile = writeRaw({
     started: started.toISOString(),
@@ -245,18 +295,16 @@ async function main() {
     mode: options.quick ? "quick" : "full",
     rounds: options.rounds,
     profile,
-    idle_tunnels: idleTunnels,
     fd_limit: nofile,
     node: process.version,
     gatehouse_log_level: ctx.logLevel,
     load_average_end: loadavg(),
-    skipped,
-    results,
+    ...(workers && { workers: raw }),
+    ...(!workers && raw),
   });
   console.log(`\nraw results: ${outFile}`);
   console.log(`elapsed ${elapsedS.toFixed(0)} s; load average at end ${loadText()}; logs in ${tmp}`);
-  // Exit 1 when a Gatehouse run failed; peers' failures are reported but do not fail the run.
-  return failures.some((line) => line.trimStart().startsWith("gatehouse")) ? 1 : 0;
+  return failed ? 1 : 0;
 }
 
 main().then(

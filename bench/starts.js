@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cpuCounters, cpuSeconds, cpuUse } from "./measures.js";
 import { childFdLimit, installCleanupHandlers, stopProcess } from "./procs.js";
-import { table } from "./report.js";
+import { spread, table } from "./report.js";
 import { buildTools, runSocksbench, startEchod } from "./socksbench.js";
 import { missingBinary, selectSubjects } from "./subjects.js";
 
@@ -96,23 +96,6 @@ async function oneStart(subject, shape, ctx, env, seconds) {
   } finally {
     await stopProcess(proxy.record);
   }
-}
-
-const median = (sorted) =>
-  sorted.length % 2 === 1
-    ? sorted[(sorted.length - 1) / 2]
-    : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-
-/** "min / median / max" of one field over the successful runs. */
-function spread(runs, field, digits) {
-  const values = runs.filter((run) => run.ok).map((run) => run[field]);
-  if (values.length === 0) return { text: "—", median: undefined };
-  values.sort((a, b) => a - b);
-  const format = (value) => value.toFixed(digits);
-  return {
-    text: `${format(values[0])} / ${format(median(values))} / ${format(values.at(-1))}`,
-    median: median(values),
-  };
 }
 
 async function main() {

@@ -1,9 +1,12 @@
 // The proxies under test. Each subject's start() launches it pinned to the proxy CPU and
 // resolves with { record, port, note }; `direct` has no proxy at all.
 import { writeFileSync } from "node:fs";
+import { get } from "node:http";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { hashPassword } from "@gatehouse-proxy/core";
 import { haveCommand, startProcess, stopProcess } from "./procs.js";
 import { repoRoot, waitForPort } from "./socksbench.js";
 
@@ -67,6 +70,91 @@ async function startPipeRelay(ctx) {
   });
   const { port } = JSON.parse(await firstLine(record, logFile));
   return { record, port, logFile, note: `node ${process.version} net + pipe()` };
+}
+
+/** A per-identity limit no bench run reaches: every session pays the count, none is refused. */
+export const UNREACHED_IDENTITY_LIMIT = 100_000;
+
+let benchPasswordRecord;
+
+/**
+ * The `gatehouse` command's config for the `--workers` subjects: `workers: N`, the admin
+ * listener (per-worker shares), and by variant the bench user in a static provider (an scrypt
+ * record, cached for an hour so that the KDF runs once per worker, in the priming run) and a
+ * per-identity connection limit.
+ */
+async function workersConfig({ workers, variant }, port, adminPort, logLevel) {
+  const config = {
+    listeners: [{ listen: `127.0.0.1:${String(port)}`, require_auth: variant !== "plain" }],
+    workers,
+    admin: { listen: `127.0.0.1:${String(adminPort)}` },
+    log: { level: logLevel, format: "json" },
+  };
+  if (variant === "plain") return config;
+  benchPasswordRecord ??= hashPassword(BENCH_PASSWORD);
+  config.auth = {
+    provider: "bench",
+    providers: { bench: { use: "static", users: { [BENCH_USER]: { password: await benchPasswordRecord } } } },
+    cache: { ttl: "1h" },
+  };
+  if (variant === "limit") config.policy = { default: "allow", max_connections_per_identity: UNREACHED_IDENTITY_LIMIT };
+  return config;
+}
+
+/** GET http://127.0.0.1:PORT/PATH: `{ status, body }`, status 0 when nothing answered. */
+export function adminGet(port, path) {
+  return new Promise((resolve) => {
+    const request = get({ host: "127.0.0.1", port, path, timeout: 10000 }, (response) => {
+      let body = "";
+      response.setEncoding("utf8").on("data", (chunk) => (body += chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on("timeout", () => request.destroy(new Error("timeout")));
+    request.on("error", () => resolve({ status: 0, body: "" }));
+  });
+}
+
+/** Waits until the admin listener answers /readyz with 200 (every worker serving). */
+async function waitForReady(adminPort, record, logFile, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (record.exited) throw new Error(`gatehouse exited (${String(record.exit)}) at startup; see ${logFile}`);
+    const { status } = await adminGet(adminPort, "/readyz");
+    if (status === 200) return;
+    await sleep(100);
+  }
+  throw new Error(`gatehouse was not ready within ${String(timeoutMs / 1000)} s; see ${logFile}`);
+}
+
+/**
+ * The real `gatehouse` command (packages/server/dist/cli.js) with `workers: N` on a generated
+ * config; `sched` sets NODE_CLUSTER_SCHED_POLICY (rr: the primary accepts and hands each
+ * connection over; none: workers accept from the shared socket). Resolves with the admin port too.
+ */
+export async function startGatehouseWorkers(ctx, spec) {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const level = ctx.logLevel === "silent" ? "silent" : "warn";
+  const configFile = join(ctx.tmp, `gatehouse-${spec.name}.yaml`);
+  writeFileSync(configFile, JSON.stringify(await workersConfig(spec, port, adminPort, level), null, 2)); // JSON is YAML
+  const logFile = join(ctx.tmp, `gatehouse-${spec.name}.log`);
+  const node = [process.execPath];
+  if (ctx.cpuProf) node.push("--cpu-prof", `--cpu-prof-dir=${ctx.profDir}`);
+  const record = startProcess({
+    name: "gatehouse",
+    argv: [...node, join(repoRoot, "packages", "server", "dist", "cli.js"), "--config", configFile],
+    cpu: ctx.cpu,
+    nofile: ctx.nofile,
+    logFile,
+    env: spec.sched === undefined ? undefined : { NODE_CLUSTER_SCHED_POLICY: spec.sched },
+  });
+  try {
+    await waitForReady(adminPort, record, logFile);
+  } catch (error) {
+    await stopProcess(record);
+    throw error;
+  }
+  const sched = spec.sched === undefined ? "" : `, NODE_CLUSTER_SCHED_POLICY=${spec.sched}`;
+  return { record, port, adminPort, logFile, note: `gatehouse CLI, workers: ${String(spec.workers)}${sched}` };
 }
 
 /** The first line a subject prints on stdout (its port), or an error if it exits or is silent. */

@@ -54,7 +54,9 @@ export class FailureThrottle implements FailureThrottleStore {
 
   admit(username: string, address: string): ThrottleAdmission {
     const throttledBy = this.blockedBy(username, address);
-    return throttledBy !== undefined ? { throttledBy } : { release: this.claim(username, address) };
+    return throttledBy !== undefined
+      ? { throttledBy }
+      : { release: this.claim(username, address) ?? NOTHING_TO_RELEASE };
   }
 
   blockedBy(username: string, address: string): ThrottledBy | undefined {
@@ -71,14 +73,14 @@ export class FailureThrottle implements FailureThrottleStore {
 
   /**
    * Call after blockedBy let an attempt through and before the provider is asked; call the
-   * returned function once the attempt is decided. While the username is blocked, an
-   * unfamiliar address has one attempt in flight at most.
+   * returned function once the attempt is decided (undefined: nothing was claimed, the common
+   * case). While the username is blocked, an unfamiliar address has one attempt in flight at most.
    */
-  claim(username: string, address: string): () => void {
+  claim(username: string, address: string): (() => void) | undefined {
     const user = usernameKey(username);
-    if (!this.byUsername.isBlocked(user)) return NOTHING_TO_RELEASE;
+    if (!this.byUsername.isBlocked(user)) return undefined;
     const pair = pairKey(user, address);
-    if (this.familiar.seenSince(pair, this.options.now() - this.options.familiarMs)) return NOTHING_TO_RELEASE;
+    if (this.familiar.seenSince(pair, this.options.now() - this.options.familiarMs)) return undefined;
     this.probing.add(pair);
     return () => this.probing.delete(pair);
   }

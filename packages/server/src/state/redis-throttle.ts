@@ -11,14 +11,13 @@ import {
 } from "./scripts.js";
 import type { StateKeys } from "./state-keys.js";
 import type { StoreHealth } from "./store-health.js";
+import { NOTHING_CLAIMED } from "./nothing-claimed.js";
 
 /**
  * How long a probe (the one attempt in flight for a blocked username from an unfamiliar
  * address) holds its key if its instance never says it was decided (the instance died).
  */
 export const PROBE_TTL_MS = 30_000;
-
-const NOTHING_TO_RELEASE = (): void => undefined;
 
 /**
  * The failure throttle, fleet-wide: FailureThrottle's rules (per-address and per-username
@@ -71,7 +70,7 @@ export class RedisThrottle implements FailureThrottleStore {
     this.health.succeeded();
     if (outcome === BLOCKED_ADDRESS) return { throttledBy: "client_address" };
     if (outcome === BLOCKED_USERNAME) return { throttledBy: "username" };
-    if (outcome !== ADMITTED_PROBE) return { release: NOTHING_TO_RELEASE };
+    if (outcome !== ADMITTED_PROBE) return NOTHING_CLAIMED;
     return { release: () => void this.client.del(probe).catch(() => undefined) };
   }
 

@@ -116,7 +116,12 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
-  logger.info({ event: "workers_starting", workers: prepared.workers }, `starting ${String(prepared.workers)} workers`);
+  const accept = WorkerPool.chooseScheduling();
+  const how = accept === "shared" ? "each accepts from the shared socket" : "round-robin through the primary";
+  logger.info(
+    { event: "workers_starting", workers: prepared.workers, accept },
+    `starting ${String(prepared.workers)} workers (connections: ${how})`,
+  );
   try {
     await pool.start();
   } catch (error) {

@@ -8,6 +8,7 @@ import type {
   ThrottleAdmission,
   ThrottledBy,
 } from "@gatehouse-proxy/core/engine";
+import { NOTHING_CLAIMED } from "../state/nothing-claimed.js";
 import type { Message, RpcPeer } from "./rpc.js";
 
 // Connection limits and the failure throttle with `workers`: one record in the primary, asked
@@ -114,9 +115,19 @@ export function memoryStores(
     ...(throttle ?? throttleOptionsFromSettings({})!),
     now,
   };
+  const record = new FailureThrottle(settings);
   return {
     limits: new ConnectionLimits(),
-    throttle: new FailureThrottle(settings),
+    throttle: {
+      admit(username, address) {
+        const throttledBy = record.blockedBy(username, address);
+        if (throttledBy !== undefined) return { throttledBy };
+        const release = record.claim(username, address);
+        return release === undefined ? NOTHING_CLAIMED : { release };
+      },
+      recordFailure: (username, address) => record.recordFailure(username, address),
+      recordSuccess: (username, address) => record.recordSuccess(username, address),
+    },
     configureThrottle(next) {
       if (next !== undefined) Object.assign(settings, next);
     },
@@ -184,6 +195,8 @@ export class SharedStateHost {
 
   private admitReply(worker: number, admission: ThrottleAdmission): AdmitReply {
     if (admission.throttledBy !== undefined) return { throttledBy: admission.throttledBy };
+    // Usually nothing is claimed (the username is not blocked): then no `unclaim` note follows.
+    if (admission === NOTHING_CLAIMED) return { claim: 0 };
     const id = this.nextId++;
     this.claims.set(id, { worker, release: () => admission.release() });
     return { claim: id };

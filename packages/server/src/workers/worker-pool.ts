@@ -66,6 +66,17 @@ export class WorkerPool {
     }));
   }
 
+  /**
+   * How connections reach the workers. Default: each worker accepts from the shared socket
+   * (SCHED_NONE), which costs the primary nothing per connection; round-robin through the
+   * primary spreads a burst of long-lived tunnels more evenly but costs it ~100 µs per
+   * connection (docs/workers.md "Measured"). `NODE_CLUSTER_SCHED_POLICY=rr` chooses it.
+   */
+  static chooseScheduling(env: NodeJS.ProcessEnv = process.env): "shared" | "round-robin" {
+    cluster.schedulingPolicy = env.NODE_CLUSTER_SCHED_POLICY === "rr" ? cluster.SCHED_RR : cluster.SCHED_NONE;
+    return cluster.schedulingPolicy === cluster.SCHED_RR ? "round-robin" : "shared";
+  }
+
   get starting(): boolean {
     return this.phase === "starting";
   }

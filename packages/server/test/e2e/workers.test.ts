@@ -16,6 +16,8 @@ import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
 import { adminGet, echoRoundTrip, metricValue, startEcho } from "../helpers/tunnel.js";
 
 const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2" } as const;
+/** Node's own switch: the primary accepts and hands connections to the workers in turn. */
+const ROUND_ROBIN = { NODE_CLUSTER_SCHED_POLICY: "rr" };
 const SUCCEEDED = 0x00;
 const NOT_ALLOWED = 0x02;
 
@@ -126,7 +128,9 @@ describe("workers: 2 — limits and the throttle hold across workers", () => {
         "log: { level: debug }", // throttled attempts are logged at debug
       ].join("\n"),
     );
-    proxy = await startCli(["--config", file]);
+    // Round-robin through the primary: connections alternate between the workers, so the
+    // tests can see a limit hold across both.
+    proxy = await startCli(["--config", file], ROUND_ROBIN);
     port = proxy.ports[0]!;
   });
 
@@ -251,7 +255,7 @@ describe("workers: 2 — limits and the throttle hold across workers", () => {
   });
 });
 
-describe("workers: 2 — spread, reload, a killed worker, drain", () => {
+describe("workers: 2 — reload, a killed worker, drain", () => {
   const fixture = makeFixtureDir();
   let echo: Awaited<ReturnType<typeof startEcho>>;
   let file: string;
@@ -274,7 +278,7 @@ describe("workers: 2 — spread, reload, a killed worker, drain", () => {
   before(async () => {
     echo = await startEcho();
     file = fixture.write("lifecycle.yaml", config("{ name: nothing-denied, action: deny, to: [192.0.2.1] }"));
-    proxy = await startCli(["--config", file]);
+    proxy = await startCli(["--config", file], ROUND_ROBIN);
     port = proxy.ports[0]!;
   });
 
@@ -282,34 +286,6 @@ describe("workers: 2 — spread, reload, a killed worker, drain", () => {
     await proxy.stop("SIGKILL");
     echo.close();
     fixture.remove();
-  });
-
-  it("1 000 connections are spread over both workers, each taking at least 35 %", async () => {
-    const before = (await adminGet(proxy.adminPort!, "/metrics")).body;
-    const base = [1, 2].map((worker) =>
-      metricValue(before, "proxy_worker_connections_accepted_total", { worker: String(worker) }),
-    );
-    const total = 1000;
-    let next = 0;
-    const client = async (): Promise<void> => {
-      while (next < total) {
-        next++;
-        const { result, socket } = await attempt(port, echo.port);
-        assert.equal(result, SUCCEEDED);
-        socket.destroy();
-      }
-    };
-    await Promise.all(Array.from({ length: 20 }, client));
-    const after = (await adminGet(proxy.adminPort!, "/metrics")).body;
-    const shares = [1, 2].map(
-      (worker, index) =>
-        (metricValue(after, "proxy_worker_connections_accepted_total", { worker: String(worker) }) - base[index]!) /
-        total,
-    );
-    assert.ok(
-      shares.every((share) => share >= 0.35),
-      `shares: ${shares.join(", ")}`,
-    );
   });
 
   it("SIGHUP reloads both workers; a bad config changes neither", async () => {
@@ -424,6 +400,61 @@ describe("workers: 2 — spread, reload, a killed worker, drain", () => {
     assert.ok(tookMs >= 2500 && tookMs < 9000, `drained for ${String(tookMs)} ms (shutdown_timeout 3s)`);
     for (const pid of pids) assert.equal(isAlive(pid), false, `worker ${String(pid)} exited`);
     for (const { socket } of tunnels) socket.destroy();
+  });
+});
+
+describe("workers: 2 — the default: each worker accepts from the shared socket", () => {
+  const fixture = makeFixtureDir();
+  let echo: Awaited<ReturnType<typeof startEcho>>;
+  let proxy: RunningCli;
+  let port: number;
+
+  before(async () => {
+    echo = await startEcho();
+    const file = fixture.write(
+      "shared.yaml",
+      ["workers: 2", "listeners:", "  - listen: 127.0.0.1:0", "admin:", "  listen: 127.0.0.1:0"].join("\n"),
+    );
+    proxy = await startCli(["--config", file], { NODE_CLUSTER_SCHED_POLICY: undefined });
+    port = proxy.ports[0]!;
+  });
+
+  after(async () => {
+    await proxy.stop();
+    echo.close();
+    fixture.remove();
+  });
+
+  it("the primary says how connections reach the workers", async () => {
+    assert.equal((await proxy.waitForEvent("workers_starting")).accept, "shared");
+  });
+
+  it("1 000 connections are spread over both workers, each taking at least 35 %", async () => {
+    const before = (await adminGet(proxy.adminPort!, "/metrics")).body;
+    const base = [1, 2].map((worker) =>
+      metricValue(before, "proxy_worker_connections_accepted_total", { worker: String(worker) }),
+    );
+    const total = 1000;
+    let next = 0;
+    const client = async (): Promise<void> => {
+      while (next < total) {
+        next++;
+        const { result, socket } = await attempt(port, echo.port);
+        assert.equal(result, SUCCEEDED);
+        socket.destroy();
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, client));
+    const after = (await adminGet(proxy.adminPort!, "/metrics")).body;
+    const shares = [1, 2].map(
+      (worker, index) =>
+        (metricValue(after, "proxy_worker_connections_accepted_total", { worker: String(worker) }) - base[index]!) /
+        total,
+    );
+    assert.ok(
+      shares.every((share) => share >= 0.35),
+      `shares: ${shares.join(", ")}`,
+    );
   });
 });
 

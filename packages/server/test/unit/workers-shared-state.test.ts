@@ -223,6 +223,29 @@ describe("workers: the shared failure throttle", () => {
     second.release();
   });
 
+  it("a login while nothing is blocked: one request, and no note to give a claim back", async () => {
+    const host = new SharedStateHost(THROTTLE);
+    const [workerEnd, primaryEnd] = channel();
+    const sent: string[] = [];
+    const counting: Endpoint = {
+      ...workerEnd,
+      send: (message, callback) => {
+        sent.push(message.kind === "reply" ? "reply" : message.body.type);
+        return workerEnd.send(message, callback);
+      },
+    };
+    new RpcPeer(primaryEnd, {
+      request: (body: Message) => host.answer(1, body),
+      note: (body) => void host.apply(body),
+    });
+    const client = new SharedStateClient(new RpcPeer(counting, {}));
+    const admission = await client.admit("erin", "192.0.2.50");
+    assert.equal(admission.throttledBy, undefined);
+    admission.release();
+    client.recordSuccess("erin", "192.0.2.50");
+    assert.deepEqual(sent, ["admit", "auth_success"]);
+  });
+
   it("a dead worker's claims are given back", async () => {
     const { host, workers } = cluster(2);
     for (const address of ["192.0.2.30", "192.0.2.31", "192.0.2.32"]) workers[0]!.recordFailure("dave", address);
