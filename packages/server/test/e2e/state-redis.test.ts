@@ -388,7 +388,9 @@ describe("state: redis with workers: 2 — one set of leases per instance", () =
     redis = await startRedis();
     echo = await startEcho();
     const file = fixture.write("workers.yaml", await fleetConfig(redis, prefix, { top: ["workers: 2"] }));
-    proxy = await startCli(["--config", file]);
+    // Round-robin, so that the logins land on both workers (with the default, a burst may all
+    // go to one).
+    proxy = await startCli(["--config", file], { NODE_CLUSTER_SCHED_POLICY: "rr" });
   });
 
   after(async () => {
