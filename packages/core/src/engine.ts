@@ -5,11 +5,11 @@
  * only. Every name here is pinned by packages/plugin-testkit/test/unit/core-entry-points.test.ts.
  */
 export { createProxyServer } from "./server.js";
-export type { AuthOptions, ProxyServer, ProxyServerOptions, Reconfigured, SharedState } from "./server.js";
+export type { AuthOptions, ProxyServer, ProxyServerOptions, Reconfigured, Revoked, SharedState } from "./server.js";
 export { authPipelineSettingsSchema, throttleOptionsFromSettings } from "./auth/pipeline-settings.js";
 export { ConnectionLimits } from "./policy/limits.js";
 export type { ConnectionLimiter, LimitExceeded, LimitSlot } from "./policy/limits.js";
-export { FailureThrottle } from "./auth/failure-throttle.js";
+export { FailureThrottle, usernameKey as throttleUsernameKey } from "./auth/failure-throttle.js";
 export type { FailureThrottleStore, ThrottleAdmission, ThrottledBy } from "./auth/failure-throttle.js";
 export type { FailureLogOptions } from "./auth/failure-log.js";
 export type { AuthPipelineSettings } from "./auth/pipeline-settings.js";

@@ -105,6 +105,12 @@ export interface Reconfigured {
   readonly authSettled: Promise<void>;
 }
 
+/** What a revocation ended and forgot. */
+export interface Revoked {
+  readonly sessions: number;
+  readonly cachedDecisions: number;
+}
+
 /** A running (or startable) SOCKS5 proxy: its listeners, sessions and auth. */
 export interface ProxyServer {
   start(): Promise<void>;
@@ -126,6 +132,12 @@ export interface ProxyServer {
   close(options?: { readonly drainMs?: number }): Promise<void>;
   /** The bound address of each listener, in configuration order (after start). */
   addresses(): AddressInfo[];
+  /**
+   * A revocation of `identity`: its live sessions end now (session_end reason `revoked`, on
+   * every listener, retired ones too) and its cached allows are forgotten, so its next login
+   * asks the providers. Returns how many of each.
+   */
+  revoke(identity: string): Revoked;
   readonly stats: ProxyStats;
   /** The resolver sessions use (the current `dns` settings, or the `resolveHost` given). */
   readonly resolveHost: HostResolver;
@@ -287,6 +299,16 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     addresses() {
       return [...active.values()].map((listener) => listener.address());
     },
+    revoke(identity) {
+      const cachedDecisions = authState.forgetIdentity(identity);
+      let sessions = 0;
+      for (const listener of everyListener()) sessions += listener.destroySessionsOf(identity, "revoked");
+      logger.info(
+        { event: "revoked", identity, sessions, cached_decisions: cachedDecisions },
+        `revoked ${identity}: ${String(sessions)} sessions ended`,
+      );
+      return { sessions, cachedDecisions };
+    },
   };
 }
 
@@ -427,6 +449,11 @@ class AuthState {
     }
     this.pipeline = withAuthPrefix(() => new AuthPipeline(initial, sharedThrottle));
     this.current = { current: this.pipeline };
+  }
+
+  /** Forgets the cached allows of `identity`; returns how many. */
+  forgetIdentity(identity: string): number {
+    return this.pipeline?.forgetIdentity(identity) ?? 0;
   }
 
   /** Validates `auth` (throws AuthConfigError) and returns what applies it. */

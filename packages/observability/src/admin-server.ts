@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { DEFAULT_ADMIN_LISTEN, parseAdminListen } from "./listen-address.js";
 import { DEFAULT_READY_TIMEOUT_MS, createReadinessCheck } from "./readiness.js";
+import { answerRevoke } from "./revoke-route.js";
 
 export interface AdminServerOptions {
   /** `host:port`; default 127.0.0.1:9090 (loopback). Port 0 picks a free port. */
@@ -14,6 +15,11 @@ export interface AdminServerOptions {
   readonly ready?: () => Promise<void>;
   /** How long /readyz waits for `ready()`; default 2 s. */
   readonly readyTimeoutMs?: number;
+  /**
+   * POST /api/revoke `{"identity": "alice"}` (loopback peers only): ends the identity's tunnels
+   * and cached logins on every instance this reaches; absent, the route is 404.
+   */
+  readonly revoke?: (identity: string) => Promise<void>;
 }
 
 export interface AdminServer {
@@ -28,7 +34,7 @@ const MAX_CONNECTIONS = 64;
 
 /**
  * The admin HTTP listener: GET /metrics (Prometheus text), /healthz, /readyz; 404 for other
- * paths, 405 for other methods. Request bodies are never read.
+ * paths, 405 for other methods; with `revoke`, POST /api/revoke too (the only body read).
  */
 export function createAdminServer(options: AdminServerOptions): AdminServer {
   const { host, port } = parseAdminListen(options.listen ?? DEFAULT_ADMIN_LISTEN);
@@ -56,6 +62,21 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
 
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const path = (request.url ?? "/").split("?", 1)[0] ?? "/";
+    if (path === "/api/revoke" && options.revoke !== undefined) {
+      if (request.method !== "POST") {
+        response.setHeader("Allow", "POST");
+        response.setHeader("Connection", "close");
+        return send(response, 405, "method not allowed\n");
+      }
+      answerRevoke(request, options.revoke).then(
+        ({ status, body }) => {
+          if (status === 413) response.setHeader("Connection", "close"); // the rest of the body is not read
+          send(response, status, `${JSON.stringify(body)}\n`, "application/json");
+        },
+        () => send(response, 500, "internal error\n"),
+      );
+      return;
+    }
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
     if (route === undefined) return send(response, 404, "not found\n");
     if (request.method !== "GET") {

@@ -41,6 +41,11 @@ export class ClusterMetrics {
 
   constructor(private readonly collect: () => Promise<WorkerMetrics[]>) {}
 
+  /** The primary's own series (add more to it, e.g. the state store's errors). */
+  get primaryRegistry(): Registry {
+    return this.own;
+  }
+
   workerRestarted(): void {
     this.restarts.inc();
   }

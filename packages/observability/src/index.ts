@@ -10,5 +10,6 @@ export { ALL_LISTENERS, AUTH_DURATION_BUCKETS, NO_PROVIDER_LABEL, createProxyMet
 export type { ProxyMetrics, StatsSourceOptions } from "./proxy-metrics.js";
 export { DEFAULT_READY_TIMEOUT_MS, describeFailure } from "./readiness.js";
 export type { ReadyResult } from "./readiness.js";
+export { stateStoreErrorCounter } from "./state-store-metrics.js";
 export { sessionDialedOut, sessionHadTunnel } from "./session-outcome.js";
 export { Registry } from "prom-client";

@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import type { ConnectionOptions } from "node:tls";
 import { Cluster, Redis } from "ioredis";
 import type { Logger } from "@gatehouse-proxy/core";
-import type { RedisConfig } from "./config.js";
+import type { RedisConnectionConfig } from "./config.js";
 
 export type RedisClient = Redis | Cluster;
 
@@ -18,7 +18,11 @@ function reconnectDelay(times: number): number {
  * `error` listener (ioredis would otherwise report every failed reconnect as unhandled). Not
  * connected yet: call connect().
  */
-export async function createRedisClient(config: RedisConfig, configDir: string, logger: Logger): Promise<RedisClient> {
+export async function createRedisClient(
+  config: RedisConnectionConfig,
+  configDir: string,
+  logger: Logger,
+): Promise<RedisClient> {
   const password = await secret(config.password, config.password_file, configDir);
   const tls = await tlsOptions(config, configDir);
   const connection = {
@@ -140,7 +144,7 @@ async function secret(inline: string | undefined, file: string | undefined, conf
   }
 }
 
-async function tlsOptions(config: RedisConfig, configDir: string): Promise<ConnectionOptions | undefined> {
+async function tlsOptions(config: RedisConnectionConfig, configDir: string): Promise<ConnectionOptions | undefined> {
   if (config.tls === undefined) return undefined;
   const options: ConnectionOptions = {};
   if (config.tls.ca_file !== undefined) {

@@ -59,6 +59,21 @@ export class DecisionCache {
     for (const [key, entry] of this.entries) if (!kept.has(entry.source)) this.entries.delete(key);
   }
 
+  /**
+   * Forgets every allow that named `identity` (a revocation); returns how many. A scan rather
+   * than an index: revocations are rare and the cache is bounded by `maxEntries`.
+   */
+  forgetIdentity(identity: string): number {
+    let dropped = 0;
+    for (const [key, entry] of this.entries) {
+      const { decision } = entry;
+      if (!decision.allowed || !decision.info.identities.some((named) => named.identity === identity)) continue;
+      this.entries.delete(key);
+      dropped += 1;
+    }
+    return dropped;
+  }
+
   private evictOverflow(): void {
     while (this.entries.size > this.options.maxEntries) {
       const oldest = this.entries.keys().next();

@@ -109,7 +109,7 @@ const NOTHING_TO_RELEASE = (): void => undefined;
  * Directories usually match names case-insensitively, so `Alice` and `ALICE` reach the same
  * account: they share one failure count.
  */
-function usernameKey(username: string): string {
+export function usernameKey(username: string): string {
   return username.normalize("NFKC").toLowerCase();
 }
 

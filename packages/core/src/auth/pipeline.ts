@@ -68,6 +68,11 @@ export class AuthPipeline implements Authenticator {
    * deadline (plus a grace for the provider to notice the abort) has passed: then the old
    * providers may be closed. It never rejects.
    */
+  /** A revocation: the cached allows of `identity` are forgotten; returns how many. */
+  forgetIdentity(identity: string): number {
+    return this.cache?.forgetIdentity(identity) ?? 0;
+  }
+
   reconfigure(options: AuthPipelineOptions): Promise<void> {
     const resolved = resolvePipelineOptions(options);
     const previous = this.generation;

@@ -233,6 +233,13 @@ export class Listener {
     for (const session of [...this.ctx.sessions]) session.destroy(reason);
   }
 
+  /** Ends the sessions that authenticated as `identity`; returns how many. */
+  destroySessionsOf(identity: string, reason: string): number {
+    const matching = [...this.ctx.sessions].filter((session) => session.authenticatedAs(identity));
+    for (const session of matching) session.destroy(reason);
+    return matching.length;
+  }
+
   /** Stops accepting and ends every session of this listener. */
   close(): void {
     this.stopAccepting();

@@ -90,7 +90,7 @@ export interface ListenerContext {
   /** Open sessions per identity and per IP, shared by every listener of the server (and by every worker). */
   readonly limits: ConnectionLimiter;
   readonly hooks: ProxyHooks;
-  readonly sessions: Set<{ destroy(reason: string): void }>;
+  readonly sessions: Set<{ destroy(reason: string): void; authenticatedAs(identity: string): boolean }>;
   /** Moves established plain-TCP tunnels kernel to kernel; undefined: the JS relay carries every tunnel. */
   readonly splice: SpliceBackend | undefined;
   /**

@@ -97,6 +97,11 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   /** A PROXY v2 LOCAL header arrived: the balancer's own connection, usually a health check. */
   private balancerConnection = false;
 
+  /** Whether authentication named `identity` (a revocation ends such sessions). */
+  authenticatedAs(identity: string): boolean {
+    return this.auth?.identities.some((named) => named.identity === identity) ?? false;
+  }
+
   constructor(
     private client: Socket,
     private readonly ctx: ListenerContext,

@@ -253,6 +253,21 @@ describe("AuthPipeline: the decision cache", () => {
     assert.equal(second.calls.length, 1, "the provider was asked again");
   });
 
+  it("forgetIdentity (a revocation) drops that identity's cached allows only", async () => {
+    const directory = provider("dir", ({ username }) => ({
+      identities: [{ identity: `uid=${username}`, context: "GenericAuth" }],
+    }));
+    const auth = new AuthPipeline({ chain: [{ provider: directory }], throttle: false });
+    await auth.decide(attempt("alice", "pw"));
+    await auth.decide(attempt("alice", "other-pw"));
+    await auth.decide(attempt("bob", "pw"));
+    assert.equal(auth.forgetIdentity("uid=alice"), 2);
+    assert.equal(auth.forgetIdentity("uid=alice"), 0);
+    assert.equal((await auth.decide(attempt("alice", "pw"))).cached, undefined, "alice asks the provider again");
+    assert.equal((await auth.decide(attempt("bob", "pw"))).cached, true, "bob's allow is kept");
+    assert.equal(directory.calls.length, 4);
+  });
+
   it("a provider that decides on conn_meta is cached and coalesced per client IP and listener", async () => {
     const byAddress: TestProvider = {
       ...provider("by-address", ({ connMeta }) => connMeta.peer_address.startsWith("10.0.0.1:")),

@@ -11,6 +11,7 @@ import {
   parseAdminListen,
 } from "@gatehouse-proxy/observability";
 import type { AdminServer } from "@gatehouse-proxy/observability";
+import { isLoopback } from "../../dist/revoke-route.js";
 
 async function started(
   ready: () => Promise<void>,
@@ -233,5 +234,82 @@ describe("admin server lifecycle", () => {
     idle.socket.destroy();
     midRequest.socket.destroy();
     assert.notEqual(outcome, bound, "close() and both connections' ends within 3 s");
+  });
+});
+
+describe("admin server: POST /api/revoke", () => {
+  let admin: AdminServer;
+  let base: string;
+  const revoked: string[] = [];
+  let failNext = false;
+
+  before(async () => {
+    admin = createAdminServer({
+      listen: "127.0.0.1:0",
+      registry: new Registry(),
+      revoke: (identity) => {
+        if (failNext) {
+          failNext = false;
+          return Promise.reject(new Error("redis down"));
+        }
+        revoked.push(identity);
+        return Promise.resolve();
+      },
+    });
+    await admin.start();
+    base = `http://127.0.0.1:${String(admin.address().port)}`;
+  });
+  after(() => admin.close());
+
+  const post = async (body: string): Promise<{ status: number; body: unknown }> => {
+    const response = await fetch(`${base}/api/revoke`, { method: "POST", body });
+    return { status: response.status, body: await response.json() };
+  };
+
+  it("revokes the identity in the JSON body", async () => {
+    assert.deepEqual(await post('{"identity":"alice"}'), { status: 200, body: { revoked: "alice" } });
+    assert.deepEqual(revoked, ["alice"]);
+  });
+
+  it("400 for a body without a usable identity, 413 for a large one, 503 when revoking fails", async () => {
+    for (const body of ["", "null", "[]", '{"identity":""}', '{"identity":42}', `{"identity":"${"x".repeat(256)}"}`]) {
+      assert.equal((await post(body)).status, 400, body);
+    }
+    assert.equal((await post(`{"identity":"${"x".repeat(5000)}"}`)).status, 413);
+    failNext = true;
+    const failed = await post('{"identity":"bob"}');
+    assert.equal(failed.status, 503);
+    assert.match(JSON.stringify(failed.body), /redis down/);
+    assert.deepEqual(revoked, ["alice"]);
+  });
+
+  it("GET is 405 with Allow: POST", async () => {
+    const response = await fetch(`${base}/api/revoke`);
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get("allow"), "POST");
+  });
+
+  it("only loopback peers may revoke", () => {
+    for (const address of ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
+      assert.ok(isLoopback(address), address);
+    for (const address of ["10.0.0.1", "::ffff:10.0.0.1", "192.0.2.1", "2001:db8::1", undefined]) {
+      assert.ok(!isLoopback(address), String(address));
+    }
+  });
+});
+
+describe("admin server without revoke", () => {
+  it("POST /api/revoke is 404", async () => {
+    const admin = createAdminServer({ listen: "127.0.0.1:0", registry: new Registry() });
+    await admin.start();
+    try {
+      const response = await fetch(`http://127.0.0.1:${String(admin.address().port)}/api/revoke`, {
+        method: "POST",
+        body: "{}",
+      });
+      assert.equal(response.status, 404);
+    } finally {
+      await admin.close();
+    }
   });
 });

@@ -43,7 +43,8 @@ describe("the plugin template, copied and installed outside the workspace from t
     );
     assert.equal(manifest.peerDependencies["@gatehouse-proxy/core"], "^0.1.0");
     const installed = readdirSync(join(pkg, "node_modules", "@gatehouse-proxy")).sort();
-    assert.deepEqual(installed, ["core", "observability", "plugin-testkit", "relay-native", "server"]);
+    // auth-redis comes with the server: `state: {store: redis}` uses its connection code.
+    assert.deepEqual(installed, ["auth-redis", "core", "observability", "plugin-testkit", "relay-native", "server"]);
   });
 
   // Building and running the whole suite takes a while on a loaded machine.

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import ts from "typescript";
+import { createProxyServer } from "@gatehouse-proxy/core/engine";
+import type { ProxyServer, Revoked } from "@gatehouse-proxy/core/engine";
 import { REPO_ROOT } from "../helpers/run.js";
 
 const CORE = join(REPO_ROOT, "packages", "core");
@@ -143,6 +145,7 @@ const ENTRY_POINTS = [
       "serializeRequest",
       "serializeUserPass",
       "throttleOptionsFromSettings",
+      "throttleUsernameKey",
       "tuneProcessForRelay",
     ],
     types: [
@@ -190,6 +193,7 @@ const ENTRY_POINTS = [
       "RequestAddress",
       "ResolvedListenerOptions",
       "ResolvedProxyProtocol",
+      "Revoked",
       "SessionRecord",
       "SharedState",
       "ShedCounts",
@@ -311,5 +315,12 @@ describe("@gatehouse-proxy/core's entry points", () => {
         seen.set(name, entry.specifier);
       }
     }
+  });
+
+  it("a ProxyServer revokes an identity: revoke(identity) ends its sessions and forgets its cached allows", () => {
+    // The signature is pinned at compile time; a server that never started has nothing to end.
+    const revoke: (server: ProxyServer, identity: string) => Revoked = (server, identity) => server.revoke(identity);
+    const server = createProxyServer({ listeners: [{ listen: "127.0.0.1:0" }] });
+    assert.deepEqual(revoke(server, "alice"), { sessions: 0, cachedDecisions: 0 });
   });
 });

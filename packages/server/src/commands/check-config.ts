@@ -10,6 +10,7 @@ export async function checkConfig(file: string, out: NodeJS.WritableStream = pro
       (providers.length > 0 ? `, providers: ${providers.join(", ")}` : ", no auth providers") +
       `, ${policySummary(prepared)}` +
       (prepared.workers > 1 ? `, ${String(prepared.workers)} workers` : "") +
+      (prepared.state?.store === "redis" ? `, state in Redis (on_store_error: ${prepared.state.on_store_error})` : "") +
       "\n",
   );
 }

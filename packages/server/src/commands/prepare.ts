@@ -2,7 +2,7 @@ import type { DnsOptions, ListenerOptions } from "@gatehouse-proxy/core/engine";
 import { parseDuration } from "@gatehouse-proxy/core";
 import { loadConfigSource, readConfigSource } from "../config/load.js";
 import type { ConfigSource } from "../config/load.js";
-import type { AdminConfig, AuthConfig, LogConfig, PolicyConfig } from "../config/schema.js";
+import type { AdminConfig, AuthConfig, LogConfig, PolicyConfig, StateConfig } from "../config/schema.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { resolveProviders } from "../plugins/resolve-providers.js";
 import type { ProviderPlan } from "../plugins/resolve-providers.js";
@@ -33,6 +33,8 @@ export interface Prepared {
   readonly workers: number;
   readonly plans: ProviderPlan[];
   readonly configDir: string;
+  /** `state`: where limits and the throttle live; undefined = memory. Read at startup. */
+  readonly state?: StateConfig | undefined;
 }
 
 /** Loads and validates a config file, loading every plugin and checking its options. Throws a GatehouseError. */
@@ -58,5 +60,6 @@ export async function prepareFromSource(source: ConfigSource): Promise<Prepared>
     workers: workerCount(config.workers),
     plans,
     configDir,
+    state: config.state,
   };
 }

@@ -1,5 +1,9 @@
 import { GatehouseError } from "@gatehouse-proxy/core";
-import { RECOMMENDED_TRIM_THRESHOLD, tuneProcessForRelay } from "@gatehouse-proxy/core/engine";
+import {
+  RECOMMENDED_TRIM_THRESHOLD,
+  throttleOptionsFromSettings,
+  tuneProcessForRelay,
+} from "@gatehouse-proxy/core/engine";
 import type { Logger as PinoLogger } from "pino";
 import { validateConfig } from "../config/load.js";
 import { createLogger } from "../logging/logger.js";
@@ -11,6 +15,9 @@ import { DEFAULT_SHUTDOWN_TIMEOUT_MS, prepareFromFile, prepareFromSource } from 
 import type { Prepared } from "./prepare.js";
 import { runProxy } from "./run.js";
 import type { RunOptions, Running } from "./run.js";
+import { openRedisState } from "../state/state-store.js";
+import type { RedisStateStore } from "../state/state-store.js";
+import { pipelineSettings } from "../wiring/pipeline-settings.js";
 import { chooseRelay, describeRelay, loadRelayAddon } from "../wiring/relay-choice.js";
 import type { RelayChoice, RelayMode } from "../wiring/relay-choice.js";
 
@@ -46,6 +53,10 @@ export async function runConfigCommand(file: string, noSplice = false): Promise<
       .then(async (next) => {
         await current.reload(next);
         shutdownTimeoutMs = next.shutdownTimeoutMs;
+        store?.configureThrottle(throttleOptionsFromSettings(pipelineSettings(next.auth)));
+        if (JSON.stringify(next.state) !== JSON.stringify(prepared.state)) {
+          logger.warn({ event: "state_unchanged" }, "state changed: it takes effect at the next restart");
+        }
       })
       .catch((error: unknown) => {
         const { code, problems } = asGatehouseError(error);
@@ -55,9 +66,41 @@ export async function runConfigCommand(file: string, noSplice = false): Promise<
         );
       });
   });
-  const started = await start(prepared, logger, noSplice);
+  const store = await openStateStore(prepared, logger);
+  let started: Running;
+  try {
+    started = await start(prepared, logger, noSplice, {
+      ...(store !== undefined && {
+        sharedState: { limits: store.limits, throttle: store.throttle },
+        stateHealth: store.health,
+        publishRevocation: (identity: string) => store.publishRevocation(identity),
+      }),
+    });
+  } catch (error) {
+    await store?.close();
+    throw error;
+  }
   state.running = started;
-  onShutdown = (timeoutMs) => started.stop({ drainMs: timeoutMs });
+  store?.onRevocation((identity) => started.revoke(identity));
+  onShutdown = async (timeoutMs) => {
+    await started.stop({ drainMs: timeoutMs });
+    await store?.close();
+  };
+}
+
+/** `state: {store: redis}`: the fleet-wide store this process uses; undefined for memory. */
+async function openStateStore(prepared: Prepared, logger: PinoLogger): Promise<RedisStateStore | undefined> {
+  if (prepared.state?.store !== "redis") return undefined;
+  try {
+    return await openRedisState(
+      prepared.state,
+      prepared.configDir,
+      logger,
+      throttleOptionsFromSettings(pipelineSettings(prepared.auth)),
+    );
+  } catch (error) {
+    throw new GatehouseError("GH_STARTUP_FAILED", `startup failed: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** KumoMTA's legacy flags: listeners from `--listen`, no auth providers. */

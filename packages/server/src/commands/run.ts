@@ -1,7 +1,12 @@
 import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import { parseDuration } from "@gatehouse-proxy/core";
-import type { AuthChainEntry, ProxyServer, SharedState, SpliceBackend } from "@gatehouse-proxy/core/engine";
-import { DEFAULT_ADMIN_LISTEN, createAdminServer, createProxyMetrics } from "@gatehouse-proxy/observability";
+import type { AuthChainEntry, ProxyServer, Revoked, SharedState, SpliceBackend } from "@gatehouse-proxy/core/engine";
+import {
+  DEFAULT_ADMIN_LISTEN,
+  createAdminServer,
+  createProxyMetrics,
+  stateStoreErrorCounter,
+} from "@gatehouse-proxy/observability";
 import type { AdminServer, Registry } from "@gatehouse-proxy/observability";
 import type { Logger as PinoLogger } from "pino";
 import type { DependencyContainer } from "tsyringe";
@@ -13,6 +18,7 @@ import { policyRuleCount } from "../wiring/policy-summary.js";
 import { formatAddress } from "../wiring/format-address.js";
 import { createRootContainer, followingResolver } from "../wiring/root-container.js";
 import type { Prepared } from "./prepare.js";
+import type { StoreHealth } from "../state/store-health.js";
 
 export interface Running {
   readonly server: ProxyServer;
@@ -30,6 +36,8 @@ export interface Running {
    * stays in force and the error is thrown. Reloads run one at a time.
    */
   reload(next: Prepared): Promise<void>;
+  /** Ends `identity`'s tunnels here and forgets its cached logins (a revocation that reached this process). */
+  revoke(identity: string): Revoked;
   /** Stops accepting, lets tunnels drain up to `drainMs` (default 0), closes the admin listener and providers. */
   stop(options?: { readonly drainMs?: number }): Promise<void>;
 }
@@ -39,6 +47,10 @@ export interface RunOptions {
   readonly sharedState?: SharedState;
   /** The event of the line logged once listening; default `started`. */
   readonly startedEvent?: string;
+  /** The Redis state store's health, counted in this process's metrics. */
+  readonly stateHealth?: StoreHealth;
+  /** What POST /api/revoke does (publish to the fleet); default: revoke in this process. */
+  readonly publishRevocation?: (identity: string) => Promise<void>;
 }
 
 /** The composition root: root container, provider instances (init in order), then the proxy. */
@@ -55,6 +67,7 @@ export async function runProxy(
   /** Old providers waiting for their last login to settle before they are closed. */
   const closing = new Set<Promise<void>>();
   const metrics = createProxyMetrics();
+  if (options.stateHealth !== undefined) options.stateHealth.onFailure(stateStoreErrorCounter(metrics.registry));
   let server: ProxyServer;
   try {
     server = createProxyServer({
@@ -83,6 +96,12 @@ export async function runProxy(
       listen: prepared.admin.listen ?? DEFAULT_ADMIN_LISTEN,
       registry: metrics.registry,
       ready: () => providersHealthy(instances),
+      revoke:
+        options.publishRevocation ??
+        ((identity) => {
+          server.revoke(identity);
+          return Promise.resolve();
+        }),
     });
     try {
       await admin.start();
@@ -118,6 +137,7 @@ export async function runProxy(
     admin,
     registry: metrics.registry,
     ready: () => providersHealthy(instances),
+    revoke: (identity) => server.revoke(identity),
     reload(next) {
       const run = reloading.then(async () => {
         if (stopping !== undefined) throw new Error("shutting down");

@@ -3,7 +3,10 @@ import { GatehouseError, hashPassword } from "@gatehouse-proxy/core";
 import type { PluginDefinition, UserStore } from "@gatehouse-proxy/core";
 import { configError } from "../config/config-error.js";
 import { loadConfigFile } from "../config/load.js";
-import type { AuthConfig } from "../config/schema.js";
+import type { AuthConfig, StateConfig } from "../config/schema.js";
+import { closeRedis } from "@gatehouse-proxy/auth-redis/connection";
+import { connectStateClient, publishRevocation } from "../state/state-store.js";
+import { StateKeys } from "../state/state-keys.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { loadPlugin } from "../plugins/load-plugin.js";
 import { readPassword } from "./read-password.js";
@@ -44,6 +47,42 @@ export async function usersCommand(command: UsersCommand, out: NodeJS.WritableSt
     throw new GatehouseError("GH_USERS_OPERATION_FAILED", `users ${command.action}: ${messageOf(error)}`);
   } finally {
     await store.close();
+  }
+  if (command.action === "disable" || command.action === "del") {
+    await announceRevocation(config.state, configDir, command.username ?? "", logger, out);
+  }
+}
+
+/**
+ * With `state: {store: redis}`, a disabled or deleted user is revoked fleet-wide: every running
+ * instance ends its tunnels and forgets its cached logins. Otherwise only new logins are refused.
+ */
+async function announceRevocation(
+  state: StateConfig | undefined,
+  configDir: string,
+  identity: string,
+  logger: Parameters<typeof connectStateClient>[2],
+  out: NodeJS.WritableStream,
+): Promise<void> {
+  if (state?.store !== "redis") {
+    out.write(
+      "state is not in Redis: open tunnels stay until they end (POST /api/revoke on each instance ends them)\n",
+    );
+    return;
+  }
+  try {
+    const client = await connectStateClient(state, configDir, logger);
+    try {
+      const instances = await publishRevocation(client, new StateKeys(state.key_prefix), identity);
+      out.write(`revocation of ${display(identity)} published to ${String(instances)} instances\n`);
+    } finally {
+      await closeRedis(client);
+    }
+  } catch (error) {
+    throw new GatehouseError(
+      "GH_USERS_OPERATION_FAILED",
+      `users ${display(identity)} changed, but the revocation could not be published: ${messageOf(error)}`,
+    );
   }
 }
 

@@ -8,6 +8,7 @@ import {
 } from "@gatehouse-proxy/core/engine";
 import { policySchema } from "@gatehouse-proxy/core/policy";
 import { z } from "@gatehouse-proxy/core";
+import { redisConnectionShape, refineRedisConnection } from "@gatehouse-proxy/auth-redis/connection";
 
 /** More engine processes than this is a typo, not a machine. */
 export const MAX_WORKERS = 256;
@@ -57,6 +58,45 @@ export const adminSchema = z.strictObject({
   listen: hostPort.optional(),
 });
 
+export const DEFAULT_STATE_KEY_PREFIX = "gatehouse:state:";
+const CONNECTION_KEYS = Object.keys(redisConnectionShape).filter(
+  (key) => key !== "connect_timeout" && key !== "command_timeout",
+);
+
+/**
+ * Where connection limits and the failure throttle are kept: `memory` (default: this instance,
+ * or its `workers` primary) or `redis` (fleet-wide, with revocations; docs/deploy.md "Shared
+ * state in Redis"). The Redis connection options are auth-redis' own.
+ */
+export const stateSchema = z
+  .strictObject({
+    store: z.enum(["memory", "redis"]).default("memory"),
+    ...redisConnectionShape,
+    key_prefix: z.string().min(1).default(DEFAULT_STATE_KEY_PREFIX),
+    /** How long a connection lease outlives an instance that stopped refreshing it. */
+    lease_ttl: durationAtLeast(300).default(15_000),
+    /** Redis unreachable: `deny` (default: fail closed) or `allow` (serve with this instance's own counts). */
+    on_store_error: z.enum(["deny", "allow"]).default("deny"),
+  })
+  .superRefine((state, context) => {
+    if (state.store === "redis") {
+      refineRedisConnection(state, context);
+      if (state.cluster !== undefined && !/\{[^}]+\}/.test(state.key_prefix)) {
+        context.addIssue({
+          code: "custom",
+          path: ["key_prefix"],
+          message: "with cluster, key_prefix needs a hash tag such as {gatehouse}: so every key shares one slot",
+        });
+      }
+      return;
+    }
+    for (const key of CONNECTION_KEYS) {
+      if ((state as Record<string, unknown>)[key] !== undefined) {
+        context.addIssue({ code: "custom", path: [key], message: "only with store: redis" });
+      }
+    }
+  });
+
 export const configSchema = z.strictObject({
   listeners: z.array(listenerOptionsSchema).min(1),
   auth: authSchema.optional(),
@@ -89,6 +129,8 @@ export const configSchema = z.strictObject({
       z.literal("auto", { error: WORKERS_EXPECTED }),
     ])
     .optional(),
+  /** Where connection limits, the failure throttle and revocations live (default: memory). Read at startup. */
+  state: stateSchema.optional(),
 });
 
 export type GatehouseConfig = z.output<typeof configSchema>;
@@ -98,4 +140,5 @@ export type ProviderEntry = z.output<typeof providerEntrySchema>;
 export type LogConfig = z.output<typeof logSchema>;
 export type AdminConfig = z.output<typeof adminSchema>;
 export type PolicyConfig = z.output<typeof policySchema>;
+export type StateConfig = z.output<typeof stateSchema>;
 export type DnsConfig = z.output<typeof dnsOptionsSchema>;

@@ -1,6 +1,11 @@
 import { GatehouseError } from "@gatehouse-proxy/core";
 import { throttleOptionsFromSettings } from "@gatehouse-proxy/core/engine";
-import { ClusterMetrics, DEFAULT_ADMIN_LISTEN, createAdminServer } from "@gatehouse-proxy/observability";
+import {
+  ClusterMetrics,
+  DEFAULT_ADMIN_LISTEN,
+  createAdminServer,
+  stateStoreErrorCounter,
+} from "@gatehouse-proxy/observability";
 import type { AdminServer } from "@gatehouse-proxy/observability";
 import { readConfigSource } from "../config/load.js";
 import type { ConfigSource } from "../config/load.js";
@@ -10,6 +15,8 @@ import type { Prepared } from "../commands/prepare.js";
 import { createLogger } from "../logging/logger.js";
 import { formatAddress } from "../wiring/format-address.js";
 import { pipelineSettings } from "../wiring/pipeline-settings.js";
+import { openRedisState } from "../state/state-store.js";
+import type { RedisStateStore } from "../state/state-store.js";
 import { SharedStateHost } from "./shared-state.js";
 import { WorkerPool } from "./worker-pool.js";
 
@@ -24,8 +31,18 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
   const logger = createLogger(prepared.log);
   let source = initial;
   let current = prepared;
-  const shared = new SharedStateHost(throttleOptionsFromSettings(pipelineSettings(prepared.auth)));
+  const throttle = throttleOptionsFromSettings(pipelineSettings(prepared.auth));
+  // With `state: {store: redis}` the primary alone talks to Redis: one set of leases per instance.
+  const store = await openStore(prepared, logger, throttle);
+  const shared = new SharedStateHost(
+    throttle,
+    Date.now,
+    store === undefined
+      ? undefined
+      : { limits: store.limits, throttle: store.throttle, configureThrottle: (next) => store.configureThrottle(next) },
+  );
   const metrics = new ClusterMetrics(() => pool.metrics());
+  if (store !== undefined) store.health.onFailure(stateStoreErrorCounter(metrics.primaryRegistry));
   const pool = new WorkerPool({
     count: prepared.workers,
     logger,
@@ -56,6 +73,9 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
     }
     if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) {
       logger.warn({ event: "admin_unchanged" }, "admin settings changed: they take effect at the next restart");
+    }
+    if (JSON.stringify(next.state) !== JSON.stringify(current.state)) {
+      logger.warn({ event: "state_unchanged" }, "state changed: it takes effect at the next restart");
     }
     source = nextSource;
     current = next;
@@ -88,6 +108,7 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
       await reloading;
       await pool.stop(drainMs);
       await admin?.close();
+      await store?.close();
       logger.info({ event: "stopped" }, "stopped");
       process.exit(0);
     })();
@@ -105,17 +126,29 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
     await pool.start();
   } catch (error) {
     logger.error({ event: "workers_failed", code: asGatehouseError(error).code }, (error as Error).message);
+    await store?.close();
     throw error;
   }
   if (stopping !== undefined) return; // a signal during startup: the workers are draining
+  const revokeInWorkers = async (identity: string): Promise<void> => {
+    const sessions = await pool.revoke(identity);
+    logger.info({ event: "revoked", identity, sessions }, `revoked ${identity}: ${String(sessions)} sessions ended`);
+  };
+  store?.onRevocation((identity) => void revokeInWorkers(identity));
 
   if (prepared.admin !== undefined) {
     const listen = prepared.admin.listen ?? DEFAULT_ADMIN_LISTEN;
-    admin = createAdminServer({ listen, registry: metrics, ready: () => pool.ready() });
+    admin = createAdminServer({
+      listen,
+      registry: metrics,
+      ready: () => pool.ready(),
+      revoke: (identity) => (store === undefined ? revokeInWorkers(identity) : store.publishRevocation(identity)),
+    });
     try {
       await admin.start();
     } catch (error) {
       await pool.stop(0);
+      await store?.close();
       throw new GatehouseError(
         "GH_STARTUP_FAILED",
         `admin.listen ${listen}: cannot listen: ${(error as Error).message}`,
@@ -135,4 +168,18 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
     },
     `gatehouse started with ${String(prepared.workers)} workers`,
   );
+}
+
+/** `state: {store: redis}`: the store the primary keeps for its workers; undefined for memory. */
+async function openStore(
+  prepared: Prepared,
+  logger: ReturnType<typeof createLogger>,
+  throttle: ReturnType<typeof throttleOptionsFromSettings>,
+): Promise<RedisStateStore | undefined> {
+  if (prepared.state?.store !== "redis") return undefined;
+  try {
+    return await openRedisState(prepared.state, prepared.configDir, logger, throttle);
+  } catch (error) {
+    throw new GatehouseError("GH_STARTUP_FAILED", `startup failed: ${(error as Error).message}`, { cause: error });
+  }
 }

@@ -8,6 +8,7 @@ import type {
   ThrottleAdmission,
   ThrottledBy,
 } from "@gatehouse-proxy/core/engine";
+import { NOTHING_CLAIMED } from "../state/nothing-claimed.js";
 import type { Message, RpcPeer } from "./rpc.js";
 
 // Connection limits and the failure throttle with `workers`: one record in the primary, asked
@@ -92,51 +93,113 @@ export class SharedStateClient implements ConnectionLimiter, FailureThrottleStor
 }
 
 /**
- * The primary's record: the connection limits and the failure throttle every worker shares.
- * It remembers which worker holds each slot and claim, so a worker that dies gives its back.
+ * Where the primary keeps what its workers share: the engine's own ConnectionLimiter and
+ * FailureThrottleStore interfaces, so the host needs no store interface of its own. `memory`
+ * (default) is ConnectionLimits + FailureThrottle in the primary; `state: {store: redis}` is the
+ * Redis store, which the primary alone talks to: one set of leases per instance, not per worker.
+ */
+export interface HostStores {
+  readonly limits: ConnectionLimiter;
+  readonly throttle: FailureThrottleStore;
+  /** New throttle limits from a reload; what was recorded stays. */
+  configureThrottle(throttle: Omit<FailureLogOptions, "now"> | undefined): void;
+}
+
+/** ConnectionLimits and FailureThrottle in this process (the primary). */
+export function memoryStores(
+  throttle: Omit<FailureLogOptions, "now"> | undefined,
+  now: () => number = Date.now,
+): HostStores & { readonly limits: ConnectionLimits } {
+  // With `throttle: false` workers do not ask; the defaults only fill the record's shape.
+  const settings: { -readonly [K in keyof FailureLogOptions]: FailureLogOptions[K] } = {
+    ...(throttle ?? throttleOptionsFromSettings({})!),
+    now,
+  };
+  const record = new FailureThrottle(settings);
+  return {
+    limits: new ConnectionLimits(),
+    throttle: {
+      admit(username, address) {
+        const throttledBy = record.blockedBy(username, address);
+        if (throttledBy !== undefined) return { throttledBy };
+        const release = record.claim(username, address);
+        return release === undefined ? NOTHING_CLAIMED : { release };
+      },
+      recordFailure: (username, address) => record.recordFailure(username, address),
+      recordSuccess: (username, address) => record.recordSuccess(username, address),
+    },
+    configureThrottle(next) {
+      if (next !== undefined) Object.assign(settings, next);
+    },
+  };
+}
+
+/**
+ * The primary's record: answers the workers from its stores, and remembers which worker holds
+ * each slot and claim, so a worker that dies gives its back.
  */
 export class SharedStateHost {
-  private readonly limits = new ConnectionLimits();
-  private readonly throttle: FailureThrottle;
-  /** Read by the throttle at every call: a reload changes the limits in place. */
-  private readonly throttleSettings: { -readonly [K in keyof FailureLogOptions]: FailureLogOptions[K] };
+  private readonly stores: HostStores;
   private readonly slots = new Map<number, { readonly worker: number; readonly slot: LimitSlot }>();
   private readonly claims = new Map<number, { readonly worker: number; readonly release: () => void }>();
   private nextId = 1;
+  /** Bumped when a worker is gone: an answer that arrives later for it is given back at once. */
+  private readonly lives = new Map<number, number>();
 
-  constructor(throttle: Omit<FailureLogOptions, "now"> | undefined, now: () => number = Date.now) {
-    // With `throttle: false` workers do not ask; the defaults only fill the record's shape.
-    this.throttleSettings = { ...(throttle ?? throttleOptionsFromSettings({})!), now };
-    this.throttle = new FailureThrottle(this.throttleSettings);
+  constructor(throttle: Omit<FailureLogOptions, "now"> | undefined, now: () => number = Date.now, stores?: HostStores) {
+    this.stores = stores ?? memoryStores(throttle, now);
   }
 
   /** New throttle limits from a reload; what was recorded stays. */
   configure(throttle: Omit<FailureLogOptions, "now"> | undefined): void {
-    if (throttle !== undefined) Object.assign(this.throttleSettings, throttle);
+    this.stores.configureThrottle(throttle);
   }
 
-  /** Answers a worker's request; undefined when `body` is not one of these. */
-  answer(worker: number, body: Message): AcquireReply | AdmitReply | undefined {
+  /** Answers a worker's request (a promise when the store answers later); undefined when `body` is not one of these. */
+  answer(worker: number, body: Message): AcquireReply | AdmitReply | Promise<AcquireReply | AdmitReply> | undefined {
     if (body.type === "acquire") {
       const { identity, ip, maxPerIdentity, maxPerIp } = body as AcquireRequest;
-      const slot = this.limits.tryAcquire(identity, ip, maxPerIdentity, maxPerIp);
-      if (typeof slot === "string") return { exceeded: slot };
-      const id = this.nextId++;
-      this.slots.set(id, { worker, slot });
-      return { slot: id };
+      const slot = this.stores.limits.tryAcquire(identity, ip, maxPerIdentity, maxPerIp);
+      if (!(slot instanceof Promise)) return this.slotReply(worker, slot);
+      const life = this.lifeOf(worker);
+      return slot.then((ready) => {
+        if (typeof ready === "string" || this.lifeOf(worker) === life) return this.slotReply(worker, ready);
+        this.stores.limits.release(ready); // nobody is left to hear the answer
+        return { exceeded: "limit_store_unavailable" };
+      });
     }
     if (body.type === "admit") {
       const { username, address } = body as AdmitRequest;
-      const throttledBy = this.throttle.blockedBy(username, address);
-      if (throttledBy !== undefined) return { throttledBy };
-      // Usually nothing is claimed (the username is not blocked): then no `unclaim` note follows.
-      const release = this.throttle.claim(username, address);
-      if (release === undefined) return { claim: 0 };
-      const id = this.nextId++;
-      this.claims.set(id, { worker, release });
-      return { claim: id };
+      const admission = this.stores.throttle.admit(username, address);
+      if (!(admission instanceof Promise)) return this.admitReply(worker, admission);
+      const life = this.lifeOf(worker);
+      return admission.then((ready) => {
+        if (ready.throttledBy !== undefined || this.lifeOf(worker) === life) return this.admitReply(worker, ready);
+        ready.release();
+        return { claim: 0 };
+      });
     }
     return undefined;
+  }
+
+  private lifeOf(worker: number): number {
+    return this.lives.get(worker) ?? 0;
+  }
+
+  private slotReply(worker: number, slot: LimitSlot | LimitExceeded): AcquireReply {
+    if (typeof slot === "string") return { exceeded: slot };
+    const id = this.nextId++;
+    this.slots.set(id, { worker, slot });
+    return { slot: id };
+  }
+
+  private admitReply(worker: number, admission: ThrottleAdmission): AdmitReply {
+    if (admission.throttledBy !== undefined) return { throttledBy: admission.throttledBy };
+    // Usually nothing is claimed (the username is not blocked): then no `unclaim` note follows.
+    if (admission === NOTHING_CLAIMED) return { claim: 0 };
+    const id = this.nextId++;
+    this.claims.set(id, { worker, release: () => admission.release() });
+    return { claim: id };
   }
 
   /** Applies a worker's note; false when `body` is not one of these. */
@@ -147,7 +210,7 @@ export class SharedStateHost {
         const held = this.slots.get(note.slot);
         if (held === undefined) return true;
         this.slots.delete(note.slot);
-        this.limits.release(held.slot);
+        this.stores.limits.release(held.slot);
         return true;
       }
       case "unclaim":
@@ -155,10 +218,10 @@ export class SharedStateHost {
         this.claims.delete(note.claim);
         return true;
       case "auth_failure":
-        this.throttle.recordFailure(note.username, note.address);
+        this.stores.throttle.recordFailure(note.username, note.address);
         return true;
       case "auth_success":
-        this.throttle.recordSuccess(note.username, note.address);
+        this.stores.throttle.recordSuccess(note.username, note.address);
         return true;
       default:
         return false;
@@ -167,10 +230,11 @@ export class SharedStateHost {
 
   /** A worker is gone: its slots and claims are given back. */
   forgetWorker(worker: number): void {
+    this.lives.set(worker, this.lifeOf(worker) + 1);
     for (const [id, held] of this.slots) {
       if (held.worker !== worker) continue;
       this.slots.delete(id);
-      this.limits.release(held.slot);
+      this.stores.limits.release(held.slot);
     }
     for (const [id, claim] of this.claims) {
       if (claim.worker !== worker) continue;
@@ -179,8 +243,8 @@ export class SharedStateHost {
     }
   }
 
-  /** Open sessions counted for an identity or an IP (diagnostics). */
+  /** Open sessions counted for an identity or an IP in the primary's memory (diagnostics; 0 with Redis). */
   count(kind: "identity" | "ip", key: string): number {
-    return this.limits.count(kind, key);
+    return this.stores.limits instanceof ConnectionLimits ? this.stores.limits.count(kind, key) : 0;
   }
 }

@@ -2,6 +2,7 @@ import cluster from "node:cluster";
 import type { Worker } from "node:cluster";
 import type { AddressInfo } from "node:net";
 import { GatehouseError } from "@gatehouse-proxy/core";
+import type { Revoked } from "@gatehouse-proxy/core/engine";
 import type { WorkerMetrics } from "@gatehouse-proxy/observability";
 import type { Logger as PinoLogger } from "pino";
 import type { ConfigSource } from "../config/load.js";
@@ -10,7 +11,7 @@ import { RpcPeer } from "./rpc.js";
 import type { Message } from "./rpc.js";
 import type { SharedStateHost } from "./shared-state.js";
 import { WORKER_ID_ENV } from "./worker-protocol.js";
-import type { ReloadRequest, ShutdownRequest, StartedNote } from "./worker-protocol.js";
+import type { ReloadRequest, RevokeRequest, ShutdownRequest, StartedNote } from "./worker-protocol.js";
 
 /** How long the primary waits for a worker's metrics or readiness answer. */
 const WORKER_ANSWER_TIMEOUT_MS = 2000;
@@ -118,6 +119,15 @@ export class WorkerPool {
     }, drainMs + EXIT_GRACE_MS);
     await Promise.all(this.exits);
     clearTimeout(killTimer);
+  }
+
+  /** Every serving worker ends `identity`'s tunnels and forgets its cached logins; resolves with the sessions ended. */
+  async revoke(identity: string): Promise<number> {
+    const request: RevokeRequest = { type: "revoke", identity };
+    const answers = await Promise.allSettled(
+      this.serving().map(([, peer]) => peer.request<Revoked>(request, WORKER_ANSWER_TIMEOUT_MS)),
+    );
+    return answers.reduce((sum, answer) => sum + (answer.status === "fulfilled" ? answer.value.sessions : 0), 0);
   }
 
   /** The metrics of every worker that is serving (one that does not answer in time is left out). */

@@ -10,7 +10,7 @@ import { RpcPeer } from "./rpc.js";
 import type { Message } from "./rpc.js";
 import { SharedStateClient } from "./shared-state.js";
 import { WORKER_ID_ENV } from "./worker-protocol.js";
-import type { ReloadRequest, ShutdownRequest, StartedNote } from "./worker-protocol.js";
+import type { ReloadRequest, RevokeRequest, ShutdownRequest, StartedNote } from "./worker-protocol.js";
 
 /** How long a worker waits for the primary to hand it the config. */
 const CONFIG_TIMEOUT_MS = 10_000;
@@ -50,6 +50,8 @@ export async function runWorker(noSplice: boolean): Promise<void> {
       case "ready":
         await running.ready();
         return true;
+      case "revoke":
+        return running.revoke((body as RevokeRequest).identity);
       case "reload": {
         const next = forWorker(await prepareFromSource((body as ReloadRequest).source));
         await running.reload(next);

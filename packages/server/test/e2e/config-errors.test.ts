@@ -53,6 +53,34 @@ describe("gatehouse check-config: config errors name their path and exit 2", () 
     assert.equal((await check("workers-auto.yaml", "workers: auto\nlisteners:\n  - listen: 127.0.0.1:0\n")).code, 0);
   });
 
+  it("state: each mistake names its path; store redis with a url is accepted", async () => {
+    const cases: [string, RegExp][] = [
+      ["state: { store: memory, url: redis://127.0.0.1:6379 }", /state\.url: only with store: redis/],
+      ["state: { store: redis }", /state: set exactly one of url, sentinels \(with name\) or cluster/],
+      [
+        "state: { store: redis, url: redis://127.0.0.1:6379, lease_ttl: 100ms }",
+        /state\.lease_ttl: must be at least 300ms/,
+      ],
+      ["state: { store: redis, url: redis://127.0.0.1:6379, on_store_error: maybe }", /state\.on_store_error:/],
+      [
+        "state: { store: redis, cluster: ['127.0.0.1:7000'] }",
+        /state\.key_prefix: with cluster, key_prefix needs a hash tag/,
+      ],
+      ["state: { store: etcd }", /state\.store:/],
+    ];
+    for (const [line, expected] of cases) {
+      const result = await check("state.yaml", `listeners:\n  - listen: 127.0.0.1:0\n${line}\n`);
+      assert.equal(result.code, 2, line);
+      assert.match(result.stderr, expected, line);
+    }
+    const ok = await check(
+      "state-ok.yaml",
+      "listeners:\n  - listen: 127.0.0.1:0\nstate: { store: redis, url: redis://127.0.0.1:6379, lease_ttl: 5s }\n",
+    );
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /, state in Redis \(on_store_error: deny\)$/m);
+  });
+
   it("a missing environment variable", async () => {
     const text = [
       "listeners:",

@@ -9,7 +9,13 @@ import type { LimitSlot } from "@gatehouse-proxy/core/engine";
 import { RespawnBackoff } from "../../dist/workers/backoff.js";
 import { RpcError, RpcPeer } from "../../dist/workers/rpc.js";
 import type { Endpoint, Envelope, Message } from "../../dist/workers/rpc.js";
-import { SHARED_STATE_TIMEOUT_MS, SharedStateClient, SharedStateHost } from "../../dist/workers/shared-state.js";
+import {
+  SHARED_STATE_TIMEOUT_MS,
+  SharedStateClient,
+  SharedStateHost,
+  memoryStores,
+} from "../../dist/workers/shared-state.js";
+import type { HostStores } from "../../dist/workers/shared-state.js";
 
 /** Two ends of a channel: what one sends, the other receives a turn later, as a JSON copy. */
 function channel(): [Endpoint, Endpoint] {
@@ -109,6 +115,78 @@ describe("workers: the shared connection limits", () => {
     assert.ok(pending instanceof Promise);
     t.mock.timers.tick(SHARED_STATE_TIMEOUT_MS);
     assert.equal(await pending, "limit_store_unavailable");
+  });
+});
+
+describe("workers: a host whose store answers later (state: redis)", () => {
+  /** ConnectionLimits behind a gate: each answer waits until the test opens it. */
+  function slowStores(): { stores: HostStores; open(): void; released: LimitSlot[] } {
+    const memory = memoryStores(THROTTLE);
+    const released: LimitSlot[] = [];
+    let open = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    return {
+      stores: {
+        ...memory,
+        limits: {
+          tryAcquire: async (...args) => {
+            await gate;
+            return memory.limits.tryAcquire(...args);
+          },
+          release: (slot) => {
+            released.push(slot);
+            memory.limits.release(slot);
+          },
+        },
+      },
+      open: () => open(),
+      released,
+    };
+  }
+
+  it("answers once the store does, and the limit holds", async () => {
+    const slow = slowStores();
+    const host = new SharedStateHost(THROTTLE, Date.now, slow.stores);
+    const first = host.answer(1, {
+      type: "acquire",
+      identity: "alice",
+      ip: "192.0.2.7",
+      maxPerIdentity: 1,
+      maxPerIp: 0,
+    });
+    const second = host.answer(2, {
+      type: "acquire",
+      identity: "alice",
+      ip: "192.0.2.8",
+      maxPerIdentity: 1,
+      maxPerIp: 0,
+    });
+    assert.ok(first instanceof Promise && second instanceof Promise);
+    slow.open();
+    const replies = await Promise.all([first, second]);
+    assert.deepEqual(
+      replies.map((reply) => ("exceeded" in reply ? reply.exceeded : "slot")),
+      ["slot", "max_connections_per_identity"],
+    );
+  });
+
+  it("a slot the store grants after its worker died is given back at once", async () => {
+    const slow = slowStores();
+    const host = new SharedStateHost(THROTTLE, Date.now, slow.stores);
+    const late = host.answer(1, { type: "acquire", identity: "bob", ip: "192.0.2.9", maxPerIdentity: 1, maxPerIp: 0 });
+    host.forgetWorker(1); // worker 1 exits while the store is still deciding
+    slow.open();
+    assert.deepEqual(await late, { exceeded: "limit_store_unavailable" });
+    assert.equal(slow.released.length, 1, "the slot went back to the store");
+    // The replacement worker (same number) gets bob's one slot.
+    const next = await host.answer(1, {
+      type: "acquire",
+      identity: "bob",
+      ip: "192.0.2.9",
+      maxPerIdentity: 1,
+      maxPerIp: 0,
+    });
+    assert.ok(next !== undefined && "slot" in next);
   });
 });
 

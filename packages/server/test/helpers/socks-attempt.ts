@@ -1,0 +1,54 @@
+import { once } from "node:events";
+import { connect } from "node:net";
+import type { Socket } from "node:net";
+import { readExactly } from "../../../../test/dist/helpers/socks-tunnel.js";
+
+export const SUCCEEDED = 0x00;
+export const NOT_ALLOWED = 0x02;
+
+export interface Attempt {
+  /** The CONNECT reply code; "auth_failed" when the login was refused. */
+  readonly result: number | "auth_failed";
+  /** Open when the tunnel was granted (the caller ends it). */
+  readonly socket: Socket;
+}
+
+/** A byte-level login (when `user` is given) and a CONNECT to 127.0.0.1:`port`, from `localAddress`. */
+export async function attempt(
+  proxyPort: number,
+  port: number,
+  options: { readonly user?: string; readonly password?: string; readonly localAddress?: string } = {},
+): Promise<Attempt> {
+  const socket = connect({ host: "127.0.0.1", port: proxyPort, localAddress: options.localAddress ?? "127.0.0.1" });
+  socket.on("error", () => undefined);
+  await once(socket, "connect");
+  const withAuth = options.user !== undefined;
+  socket.write(Buffer.from([5, 1, withAuth ? 2 : 0]));
+  await readExactly(socket, 2, 10_000);
+  if (withAuth) {
+    const user = Buffer.from(options.user ?? "");
+    const pass = Buffer.from(options.password ?? "");
+    socket.write(Buffer.concat([Buffer.from([1, user.length]), user, Buffer.from([pass.length]), pass]));
+    const status = await readExactly(socket, 2, 10_000);
+    if (status[1] !== 0) {
+      socket.destroy();
+      return { result: "auth_failed", socket };
+    }
+  }
+  socket.write(Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, port >> 8, port & 0xff]));
+  const reply = await readExactly(socket, 10, 10_000);
+  if (reply[1] !== SUCCEEDED) socket.destroy();
+  return { result: reply[1]!, socket };
+}
+
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
