@@ -5,11 +5,11 @@
 // its tunnels; a config that kills workers at startup makes the primary exit non-zero.
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { readExactly } from "../../../../test/dist/helpers/socks-tunnel.js";
+import { NOT_ALLOWED, SUCCEEDED, attempt } from "../helpers/socks-attempt.js";
 import { runCli, startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
@@ -18,44 +18,6 @@ import { adminGet, echoRoundTrip, metricValue, startEcho } from "../helpers/tunn
 const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2" } as const;
 /** Node's own switch: the primary accepts and hands connections to the workers in turn. */
 const ROUND_ROBIN = { NODE_CLUSTER_SCHED_POLICY: "rr" };
-const SUCCEEDED = 0x00;
-const NOT_ALLOWED = 0x02;
-
-interface Attempt {
-  /** The CONNECT reply code; "auth_failed" when the login was refused. */
-  readonly result: number | "auth_failed";
-  /** Open when the tunnel was granted (the caller ends it). */
-  readonly socket: Socket;
-}
-
-/** A login (when `user` is given) and a CONNECT to 127.0.0.1:`port`, from `localAddress`. */
-async function attempt(
-  proxyPort: number,
-  port: number,
-  options: { readonly user?: string; readonly password?: string; readonly localAddress?: string } = {},
-): Promise<Attempt> {
-  const socket = connect({ host: "127.0.0.1", port: proxyPort, localAddress: options.localAddress ?? "127.0.0.1" });
-  socket.on("error", () => undefined);
-  await once(socket, "connect");
-  const withAuth = options.user !== undefined;
-  socket.write(Buffer.from([5, 1, withAuth ? 2 : 0]));
-  await readExactly(socket, 2, 10_000);
-  if (withAuth) {
-    const user = Buffer.from(options.user ?? "");
-    const pass = Buffer.from(options.password ?? "");
-    socket.write(Buffer.concat([Buffer.from([1, user.length]), user, Buffer.from([pass.length]), pass]));
-    const status = await readExactly(socket, 2, 10_000);
-    if (status[1] !== 0) {
-      socket.destroy();
-      return { result: "auth_failed", socket };
-    }
-  }
-  socket.write(Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, port >> 8, port & 0xff]));
-  const reply = await readExactly(socket, 10, 10_000);
-  if (reply[1] !== SUCCEEDED) socket.destroy();
-  return { result: reply[1]!, socket };
-}
-
 /** The parsed JSON lines of stdout. */
 function lines(proxy: RunningCli): Record<string, unknown>[] {
   return proxy
