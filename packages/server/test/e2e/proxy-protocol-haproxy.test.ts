@@ -15,13 +15,12 @@ import { delimiter, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { serializeProxyHeaderV1 } from "@gatehouse-proxy/core/engine";
-import { unusedPort } from "../../../../test/dist/helpers/servers.js";
 import { startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { curl, startHttp } from "../helpers/curl.js";
 import { CHEAP_SCRYPT, makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
 import { REPO_ROOT } from "../helpers/paths.js";
-import { adminGet, metricValue } from "../helpers/tunnel.js";
+import { adminGet, metricValue, unusedPort } from "../helpers/tunnel.js";
 
 const PASSWORD = "behind-the-balancer-5";
 const HAPROXY_CONFIG = join(REPO_ROOT, "examples", "deploy", "haproxy.cfg");

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
-import { readExactly } from "../../../../test/dist/helpers/socks-tunnel.js";
+import { readBytes } from "./socks-bytes.js";
 
 export const SUCCEEDED = 0x00;
 export const NOT_ALLOWED = 0x02;
@@ -24,19 +24,19 @@ export async function attempt(
   await once(socket, "connect");
   const withAuth = options.user !== undefined;
   socket.write(Buffer.from([5, 1, withAuth ? 2 : 0]));
-  await readExactly(socket, 2, 10_000);
+  await readBytes(socket, 2, 10_000);
   if (withAuth) {
     const user = Buffer.from(options.user ?? "");
     const pass = Buffer.from(options.password ?? "");
     socket.write(Buffer.concat([Buffer.from([1, user.length]), user, Buffer.from([pass.length]), pass]));
-    const status = await readExactly(socket, 2, 10_000);
+    const status = await readBytes(socket, 2, 10_000);
     if (status[1] !== 0) {
       socket.destroy();
       return { result: "auth_failed", socket };
     }
   }
   socket.write(Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, port >> 8, port & 0xff]));
-  const reply = await readExactly(socket, 10, 10_000);
+  const reply = await readBytes(socket, 10, 10_000);
   if (reply[1] !== SUCCEEDED) socket.destroy();
   return { result: reply[1]!, socket };
 }

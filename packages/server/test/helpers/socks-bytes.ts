@@ -5,7 +5,7 @@ import type { TLSSocket } from "node:tls";
 import { SocksClient } from "socks";
 
 /** Reads exactly `length` bytes (or fails when the socket closes first). */
-function readBytes(socket: Socket, length: number, timeoutMs = 10_000): Promise<Buffer> {
+export function readBytes(socket: Socket, length: number, timeoutMs = 10_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let buffered = Buffer.alloc(0);
     const timer = setTimeout(
