@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
-import { NOT_ALLOWED, SUCCEEDED, attempt } from "../helpers/socks-attempt.js";
+import { NOT_ALLOWED, SUCCEEDED, attempt, waitFor } from "../helpers/socks-attempt.js";
 import { runCli, startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
@@ -18,10 +18,11 @@ import { adminGet, echoRoundTrip, metricValue, startEcho } from "../helpers/tunn
 const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2" } as const;
 /** Node's own switch: the primary accepts and hands connections to the workers in turn. */
 const ROUND_ROBIN = { NODE_CLUSTER_SCHED_POLICY: "rr" };
-/** The parsed JSON lines of stdout. */
-function lines(proxy: RunningCli): Record<string, unknown>[] {
+/** The parsed JSON lines of stdout (from offset `since`). */
+function lines(proxy: RunningCli, since = 0): Record<string, unknown>[] {
   return proxy
     .stdout()
+    .slice(since)
     .split("\n")
     .filter((line) => line.startsWith("{"))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -41,14 +42,6 @@ function isAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
@@ -255,14 +248,9 @@ describe("workers: 2 — reload, a killed worker, drain", () => {
     fixture.write("lifecycle.yaml", config(`{ name: no-echo, action: deny, to: ["127.0.0.1"] }`));
     process.kill(proxy.child.pid!, "SIGHUP");
     await proxy.waitForEvent("config_reloaded", since);
-    const reloaded = lines({ ...proxy, stdout: () => proxy.stdout().slice(since) }).filter(
-      (line) => line.event === "config_reloaded",
-    );
+    const reloaded = lines(proxy, since).filter((line) => line.event === "config_reloaded");
     await waitFor(
-      () =>
-        lines({ ...proxy, stdout: () => proxy.stdout().slice(since) }).filter(
-          (line) => line.event === "config_reloaded",
-        ).length === 3,
+      () => lines(proxy, since).filter((line) => line.event === "config_reloaded").length === 3,
       "a config_reloaded line from each worker and the primary",
     );
     assert.ok(reloaded.length >= 1);
@@ -275,12 +263,7 @@ describe("workers: 2 — reload, a killed worker, drain", () => {
     const failed = await proxy.waitForEvent("reload_failed", badSince);
     assert.equal(failed.worker, undefined, "the primary refused it");
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(
-      lines({ ...proxy, stdout: () => proxy.stdout().slice(badSince) }).filter(
-        (line) => line.event === "config_reloaded",
-      ).length,
-      0,
-    );
+    assert.equal(lines(proxy, badSince).filter((line) => line.event === "config_reloaded").length, 0);
     for (let index = 0; index < 4; index++) assert.equal((await attempt(port, echo.port)).result, NOT_ALLOWED);
 
     // Back to a config that lets the echo server through, for the tests below.
@@ -289,10 +272,7 @@ describe("workers: 2 — reload, a killed worker, drain", () => {
     process.kill(proxy.child.pid!, "SIGHUP");
     await proxy.waitForEvent("config_reloaded", okSince);
     await waitFor(
-      () =>
-        lines({ ...proxy, stdout: () => proxy.stdout().slice(okSince) }).filter(
-          (line) => line.event === "config_reloaded",
-        ).length === 3,
+      () => lines(proxy, okSince).filter((line) => line.event === "config_reloaded").length === 3,
       "every process reloaded",
     );
     for (let index = 0; index < 4; index++) {
@@ -326,10 +306,7 @@ describe("workers: 2 — reload, a killed worker, drain", () => {
     assert.equal(exited.worker_id, 1);
     assert.equal(exited.restart_in_ms, 0);
     await waitFor(
-      () =>
-        lines({ ...proxy, stdout: () => proxy.stdout().slice(since) }).some(
-          (line) => line.event === "worker_started" && line.worker === 1,
-        ),
+      () => lines(proxy, since).some((line) => line.event === "worker_started" && line.worker === 1),
       "worker 1 to be replaced",
       15_000,
     );
