@@ -4,14 +4,12 @@
 // untrusted source). HAProxy runs examples/deploy/haproxy.cfg itself, with the addresses in its
 // environment.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-import { accessSync, constants, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { once } from "node:events";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { serializeProxyHeaderV1 } from "@gatehouse-proxy/core/engine";
@@ -19,63 +17,12 @@ import { startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { curl, startHttp } from "../helpers/curl.js";
 import { CHEAP_SCRYPT, makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
+import { HAPROXY_CONFIG, haproxyBinary, startHaproxy } from "../helpers/haproxy.js";
+import type { RunningHaproxy } from "../helpers/haproxy.js";
 import { REPO_ROOT } from "../helpers/paths.js";
 import { adminGet, metricValue, unusedPort } from "../helpers/tunnel.js";
 
 const PASSWORD = "behind-the-balancer-5";
-const HAPROXY_CONFIG = join(REPO_ROOT, "examples", "deploy", "haproxy.cfg");
-
-/** The haproxy binary on PATH (or in an sbin beside a bin), or a clear failure naming the package. */
-function haproxyBinary(): string {
-  const folders = (process.env.PATH ?? "").split(delimiter).filter((folder) => folder !== "");
-  for (const folder of [...folders, "/usr/sbin", "/usr/local/sbin"]) {
-    const path = join(folder, "haproxy");
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // next folder
-    }
-  }
-  throw new Error("haproxy is not installed: apt-get install haproxy (see scripts/test-tiers/preflight.js)");
-}
-
-interface RunningHaproxy {
-  readonly child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-/**
- * `haproxy -f examples/deploy/haproxy.cfg -db` with the addresses in its environment. Ready once
- * its health checks reach the gatehouses (it binds its frontend before it starts checking): a
- * probe of the frontend would itself be relayed to an instance, as a client that said nothing.
- */
-function startHaproxy(frontendPort: number, backends: readonly number[]): RunningHaproxy {
-  const child = spawn(haproxyBinary(), ["-f", HAPROXY_CONFIG, "-db"], {
-    env: {
-      ...process.env,
-      GATEHOUSE_FRONTEND: `127.0.0.1:${String(frontendPort)}`,
-      GATEHOUSE_1: `127.0.0.1:${String(backends[0])}`,
-      GATEHOUSE_2: `127.0.0.1:${String(backends[1])}`,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout.setEncoding("utf8").on("data", (data: string) => (output += data));
-  child.stderr.setEncoding("utf8").on("data", (data: string) => (output += data));
-  const exited = once(child, "close");
-  return {
-    child,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        process.kill(child.pid, "SIGTERM");
-      }
-      await exited;
-    },
-  };
-}
 
 async function until(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -140,10 +87,7 @@ describe("PROXY protocol behind a real HAProxy (two gatehouse processes)", () =>
     );
     for (let i = 0; i < 2; i++) gatehouses.push(await startCli(["--config", config]));
     frontendPort = await unusedPort();
-    haproxy = startHaproxy(
-      frontendPort,
-      gatehouses.map((gatehouse) => gatehouse.ports[0]!),
-    );
+    haproxy = startHaproxy(frontendPort, [gatehouses[0]!.ports[0]!, gatehouses[1]!.ports[0]!]);
     for (const gatehouse of gatehouses) {
       await until(async () => {
         if (haproxy!.child.exitCode !== null) throw new Error(`haproxy exited: ${haproxy!.output()}`);

@@ -13,17 +13,22 @@ export interface Attempt {
   readonly socket: Socket;
 }
 
+export interface AttemptOptions {
+  readonly user?: string;
+  readonly password?: string;
+  readonly localAddress?: string;
+  /** Bytes sent before the greeting, in the same write (e.g. a PROXY protocol header). */
+  readonly prefix?: Buffer;
+}
+
 /** A byte-level login (when `user` is given) and a CONNECT to 127.0.0.1:`port`, from `localAddress`. */
-export async function attempt(
-  proxyPort: number,
-  port: number,
-  options: { readonly user?: string; readonly password?: string; readonly localAddress?: string } = {},
-): Promise<Attempt> {
+export async function attempt(proxyPort: number, port: number, options: AttemptOptions = {}): Promise<Attempt> {
   const socket = connect({ host: "127.0.0.1", port: proxyPort, localAddress: options.localAddress ?? "127.0.0.1" });
   socket.on("error", () => undefined);
   await once(socket, "connect");
   const withAuth = options.user !== undefined;
-  socket.write(Buffer.from([5, 1, withAuth ? 2 : 0]));
+  const greeting = Buffer.from([5, 1, withAuth ? 2 : 0]);
+  socket.write(options.prefix === undefined ? greeting : Buffer.concat([options.prefix, greeting]));
   await readBytes(socket, 2, 10_000);
   if (withAuth) {
     const user = Buffer.from(options.user ?? "");
