@@ -91,3 +91,19 @@ end
 redis.call('DEL', KEYS[3])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
 return 1`;
+
+/** How long a revocation is kept for instances that were disconnected when it was published. */
+export const REVOCATION_RETENTION_MS = 24 * 3600 * 1000;
+
+/**
+ * A revocation: recorded (KEYS[1], a sorted set scored by Redis time, older than ARGV[2] ms
+ * dropped) for instances that are disconnected now and catch up when they reconnect, then
+ * published on the channel ARGV[3]. ARGV[1]: the identity. Returns the number of subscribers
+ * that heard it.
+ */
+export const PUBLISH_REVOCATION = `${NOW}
+local message = cjson.encode({identity = ARGV[1], at = now})
+redis.call('ZADD', KEYS[1], now, message)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('PUBLISH', ARGV[3], message)`;

@@ -39,4 +39,9 @@ export class StateKeys {
   get revocations(): string {
     return `${this.prefix}revocations`;
   }
+
+  /** The revocations of the last REVOCATION_RETENTION_MS, for instances that missed them. */
+  get recentRevocations(): string {
+    return `${this.prefix}revocations:recent`;
+  }
 }

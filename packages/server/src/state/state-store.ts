@@ -9,6 +9,8 @@ import type { RedisClient } from "@gatehouse-proxy/auth-redis/connection";
 import type { Logger as PinoLogger } from "pino";
 import type { StateConfig } from "../config/schema.js";
 import { RedisLimits } from "./redis-limits.js";
+import { RevocationLog } from "./revocation-log.js";
+import { PUBLISH_REVOCATION, REVOCATION_RETENTION_MS } from "./scripts.js";
 import { RedisThrottle } from "./redis-throttle.js";
 import { StateKeys } from "./state-keys.js";
 import { StoreHealth } from "./store-health.js";
@@ -79,22 +81,47 @@ export async function openRedisState(
   const subscriber = (client as { duplicate(): RedisClient }).duplicate();
   const keys = new StateKeys(config.key_prefix);
   const listeners: ((identity: string) => void)[] = [];
+  const revocations = new RevocationLog();
+  const apply = (message: string, how: "published" | "caught_up"): void => {
+    const identity = revocations.accept(message);
+    if (identity === undefined) return;
+    logger.info(
+      { event: "revocation_received", identity, ...(how === "caught_up" ? { caught_up: true } : {}) },
+      `revocation received for ${identity}${how === "caught_up" ? " (published while this instance was disconnected)" : ""}`,
+    );
+    for (const listener of listeners) listener(identity);
+  };
   subscriber.on("error", () => undefined);
   subscriber.on("message", (channel: string, message: string) => {
-    if (channel !== keys.revocations) return;
-    let identity: unknown;
-    try {
-      identity = (JSON.parse(message) as { identity?: unknown }).identity;
-    } catch {
-      return;
-    }
-    if (typeof identity !== "string" || identity === "") return;
-    logger.info({ event: "revocation_received", identity }, `revocation received for ${identity}`);
-    for (const listener of listeners) listener(identity);
+    if (channel === keys.revocations) apply(message, "published");
   });
   // Subscribed at every (re)connection: one that failed at startup is made once Redis is back.
+  // After a reconnection, the revocations published while this instance could not hear them are
+  // read from the recent log and applied.
+  let closing = false;
+  /** Reads what was published after `since`; retried (the other connection may still be reconnecting). */
+  const catchUp = async (since: number | undefined): Promise<void> => {
+    for (let retry = 0; !closing; retry++) {
+      try {
+        if (since === undefined) {
+          revocations.start(await redisTimeMs(client));
+        } else {
+          const missed = await client.zrangebyscore(keys.recentRevocations, `(${String(since)}`, "+inf");
+          for (const message of missed) apply(message, "caught_up");
+        }
+        return;
+      } catch (error) {
+        health.failed("revocation_catch_up", error);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** retry)).unref());
+      }
+    }
+  };
   subscriber.on("ready", () => {
-    subscriber.subscribe(keys.revocations).catch((error: unknown) => health.failed("subscribe", error));
+    const since = revocations.heardUpTo;
+    subscriber.subscribe(keys.revocations).then(
+      () => catchUp(since),
+      (error: unknown) => health.failed("subscribe", error),
+    );
   });
   subscriber.connect().catch(() => undefined);
 
@@ -115,6 +142,7 @@ export async function openRedisState(
       listeners.push(listener);
     },
     async close() {
+      closing = true;
       limits.close();
       await closeRedis(subscriber);
       await closeRedis(client);
@@ -122,7 +150,25 @@ export async function openRedisState(
   };
 }
 
-/** PUBLISHes a revocation of `identity` on the channel under the state's key_prefix. */
+/**
+ * Publishes a revocation of `identity` on the channel under the state's key_prefix, and records
+ * it for a day for instances that are disconnected now. Returns how many instances heard it.
+ */
 export async function publishRevocation(client: RedisClient, keys: StateKeys, identity: string): Promise<number> {
-  return client.publish(keys.revocations, JSON.stringify({ identity }));
+  return Number(
+    await client.eval(
+      PUBLISH_REVOCATION,
+      1,
+      keys.recentRevocations,
+      identity,
+      REVOCATION_RETENTION_MS,
+      keys.revocations,
+    ),
+  );
+}
+
+/** Redis's clock in ms (the revocation log is scored by it). */
+async function redisTimeMs(client: RedisClient): Promise<number> {
+  const [seconds, micros] = await client.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }

@@ -5,6 +5,8 @@
 // restarting gatehouse; `gatehouse users disable` and POST /api/revoke end an identity's tunnels on
 // both instances and drop its cached logins.
 import assert from "node:assert/strict";
+import { connect, createServer } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { startRedis } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
@@ -438,5 +440,118 @@ describe("state: redis with workers: 2 — one set of leases per instance", () =
     } finally {
       closeAll(attempts);
     }
+  });
+});
+
+/** A TCP relay to `targetPort` that the test can cut (every connection dropped, new ones refused) and restore. */
+async function startCuttableRelay(
+  targetPort: number,
+): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect({ host: "127.0.0.1", port: targetPort });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+      socket.on("close", () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const listen = (port: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  await listen(0);
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    async cut() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+    },
+    restore: () => listen(port),
+  };
+}
+
+describe("state: redis — an instance disconnected during a revocation catches up when it reconnects", () => {
+  const fixture = makeFixtureDir();
+  let redis: RedisServer;
+  let relay: Awaited<ReturnType<typeof startCuttableRelay>>;
+  let echo: Awaited<ReturnType<typeof startEcho>>;
+  let direct: string;
+  let a: RunningCli;
+  let b: RunningCli;
+
+  const config = (url: string): string =>
+    [
+      "listeners:",
+      "  - listen: 127.0.0.1:0",
+      "    require_auth: true",
+      "auth:",
+      "  provider: users",
+      "  providers:",
+      "    users:",
+      "      use: redis",
+      `      url: ${redis.url}`,
+      "state:",
+      "  store: redis",
+      `  url: ${url}`,
+      "  lease_ttl: 600ms",
+      "  on_store_error: allow",
+      "admin:",
+      "  listen: 127.0.0.1:0",
+      "shutdown_timeout: 1s",
+    ].join("\n");
+
+  before(async () => {
+    redis = await startRedis();
+    relay = await startCuttableRelay(redis.port);
+    echo = await startEcho();
+    direct = fixture.write("direct.yaml", config(redis.url));
+    const relayed = fixture.write("relayed.yaml", config(`redis://127.0.0.1:${String(relay.port)}`));
+    const added = await runCli(["users", "add", "alice", "--config", direct], { input: `${PASSWORDS.alice}\n` });
+    assert.equal(added.code, 0, added.stderr);
+    [a, b] = await Promise.all([startCli(["--config", direct]), startCli(["--config", relayed])]);
+  });
+
+  after(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    echo.close();
+    await relay.restore().catch(() => undefined);
+    await redis.stop();
+    fixture.remove();
+  });
+
+  it("users disable while b cannot reach Redis: a closes at once, b when it is back", async () => {
+    const [onA, onB] = await Promise.all(
+      [a, b].map((proxy) => attempt(proxy.ports[0]!, echo.port, { user: "alice", password: PASSWORDS.alice })),
+    );
+    assert.deepEqual([onA!.result, onB!.result], [SUCCEEDED, SUCCEEDED]);
+    const fromB = b.stdout().length;
+    await relay.cut();
+    // b's state client (the only one through the relay: its users provider goes straight to Redis).
+    await b.waitForEvent("redis_connection_lost", fromB);
+    const disabled = await runCli(["users", "disable", "alice", "--config", direct]);
+    assert.equal(disabled.code, 0, disabled.stderr);
+    assert.match(disabled.stdout, /revocation of alice published to 1 instances/, "only a heard it");
+    await closed(onA!.socket);
+    assert.equal(await echoRoundTrip(onB!.socket, "not yet"), "not yet", "b has not heard it");
+
+    await relay.restore();
+    await closed(onB!.socket, 10_000);
+    const received = await b.waitForEvent("revocation_received", fromB);
+    assert.equal(received.identity, "alice");
+    assert.equal(received.caught_up, true);
+    assert.equal((await b.waitForEvent("session_end", fromB)).reason, "revoked");
   });
 });
