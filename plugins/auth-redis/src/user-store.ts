@@ -40,6 +40,10 @@ export class RedisUserStore implements UserStore {
     return (await this.client.del(userKey(this.prefix, username))) > 0;
   }
 
+  async identityOf(username: string): Promise<string | undefined> {
+    return (await this.client.hget(userKey(this.prefix, username), "identity")) ?? undefined;
+  }
+
   async *list(): AsyncIterable<UserListing> {
     const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes("master") : [this.client];
     for (const node of nodes) {

@@ -115,6 +115,11 @@ export interface UserStore {
   remove(username: string): Promise<boolean>;
   /** Every user, in no particular order. An admin operation: may scan the whole store. */
   list(): AsyncIterable<UserListing>;
+  /**
+   * The identity a login of this user is granted when the store maps it (undefined: the username
+   * itself, or no such user). Optional: `gatehouse users disable/del` revokes this identity.
+   */
+  identityOf?(username: string): Promise<string | undefined>;
   /** Releases connections. */
   close(): Promise<void>;
 }

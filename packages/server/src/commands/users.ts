@@ -40,7 +40,11 @@ export async function usersCommand(command: UsersCommand, out: NodeJS.WritableSt
       `users: provider ${target.instanceName}: ${messageOf(error)}`,
     );
   }
+  const revokes = command.action === "disable" || command.action === "del";
+  let identity = command.username ?? "";
   try {
+    // Read before `del` removes it: the identity the user's tunnels run under.
+    if (revokes) identity = (await store.identityOf?.(identity)) ?? identity;
     await run(command, store, passwordRecord, out);
   } catch (error) {
     if (error instanceof GatehouseError) throw error;
@@ -48,9 +52,7 @@ export async function usersCommand(command: UsersCommand, out: NodeJS.WritableSt
   } finally {
     await store.close();
   }
-  if (command.action === "disable" || command.action === "del") {
-    await announceRevocation(config.state, configDir, command.username ?? "", logger, out);
-  }
+  if (revokes) await announceRevocation(config.state, configDir, identity, logger, out);
 }
 
 /**

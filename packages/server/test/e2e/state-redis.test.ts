@@ -359,6 +359,21 @@ describe("state: redis — revocation reaches every instance", () => {
     bobs.socket.destroy();
   });
 
+  it("users del of a user whose record maps another identity revokes that identity", async () => {
+    const added = await runCli(["users", "add", "dave", "--identity", "dave@corp", "--config", file], {
+      input: "dave-Pw-4\n",
+    });
+    assert.equal(added.code, 0, added.stderr);
+    const tunnel = await attempt(a.ports[0]!, echo.port, { user: "dave", password: "dave-Pw-4" });
+    assert.equal(tunnel.result, SUCCEEDED);
+    const from = a.stdout().length;
+    const deleted = await runCli(["users", "del", "dave", "--config", file]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(deleted.stdout, /revocation of dave@corp published to 2 instances/);
+    await closed(tunnel.socket);
+    assert.equal((await a.waitForEvent("revoked", from)).identity, "dave@corp");
+  });
+
   it("POST /api/revoke on one instance closes the identity's tunnels on both", async () => {
     const [onA, onB] = await Promise.all([login(a, "bob"), login(b, "bob")]);
     assert.deepEqual([onA.result, onB.result], [SUCCEEDED, SUCCEEDED]);
