@@ -109,7 +109,7 @@ export class RedisLimits implements ConnectionLimiter {
       await this.client.eval(REFRESH_LEASES, keys.length, ...keys, this.ttlMs, ...members);
       this.health.succeeded();
     } catch (error) {
-      this.health.failed("heartbeat", error);
+      this.health.failed("heartbeat", error, false);
     }
   }
 

@@ -95,7 +95,7 @@ export class RedisThrottle implements FailureThrottleStore {
       )
       .then(
         () => this.health.succeeded(),
-        (error: unknown) => this.health.failed("throttle_record", error),
+        (error: unknown) => this.health.failed("throttle_record", error, false),
       );
   }
 
@@ -115,7 +115,7 @@ export class RedisThrottle implements FailureThrottleStore {
       )
       .then(
         () => this.health.succeeded(),
-        (error: unknown) => this.health.failed("throttle_record", error),
+        (error: unknown) => this.health.failed("throttle_record", error, false),
       );
   }
 }

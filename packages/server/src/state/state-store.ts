@@ -73,7 +73,7 @@ export async function openRedisState(
     if (config.on_store_error === "deny") {
       throw new Error(`state: ${(error as Error).message} (on_store_error: deny)`, { cause: error });
     }
-    health.failed("connect", error);
+    health.failed("connect", error, false);
     client = await createRedisClient(config, configDir, logger);
     client.connect().catch(() => undefined);
   }
@@ -111,7 +111,7 @@ export async function openRedisState(
         }
         return;
       } catch (error) {
-        health.failed("revocation_catch_up", error);
+        health.failed("revocation_catch_up", error, false);
         await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** retry)).unref());
       }
     }
@@ -120,7 +120,7 @@ export async function openRedisState(
     const since = revocations.heardUpTo;
     subscriber.subscribe(keys.revocations).then(
       () => catchUp(since),
-      (error: unknown) => health.failed("subscribe", error),
+      (error: unknown) => health.failed("subscribe", error, false),
     );
   });
   subscriber.connect().catch(() => undefined);

@@ -1,7 +1,10 @@
 import type { Logger as PinoLogger } from "pino";
 
-/** What a failed call to the state store led to: refused (deny) or answered from local state (allow). */
-export type StoreErrorAction = "denied" | "local";
+/**
+ * What a failed call to the state store led to: a decision refused (deny) or answered from local
+ * state (allow), or nothing decided (`none`: a heartbeat, an outcome record, the subscription).
+ */
+export type StoreErrorAction = "denied" | "local" | "none";
 
 /**
  * Whether the shared state store answers: the first failure of an outage is logged (once, not
@@ -9,7 +12,7 @@ export type StoreErrorAction = "denied" | "local";
  */
 export class StoreHealth {
   private up = true;
-  private readonly counts: Record<StoreErrorAction, number> = { denied: 0, local: 0 };
+  private readonly counts: Record<StoreErrorAction, number> = { denied: 0, local: 0, none: 0 };
   private readonly listeners: ((action: StoreErrorAction) => void)[] = [];
 
   constructor(
@@ -17,6 +20,7 @@ export class StoreHealth {
     private readonly onStoreError: "deny" | "allow",
   ) {}
 
+  /** What a failed admission (a lease, a throttle check) leads to. */
   get action(): StoreErrorAction {
     return this.onStoreError === "deny" ? "denied" : "local";
   }
@@ -26,8 +30,9 @@ export class StoreHealth {
     this.listeners.push(listener);
   }
 
-  failed(operation: string, error: unknown): void {
-    const action = this.action;
+  /** `decides`: whether the failed call was to admit something (else it is background work). */
+  failed(operation: string, error: unknown, decides = true): void {
+    const action = decides ? this.action : "none";
     this.counts[action] += 1;
     for (const listener of this.listeners) listener(action);
     if (!this.up) return;
