@@ -16,12 +16,12 @@ import { runCli, startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { curl, startHttp } from "../helpers/curl.js";
 import { makeFixtureDir } from "../helpers/fixtures.js";
-import { haproxyBinary, startHaproxy } from "../helpers/haproxy.js";
+import { haproxyBinary, startHaproxyInFront } from "../helpers/haproxy.js";
 import type { RunningHaproxy } from "../helpers/haproxy.js";
 import { REPO_ROOT } from "../helpers/paths.js";
-import { NOT_ALLOWED, SUCCEEDED, attempt, waitFor } from "../helpers/socks-attempt.js";
+import { NOT_ALLOWED, SUCCEEDED, attempt, closed, waitFor } from "../helpers/socks-attempt.js";
 import type { Attempt } from "../helpers/socks-attempt.js";
-import { adminGet, echoRoundTrip, metricValue, startEcho, unusedPort } from "../helpers/tunnel.js";
+import { echoRoundTrip, startEcho } from "../helpers/tunnel.js";
 
 const EXAMPLE = join(REPO_ROOT, "examples", "deploy", "gatehouse.yaml");
 const PASSWORDS = { alice: "alice-Fleet-1", bob: "bob-Fleet-2", carol: "carol-Fleet-3" } as const;
@@ -47,18 +47,6 @@ function granted(attempts: readonly Attempt[]): Attempt[] {
 
 function closeAll(attempts: readonly Attempt[]): void {
   for (const { socket } of attempts) socket.destroy();
-}
-
-/** Resolves once `socket` has closed; rejects after `timeoutMs`. */
-function closed(socket: Attempt["socket"], timeoutMs = 5000): Promise<void> {
-  if (socket.destroyed && socket.readyState === "closed") return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the tunnel is still open")), timeoutMs);
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 /** The JSON lines of `event` a gatehouse wrote after `from` characters. */
@@ -97,8 +85,6 @@ describe("a fleet: HAProxy (PROXY v2) → two gatehouse processes → one Redis 
       .trim()
       .split("\n")
       .filter((line) => line !== "");
-  const metrics = async (index: number): Promise<string> =>
-    (await adminGet(instances[index]!.adminPort!, "/metrics")).body;
 
   before(async () => {
     haproxyBinary(); // fails the suite at once, with the package to install
@@ -119,14 +105,7 @@ describe("a fleet: HAProxy (PROXY v2) → two gatehouse processes → one Redis 
       assert.equal(added.code, 0, added.stderr);
     }
     instances.push(...(await Promise.all([startCli(["--config", config], env), startCli(["--config", config], env)])));
-    frontend = await unusedPort();
-    haproxy = startHaproxy(frontend, [instances[0]!.ports[0]!, instances[1]!.ports[0]!]);
-    for (let index = 0; index < 2; index++) {
-      await waitFor(async () => {
-        if (haproxy!.child.exitCode !== null) throw new Error(`haproxy exited: ${haproxy!.output()}`);
-        return metricValue(await metrics(index), "proxy_proxy_header_health_checks_total", { listener: "socks" }) > 0;
-      }, "HAProxy's first health check");
-    }
+    ({ haproxy, frontendPort: frontend } = await startHaproxyInFront(instances, "socks"));
   });
 
   after(async () => {

@@ -17,10 +17,10 @@ import { startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { curl, startHttp } from "../helpers/curl.js";
 import { CHEAP_SCRYPT, makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
-import { HAPROXY_CONFIG, haproxyBinary, startHaproxy } from "../helpers/haproxy.js";
+import { HAPROXY_CONFIG, haproxyBinary, startHaproxyInFront } from "../helpers/haproxy.js";
 import type { RunningHaproxy } from "../helpers/haproxy.js";
 import { REPO_ROOT } from "../helpers/paths.js";
-import { adminGet, metricValue, unusedPort } from "../helpers/tunnel.js";
+import { adminGet, metricValue } from "../helpers/tunnel.js";
 
 const PASSWORD = "behind-the-balancer-5";
 
@@ -86,14 +86,7 @@ describe("PROXY protocol behind a real HAProxy (two gatehouse processes)", () =>
       ].join("\n"),
     );
     for (let i = 0; i < 2; i++) gatehouses.push(await startCli(["--config", config]));
-    frontendPort = await unusedPort();
-    haproxy = startHaproxy(frontendPort, [gatehouses[0]!.ports[0]!, gatehouses[1]!.ports[0]!]);
-    for (const gatehouse of gatehouses) {
-      await until(async () => {
-        if (haproxy!.child.exitCode !== null) throw new Error(`haproxy exited: ${haproxy!.output()}`);
-        return healthChecks(await metrics(gatehouse)) > 0;
-      }, "HAProxy's first health check");
-    }
+    ({ haproxy, frontendPort } = await startHaproxyInFront(gatehouses, "behind-haproxy"));
   });
   after(async () => {
     await haproxy?.stop();

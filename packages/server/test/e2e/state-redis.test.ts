@@ -14,7 +14,7 @@ import type { RedisServer } from "../../../../plugins/auth-redis/dist-test/helpe
 import { runCli, startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
-import { NOT_ALLOWED, SUCCEEDED, attempt, waitFor } from "../helpers/socks-attempt.js";
+import { NOT_ALLOWED, SUCCEEDED, attempt, closed, waitFor } from "../helpers/socks-attempt.js";
 import type { Attempt } from "../helpers/socks-attempt.js";
 import { adminGet, echoRoundTrip, metricValue, startEcho } from "../helpers/tunnel.js";
 
@@ -265,18 +265,6 @@ describe("state: redis — Redis killed and restarted", () => {
     await deny.waitForEvent("state_store_recovered", denyFrom);
   });
 });
-
-/** Resolves once `socket` has closed; rejects after `timeoutMs`. */
-function closed(socket: Attempt["socket"], timeoutMs = 5000): Promise<void> {
-  if (socket.destroyed && socket.readyState === "closed") return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the tunnel is still open")), timeoutMs);
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
 
 async function postRevoke(adminPort: number, body: string): Promise<{ status: number; text: string }> {
   const response = await fetch(`http://127.0.0.1:${String(adminPort)}/api/revoke`, {

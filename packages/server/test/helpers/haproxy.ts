@@ -5,7 +5,10 @@ import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
+import type { RunningCli } from "./cli.js";
 import { REPO_ROOT } from "./paths.js";
+import { waitFor } from "./socks-attempt.js";
+import { adminGet, metricValue, unusedPort } from "./tunnel.js";
 
 export const HAPROXY_CONFIG = join(REPO_ROOT, "examples", "deploy", "haproxy.cfg");
 
@@ -59,4 +62,29 @@ export function startHaproxy(frontendPort: number, backends: readonly [number, n
       await exited;
     },
   };
+}
+
+/**
+ * HAProxy in front of two running gatehouses (their first listener, named `listener`, takes PROXY
+ * v2 from 127.0.0.1), ready once its first health check has reached each of them.
+ */
+export async function startHaproxyInFront(
+  gatehouses: readonly RunningCli[],
+  listener: string,
+): Promise<{ haproxy: RunningHaproxy; frontendPort: number }> {
+  const frontendPort = await unusedPort();
+  const haproxy = startHaproxy(frontendPort, [gatehouses[0]!.ports[0]!, gatehouses[1]!.ports[0]!]);
+  try {
+    for (const gatehouse of gatehouses) {
+      await waitFor(async () => {
+        if (haproxy.child.exitCode !== null) throw new Error(`haproxy exited: ${haproxy.output()}`);
+        const metrics = (await adminGet(gatehouse.adminPort!, "/metrics")).body;
+        return metricValue(metrics, "proxy_proxy_header_health_checks_total", { listener }) > 0;
+      }, "HAProxy's first health check");
+    }
+  } catch (error) {
+    await haproxy.stop();
+    throw error;
+  }
+  return { haproxy, frontendPort };
 }

@@ -57,3 +57,15 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/** Resolves once `socket` has closed; rejects after `timeoutMs`. */
+export function closed(socket: Socket, timeoutMs = 5000): Promise<void> {
+  if (socket.destroyed && socket.readyState === "closed") return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the tunnel is still open")), timeoutMs);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
