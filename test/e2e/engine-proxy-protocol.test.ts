@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
+import { Duplex } from "node:stream";
+import { connect as tlsConnect } from "node:tls";
+import type { TLSSocket } from "node:tls";
 import fc from "fast-check";
 import {
   ProxyHeaderError,
@@ -22,7 +25,7 @@ import type { TestProxy } from "../helpers/proxy.js";
 import { startEchoServer } from "../helpers/servers.js";
 import type { TestServer } from "../helpers/servers.js";
 import { CMD_CONNECT, NO_AUTH, USER_PASS, credentials, greeting, request } from "../helpers/bytes.js";
-import { readExactly, readReply, readToEnd } from "../helpers/socks-tunnel.js";
+import { readExactly, readReply, readToEnd, sendRequest } from "../helpers/socks-tunnel.js";
 import { ManualClock, WHEEL_RESOLUTION_MS, connectionsOpen, until } from "../helpers/simulated-time.js";
 
 const TRUST_LOOPBACK = { trusted: ["127.0.0.1/32"] };
@@ -420,5 +423,118 @@ describe("PROXY protocol on a listener (engine)", () => {
     assert.equal(code, 0);
     socket.end();
     assert.equal((await recordOf(proxy, "198.51.100.70:9")).tunnel, true);
+  });
+});
+
+/**
+ * A TLS client behind a balancer: `header` then the TLS handshake on one TCP connection. The
+ * header and the ClientHello go out in ONE write (a balancer forwards what the client sent with
+ * its header), so the proxy reads TLS bytes together with the header.
+ */
+async function tlsBehindBalancer(port: number, header: Buffer): Promise<{ tcp: Socket; secure: TLSSocket }> {
+  const tcp = await dial(port);
+  let headerSent = false;
+  const carrier = new Duplex({
+    write(chunk: Buffer, _encoding, done) {
+      tcp.write(headerSent ? chunk : Buffer.concat([header, chunk]), done);
+      headerSent = true;
+    },
+    read() {
+      tcp.resume();
+    },
+    final(done) {
+      tcp.end(done);
+    },
+  });
+  tcp.on("data", (chunk: Buffer) => {
+    if (!carrier.push(chunk)) tcp.pause();
+  });
+  tcp.on("end", () => carrier.push(null));
+  tcp.on("close", () => carrier.destroy());
+  const secure = tlsConnect({ socket: carrier, rejectUnauthorized: false, servername: "gatehouse" });
+  secure.on("error", () => undefined);
+  await once(secure, "secureConnect");
+  return { tcp, secure };
+}
+
+describe("PROXY protocol on a TLS listener (the header before the TLS handshake)", () => {
+  let echo: TestServer;
+  let proxy: TestProxy;
+
+  before(async () => {
+    echo = await startEchoServer();
+    const provider: AuthProvider = {
+      name: "pw",
+      authenticate: (req) => Promise.resolve(req.password === "pw"),
+    };
+    proxy = await startProxy({
+      listeners: [{ use_tls: true, require_auth: true, timeout: "2s", proxy_protocol: TRUST_LOOPBACK }],
+      auth: { provider, cache: false },
+    });
+  });
+  after(async () => {
+    await proxy.close();
+    await echo.close();
+  });
+
+  it("v2 header and ClientHello in one write: TLS, then SOCKS with a login, as the header's client", async () => {
+    const client = { address: "203.0.113.9", port: 40009 };
+    const { secure } = await tlsBehindBalancer(proxy.port, serializeProxyHeaderV2(client, BALANCER_FRONT));
+    assert.equal(secure.getPeerCertificate().subject.CN, "gatehouse");
+    secure.write(Buffer.concat([greeting([USER_PASS]), credentials("alice", "pw")]));
+    assert.deepEqual([...(await readExactly(secure, 4))], [5, 2, 1, 0]);
+    const reply = await sendRequest(secure, "127.0.0.1", echo.port);
+    assert.equal(reply.code, 0);
+    const received = readToEnd(secure);
+    secure.end("over TLS behind a balancer");
+    assert.equal((await received).toString(), "over TLS behind a balancer");
+    const record = await recordOf(proxy, "203.0.113.9:40009");
+    assert.equal(record.identity, "alice");
+    assert.equal(record.relay, "js", "a TLS client is relayed by the JS relay");
+    assert.equal(proxy.authEvents.at(-1)?.peer, "203.0.113.9:40009");
+  });
+
+  it("v1 header; a LOCAL header then a close is a health check; a LOCAL connection may go on with TLS", async () => {
+    const client = { address: "198.51.100.20", port: 40020 };
+    const { tcp, secure } = await tlsBehindBalancer(proxy.port, serializeProxyHeaderV1(client, BALANCER_FRONT));
+    secure.write(greeting([USER_PASS]));
+    assert.deepEqual([...(await readExactly(secure, 2))], [5, 2]);
+    secure.destroy();
+    tcp.destroy();
+    assert.match((await recordOf(proxy, "198.51.100.20:40020")).reason, /^client_(closed_during_handshake|error:)/);
+
+    const check = await dial(proxy.port);
+    const checkPeer = `127.0.0.1:${String(check.localPort)}`;
+    check.end(serializeProxyHeaderV2(undefined, undefined));
+    assert.equal((await readToEnd(check)).length, 0);
+    assert.equal((await recordOf(proxy, checkPeer)).reason, "health_check");
+
+    const local = await tlsBehindBalancer(proxy.port, serializeProxyHeaderV2(undefined, undefined));
+    local.secure.write(greeting([USER_PASS]));
+    assert.deepEqual([...(await readExactly(local.secure, 2))], [5, 2], "served as the balancer's own connection");
+    const peer = `127.0.0.1:${String(local.tcp.localPort)}`;
+    local.secure.destroy();
+    local.tcp.destroy();
+    await recordOf(proxy, peer);
+  });
+
+  it("plain SOCKS after the header (no TLS) is refused without a SOCKS byte; a silent client times out", async () => {
+    const plain = await dial(proxy.port);
+    const plainPeer = "192.0.2.50:40050";
+    plain.write(
+      Buffer.concat([
+        serializeProxyHeaderV2({ address: "192.0.2.50", port: 40050 }, BALANCER_FRONT),
+        greeting([USER_PASS]),
+        credentials("alice", "pw"),
+      ]),
+    );
+    const answer = await readToEnd(plain);
+    assert.ok(answer.length === 0 || answer[0] === 0x15, "nothing, or a TLS alert record: never a SOCKS reply");
+    assert.match((await recordOf(proxy, plainPeer)).reason, /^client_error:/);
+
+    const silent = await dial(proxy.port);
+    silent.write(serializeProxyHeaderV2({ address: "192.0.2.51", port: 40051 }, BALANCER_FRONT));
+    assert.equal((await readToEnd(silent, 5000)).length, 0);
+    assert.equal((await recordOf(proxy, "192.0.2.51:40051")).reason, "step_timeout");
   });
 });

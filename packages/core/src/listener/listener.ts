@@ -1,7 +1,7 @@
 import { createServer as createNetServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { createSecureContext, createServer as createTlsServer } from "node:tls";
-import type { Server as TlsServer } from "node:tls";
+import type { SecureContext, Server as TlsServer } from "node:tls";
 import { unmapIPv4 } from "../protocol/serialize.js";
 import { Session } from "../session/session.js";
 import type { ListenerContext } from "../session/context.js";
@@ -66,6 +66,8 @@ export class Listener {
   private lastErrorLog = 0;
   /** The certificate and key served now (TLS listeners). */
   private tlsMaterial: TlsMaterial | undefined;
+  /** A TLS listener behind a balancer: the sessions do the handshake after the PROXY header. */
+  private readonly tlsAfterProxyHeader: { current: SecureContext } | undefined;
   private whenEmpty: (() => void) | undefined;
   /** This listener's sessions that have not finished authenticating, by client IP. */
   private readonly unauthenticated = new UnauthenticatedSessions();
@@ -80,11 +82,16 @@ export class Listener {
   private readonly ctx: ListenerContext;
 
   constructor(
-    shared: Omit<ListenerContext, "sessions" | "onResourceExhausted" | "admission">,
+    shared: Omit<ListenerContext, "sessions" | "onResourceExhausted" | "admission" | "tlsAfterProxyHeader">,
     private readonly admission: SharedAdmission,
   ) {
+    this.tlsAfterProxyHeader =
+      shared.options.tls !== undefined && shared.options.proxyProtocol !== undefined
+        ? { current: createSecureContext() }
+        : undefined;
     this.ctx = {
       ...shared,
+      tlsAfterProxyHeader: this.tlsAfterProxyHeader,
       sessions: new SessionSet(() => this.whenEmpty?.()),
       onResourceExhausted: (code) => this.onResourceExhausted(code),
       admission: {
@@ -139,9 +146,9 @@ export class Listener {
       );
     }
     return () => {
-      const server = this.server as TlsServer | undefined;
       // Established tunnels keep their session; only new handshakes see the new certificate.
-      server?.setSecureContext(material);
+      if (this.tlsAfterProxyHeader !== undefined) this.tlsAfterProxyHeader.current = createSecureContext(material);
+      else (this.server as TlsServer | undefined)?.setSecureContext(material);
       this.tlsMaterial = material;
       this.ctx.logger.info({ event: "tls_reloaded" }, "serving the certificate re-read from disk");
     };
@@ -182,7 +189,13 @@ export class Listener {
       keepAliveInitialDelay: options.keepAliveMs,
     };
     let server: Server;
-    if (options.tls !== undefined) {
+    if (this.tlsAfterProxyHeader !== undefined) {
+      // The PROXY header comes before the TLS handshake: a plain server, TLS in the session.
+      const material = await loadTlsMaterial(options.tls!, options.name, logger);
+      this.tlsMaterial = material;
+      this.tlsAfterProxyHeader.current = createSecureContext(material);
+      server = createNetServer(socketOptions, (socket) => this.accept(socket));
+    } else if (options.tls !== undefined) {
       const material = await loadTlsMaterial(options.tls, options.name, logger);
       this.tlsMaterial = material;
       server = createTlsServer({ ...socketOptions, ...material, handshakeTimeout: options.stepTimeoutMs }, (socket) =>

@@ -99,10 +99,6 @@ export const listenerOptionsSchema = z
     if (options.use_tls !== true && (hasCertificate || hasKey)) {
       ctx.addIssue({ code: "custom", message: "tls_certificate/tls_private_key need use_tls: true" });
     }
-    if (options.use_tls === true && options.proxy_protocol !== undefined) {
-      // The header comes before the TLS handshake; reading it there is not built yet.
-      ctx.addIssue({ code: "custom", message: "proxy_protocol cannot be combined with use_tls (yet)" });
-    }
     if (hasCertificate !== hasKey) {
       ctx.addIssue({ code: "custom", message: "tls_certificate and tls_private_key go together" });
     }

@@ -1,4 +1,5 @@
 import type { LookupAddress } from "node:dns";
+import type { SecureContext } from "node:tls";
 import type { Authenticator, AuthDecision, NormalizedAuthInfo } from "../auth/contract.js";
 import type { Admittable } from "../listener/admission.js";
 import type { ResolvedListenerOptions } from "../listener/options.js";
@@ -91,6 +92,12 @@ export interface ListenerContext {
   readonly limits: ConnectionLimiter;
   readonly hooks: ProxyHooks;
   readonly sessions: Set<{ destroy(reason: string): void; authenticatedAs(identity: string): boolean }>;
+  /**
+   * A TLS listener behind a balancer: the TLS handshake follows the PROXY header, on the same
+   * connection, with the certificate served now (`current`, replaced when it is re-read).
+   * Undefined on other listeners (a plain TLS listener's server does the handshake before the session).
+   */
+  readonly tlsAfterProxyHeader: { current: SecureContext } | undefined;
   /** Moves established plain-TCP tunnels kernel to kernel; undefined: the JS relay carries every tunnel. */
   readonly splice: SpliceBackend | undefined;
   /**

@@ -1,4 +1,6 @@
 import { Socket, createServer, connect, isIP } from "node:net";
+import { TLSSocket } from "node:tls";
+import type { SecureContext } from "node:tls";
 import type { AuthDecision, NormalizedAuthInfo } from "../auth/contract.js";
 import { Command, Method, Reply } from "../protocol/constants.js";
 import type { ReplyCode } from "../protocol/constants.js";
@@ -46,6 +48,8 @@ const State = {
   Closed: 8,
   /** Before the greeting on a `proxy_protocol` listener: reading the balancer's PROXY header. */
   ProxyHeader: 9,
+  /** A TLS listener behind a balancer: the TLS handshake that follows the PROXY header. */
+  TlsHandshake: 10,
 } as const;
 type State = (typeof State)[keyof typeof State];
 
@@ -166,6 +170,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     this.parsePending();
     const waitingForBytes =
       this.state === State.ProxyHeader ||
+      this.state === State.TlsHandshake ||
       this.state === State.Greeting ||
       this.state === State.Credentials ||
       this.state === State.Request;
@@ -247,7 +252,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
    * The balancer's header: its client becomes this session's client for everything that
    * follows (policy, limits, throttle, conn_meta, logs). The per-IP admission limit, not
    * applied to the balancer's address at accept, applies now to the address the session has.
-   * False when that limit refused the session.
+   * False when the bytes that follow are not SOCKS yet (a TLS handshake) or that limit refused
+   * the session.
    */
   private onProxyHeader(header: ProxyHeader): boolean {
     this.balancerConnection = header.command === "local";
@@ -258,9 +264,47 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       this.destroy("refused:unauthenticated_per_ip");
       return false;
     }
+    if (this.ctx.tlsAfterProxyHeader !== undefined) {
+      this.startTls(this.ctx.tlsAfterProxyHeader.current);
+      return false;
+    }
     this.state = State.Greeting;
     this.armStepDeadline();
     return true;
+  }
+
+  /**
+   * Wraps the connection in TLS, server side, from the byte after the PROXY header (bytes already
+   * read are handed to the TLS socket, which reads a socket's buffered data first).
+   */
+  private startTls(context: SecureContext): void {
+    const raw = this.client as SessionSocket;
+    raw.off("data", onClientHandshakeData);
+    raw.off("end", onClientEnd);
+    raw.off("close", onSocketClose);
+    raw.off("error", onSocketError);
+    raw.on("error", ignoreError); // the TLS socket reports what happens to the connection
+    this.detach(raw);
+    // Paused first: a flowing socket would emit the bytes given back at once, with no reader.
+    raw.pause();
+    if (this.pending !== undefined) raw.unshift(this.pending);
+    this.pending = undefined;
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: context }) as TLSSocket & SessionSocket;
+    this.client = secure;
+    this.attach(secure);
+    secure.on("data", onClientHandshakeData);
+    secure.on("end", onClientEnd);
+    secure.on("error", onSocketError);
+    secure.on("close", onSocketClose);
+    secure.once("secure", onClientSecure);
+    this.state = State.TlsHandshake;
+    this.armStepDeadline();
+  }
+
+  onClientSecure(): void {
+    if (this.state !== State.TlsHandshake) return;
+    this.state = State.Greeting;
+    this.armStepDeadline();
   }
 
   /**
@@ -270,7 +314,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
    */
   private clientLeftReason(): string | undefined {
     if (this.state === State.ProxyHeader) return this.pending === undefined ? "health_check" : "proxy_header:truncated";
-    if (this.balancerConnection && this.state === State.Greeting && this.pending === undefined) return "health_check";
+    const beforeGreeting = this.state === State.Greeting || this.state === State.TlsHandshake;
+    if (this.balancerConnection && beforeGreeting && this.pending === undefined) return "health_check";
     return undefined;
   }
 
@@ -710,6 +755,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   get evictable(): boolean {
     switch (this.state) {
       case State.ProxyHeader:
+      case State.TlsHandshake:
       case State.Greeting:
       case State.Credentials:
       case State.Closing:
@@ -796,6 +842,12 @@ const COMMAND_NAMES: Readonly<Record<number, string>> = {
 function onClientHandshakeData(this: SessionSocket, chunk: Buffer): void {
   this[kSession]?.receive(chunk);
 }
+
+function onClientSecure(this: SessionSocket): void {
+  this[kSession]?.onClientSecure();
+}
+
+function ignoreError(): void {}
 
 function onClientEnd(this: SessionSocket): void {
   this[kSession]?.onClientEnded();

@@ -344,8 +344,6 @@ describe("listener option proxy_protocol", () => {
     ]);
     assert.deepEqual(problems({ versions: [1] }), ["listeners[0].proxy_protocol.trusted: required (expected array)"]);
     assert.deepEqual(problems({ trusted: ["balancer.example"] }).length, 1);
-    assert.deepEqual(problems({ trusted: ["10.0.0.1"] }, { use_tls: true }), [
-      "listeners[0]: proxy_protocol cannot be combined with use_tls (yet)",
-    ]);
+    assert.deepEqual(problems({ trusted: ["10.0.0.1"] }, { use_tls: true }), [], "the header comes before TLS");
   });
 });
