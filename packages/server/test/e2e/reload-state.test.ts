@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { hashPassword } from "@gatehouse-proxy/core";
+import { serializeProxyHeaderV2 } from "@gatehouse-proxy/core/engine";
 import { startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { CHEAP_SCRYPT, makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
@@ -304,6 +305,46 @@ describe("SIGHUP re-reads TLS files and the log level", () => {
     socket.end("this is not a TLS client hello\r\n\r\n");
     await new Promise((resolve) => socket.once("close", resolve));
   };
+
+  it("behind a balancer (proxy_protocol + use_tls): the rotated certificate is served after the header", async () => {
+    const [first, second] = await Promise.all([certificate("first-behind"), certificate("second-behind")]);
+    fixture.write("served.crt", first.cert);
+    fixture.write("served.key", first.key);
+    const behind = (): string =>
+      config("info").replace(
+        "    use_tls: true",
+        "    use_tls: true\n    proxy_protocol: { versions: [2], trusted: [127.0.0.1] }",
+      );
+    const file = fixture.write("tls-behind.yaml", behind());
+    const proxy = await startCli(["--config", file]);
+    const header = serializeProxyHeaderV2({ address: "198.51.100.77", port: 4077 }, { address: "127.0.0.1", port: 1 });
+    const subject = async (): Promise<string> => {
+      const socket = await connectTlsListener(proxy.ports[0]!, header);
+      const raw = socket.getPeerX509Certificate();
+      socket.destroy();
+      return raw === undefined ? "none" : new X509Certificate(raw.raw).subject;
+    };
+    try {
+      assert.equal(await subject(), "CN=first-behind");
+      const tunnel = await tunnelOverTls(
+        await connectTlsListener(proxy.ports[0]!, header),
+        echo.port,
+        "alice",
+        "alice-pw",
+      );
+      assert.equal(await echoRoundTrip(tunnel, "behind"), "behind");
+      fixture.write("served.crt", second.cert);
+      fixture.write("served.key", second.key);
+      await reload(proxy);
+      assert.equal(await subject(), "CN=second-behind");
+      assert.equal(await echoRoundTrip(tunnel, "still behind"), "still behind", "the old tunnel runs on");
+      tunnel.destroy();
+      const end = await proxy.waitForEvent("session_end");
+      assert.equal(end.peer, "198.51.100.77:4077");
+    } finally {
+      await proxy.stop();
+    }
+  });
 
   it("serves a rotated certificate to new connections, keeps old tunnels, and follows log.level", async () => {
     const [first, second] = await Promise.all([certificate("first-cert"), certificate("second-cert")]);

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { connect as connectTls } from "node:tls";
@@ -61,8 +62,17 @@ export async function loginStatus(
 }
 
 /** A TLS connection to a TLS listener (any certificate accepted: the test inspects it). */
-export async function connectTlsListener(port: number): Promise<TLSSocket> {
-  const socket = connectTls({ host: "127.0.0.1", port, rejectUnauthorized: false });
+export async function connectTlsListener(port: number, proxyHeader?: Buffer): Promise<TLSSocket> {
+  let socket: TLSSocket;
+  if (proxyHeader === undefined) {
+    socket = connectTls({ host: "127.0.0.1", port, rejectUnauthorized: false });
+  } else {
+    // Behind a balancer: the PROXY header in the clear, then TLS on the same connection.
+    const tcp = connect({ host: "127.0.0.1", port });
+    await once(tcp, "connect");
+    tcp.write(proxyHeader);
+    socket = connectTls({ socket: tcp, rejectUnauthorized: false });
+  }
   await new Promise<void>((resolve, reject) => {
     socket.once("secureConnect", resolve);
     socket.once("error", reject);
