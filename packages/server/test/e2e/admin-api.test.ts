@@ -325,3 +325,225 @@ describe("admin API: live sessions, closes, recent decisions and providers (one 
     assert.ok(actions.some((action) => action.action === "close_sessions" && typeof action.id === "string"));
   });
 });
+
+describe("admin API access: a bearer token off loopback", () => {
+  const fixture = makeFixtureDir();
+  let stream: Awaited<ReturnType<typeof startStream>>;
+  let auth: string[];
+
+  before(async () => {
+    stream = await startStream();
+    auth = await authLines();
+  });
+  after(() => {
+    stream.close();
+    fixture.remove();
+  });
+
+  const config = (admin: readonly string[]): string =>
+    [
+      "listeners:",
+      "  - listen: 127.0.0.1:0",
+      "    require_auth: true",
+      ...auth,
+      "admin:",
+      ...admin,
+      "shutdown_timeout: 1s",
+    ].join("\n");
+
+  it("a non-loopback admin.listen without a token is a config error", async () => {
+    const file = fixture.write("open.yaml", config(["  listen: 0.0.0.0:0"]));
+    for (const args of [
+      ["check-config", file],
+      ["--config", file],
+    ]) {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(
+        result.stderr,
+        /admin\.listen: 0\.0\.0\.0:0 is not a loopback address: set admin\.token or admin\.token_file/,
+      );
+    }
+    const both = fixture.write(
+      "both.yaml",
+      config(["  listen: 0.0.0.0:0", `  token: ${TOKEN}`, "  token_file: token.txt"]),
+    );
+    assert.match(
+      (await runCli(["check-config", both])).stderr,
+      /admin\.token_file: give either token or token_file, not both/,
+    );
+    const short = fixture.write("short.yaml", config(["  listen: 0.0.0.0:0", "  token: abc"]));
+    assert.match((await runCli(["check-config", short])).stderr, /admin\.token: must be at least 16 characters/);
+    const missing = fixture.write("missing.yaml", config(["  listen: 0.0.0.0:0", "  token_file: no-such-token.txt"]));
+    const unreadable = await runCli(["check-config", missing]);
+    assert.equal(unreadable.code, 2);
+    assert.match(unreadable.stderr, /GH_CONFIG_FILE_UNREADABLE[\s\S]*admin\.token_file: cannot read/);
+  });
+
+  it("with admin.token_file: 401 without or with a wrong token, 200 with it; the CLI sends GATEHOUSE_ADMIN_TOKEN", async () => {
+    fixture.write("token.txt", `${TOKEN}\n`);
+    const file = fixture.write("token.yaml", config(["  listen: 0.0.0.0:0", "  token_file: token.txt"]));
+    const proxy = await startCli(["--config", file]);
+    try {
+      const admin = proxy.adminPort!;
+      const missing = await api(admin, "/api/sessions");
+      assert.equal(missing.status, 401);
+      assert.match(missing.headers.get("www-authenticate") ?? "", /^Bearer /);
+      assert.deepEqual(missing.body, { error: "an Authorization: Bearer token is required" });
+      const wrong = await api(admin, "/api/sessions", { token: `${TOKEN}x` });
+      assert.equal(wrong.status, 401);
+      assert.match(wrong.headers.get("www-authenticate") ?? "", /^Bearer .*error="invalid_token"/);
+      assert.equal((await api(admin, "/api/sessions/close", { body: { identity: "alice" } })).status, 401);
+      assert.equal((await api(admin, "/api/sessions", { token: TOKEN })).status, 200);
+      for (const path of ["/api/auth/recent", "/api/providers"]) {
+        assert.equal((await api(admin, path)).status, 401, path);
+        assert.equal((await api(admin, path, { token: TOKEN })).status, 200, path);
+      }
+      assert.equal((await api(admin, "/metrics")).status, 200, "scrapers and probes need no token");
+      assert.equal((await api(admin, "/healthz")).status, 200);
+
+      const url = `http://127.0.0.1:${String(admin)}`;
+      const transfer = startTransfer(proxy.ports[0]!, stream.port, credentials("bob"));
+      await waitForSessions(admin, 1, "", TOKEN);
+      const refused = await runCli(["sessions", "list", "--admin", url]);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /GH_ADMIN_REFUSED.*401.*GATEHOUSE_ADMIN_TOKEN/);
+      const listed = await runCli(["sessions", "list", "--admin", url], { env: { GATEHOUSE_ADMIN_TOKEN: TOKEN } });
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, /\sbob\s/);
+      // --config: the admin address is the config's (0.0.0.0:port is not reachable as such: --admin) and so is the token.
+      const closedAt = Date.now();
+      const closed = await runCli(["sessions", "close", "--identity", "bob", "--admin", url, "--config", file]);
+      assert.equal(closed.code, 0, closed.stderr);
+      assert.equal(closed.stdout, "closed 1 session (identity bob)\n");
+      await endedByClose(transfer, closedAt);
+
+      const logged = lines(proxy);
+      const action = logged.find((line) => line.event === "admin_action");
+      assert.equal(action?.token, true);
+      assert.match(String(action?.peer), /^127\.0\.0\.1:\d+$/);
+      const refusal = logged.find((line) => line.event === "admin_refused");
+      assert.equal(refusal?.status, 401);
+      assert.ok(!proxy.stdout().includes(TOKEN), "the token is never logged");
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe("admin API with workers: 2 — gathered from both workers", () => {
+  const fixture = makeFixtureDir();
+  let stream: Awaited<ReturnType<typeof startStream>>;
+  let proxy: RunningCli;
+  let admin: number;
+  let port: number;
+
+  before(async () => {
+    stream = await startStream();
+    const file = fixture.write(
+      "workers.yaml",
+      [
+        "listeners:",
+        "  - listen: 127.0.0.1:0",
+        "    require_auth: true",
+        ...(await authLines()),
+        "workers: 2",
+        "admin:",
+        "  listen: 127.0.0.1:0",
+        "shutdown_timeout: 1s",
+      ].join("\n"),
+    );
+    proxy = await startCli(["--config", file], ROUND_ROBIN);
+    admin = proxy.adminPort!;
+    port = proxy.ports[0]!;
+  });
+  after(async () => {
+    await proxy.stop();
+    stream.close();
+    fixture.remove();
+  });
+
+  it("lists, pages and closes sessions across workers; recent decisions and providers from both", async () => {
+    // Round-robin: four transfers started one after the other land on both workers.
+    const transferOf = new Map<string, Transfer>();
+    for (let index = 0; index < 4; index++) {
+      const transfer = startTransfer(port, stream.port, credentials(index === 3 ? "bob" : "alice"));
+      const now = await waitForSessions(admin, index + 1);
+      const added = now.sessions.filter((session) => !transferOf.has(session.id));
+      assert.equal(added.length, 1);
+      transferOf.set(added[0]!.id, transfer);
+    }
+    const listing = await listSessions(admin);
+    assert.equal(listing.total, 4);
+    assert.deepEqual([...new Set(listing.sessions.map((session) => session.worker))].sort(), [1, 2]);
+    for (const session of listing.sessions) assert.match(session.id, new RegExp(`^${String(session.worker)}-\\d+$`));
+
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Listing = await listSessions(admin, `limit=1${cursor === null ? "" : `&cursor=${cursor}`}`);
+      assert.equal(page.total, 4);
+      paged.push(...page.sessions.map((session) => session.id));
+      cursor = page.next_cursor;
+    } while (cursor !== null);
+    assert.deepEqual(
+      paged,
+      listing.sessions.map((session) => session.id),
+    );
+    assert.equal((await listSessions(admin, "identity=alice")).total, 3);
+    assert.equal((await api(admin, "/api/sessions?cursor=17")).status, 400, "a cursor names its worker");
+
+    // Close by id: one session of worker 2.
+    const target = listing.sessions.find((session) => session.worker === 2)!;
+    const from = proxy.stdout().length;
+    let closedAt = Date.now();
+    assert.deepEqual((await api(admin, "/api/sessions/close", { body: { id: target.id } })).body, { closed: 1 });
+    await endedByClose(transferOf.get(target.id)!, closedAt);
+    const end = lines(proxy, from).find((line) => line.event === "session_end");
+    assert.equal(end?.reason, "closed_by_admin");
+    assert.equal(end?.worker, 2);
+    assert.equal((await api(admin, "/api/sessions/close", { body: { id: target.id } })).status, 404);
+    assert.equal((await api(admin, "/api/sessions/close", { body: { id: "9-1" } })).status, 404);
+
+    // Close by identity: alice's tunnels on both workers.
+    const alicesLeft = (await listSessions(admin, "identity=alice")).total;
+    closedAt = Date.now();
+    assert.deepEqual((await api(admin, "/api/sessions/close", { body: { identity: "alice" } })).body, {
+      closed: alicesLeft,
+    });
+    await Promise.all(
+      listing.sessions
+        .filter((session) => session.identity === "alice" && session !== target)
+        .map((session) => endedByClose(transferOf.get(session.id)!, closedAt)),
+    );
+    assert.deepEqual(
+      (await listSessions(admin)).sessions.map((session) => session.identity),
+      ["bob"],
+    );
+
+    // Two wrong passwords, one per worker: both in the merged recent decisions.
+    for (let index = 0; index < 2; index++) {
+      assert.equal(
+        (await curlThrough(port, `http://localhost:${String(stream.port)}/`, `bob:${WRONG_PASSWORD}`)).exitCode,
+        97,
+      );
+    }
+    const decisions = ((await api(admin, "/api/auth/recent")).body as { decisions: Record<string, unknown>[] })
+      .decisions;
+    assert.equal(decisions.filter((decision) => decision.reason === "bad_credentials").length, 2);
+    assert.equal(decisions.filter((decision) => decision.outcome === "allowed").length, 4);
+    const deniedOn = lines(proxy)
+      .filter((line) => line.event === "auth" && line.outcome === "deny")
+      .map((line) => line.worker);
+    assert.deepEqual([...new Set(deniedOn)].sort(), [1, 2], "the two wrong passwords landed on both workers");
+    const providers = ((await api(admin, "/api/providers")).body as { providers: Record<string, unknown>[] }).providers;
+    assert.equal(providers.length, 1);
+    assert.deepEqual(providers[0]!.decisions, { allowed: 4, denied: 2, failed: 0 });
+    assert.equal(providers[0]!.health, "ok");
+
+    closedAt = Date.now();
+    assert.deepEqual((await api(admin, "/api/sessions/close", { body: { peer: "127.0.0.1" } })).body, { closed: 1 });
+    const bobs = listing.sessions.find((session) => session.identity === "bob")!;
+    await endedByClose(transferOf.get(bobs.id)!, closedAt);
+  });
+});
