@@ -1,10 +1,13 @@
 // The operator's admin API (issue 20) against the real `gatehouse` process: curl tunnels listed
 // with who and where, filters and pages, closes by id / identity / peer that end the curl
 // transfer (session_end reason closed_by_admin), recent auth decisions without passwords,
-// provider reports, bearer-token access off loopback, `gatehouse sessions` and `workers: 2`.
+// provider reports, bearer-token access off loopback, `gatehouse sessions` and `workers: 2`;
+// `gatehouse users disable` without Redis state ends the user's tunnels through the admin API.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
+import { startRedis } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
+import type { RedisServer } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
 import { runCli, startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { curlThrough } from "../helpers/curl.js";
@@ -545,5 +548,94 @@ describe("admin API with workers: 2 — gathered from both workers", () => {
     assert.deepEqual((await api(admin, "/api/sessions/close", { body: { peer: "127.0.0.1" } })).body, { closed: 1 });
     const bobs = listing.sessions.find((session) => session.identity === "bob")!;
     await endedByClose(transferOf.get(bobs.id)!, closedAt);
+  });
+});
+
+describe("gatehouse users disable without Redis state: the instance's admin API ends the user's tunnels", () => {
+  const fixture = makeFixtureDir();
+  let redis: RedisServer;
+  let stream: Awaited<ReturnType<typeof startStream>>;
+  let proxy: RunningCli;
+  let file: string;
+
+  before(async () => {
+    redis = await startRedis();
+    stream = await startStream();
+    fixture.write("token.txt", TOKEN);
+    file = fixture.write(
+      "users.yaml",
+      [
+        "listeners:",
+        "  - listen: 127.0.0.1:0",
+        "    require_auth: true",
+        "auth:",
+        "  provider: users",
+        "  cache: { ttl: 5m }",
+        "  providers:",
+        "    users:",
+        "      use: redis",
+        `      url: ${redis.url}`,
+        "admin:",
+        "  listen: 127.0.0.1:0",
+        "  token_file: token.txt",
+        "shutdown_timeout: 1s",
+      ].join("\n"),
+    );
+    for (const user of ["alice", "bob"] as const) {
+      const added = await runCli(["users", "add", user, "--config", file], { input: `${PASSWORDS[user]}\n` });
+      assert.equal(added.code, 0, added.stderr);
+    }
+    proxy = await startCli(["--config", file]);
+  });
+  after(async () => {
+    await proxy.stop();
+    stream.close();
+    await redis.stop();
+    fixture.remove();
+  });
+
+  it("bob's transfer ends (reason revoked), his cached login is forgotten, alice's tunnel stays", async () => {
+    const admin = proxy.adminPort!;
+    const port = proxy.ports[0]!;
+    const bobs = startTransfer(port, stream.port, credentials("bob"));
+    const alices = startTransfer(port, stream.port, credentials("alice"));
+    await waitForSessions(admin, 2, "", TOKEN);
+    const from = proxy.stdout().length;
+    const disabledAt = Date.now();
+    const url = `http://127.0.0.1:${String(admin)}`;
+    const disabled = await runCli(["users", "disable", "bob", "--config", file, "--admin", url]);
+    assert.equal(disabled.code, 0, disabled.stderr);
+    assert.equal(
+      disabled.stdout,
+      `user bob disabled\ntunnels of bob ended and cached logins forgotten on the instance at ${url}\n`,
+    );
+    await endedByClose(bobs, disabledAt);
+    const end = await proxy.waitForEvent("session_end", from);
+    assert.equal(end.reason, "revoked");
+    assert.equal(end.identity, "bob");
+    const action = lines(proxy, from).find((line) => line.event === "admin_action");
+    assert.equal(action?.action, "revoke");
+    assert.equal(action?.token, true, "the token came from the config's token_file");
+    // His allow was cached for 5 minutes: forgotten, so the store (which says disabled) is asked.
+    assert.equal(
+      (await curlThrough(port, `http://localhost:${String(stream.port)}/`, credentials("bob"))).exitCode,
+      97,
+    );
+    const left = await listSessions(admin, "", TOKEN);
+    assert.deepEqual(
+      left.sessions.map((session) => session.identity),
+      ["alice"],
+    );
+    const closedAt = Date.now();
+    assert.deepEqual((await api(admin, "/api/sessions/close", { body: { identity: "alice" }, token: TOKEN })).body, {
+      closed: 1,
+    });
+    await endedByClose(alices, closedAt);
+  });
+
+  it("an unreachable admin API is an error that says the user changed but the tunnels stay", async () => {
+    const result = await runCli(["users", "disable", "alice", "--config", file, "--admin", "http://127.0.0.1:2"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /GH_ADMIN_UNREACHABLE[\s\S]*users alice changed, but its tunnels were not ended/);
   });
 });
