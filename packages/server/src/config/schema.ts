@@ -70,7 +70,7 @@ export const adminSchema = z
   .strictObject({
     /** `host:port`; default 127.0.0.1:9090 (loopback). */
     listen: hostPort.optional(),
-    /** The bearer token /api/* requires (`${ENV}` substitution keeps it out of the file). */
+    /** The bearer token /api/* requires (`${env:NAME}` keeps it out of the file). */
     token: z
       .string()
       .min(MIN_ADMIN_TOKEN_LENGTH, `must be at least ${String(MIN_ADMIN_TOKEN_LENGTH)} characters`)

@@ -8,10 +8,10 @@ import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { startRedis } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
 import type { RedisServer } from "../../../../plugins/auth-redis/dist-test/helpers/redis-server.js";
-import { runCli, startCli } from "../helpers/cli.js";
+import { lines, runCli, startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { curlThrough } from "../helpers/curl.js";
-import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
+import { CHEAP_SCRYPT, makeFixtureDir, staticAuthLines } from "../helpers/fixtures.js";
 import { api, listSessions, startStream, startTransfer } from "../helpers/admin-api.js";
 import type { Listing, Transfer } from "../helpers/admin-api.js";
 import { waitFor } from "../helpers/socks-attempt.js";
@@ -27,29 +27,10 @@ async function authLines(): Promise<string[]> {
     hashPassword(PASSWORDS.alice, CHEAP_SCRYPT),
     hashPassword(PASSWORDS.bob, CHEAP_SCRYPT),
   ]);
-  return [
-    "auth:",
-    "  provider: local",
-    "  providers:",
-    "    local:",
-    "      use: static",
-    "      users:",
-    `        alice: { password: "${alice}", groups: [staff] }`,
-    `        bob: { password: "${bob}", groups: [ops] }`,
-  ];
+  return staticAuthLines({ record: alice, groups: ["staff"] }, { bob: { record: bob, groups: ["ops"] } });
 }
 
 const credentials = (user: keyof typeof PASSWORDS): string => `${user}:${PASSWORDS[user]}`;
-
-/** The parsed JSON lines of stdout from offset `since`. */
-function lines(proxy: RunningCli, since = 0): Record<string, unknown>[] {
-  return proxy
-    .stdout()
-    .slice(since)
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
 
 /** Resolves once the listing (with `query`) has `count` sessions with bytes flowing to each. */
 async function waitForSessions(port: number, count: number, query = "", token?: string): Promise<Listing> {

@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import type { SessionListing } from "@gatehouse-proxy/observability";
 import { curlThrough } from "./curl.js";
 import type { CurlResult } from "./curl.js";
 
@@ -81,30 +82,8 @@ export async function api(
   return { status: response.status, headers: response.headers, text, body };
 }
 
-/** The parts of a `GET /api/sessions` answer the tests read. */
-export interface Listing {
-  readonly sessions: {
-    readonly id: string;
-    readonly listener: string;
-    readonly peer: string;
-    readonly identity: string | null;
-    readonly groups: string[];
-    readonly provider: string | null;
-    readonly command: string | null;
-    readonly destination: {
-      readonly name: string | null;
-      readonly address: string | null;
-      readonly port: number | null;
-    };
-    readonly bytes: { readonly up: number; readonly down: number };
-    readonly started: string;
-    readonly last_activity: string;
-    readonly relay: string | null;
-    readonly worker: number | null;
-  }[];
-  readonly total: number;
-  readonly next_cursor: string | null;
-}
+/** A `GET /api/sessions` answer. */
+export type Listing = SessionListing;
 
 export async function listSessions(port: number, query = "", token?: string): Promise<Listing> {
   const answer = await api(
