@@ -11,6 +11,7 @@ import type { ProxyStats } from "../stats.js";
 import type { SpliceBackend } from "../relay/splice.js";
 import type { TimerWheel } from "../util/timer-wheel.js";
 import type { HandshakeFailureSummary } from "./handshake-failures.js";
+import type { LiveSessions } from "./live-sessions.js";
 
 /** What a session tells the resolver about its lookup. */
 export interface HostLookupOptions {
@@ -98,6 +99,8 @@ export interface ListenerContext {
    * Undefined on other listeners (a plain TLS listener's server does the handshake before the session).
    */
   readonly tlsAfterProxyHeader: { current: SecureContext } | undefined;
+  /** Every live session of the server (all listeners, retired ones too), for the operator's view. */
+  readonly live: LiveSessions;
   /** Moves established plain-TCP tunnels kernel to kernel; undefined: the JS relay carries every tunnel. */
   readonly splice: SpliceBackend | undefined;
   /**

@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { NOT_ALLOWED, SUCCEEDED, attempt, waitFor } from "../helpers/socks-attempt.js";
-import { runCli, startCli } from "../helpers/cli.js";
+import { lines, runCli, startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
 import { adminGet, echoRoundTrip, metricValue, startEcho } from "../helpers/tunnel.js";
@@ -18,16 +18,6 @@ import { adminGet, echoRoundTrip, metricValue, startEcho } from "../helpers/tunn
 const PASSWORDS = { alice: "alice-Pw-1", bob: "bob-Pw-2" } as const;
 /** Node's own switch: the primary accepts and hands connections to the workers in turn. */
 const ROUND_ROBIN = { NODE_CLUSTER_SCHED_POLICY: "rr" };
-/** The parsed JSON lines of stdout (from offset `since`). */
-function lines(proxy: RunningCli, since = 0): Record<string, unknown>[] {
-  return proxy
-    .stdout()
-    .slice(since)
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
 /** The worker's PID from its latest `worker_started` line. */
 function workerPid(proxy: RunningCli, worker: number): number {
   const started = lines(proxy).filter((line) => line.event === "worker_started" && line.worker === worker);

@@ -147,3 +147,13 @@ export function startCli(
 export function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(":") + 1));
 }
+
+/** The parsed JSON lines of a running CLI's stdout (from offset `since`). */
+export function lines(proxy: Pick<RunningCli, "stdout">, since = 0): Record<string, unknown>[] {
+  return proxy
+    .stdout()
+    .slice(since)
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
