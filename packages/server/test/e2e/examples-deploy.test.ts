@@ -72,6 +72,7 @@ describe("examples/deploy/gatehouse.service (systemd)", () => {
         "GATEHOUSE_BALANCERS=127.0.0.1/32",
         "GATEHOUSE_CLIENTS=127.0.0.2/31",
         "GATEHOUSE_ADMIN=127.0.0.1:0",
+        "GATEHOUSE_ADMIN_TOKEN=systemd-test-admin-token",
         `REDIS_URL=${redis.url}`,
         "",
       ].join("\n"),

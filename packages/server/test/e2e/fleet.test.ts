@@ -98,6 +98,7 @@ describe("a fleet: HAProxy (PROXY v2) → two gatehouse processes → one Redis 
       GATEHOUSE_BALANCERS: "127.0.0.1/32",
       GATEHOUSE_CLIENTS: "127.0.0.2/31", // 127.0.0.2 and 127.0.0.3
       GATEHOUSE_ADMIN: "127.0.0.1:0",
+      GATEHOUSE_ADMIN_TOKEN: "fleet-test-admin-token",
       REDIS_URL: redis.url,
     };
     for (const user of Object.keys(PASSWORDS) as User[]) {
