@@ -4,7 +4,9 @@ import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { DEFAULT_ADMIN_LISTEN, parseAdminListen } from "./listen-address.js";
 import { DEFAULT_READY_TIMEOUT_MS, createReadinessCheck } from "./readiness.js";
+import { createPageDataRoutes } from "./page-data-routes.js";
 import { answerRevoke } from "./revoke-route.js";
+import { statusPageRoutes } from "./status-page.js";
 
 export interface AdminServerOptions {
   /** `host:port`; default 127.0.0.1:9090 (loopback). Port 0 picks a free port. */
@@ -33,8 +35,9 @@ const REQUEST_TIMEOUT_MS = 5000;
 const MAX_CONNECTIONS = 64;
 
 /**
- * The admin HTTP listener: GET /metrics (Prometheus text), /healthz, /readyz; 404 for other
- * paths, 405 for other methods; with `revoke`, POST /api/revoke too (the only body read).
+ * The admin HTTP listener: GET /metrics (Prometheus text), /healthz, /readyz, the status page
+ * (`/`, `/assets/*`, and its /api/auth/series and /api/policy/denials); 404 for other paths, 405
+ * for other methods; with `revoke`, POST /api/revoke too (the only body read).
  */
 export function createAdminServer(options: AdminServerOptions): AdminServer {
   const { host, port } = parseAdminListen(options.listen ?? DEFAULT_ADMIN_LISTEN);
@@ -44,7 +47,10 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
   );
 
+  const pageData = createPageDataRoutes(registry);
   const routes: Record<string, (response: ServerResponse) => Promise<void>> = {
+    ...statusPageRoutes(),
+    ...pageData.routes,
     "/metrics": async (response) => {
       const body = await registry.metrics();
       send(response, 200, body, registry.contentType);
@@ -105,11 +111,13 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
         server.once("error", reject);
         server.listen({ host, port }, () => {
           server.off("error", reject);
+          pageData.start();
           resolve();
         });
       });
     },
     async close() {
+      pageData.stop();
       if (!server.listening) return;
       const closed = new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
