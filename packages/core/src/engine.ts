@@ -17,6 +17,14 @@ export { duration, durationAtLeast } from "./config/fields.js";
 export { codeIssues, configIssues, formatIssues, formatPath, joinPath } from "./config/issues.js";
 export type { CodedProblem, ConfigIssue, ConfigIssueCode } from "./config/issues.js";
 export type { AuthEvent, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "./session/context.js";
+export { MAX_SESSION_PAGE } from "./session/live-sessions.js";
+export type {
+  LiveSession,
+  SessionFilter,
+  SessionPage,
+  SessionQuery,
+  SessionSelector,
+} from "./session/live-sessions.js";
 export { ProxyStats } from "./stats.js";
 export { ManualClock } from "./util/clock.js";
 export type { EngineClock } from "./util/clock.js";

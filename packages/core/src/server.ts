@@ -26,6 +26,8 @@ import type { Logger } from "./log.js";
 import type { HostResolver, ProxyHooks } from "./session/context.js";
 import { guardHooks } from "./session/guarded-hooks.js";
 import { HandshakeFailureSummary } from "./session/handshake-failures.js";
+import { LiveSessions } from "./session/live-sessions.js";
+import type { SessionPage, SessionQuery, SessionSelector } from "./session/live-sessions.js";
 import { ProxyStats } from "./stats.js";
 import { systemClock } from "./util/clock.js";
 import type { EngineClock } from "./util/clock.js";
@@ -138,6 +140,13 @@ export interface ProxyServer {
    * asks the providers. Returns how many of each.
    */
   revoke(identity: string): Revoked;
+  /**
+   * The live sessions past the anonymous part of the handshake (authenticated, or a request
+   * made), in the order they were accepted, filtered and paged (the operator's view).
+   */
+  listSessions(query: SessionQuery): SessionPage;
+  /** Ends the selected sessions (session_end reason `closed_by_admin`); returns how many. */
+  closeSessions(selector: SessionSelector): number;
   readonly stats: ProxyStats;
   /** The resolver sessions use (the current `dns` settings, or the `resolveHost` given). */
   readonly resolveHost: HostResolver;
@@ -160,6 +169,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   const admission = sharedAdmission(budget, stats, logger);
   const hooks = guardHooks(options.hooks ?? {}, logger, stats);
   const wheel = new TimerWheel(undefined, undefined, clock);
+  const live = new LiveSessions(clock.now);
   const handshakeFailures = new HandshakeFailureSummary(
     logger,
     summaryInterval(options.handshakeFailureSummaryMs),
@@ -183,6 +193,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         hooks,
         handshakeFailures,
         splice: options.splice,
+        live,
       },
       admission,
     );
@@ -299,6 +310,12 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     addresses() {
       return [...active.values()].map((listener) => listener.address());
     },
+    listSessions(query) {
+      return live.list(query);
+    },
+    closeSessions(selector) {
+      return live.close(selector, CLOSED_BY_ADMIN);
+    },
     revoke(identity) {
       const cachedDecisions = authState.forgetIdentity(identity);
       let sessions = 0;
@@ -311,6 +328,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     },
   };
 }
+
+/** The session_end reason of sessions an operator closed (docs/errors.md). */
+export const CLOSED_BY_ADMIN = "closed_by_admin";
 
 /** The fd-derived budget every listener without its own `max_connections` shares. */
 function sharedAdmission(budget: FdBudget, stats: ProxyStats, logger: Logger): SharedAdmission {

@@ -1,11 +1,17 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Logger } from "@gatehouse-proxy/core";
 import type { Registry } from "prom-client";
+import { checkAdminAccess } from "./admin-access.js";
+import type { AdminCaller } from "./admin-access.js";
+import { apiRoutes } from "./api-routes.js";
+import type { ApiRoute } from "./api-routes.js";
 import { DEFAULT_ADMIN_LISTEN, parseAdminListen } from "./listen-address.js";
-import { DEFAULT_READY_TIMEOUT_MS, createReadinessCheck } from "./readiness.js";
+import { AdminRequestError } from "./operator-view.js";
+import type { OperatorApi } from "./operator-view.js";
 import { createPageDataRoutes } from "./page-data-routes.js";
-import { answerRevoke } from "./revoke-route.js";
+import { DEFAULT_READY_TIMEOUT_MS, createReadinessCheck } from "./readiness.js";
 import { statusPageRoutes } from "./status-page.js";
 
 export interface AdminServerOptions {
@@ -18,10 +24,19 @@ export interface AdminServerOptions {
   /** How long /readyz waits for `ready()`; default 2 s. */
   readonly readyTimeoutMs?: number;
   /**
-   * POST /api/revoke `{"identity": "alice"}` (loopback peers only): ends the identity's tunnels
-   * and cached logins on every instance this reaches; absent, the route is 404.
+   * POST /api/revoke `{"identity": "alice"}`: ends the identity's tunnels and cached logins on
+   * every instance this reaches; absent, the route is 404.
    */
   readonly revoke?: (identity: string) => Promise<void>;
+  /** The operator's view: /api/sessions, /api/sessions/close, /api/auth/recent, /api/providers; absent, 404. */
+  readonly operator?: OperatorApi;
+  /**
+   * The bearer token `/api/*` requires (compared in constant time). Without one, `/api/*` answers
+   * loopback clients only. /metrics, /healthz and /readyz never ask for it (scrapers and probes).
+   */
+  readonly token?: string;
+  /** Where each admin action is logged, with who made it; refusals too (rate-limited). */
+  readonly logger?: Logger;
 }
 
 export interface AdminServer {
@@ -33,11 +48,14 @@ export interface AdminServer {
 
 const REQUEST_TIMEOUT_MS = 5000;
 const MAX_CONNECTIONS = 64;
+/** Refused /api requests are logged at most once per this interval (with the count since). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 /**
  * The admin HTTP listener: GET /metrics (Prometheus text), /healthz, /readyz, the status page
- * (`/`, `/assets/*`, and its /api/auth/series and /api/policy/denials); 404 for other paths, 405
- * for other methods; with `revoke`, POST /api/revoke too (the only body read).
+ * (`/`, `/assets/*`, with its /api/auth/series and /api/policy/denials); with `operator` and
+ * `revoke`, the JSON routes under /api/ (token or loopback, see `token`); 404 for other paths,
+ * 405 for other methods. API errors are `{"error": "..."}`.
  */
 export function createAdminServer(options: AdminServerOptions): AdminServer {
   const { host, port } = parseAdminListen(options.listen ?? DEFAULT_ADMIN_LISTEN);
@@ -50,7 +68,6 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
   const pageData = createPageDataRoutes(registry);
   const routes: Record<string, (response: ServerResponse) => Promise<void>> = {
     ...statusPageRoutes(),
-    ...pageData.routes,
     "/metrics": async (response) => {
       const body = await registry.metrics();
       send(response, 200, body, registry.contentType);
@@ -66,23 +83,79 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     },
   };
 
-  const handle = (request: IncomingMessage, response: ServerResponse): void => {
-    const path = (request.url ?? "/").split("?", 1)[0] ?? "/";
-    if (path === "/api/revoke" && options.revoke !== undefined) {
-      if (request.method !== "POST") {
-        response.setHeader("Allow", "POST");
-        response.setHeader("Connection", "close");
-        return send(response, 405, "method not allowed\n");
-      }
-      answerRevoke(request, options.revoke).then(
-        ({ status, body }) => {
-          if (status === 413) response.setHeader("Connection", "close"); // the rest of the body is not read
-          send(response, status, `${JSON.stringify(body)}\n`, "application/json");
-        },
-        () => send(response, 500, "internal error\n"),
-      );
-      return;
+  const api = new Map([...apiRoutes(options.operator, options.revoke), ...pageData.routes]);
+  const logger = options.logger;
+  const refusals = { count: 0, loggedAt: -Infinity };
+  const logRefusal = (caller: AdminCaller, path: string, status: number, error: string): void => {
+    refusals.count++;
+    const now = Date.now();
+    if (now - refusals.loggedAt < REFUSAL_LOG_INTERVAL_MS) return;
+    logger?.warn(
+      { event: "admin_refused", peer: caller.peer, path, status, error, refused: refusals.count },
+      `admin request refused: ${error}`,
+    );
+    refusals.loggedAt = now;
+    refusals.count = 0;
+  };
+
+  const handleApi = (
+    request: IncomingMessage,
+    response: ServerResponse,
+    path: string,
+    query: URLSearchParams,
+    route: ApiRoute,
+  ): void => {
+    const access = checkAdminAccess(request, options.token);
+    if (!access.allowed) {
+      if (access.challenge !== undefined) response.setHeader("WWW-Authenticate", access.challenge);
+      response.setHeader("Connection", "close"); // a body, if any, is not read
+      logRefusal(access.caller, path, access.status, access.error);
+      return sendJson(response, access.status, { error: access.error });
     }
+    if (request.method !== route.method) {
+      response.setHeader("Allow", route.method);
+      response.setHeader("Connection", "close");
+      return sendJson(response, 405, { error: `method not allowed: use ${route.method}` });
+    }
+    const { caller } = access;
+    route.run(request, query).then(
+      ({ body, logged }) => {
+        if (route.changes) {
+          logger?.info(
+            { event: "admin_action", ...logged, peer: caller.peer, token: caller.token },
+            `admin action ${logged?.action ?? path} by ${caller.peer}`,
+          );
+        } else {
+          logger?.debug({ event: "admin_request", path: path, peer: caller.peer, token: caller.token });
+        }
+        sendJson(response, 200, body);
+      },
+      (error: unknown) => {
+        const status = error instanceof AdminRequestError ? error.status : 500;
+        const message = error instanceof AdminRequestError ? error.message : "internal error";
+        if (status === 413) response.setHeader("Connection", "close"); // the rest of the body is not read
+        if (status === 500) logger?.error({ event: "admin_error", path: path, err: error }, "admin API error");
+        if (route.changes) {
+          logger?.info(
+            { event: "admin_action", path: path, peer: caller.peer, token: caller.token, status, error: message },
+            `admin action ${path} by ${caller.peer} failed: ${message}`,
+          );
+        }
+        sendJson(response, status, { error: message });
+      },
+    );
+  };
+
+  const handle = (request: IncomingMessage, response: ServerResponse): void => {
+    const target = request.url ?? "/";
+    const queryAt = target.indexOf("?");
+    const path = queryAt < 0 ? target : target.slice(0, queryAt);
+    const apiRoute = api.get(path);
+    if (apiRoute !== undefined) {
+      const query = new URLSearchParams(queryAt < 0 ? "" : target.slice(queryAt + 1));
+      return handleApi(request, response, path, query, apiRoute);
+    }
+    if (path.startsWith("/api/")) return sendJson(response, 404, { error: `no route ${path}` });
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
     if (route === undefined) return send(response, 404, "not found\n");
     if (request.method !== "GET") {
@@ -131,6 +204,10 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
       return address;
     },
   };
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  send(response, status, `${JSON.stringify(body)}\n`, "application/json");
 }
 
 function send(response: ServerResponse, status: number, body: string, contentType = "text/plain; charset=utf-8"): void {

@@ -1,6 +1,24 @@
 export { ALLOW_REASON, classifyAuthDecision, classifyDenyReason } from "@gatehouse-proxy/core/engine";
 export type { AuthOutcome } from "@gatehouse-proxy/core/engine";
 export { createAdminServer } from "./admin-server.js";
+export { checkAdminAccess, isLoopback, tokensEqual } from "./admin-access.js";
+export type { AccessVerdict, AdminCaller } from "./admin-access.js";
+export { DEFAULT_PAGE, parseCloseSelector, parseLimit, parseSessionQuery } from "./api-routes.js";
+export { AuthActivity, LATENCY_SAMPLES, RECENT_DECISIONS } from "./auth-activity.js";
+export type { AuthDecisionRow, DecisionOutcome, ProviderActivity } from "./auth-activity.js";
+export { AdminRequestError, percentiles, providerRow, sessionRow } from "./operator-view.js";
+export type {
+  CloseSelector,
+  OperatorApi,
+  ProviderHealth,
+  ProviderHealthReport,
+  ProviderReport,
+  ProviderRow,
+  SessionListQuery,
+  SessionListing,
+  SessionRow,
+} from "./operator-view.js";
+export { RingBuffer } from "./ring-buffer.js";
 export type { AdminServer, AdminServerOptions } from "./admin-server.js";
 export { ClusterMetrics } from "./cluster-metrics.js";
 export type { WorkerMetrics } from "./cluster-metrics.js";

@@ -1,11 +1,11 @@
-import type { ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
+import type { ApiRoute } from "./api-routes.js";
 import { AuthHistory, policyDenials } from "./metrics-history.js";
 
 /** The JSON routes the status page needs beyond the admin API: answers from the metrics. */
 export interface PageDataRoutes {
-  /** Path → the GET handler answering its JSON. */
-  readonly routes: Readonly<Record<string, (response: ServerResponse) => Promise<void>>>;
+  /** Path → its GET route (behind the admin API's access check). */
+  readonly routes: ReadonlyMap<string, ApiRoute>;
   /** Starts taking a snapshot every step (an unref'd timer). */
   start(): void;
   stop(): void;
@@ -26,10 +26,16 @@ export function createPageDataRoutes(
     history.record(now(), text);
   };
   return {
-    routes: {
-      "/api/auth/series": async (response) => sendJson(response, history.series(now(), await registry.metrics())),
-      "/api/policy/denials": async (response) => sendJson(response, policyDenials(await registry.metrics())),
-    },
+    routes: new Map<string, ApiRoute>([
+      [
+        "/api/auth/series",
+        { method: "GET", changes: false, run: async () => ({ body: history.series(now(), await registry.metrics()) }) },
+      ],
+      [
+        "/api/policy/denials",
+        { method: "GET", changes: false, run: async () => ({ body: policyDenials(await registry.metrics()) }) },
+      ],
+    ]),
     start() {
       timer ??= setInterval(() => {
         snapshot().catch(() => undefined); // a failed scrape leaves a longer step, nothing worse
@@ -40,14 +46,4 @@ export function createPageDataRoutes(
       timer = undefined;
     },
   };
-}
-
-function sendJson(response: ServerResponse, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
-  response.writeHead(200, {
-    "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(text),
-    "Cache-Control": "no-store",
-  });
-  response.end(text);
 }

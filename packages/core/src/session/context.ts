@@ -10,6 +10,7 @@ import type { ProxyStats } from "../stats.js";
 import type { SpliceBackend } from "../relay/splice.js";
 import type { TimerWheel } from "../util/timer-wheel.js";
 import type { HandshakeFailureSummary } from "./handshake-failures.js";
+import type { LiveSessions } from "./live-sessions.js";
 
 /** What a session tells the resolver about its lookup. */
 export interface HostLookupOptions {
@@ -91,6 +92,8 @@ export interface ListenerContext {
   readonly limits: ConnectionLimiter;
   readonly hooks: ProxyHooks;
   readonly sessions: Set<{ destroy(reason: string): void; authenticatedAs(identity: string): boolean }>;
+  /** Every live session of the server (all listeners, retired ones too), for the operator's view. */
+  readonly live: LiveSessions;
   /** Moves established plain-TCP tunnels kernel to kernel; undefined: the JS relay carries every tunnel. */
   readonly splice: SpliceBackend | undefined;
   /**

@@ -30,6 +30,7 @@ import { decodeUtf8Strict } from "../util/utf8.js";
 import type { WheelEntry } from "../util/timer-wheel.js";
 import type { Admittable, ShedReason } from "../listener/admission.js";
 import type { ListenerContext, SessionRecord } from "./context.js";
+import type { ListableSession, LiveSession } from "./live-sessions.js";
 import { replyForDialError } from "./reply-codes.js";
 import { reportAuthDecision, reportNameRefused, reportPolicyDenied, reportSessionEnd } from "./report.js";
 
@@ -65,9 +66,11 @@ type SessionSocket = Socket & { [kSession]?: Session | undefined };
  * once the tunnel is up, the Relay owns the bytes, the FINs and the idle bounds. What it logs
  * and reports is in report.ts, what it may do in policy/authorize.ts.
  */
-export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelayOwner, Requester {
+export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelayOwner, Requester, ListableSession {
   wheelDueAt = 0;
   wheelSlot = -1;
+  /** In the server's LiveSessions. */
+  private readonly id: number;
 
   private state: State = State.Greeting;
   /** Client bytes not parsed yet (and, at the relay's start, those that came with the request). */
@@ -77,9 +80,18 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   private readonly startedAt: number;
   private readonly handshakeDeadline: number;
   auth: NormalizedAuthInfo | undefined;
+  /** The provider that allowed the login. */
+  private authProvider: string | undefined;
   private command: string | undefined;
   private destination: string | undefined;
   private destinationAddress: string | undefined;
+  /** CONNECT: the host name asked for (undefined for an IP address), the IP dialled and the port. */
+  destinationName: string | undefined;
+  destinationHost: string | undefined;
+  destinationPort: number | undefined;
+  /** The byte counts the last listing saw, and when they last changed (engine clock). */
+  private activityBytes = 0;
+  private activityAt: number;
   private sourceAddress: string | undefined;
   private sourcePort = 0;
   /** A SOCKS request was read (the handshake got past greeting and authentication). */
@@ -109,10 +121,12 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     this.origin = clientOrigin(client.remoteAddress, client.remotePort);
     if (ctx.options.proxyProtocol !== undefined) this.state = State.ProxyHeader;
     this.startedAt = ctx.wheel.now();
+    this.activityAt = this.startedAt;
     this.handshakeDeadline = this.startedAt + ctx.options.handshakeTimeoutMs;
     ctx.stats.connectionsAccepted++;
     ctx.stats.activeConnections++;
     ctx.sessions.add(this);
+    this.id = ctx.live.add(this);
     const socket = client as SessionSocket;
     socket[kSession] = this;
     socket.on("data", onClientHandshakeData);
@@ -142,6 +156,44 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   /** The client's `ip:port` (IPv6 in brackets): logs, records, `conn_meta.peer_address`. */
   get peer(): string {
     return this.origin.peer;
+  }
+
+  /** Shown by the operator's listing: past the anonymous part of the handshake, and not ending. */
+  get listed(): boolean {
+    if (this.state === State.Closing || this.state === State.Closed) return false;
+    return this.auth !== undefined || this.requestReceived;
+  }
+
+  get groups(): readonly string[] {
+    return this.auth?.groups ?? [];
+  }
+
+  describe(id: number, now: number, toEpoch: (time: number) => number): LiveSession {
+    const relay = this.relay;
+    const bytesClientToDest = relay?.bytesClientToDest ?? 0;
+    const bytesDestToClient = relay?.bytesDestToClient ?? 0;
+    const moved = bytesClientToDest + bytesDestToClient;
+    if (moved !== this.activityBytes) {
+      this.activityBytes = moved;
+      this.activityAt = now;
+    }
+    return {
+      id,
+      listener: this.ctx.options.name,
+      peer: this.peer,
+      identity: this.auth?.identities[0]?.identity,
+      groups: this.groups,
+      provider: this.authProvider,
+      command: this.command,
+      destinationName: this.destinationName,
+      destinationAddress: this.destinationAddress,
+      destinationPort: this.destinationPort,
+      bytesClientToDest,
+      bytesDestToClient,
+      startedAt: toEpoch(this.startedAt),
+      lastActivityAt: toEpoch(this.activityAt),
+      relay: relay?.kind,
+    };
   }
 
   /** The client's address as the socket (or the PROXY header) gave it; undefined when unknown. */
@@ -321,6 +373,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     reportAuthDecision(this.ctx, this.peer, username, decision, this.ctx.wheel.now() - startedAt);
     if (!decision.allowed) return this.closeWithFailure(AUTH_FAILURE, `auth_failed:${decision.reason}`);
     this.auth = decision.info;
+    this.authProvider = decision.provider;
     this.ctx.admission.settled(this);
     this.client.write(AUTH_SUCCESS);
     this.state = State.Request;
@@ -400,6 +453,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     const { wheel, options } = this.ctx;
     wheel.schedule(this, Math.min(this.handshakeDeadline, wheel.now() + options.connectTimeoutMs));
     const name = request.address.type === "domain" ? host : undefined;
+    this.destinationName = name;
+    this.destinationPort = request.port;
     let address = host;
     if (name !== undefined) {
       // Rules that decide on the name alone come first: a name the policy denies is never looked up.
@@ -430,6 +485,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       return;
     }
     this.destinationAddress = formatHostPort(address, request.port);
+    this.destinationHost = unmapIPv4(address);
     this.dial(address, request.port);
   }
 
@@ -520,6 +576,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     this.ctx.admission.settled(this);
     this.ctx.wheel.cancel(this);
     this.ctx.stats.activeTunnels++;
+    this.activityAt = this.ctx.wheel.now();
     this.client.write(serializeReply(Reply.Succeeded, dest.localAddress, dest.localPort));
     this.client.removeListener("data", onClientHandshakeData);
     const early = this.pending;
@@ -743,6 +800,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     ctx.wheel.cancel(this);
     relay?.stop();
     ctx.sessions.delete(this);
+    ctx.live.delete(this.id);
     if (this.limitSlot !== undefined) ctx.limits.release(this.limitSlot);
     this.limitSlot = undefined;
     const bytesClientToDest = relay?.bytesClientToDest ?? 0;

@@ -2,10 +2,12 @@ import type { DnsOptions, ListenerOptions } from "@gatehouse-proxy/core/engine";
 import { parseDuration } from "@gatehouse-proxy/core";
 import { loadConfigSource, readConfigSource } from "../config/load.js";
 import type { ConfigSource } from "../config/load.js";
-import type { AdminConfig, AuthConfig, LogConfig, PolicyConfig, StateConfig } from "../config/schema.js";
+import type { AuthConfig, LogConfig, PolicyConfig, StateConfig } from "../config/schema.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { resolveProviders } from "../plugins/resolve-providers.js";
 import type { ProviderPlan } from "../plugins/resolve-providers.js";
+import { adminSettings } from "../wiring/admin-settings.js";
+import type { AdminSettings } from "../wiring/admin-settings.js";
 import { dnsSettings } from "../wiring/dns-settings.js";
 import { listenerOptions } from "../wiring/pipeline-settings.js";
 import type { RelayMode } from "../wiring/relay-choice.js";
@@ -20,7 +22,7 @@ export interface Prepared {
   readonly auth: AuthConfig | undefined;
   readonly log: LogConfig | undefined;
   /** The admin HTTP listener; undefined when off. */
-  readonly admin: AdminConfig | undefined;
+  readonly admin: AdminSettings | undefined;
   /** The top-level policy; undefined = none (listeners may still have their own). */
   readonly policy?: PolicyConfig | undefined;
   /** How CONNECT host names are resolved; undefined = the defaults (hosts file, then /etc/resolv.conf's servers). */
@@ -51,7 +53,7 @@ export async function prepareFromSource(source: ConfigSource): Promise<Prepared>
     listeners: listenerOptions(config.listeners),
     auth: config.auth,
     log: config.log,
-    admin: config.admin,
+    admin: config.admin === undefined ? undefined : await adminSettings(config.admin, configDir),
     policy: config.policy,
     dns,
     shutdownTimeoutMs:

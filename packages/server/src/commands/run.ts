@@ -2,7 +2,9 @@ import { createProxyServer } from "@gatehouse-proxy/core/engine";
 import { parseDuration } from "@gatehouse-proxy/core";
 import type { AuthChainEntry, ProxyServer, Revoked, SharedState, SpliceBackend } from "@gatehouse-proxy/core/engine";
 import {
+  AuthActivity,
   DEFAULT_ADMIN_LISTEN,
+  combineHooks,
   createAdminServer,
   createProxyMetrics,
   stateStoreErrorCounter,
@@ -19,6 +21,9 @@ import { formatAddress } from "../wiring/format-address.js";
 import { createRootContainer, followingResolver } from "../wiring/root-container.js";
 import type { Prepared } from "./prepare.js";
 import type { StoreHealth } from "../state/store-health.js";
+import { ProcessView } from "../operator/process-view.js";
+import { ProviderHealthCheck } from "../operator/provider-health.js";
+import { singleProcessOperator } from "../operator/single-process.js";
 
 export interface Running {
   readonly server: ProxyServer;
@@ -38,6 +43,8 @@ export interface Running {
   reload(next: Prepared): Promise<void>;
   /** Ends `identity`'s tunnels here and forgets its cached logins (a revocation that reached this process). */
   revoke(identity: string): Revoked;
+  /** This process's sessions, auth decisions and providers, for the operator's view. */
+  readonly view: ProcessView;
   /** Stops accepting, lets tunnels drain up to `drainMs` (default 0), closes the admin listener and providers. */
   stop(options?: { readonly drainMs?: number }): Promise<void>;
 }
@@ -51,6 +58,8 @@ export interface RunOptions {
   readonly stateHealth?: StoreHealth;
   /** What POST /api/revoke does (publish to the fleet); default: revoke in this process. */
   readonly publishRevocation?: (identity: string) => Promise<void>;
+  /** The `workers` worker this process is: its session ids are tagged with it. */
+  readonly worker?: number;
 }
 
 /** The composition root: root container, provider instances (init in order), then the proxy. */
@@ -67,6 +76,7 @@ export async function runProxy(
   /** Old providers waiting for their last login to settle before they are closed. */
   const closing = new Set<Promise<void>>();
   const metrics = createProxyMetrics();
+  const activity = new AuthActivity();
   if (options.stateHealth !== undefined) options.stateHealth.onFailure(stateStoreErrorCounter(metrics.registry));
   let server: ProxyServer;
   try {
@@ -74,7 +84,7 @@ export async function runProxy(
       listeners: prepared.listeners,
       auth: { ...pipelineSettings(prepared.auth), chain: await fingerprintedChain(prepared, instances) },
       logger,
-      hooks: metrics.hooks,
+      hooks: combineHooks(metrics.hooks, activity.hooks),
       ...(splice !== undefined && { splice }),
       ...(options.sharedState !== undefined && { sharedState: options.sharedState }),
       ...(prepared.policy !== undefined && { policy: prepared.policy }),
@@ -90,6 +100,14 @@ export async function runProxy(
     throw error;
   }
   const detachStats = metrics.collectFrom(server.stats);
+  const view = new ProcessView(
+    server,
+    activity,
+    new ProviderHealthCheck(),
+    () => instances,
+    () => pipelineSettings(current.auth).cache !== false,
+    options.worker,
+  );
   let admin: AdminServer | undefined;
   if (prepared.admin !== undefined) {
     admin = createAdminServer({
@@ -102,6 +120,9 @@ export async function runProxy(
           server.revoke(identity);
           return Promise.resolve();
         }),
+      operator: singleProcessOperator(view),
+      logger,
+      ...(prepared.admin.token !== undefined && { token: prepared.admin.token }),
     });
     try {
       await admin.start();
@@ -138,6 +159,7 @@ export async function runProxy(
     registry: metrics.registry,
     ready: () => providersHealthy(instances),
     revoke: (identity) => server.revoke(identity),
+    view,
     reload(next) {
       const run = reloading.then(async () => {
         if (stopping !== undefined) throw new Error("shutting down");

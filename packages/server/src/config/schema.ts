@@ -5,7 +5,9 @@ import {
   durationAtLeast,
   hostPort,
   listenerOptionsSchema,
+  parseHostPort,
 } from "@gatehouse-proxy/core/engine";
+
 import { policySchema } from "@gatehouse-proxy/core/policy";
 import { z } from "@gatehouse-proxy/core";
 import { redisConnectionShape, refineRedisConnection } from "@gatehouse-proxy/auth-redis/connection";
@@ -52,11 +54,44 @@ export const logSchema = z.strictObject({
   handshake_failures_interval: durationAtLeast(1).optional(),
 });
 
-/** The admin HTTP listener (/metrics, /healthz, /readyz); off unless this section is present. */
-export const adminSchema = z.strictObject({
-  /** `host:port`; default 127.0.0.1:9090 (loopback). */
-  listen: hostPort.optional(),
-});
+/** `localhost`, 127.0.0.0/8, ::1 (the schema is loaded by check-config: no import of the admin server here). */
+function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The shortest admin token accepted: a guessable token on a network-facing listener is no guard. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+/**
+ * The admin HTTP listener (/metrics, /healthz, /readyz, the operator's /api); off unless this
+ * section is present. A listener on a non-loopback address must have a token for /api.
+ */
+export const adminSchema = z
+  .strictObject({
+    /** `host:port`; default 127.0.0.1:9090 (loopback). */
+    listen: hostPort.optional(),
+    /** The bearer token /api/* requires (`${ENV}` substitution keeps it out of the file). */
+    token: z
+      .string()
+      .min(MIN_ADMIN_TOKEN_LENGTH, `must be at least ${String(MIN_ADMIN_TOKEN_LENGTH)} characters`)
+      .optional(),
+    /** A file holding the token (relative to the config file; surrounding white space ignored). */
+    token_file: z.string().min(1).optional(),
+  })
+  .superRefine((admin, ctx) => {
+    if (admin.token !== undefined && admin.token_file !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["token_file"], message: "give either token or token_file, not both" });
+    }
+    const host = admin.listen === undefined ? undefined : parseHostPort(admin.listen)?.host;
+    if (host === undefined || isLoopbackHost(host)) return;
+    if (admin.token === undefined && admin.token_file === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["listen"],
+        message: `${admin.listen ?? ""} is not a loopback address: set admin.token or admin.token_file, which the admin API then requires as a bearer token`,
+      });
+    }
+  });
 
 export const DEFAULT_STATE_KEY_PREFIX = "gatehouse:state:";
 const CONNECTION_KEYS = Object.keys(redisConnectionShape).filter(
