@@ -24,6 +24,7 @@ export const REQUIRED_PROGRAMS = [
   { program: "unshare", pkg: "util-linux" }, // the fuzz smoke test's network namespace
   { program: "ip", pkg: "iproute2" },
   { program: "haproxy", pkg: "haproxy" }, // the load balancer in front of gatehouse (PROXY protocol)
+  { program: "chromium", pkg: "chromium" }, // the status page's browser test (playwright-core)
 ];
 
 /** Headers the compiled C program includes (cc alone does not bring them). */

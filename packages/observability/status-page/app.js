@@ -8,6 +8,8 @@ const SESSION_PAGE = 100;
 const MAX_SESSION_PAGES = 20; // at most 2 000 rows in the table; the count shows the total
 const RECENT_LIMIT = 50;
 const OUTCOME_COLOURS = { allow: "#2e7d32", deny: "#e65100", error: "#c62828" };
+/** The metrics' outcome labels in the words of /api/auth/recent and /api/providers. */
+const OUTCOME_WORDS = { allow: "allowed", deny: "denied", error: "failed" };
 const PROVIDER_DASHES = ["", "6 3", "2 3", "8 3 2 3"];
 
 const $ = (id) => document.getElementById(id);
@@ -418,12 +420,16 @@ async function fetchSeries() {
     chart.append(
       svg("polyline", { points: points.join(" "), stroke: colour, "stroke-dasharray": dash, class: "series" }),
     );
+    // A dot on each step with decisions: one login in 15 minutes is still visible.
+    series.counts.forEach((count, index) => {
+      if (count > 0) chart.append(svg("circle", { cx: x(data.times[index]), cy: y(count), r: 2.5, fill: colour }));
+    });
     const item = element("li");
     const swatch = svg("svg", { viewBox: "0 0 24 8", width: 24, height: 8, "aria-hidden": "true" });
     swatch.append(
       svg("line", { x1: 0, x2: 24, y1: 4, y2: 4, stroke: colour, "stroke-dasharray": dash, class: "series" }),
     );
-    item.append(swatch, ` ${series.provider} · ${series.outcome}: ${total}`);
+    item.append(swatch, ` ${series.provider} · ${OUTCOME_WORDS[series.outcome] ?? series.outcome}: ${total}`);
     legend.push(item);
   }
   if (legend.length === 0) legend.push(element("li", "empty", "No decisions in the last 15 minutes."));

@@ -180,7 +180,7 @@ describe("status page in headless Chromium against a running gatehouse", () => {
       assert.match(apiDecision.reason, /bad|password|credentials/);
 
       // The chart and the provider list come from the slower poll.
-      await page.locator("#auth-legend li", { hasText: "local · allow: 1" }).waitFor({ timeout: 10_000 });
+      await page.locator("#auth-legend li", { hasText: "local · allowed: 1" }).waitFor({ timeout: 10_000 });
       await page.locator("#providers li", { hasText: "local" }).waitFor({ timeout: 10_000 });
 
       const dir = artifactsDir(`status-page-${String(process.pid)}`);
