@@ -138,12 +138,25 @@ describe("status page in headless Chromium against a running gatehouse", () => {
       .locator("#tunnels tbody tr")
       .filter({ has: page.locator('td[data-column="identity"]', { hasText: identity }) });
 
-  it("shows a curl tunnel within 2 s and a refused login with its reason; Close on the row ends the transfer", async (t: TestContext) => {
-    const proxy = await startProxy("page.yaml", []);
+  /** A gatehouse (with `admin` lines), a 1280 px page in a fresh browser context, and its console errors. */
+  const withPage = async (
+    name: string,
+    admin: string[],
+    test: (proxy: RunningCli, page: Page, errors: string[]) => Promise<void>,
+  ): Promise<void> => {
+    const proxy = await startProxy(name, admin);
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
       const page = await context.newPage();
-      const errors = collectErrors(page);
+      await test(proxy, page, collectErrors(page));
+    } finally {
+      await context.close();
+      await proxy.stop();
+    }
+  };
+
+  it("shows a curl tunnel within 2 s and a refused login with its reason; Close on the row ends the transfer", async (t: TestContext) => {
+    await withPage("page.yaml", [], async (proxy, page, errors) => {
       await page.goto(`http://127.0.0.1:${String(proxy.adminPort)}/`);
       await page.locator("#connection", { hasText: "live" }).waitFor({ timeout: 10_000 });
 
@@ -205,18 +218,11 @@ describe("status page in headless Chromium against a running gatehouse", () => {
       await row.waitFor({ state: "detached", timeout: 5000 });
       await page.locator("#toast", { hasText: "Closed 1 tunnel" }).waitFor({ timeout: 5000 });
       assert.deepEqual(errors, [], "no console errors");
-    } finally {
-      await context.close();
-      await proxy.stop();
-    }
+    });
   });
 
   it("sorts and filters the tunnels; All of <identity> closes every tunnel of that identity", async () => {
-    const proxy = await startProxy("sort.yaml", []);
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    try {
-      const page = await context.newPage();
-      const errors = collectErrors(page);
+    await withPage("sort.yaml", [], async (proxy, page, errors) => {
       await page.goto(`http://127.0.0.1:${String(proxy.adminPort)}/`);
       const alice = [open(proxy, `alice:${PASSWORD}`), open(proxy, `alice:${PASSWORD}`)];
       const bob = open(proxy, `bob:${PASSWORD}`);
@@ -242,16 +248,11 @@ describe("status page in headless Chromium against a running gatehouse", () => {
       assert.deepEqual(await identities.allTextContents(), ["bob"]);
       assert.equal(await Promise.race([bob.exited.then(() => "ended"), Promise.resolve("open")]), "open");
       assert.deepEqual(errors, []);
-    } finally {
-      await context.close();
-      await proxy.stop();
-    }
+    });
   });
 
   it("with admin.token the page asks for it once, keeps it in the tab and sends it as a bearer token", async () => {
-    const proxy = await startProxy("token.yaml", [`  token: "${TOKEN}"`]);
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    try {
+    await withPage("token.yaml", [`  token: "${TOKEN}"`], async (proxy, page, errors) => {
       const base = `http://127.0.0.1:${String(proxy.adminPort)}`;
       assert.equal(
         (await fetch(`${base}/api/auth/series`)).status,
@@ -261,8 +262,6 @@ describe("status page in headless Chromium against a running gatehouse", () => {
       assert.equal((await fetch(`${base}/api/policy/denials`)).status, 401);
       assert.equal((await fetch(`${base}/`)).status, 200, "the page itself holds no data");
 
-      const page = await context.newPage();
-      const errors = collectErrors(page);
       const transfer = open(proxy, `alice:${PASSWORD}`);
       await within(transfer.flowing, 10_000, "tunnel up");
       await page.goto(`${base}/`);
@@ -286,9 +285,6 @@ describe("status page in headless Chromium against a running gatehouse", () => {
         [],
       );
       assert.ok(errors.length > 0, "the first requests were refused");
-    } finally {
-      await context.close();
-      await proxy.stop();
-    }
+    });
   });
 });

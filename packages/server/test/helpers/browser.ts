@@ -3,22 +3,19 @@ import { createServer } from "node:http";
 import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
 import type { Browser } from "playwright-core";
 
-/** Debian's `chromium` from PATH (installed by .ci/run; no browser download). */
+/** Debian's `chromium` (installed by .ci/run; playwright-core downloads no browser); GATEHOUSE_CHROMIUM overrides. */
 export function chromiumPath(): string {
-  for (const folder of (process.env["PATH"] ?? "").split(delimiter)) {
-    const candidate = join(folder, "chromium");
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this folder
-    }
+  const path = process.env["GATEHOUSE_CHROMIUM"] ?? "/usr/bin/chromium";
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new Error(`${path} is not there: apt-get install chromium (see scripts/test-tiers/preflight.js)`);
   }
-  throw new Error("chromium is not installed (apt-get install chromium)");
+  return path;
 }
 
 /** Headless Chromium driven by playwright-core. */
