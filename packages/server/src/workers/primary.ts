@@ -19,6 +19,7 @@ import { openRedisState } from "../state/state-store.js";
 import type { RedisStateStore } from "../state/state-store.js";
 import { SharedStateHost } from "./shared-state.js";
 import { WorkerPool } from "./worker-pool.js";
+import { primaryOperator } from "./primary-operator.js";
 
 /**
  * The `workers` primary: validates the config, starts N workers (node:cluster) that each run
@@ -143,6 +144,9 @@ export async function runPrimary(initial: ConfigSource, prepared: Prepared): Pro
       registry: metrics,
       ready: () => pool.ready(),
       revoke: (identity) => (store === undefined ? revokeInWorkers(identity) : store.publishRevocation(identity)),
+      operator: primaryOperator(pool, logger),
+      logger,
+      ...(prepared.admin.token !== undefined && { token: prepared.admin.token }),
     });
     try {
       await admin.start();

@@ -130,6 +130,31 @@ export class WorkerPool {
     return answers.reduce((sum, answer) => sum + (answer.status === "fulfilled" ? answer.value.sessions : 0), 0);
   }
 
+  /**
+   * Asks each serving worker the request `requestFor` gives it (none: not asked); resolves with
+   * the answers by worker number, ascending. A worker that fails or does not answer in time is
+   * left out; `failed` names it.
+   */
+  async askEach(
+    requestFor: (worker: number) => Message | undefined,
+  ): Promise<{ answers: { worker: number; answer: unknown }[]; failed: number[] }> {
+    const asked = this.serving().flatMap(([slot, peer]) => {
+      const request = requestFor(slot.id);
+      return request === undefined
+        ? []
+        : [{ worker: slot.id, pending: peer.request<unknown>(request, WORKER_ANSWER_TIMEOUT_MS) }];
+    });
+    const settled = await Promise.allSettled(asked.map(({ pending }) => pending));
+    const answers: { worker: number; answer: unknown }[] = [];
+    const failed: number[] = [];
+    settled.forEach((result, index) => {
+      const { worker } = asked[index]!;
+      if (result.status === "fulfilled") answers.push({ worker, answer: result.value });
+      else failed.push(worker);
+    });
+    return { answers: answers.sort((a, b) => a.worker - b.worker), failed };
+  }
+
   /** The metrics of every worker that is serving (one that does not answer in time is left out). */
   async metrics(): Promise<WorkerMetrics[]> {
     const answers = await Promise.allSettled(

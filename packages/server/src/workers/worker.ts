@@ -10,7 +10,15 @@ import { RpcPeer } from "./rpc.js";
 import type { Message } from "./rpc.js";
 import { SharedStateClient } from "./shared-state.js";
 import { WORKER_ID_ENV } from "./worker-protocol.js";
-import type { ReloadRequest, RevokeRequest, ShutdownRequest, StartedNote } from "./worker-protocol.js";
+import type {
+  AuthRecentRequest,
+  CloseSessionsRequest,
+  ReloadRequest,
+  RevokeRequest,
+  SessionsRequest,
+  ShutdownRequest,
+  StartedNote,
+} from "./worker-protocol.js";
 
 /** How long a worker waits for the primary to hand it the config. */
 const CONFIG_TIMEOUT_MS = 10_000;
@@ -52,6 +60,14 @@ export async function runWorker(noSplice: boolean): Promise<void> {
         return true;
       case "revoke":
         return running.revoke((body as RevokeRequest).identity);
+      case "sessions":
+        return running.view.listSessions((body as SessionsRequest).query);
+      case "close_sessions":
+        return running.view.closeSessions((body as CloseSessionsRequest).selector);
+      case "auth_recent":
+        return running.view.recentAuth((body as AuthRecentRequest).limit);
+      case "provider_reports":
+        return running.view.providerReports();
       case "reload": {
         const next = forWorker(await prepareFromSource((body as ReloadRequest).source));
         await running.reload(next);
@@ -84,6 +100,7 @@ export async function runWorker(noSplice: boolean): Promise<void> {
     state.running = await start(prepared, logger, noSplice, {
       sharedState: { limits: shared, throttle: shared },
       startedEvent: "worker_started",
+      worker,
     });
   } catch (error) {
     const { code } = asGatehouseError(error);
