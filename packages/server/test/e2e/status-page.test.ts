@@ -106,7 +106,8 @@ describe("status page in headless Chromium against a running gatehouse", () => {
     fixture.remove();
   });
 
-  const startProxy = (name: string, admin: string[]): Promise<RunningCli> =>
+  /** `extra`: config lines after `admin: listen` (indented ones belong to `admin:`). */
+  const startProxy = (name: string, extra: string[]): Promise<RunningCli> =>
     startCli([
       "--config",
       fixture.write(
@@ -119,7 +120,7 @@ describe("status page in headless Chromium against a running gatehouse", () => {
           ...staticAuthLines({ record, groups: ["staff"] }, { bob: record }),
           "admin:",
           "  listen: 127.0.0.1:0",
-          ...admin,
+          ...extra,
           "dns:",
           `  servers: ["${dns.address}"]`,
           "shutdown_timeout: 1s",
@@ -138,13 +139,13 @@ describe("status page in headless Chromium against a running gatehouse", () => {
       .locator("#tunnels tbody tr")
       .filter({ has: page.locator('td[data-column="identity"]', { hasText: identity }) });
 
-  /** A gatehouse (with `admin` lines), a 1280 px page in a fresh browser context, and its console errors. */
+  /** A gatehouse (with `extra` config lines), a 1280 px page in a fresh browser context, and its console errors. */
   const withPage = async (
     name: string,
-    admin: string[],
+    extra: string[],
     test: (proxy: RunningCli, page: Page, errors: string[]) => Promise<void>,
   ): Promise<void> => {
-    const proxy = await startProxy(name, admin);
+    const proxy = await startProxy(name, extra);
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
       const page = await context.newPage();
@@ -247,6 +248,28 @@ describe("status page in headless Chromium against a running gatehouse", () => {
       await page.locator("#tunnel-count", { hasText: "1" }).waitFor({ timeout: 5000 });
       assert.deepEqual(await identities.allTextContents(), ["bob"]);
       assert.equal(await Promise.race([bob.exited.then(() => "ended"), Promise.resolve("open")]), "open");
+      assert.deepEqual(errors, []);
+    });
+  });
+
+  it("with workers: 2 the page lists and closes tunnels from every worker; its chart sums their decisions", async () => {
+    await withPage("workers.yaml", ["workers: 2"], async (proxy, page, errors) => {
+      await page.goto(`http://127.0.0.1:${String(proxy.adminPort)}/`);
+      const transfers = [1, 2, 3, 4].map(() => open(proxy, `alice:${PASSWORD}`));
+      await Promise.all(transfers.map((transfer) => within(transfer.flowing, 10_000, "tunnel up")));
+      await page.locator("#tunnel-count", { hasText: "4" }).waitFor({ timeout: 5000 });
+      const relays = await page.locator('#tunnels tbody td[data-column="relay"]').allTextContents();
+      const workers = new Set(relays.map((text) => /w(\d+)/.exec(text)?.[1]));
+      assert.ok(!workers.has(undefined), `every row names its worker: ${relays.join(", ")}`);
+      await page.locator("#auth-legend li", { hasText: "local · allowed: 4" }).waitFor({ timeout: 10_000 });
+
+      const row = tunnelRow(page, "alice").first();
+      const id = await row.getAttribute("data-id");
+      await row.locator("button.close-row").click();
+      const ended = await Promise.race(transfers.map((transfer, index) => transfer.exited.then(() => index)));
+      assert.equal(typeof ended, "number");
+      await page.locator("#tunnel-count", { hasText: "3" }).waitFor({ timeout: 5000 });
+      assert.equal(await page.locator(`#tunnels tbody tr[data-id="${id ?? ""}"]`).count(), 0);
       assert.deepEqual(errors, []);
     });
   });
