@@ -416,9 +416,16 @@ async function fetchSeries() {
     if (total === 0) continue;
     const colour = OUTCOME_COLOURS[series.outcome] ?? "#555";
     const dash = PROVIDER_DASHES[providers.indexOf(series.provider) % PROVIDER_DASHES.length];
+    // The line runs through whole steps; the last, still filling, shows as a dot only (a line
+    // down to it would read as a drop).
     const points = series.counts.map((count, index) => `${x(data.times[index]).toFixed(1)},${y(count).toFixed(1)}`);
     chart.append(
-      svg("polyline", { points: points.join(" "), stroke: colour, "stroke-dasharray": dash, class: "series" }),
+      svg("polyline", {
+        points: points.slice(0, -1).join(" "),
+        stroke: colour,
+        "stroke-dasharray": dash,
+        class: "series",
+      }),
     );
     // A dot on each step with decisions: one login in 15 minutes is still visible.
     series.counts.forEach((count, index) => {

@@ -117,7 +117,13 @@ describe("status page in headless Chromium against a running gatehouse", () => {
           "  - listen: 127.0.0.1:0",
           "    name: main",
           "    require_auth: true",
-          ...staticAuthLines({ record, groups: ["staff"] }, { bob: record }),
+          ...staticAuthLines({ record, groups: ["staff"] }, { bob: record, mallory: record }),
+          "policy:",
+          "  default: allow",
+          "  rules:",
+          "    - name: no-mallory",
+          "      action: deny",
+          "      identities: [mallory]",
           "admin:",
           "  listen: 127.0.0.1:0",
           ...extra,
@@ -156,7 +162,7 @@ describe("status page in headless Chromium against a running gatehouse", () => {
     }
   };
 
-  it("shows a curl tunnel within 2 s and a refused login with its reason; Close on the row ends the transfer", async (t: TestContext) => {
+  it("shows a curl tunnel within 2 s, a refused login with its reason, a policy denial by rule; Close on the row ends the transfer", async (t: TestContext) => {
     await withPage("page.yaml", [], async (proxy, page, errors) => {
       await page.goto(`http://127.0.0.1:${String(proxy.adminPort)}/`);
       await page.locator("#connection", { hasText: "live" }).waitFor({ timeout: 10_000 });
@@ -193,8 +199,15 @@ describe("status page in headless Chromium against a running gatehouse", () => {
       assert.equal(await refused.first().locator('td[data-label="Reason"]').textContent(), apiDecision.reason);
       assert.match(apiDecision.reason, /bad|password|credentials/);
 
-      // The chart and the provider list come from the slower poll.
-      await page.locator("#auth-legend li", { hasText: "local · allowed: 1" }).waitFor({ timeout: 10_000 });
+      assert.equal(
+        (await curlThrough(proxy.ports[0]!, slowUrl.replace("PORT", String(slow.port)), `mallory:${PASSWORD}`))
+          .exitCode,
+        97,
+      );
+      // The chart, the provider list and the policy denials come from the slower poll.
+      await page.locator("#denials li", { hasText: "no-mallory (main)" }).waitFor({ timeout: 10_000 });
+      assert.equal(await page.locator("#denials li .bar-value").textContent(), "1");
+      await page.locator("#auth-legend li", { hasText: "local · allowed: 2" }).waitFor({ timeout: 10_000 });
       await page.locator("#providers li", { hasText: "local" }).waitFor({ timeout: 10_000 });
 
       const dir = artifactsDir(`status-page-${String(process.pid)}`);
