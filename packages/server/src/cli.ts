@@ -28,6 +28,8 @@ async function main(argv: readonly string[]): Promise<void> {
       );
     case "users":
       return (await import("./commands/users.js")).usersCommand(command);
+    case "sessions":
+      return (await import("./commands/sessions.js")).sessionsCommand(command);
     case "policy-test":
       process.exitCode = await (await import("./commands/policy-test.js")).policyTestCommand(command);
       return;

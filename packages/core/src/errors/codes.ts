@@ -1,9 +1,11 @@
 /**
  * Where a code belongs. `config` and `plugin` codes are problems of the config file (the CLI
  * prints them under "invalid configuration"); the others are about the command line, starting
- * providers or the server, `gatehouse users`, password records, or a bug.
+ * providers or the server, `gatehouse users`, the admin API (`gatehouse sessions`), password
+ * records, or a bug.
  */
-export type ErrorFamily = "config" | "plugin" | "provider" | "startup" | "usage" | "users" | "password" | "internal";
+export type ErrorFamily =
+  "config" | "plugin" | "provider" | "startup" | "usage" | "users" | "admin" | "password" | "internal";
 
 /** What a code means and the exit status of a `gatehouse` command that fails with it. */
 export interface ErrorCodeInfo {
@@ -36,7 +38,7 @@ export const ERROR_CODES = {
   GH_CONFIG_FILE_UNREADABLE: {
     family: "config",
     exitStatus: 2,
-    meaning: "a file the config names (dns.hosts_file) cannot be read",
+    meaning: "a file the config names (dns.hosts_file, admin.token_file) cannot be read",
   },
   GH_CONFIG_LISTENER_INVALID: { family: "config", exitStatus: 2, meaning: "listener options the engine refuses" },
   GH_CONFIG_AUTH_INVALID: { family: "config", exitStatus: 2, meaning: "auth pipeline options the engine refuses" },
@@ -130,6 +132,21 @@ export const ERROR_CODES = {
     family: "users",
     exitStatus: 1,
     meaning: "the user store refused the operation (the user exists, no such user)",
+  },
+  GH_ADMIN_UNREACHABLE: {
+    family: "admin",
+    exitStatus: 1,
+    meaning: "`gatehouse sessions` (or `users disable`) cannot reach the admin API of the running server",
+  },
+  GH_ADMIN_REFUSED: {
+    family: "admin",
+    exitStatus: 2,
+    meaning: "the admin API refused the request: no or a wrong token (401), not loopback (403), or a bad request",
+  },
+  GH_ADMIN_FAILED: {
+    family: "admin",
+    exitStatus: 1,
+    meaning: "the admin API could not do what was asked (an error on the server's side)",
   },
   GH_PASSWORD_RECORD_MALFORMED: { family: "password", exitStatus: 2, meaning: "a password record is malformed" },
   GH_PASSWORD_RECORD_UNKNOWN_ALGORITHM: {

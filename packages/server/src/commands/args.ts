@@ -6,6 +6,8 @@ import { parsePolicyCommand } from "./policy-test.js";
 import type { PolicyTestCommand } from "./policy-test.js";
 import { parsePluginsCommand } from "./plugins-args.js";
 import type { PluginsCommand } from "./plugins-args.js";
+import { parseSessionsCommand } from "./sessions-args.js";
+import type { SessionsCommand } from "./sessions-args.js";
 
 export type Command =
   | { readonly kind: "help" }
@@ -20,6 +22,7 @@ export type Command =
       readonly noSplice: boolean;
     }
   | UsersCommand
+  | SessionsCommand
   | PolicyTestCommand
   | PluginsCommand;
 
@@ -41,6 +44,11 @@ export function parseCommand(argv: readonly string[]): Command {
         group: { type: "string", multiple: true },
         identity: { type: "string" },
         provider: { type: "string" },
+        admin: { type: "string" },
+        json: { type: "boolean" },
+        peer: { type: "string" },
+        destination: { type: "string" },
+        id: { type: "string" },
       },
     });
   } catch (error) {
@@ -59,7 +67,13 @@ export function parseCommand(argv: readonly string[]): Command {
     if (rest.length > 0) usage("hash-password takes no arguments (the password is read from stdin)");
     return { kind: "hash-password" };
   }
+  const sessionsOnly = (["json", "peer", "destination", "id"] as const).filter((flag) => values[flag] !== undefined);
+  if (verb !== "sessions" && sessionsOnly.length > 0) usage(`--${sessionsOnly[0]!} goes with gatehouse sessions`);
+  if (values.admin !== undefined && verb !== "sessions" && verb !== "users") {
+    usage("--admin goes with gatehouse sessions and gatehouse users");
+  }
   if (verb === "users") return parseUsersCommand(rest, values);
+  if (verb === "sessions") return parseSessionsCommand(rest, values);
   if (verb === "plugins") return parsePluginsCommand(rest, values.config);
   if (verb !== undefined) usage(`unknown command ${JSON.stringify(verb)}`);
   if (values.config !== undefined) {

@@ -9,6 +9,13 @@ Usage:
                                        config's provider that keeps users (use: redis)
   gatehouse users passwd|disable|del NAME --config FILE
   gatehouse users list --config FILE   every user (scans the store: an admin operation)
+                                       disable/del also end the user's tunnels: on every instance
+                                       with state in Redis, else on the instance of the config's
+                                       admin listener (or --admin URL)
+  gatehouse sessions list [--identity NAME] [--group G] [--peer IP] [--destination HOST] [--json]
+                                       the live tunnels of a running server (its admin API)
+  gatehouse sessions close --identity NAME | --id ID | --peer IP
+                                       end those tunnels (session_end reason closed_by_admin)
   gatehouse policy test --config FILE [--user NAME] [--group G ...] --to HOST:PORT [--from IP]
                                        print the policy's decision for one request and the rule
                                        that made it (exit 0 allow, 1 deny); also --address IP,
@@ -29,6 +36,10 @@ Options:
   -V, --version              print the version
   -h, --help                 print this help
       --provider NAME        users: the auth.providers entry, when several keep users
+      --admin URL            sessions, users: the admin API (default: the admin.listen of
+                             --config FILE, else http://127.0.0.1:9090); the token is read
+                             from $GATEHOUSE_ADMIN_TOKEN (else the config's admin.token)
+      --json                 sessions: print JSON instead of a table
 
 Signals:
   SIGHUP                     re-read the config file: listeners and providers are replaced,
@@ -37,7 +48,8 @@ Signals:
                              close providers, exit 0
 
 Config file keys: listeners, auth, log, policy (docs/policy.md), admin ({listen: 127.0.0.1:9090} serves /metrics,
-/healthz and /readyz; off when absent), shutdown_timeout.
+/healthz, /readyz and the operator's /api (docs/admin-api.md); off when absent; token or token_file required
+off loopback), shutdown_timeout.
 
 Exit codes: 0 ok, 1 startup failure, 2 bad config or usage.
 
@@ -48,5 +60,7 @@ Examples:
   echo -n 'secretpassword' | gatehouse users add proxyuser --group proxy-users --config gatehouse.yaml
   gatehouse plugins verify gatehouse-plugin-example --config gatehouse.yaml
   gatehouse --listen 127.0.0.1:1080 --listen [::1]:1080 --timeout-seconds 30
+  gatehouse sessions list --identity alice --admin http://127.0.0.1:9090
+  GATEHOUSE_ADMIN_TOKEN=... gatehouse sessions close --identity bob --admin http://10.0.0.5:9090
   curl --socks5-hostname 127.0.0.1:1080 --proxy-user proxyuser:secretpassword https://example.com/
 `;

@@ -13,6 +13,8 @@ export interface UsersCommand {
   readonly file: string;
   /** The `auth.providers` entry to manage; needed only when several can. */
   readonly provider?: string;
+  /** disable/del without Redis state: the admin API of the instance whose tunnels to end (default: the config's). */
+  readonly admin?: string;
 }
 
 export interface UsersFlags {
@@ -20,6 +22,7 @@ export interface UsersFlags {
   readonly group?: readonly string[] | undefined;
   readonly identity?: string | undefined;
   readonly provider?: string | undefined;
+  readonly admin?: string | undefined;
 }
 
 /** `users ACTION [NAME] --config FILE [--group G]... [--identity ID] [--provider NAME]`. */
@@ -35,6 +38,9 @@ export function parseUsersCommand(rest: readonly string[], flags: UsersFlags): U
   if (onlyForAdd && action !== "add") fail(`users ${action}: --group and --identity go with users add`);
   if (flags.group?.some((group) => group.trim() === "") === true) fail("users add: --group must not be empty");
   if (flags.identity?.trim() === "") fail("users add: --identity must not be empty");
+  if (flags.admin !== undefined && action !== "disable" && action !== "del") {
+    fail(`users ${action}: --admin goes with users disable and users del`);
+  }
   const username = names[0];
   if (username !== undefined) {
     const bytes = Buffer.byteLength(username);
@@ -48,6 +54,7 @@ export function parseUsersCommand(rest: readonly string[], flags: UsersFlags): U
     ...(username === undefined ? {} : { username }),
     ...(flags.identity === undefined ? {} : { identity: flags.identity }),
     ...(flags.provider === undefined ? {} : { provider: flags.provider }),
+    ...(flags.admin === undefined ? {} : { admin: flags.admin }),
   };
 }
 

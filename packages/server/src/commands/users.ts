@@ -9,6 +9,8 @@ import { connectStateClient, publishRevocation } from "../state/state-store.js";
 import { StateKeys } from "../state/state-keys.js";
 import { hostVersion } from "../plugins/host-version.js";
 import { loadPlugin } from "../plugins/load-plugin.js";
+import { adminTarget, callAdmin } from "./admin-client.js";
+import { display } from "./display.js";
 import { readPassword } from "./read-password.js";
 import type { UsersCommand } from "./users-args.js";
 
@@ -49,27 +51,29 @@ export async function usersCommand(command: UsersCommand, out: NodeJS.WritableSt
     await store.close();
   }
   if (command.action === "disable" || command.action === "del") {
-    await announceRevocation(config.state, configDir, command.username ?? "", logger, out);
+    const name = command.username ?? "";
+    if (config.state?.store === "redis") await announceRevocation(config.state, configDir, name, logger, out);
+    else if (config.admin !== undefined || command.admin !== undefined) {
+      await revokeOnInstance(command, name, out);
+    } else {
+      out.write(
+        "no admin listener and state is not in Redis: open tunnels stay until they end (POST /api/revoke on each instance ends them)\n",
+      );
+    }
   }
 }
 
 /**
  * With `state: {store: redis}`, a disabled or deleted user is revoked fleet-wide: every running
- * instance ends its tunnels and forgets its cached logins. Otherwise only new logins are refused.
+ * instance ends its tunnels and forgets its cached logins.
  */
 async function announceRevocation(
-  state: StateConfig | undefined,
+  state: StateConfig,
   configDir: string,
   identity: string,
   logger: Parameters<typeof connectStateClient>[2],
   out: NodeJS.WritableStream,
 ): Promise<void> {
-  if (state?.store !== "redis") {
-    out.write(
-      "state is not in Redis: open tunnels stay until they end (POST /api/revoke on each instance ends them)\n",
-    );
-    return;
-  }
   try {
     const client = await connectStateClient(state, configDir, logger);
     try {
@@ -84,6 +88,24 @@ async function announceRevocation(
       `users ${display(identity)} changed, but the revocation could not be published: ${messageOf(error)}`,
     );
   }
+}
+
+/**
+ * Without Redis state, the instance this config runs (its admin listener, or `--admin URL`) ends
+ * the user's tunnels and forgets its cached logins: POST /api/revoke, with the admin token.
+ */
+async function revokeOnInstance(command: UsersCommand, identity: string, out: NodeJS.WritableStream): Promise<void> {
+  const target = await adminTarget(command.admin, command.file);
+  try {
+    await callAdmin(target, "/api/revoke", { identity });
+  } catch (error) {
+    if (!(error instanceof GatehouseError)) throw error;
+    throw new GatehouseError(
+      error.code,
+      `users ${display(identity)} changed, but its tunnels were not ended: ${error.message}`,
+    );
+  }
+  out.write(`tunnels of ${display(identity)} ended and cached logins forgotten on the instance at ${target.url}\n`);
 }
 
 async function run(
@@ -170,11 +192,6 @@ async function findStoreProvider(
     "GH_USERS_NO_STORE",
     `auth.providers: several providers manage users (${found.map((entry) => entry.instanceName).join(", ")}); choose one with --provider NAME`,
   );
-}
-
-/** A username as typed, or JSON-quoted when it holds control characters or white space. */
-function display(username: string): string {
-  return /^[^\s\p{C}]+$/u.test(username) ? username : JSON.stringify(username);
 }
 
 function messageOf(error: unknown): string {
