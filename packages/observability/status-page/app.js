@@ -455,11 +455,9 @@ async function fetchDenials() {
       const item = element("li");
       const bar = element("span", "bar");
       bar.style.width = `${(rule.count / max) * 100}%`; // CSSOM, allowed by the CSP (no style attribute)
-      item.append(
-        element("span", "bar-label", `${rule.rule} (${rule.listener})`),
-        bar,
-        element("span", "bar-value", String(rule.count)),
-      );
+      const label = element("span", "bar-label", `${rule.rule} (${rule.listener})`);
+      label.title = label.textContent;
+      item.append(label, bar, element("span", "bar-value", String(rule.count)));
       return item;
     }),
   );
