@@ -33,4 +33,11 @@ export default tseslint.config(
       globals: { process: "readonly", console: "readonly", setTimeout: "readonly", clearTimeout: "readonly" },
     },
   },
+  {
+    // The status page's script runs in the browser.
+    files: ["packages/observability/status-page/**/*.js"],
+    languageOptions: {
+      globals: { document: "readonly", sessionStorage: "readonly", fetch: "readonly", URLSearchParams: "readonly" },
+    },
+  },
 );

@@ -25,6 +25,7 @@ export const REQUIRED_PROGRAMS = [
   { program: "ip", pkg: "iproute2" },
   { program: "haproxy", pkg: "haproxy" }, // the load balancer in front of gatehouse (PROXY protocol)
   { program: "systemd-analyze", pkg: "systemd" }, // verifies examples/deploy/gatehouse.service
+  { program: "chromium", pkg: "chromium" }, // the status page's browser test (playwright-core)
 ];
 
 /** Headers the compiled C program includes (cc alone does not bring them). */

@@ -26,7 +26,17 @@ describe("test tiers: the preflight, the unit tier's guard and the file order", 
     const lines = result.stderr.split("\n").filter((line) => line !== "");
     assert.equal(lines.length, 1, result.stderr);
     assert.match(lines[0]!, /sudo apt-get install -y (\S+ )*curl( \S+)*$/);
-    for (const pkg of ["curl", "openssl", "redis-server", "slapd", "util-linux", "iproute2", "gcc", "haproxy"]) {
+    for (const pkg of [
+      "curl",
+      "openssl",
+      "redis-server",
+      "slapd",
+      "util-linux",
+      "iproute2",
+      "gcc",
+      "haproxy",
+      "chromium",
+    ]) {
       assert.ok(lines[0]!.split(" ").includes(pkg), `${pkg} in: ${lines[0]!}`);
     }
     assert.ok(Date.now() - started < 10_000);

@@ -10,7 +10,9 @@ import type { ApiRoute } from "./api-routes.js";
 import { DEFAULT_ADMIN_LISTEN, parseAdminListen } from "./listen-address.js";
 import { AdminRequestError } from "./operator-view.js";
 import type { OperatorApi } from "./operator-view.js";
+import { createPageDataRoutes } from "./page-data-routes.js";
 import { DEFAULT_READY_TIMEOUT_MS, createReadinessCheck } from "./readiness.js";
+import { statusPageRoutes } from "./status-page.js";
 
 export interface AdminServerOptions {
   /** `host:port`; default 127.0.0.1:9090 (loopback). Port 0 picks a free port. */
@@ -50,9 +52,10 @@ const MAX_CONNECTIONS = 64;
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 /**
- * The admin HTTP listener: GET /metrics (Prometheus text), /healthz, /readyz; with `operator`
- * and `revoke`, the JSON routes under /api/ (token or loopback, see `token`); 404 for other
- * paths, 405 for other methods. API errors are `{"error": "..."}`.
+ * The admin HTTP listener: GET /metrics (Prometheus text), /healthz, /readyz, the status page
+ * (`/`, `/assets/*`, with its /api/auth/series and /api/policy/denials); with `operator` and
+ * `revoke`, the JSON routes under /api/ (token or loopback, see `token`); 404 for other paths,
+ * 405 for other methods. API errors are `{"error": "..."}`.
  */
 export function createAdminServer(options: AdminServerOptions): AdminServer {
   const { host, port } = parseAdminListen(options.listen ?? DEFAULT_ADMIN_LISTEN);
@@ -62,7 +65,9 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
   );
 
+  const pageData = createPageDataRoutes(registry);
   const routes: Record<string, (response: ServerResponse) => Promise<void>> = {
+    ...statusPageRoutes(),
     "/metrics": async (response) => {
       const body = await registry.metrics();
       send(response, 200, body, registry.contentType);
@@ -78,7 +83,7 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     },
   };
 
-  const api = apiRoutes(options.operator, options.revoke);
+  const api = new Map([...apiRoutes(options.operator, options.revoke), ...pageData.routes]);
   const logger = options.logger;
   const refusals = { count: 0, loggedAt: -Infinity };
   const logRefusal = (caller: AdminCaller, path: string, status: number, error: string): void => {
@@ -179,11 +184,13 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
         server.once("error", reject);
         server.listen({ host, port }, () => {
           server.off("error", reject);
+          pageData.start();
           resolve();
         });
       });
     },
     async close() {
+      pageData.stop();
       if (!server.listening) return;
       const closed = new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

@@ -83,7 +83,7 @@ describe("admin server routes", () => {
   });
 
   it("unknown paths are 404", async () => {
-    for (const path of ["/", "/metrics/", "/admin", "/__proto__", "/constructor"]) {
+    for (const path of ["/index.html", "/metrics/", "/admin", "/__proto__", "/constructor"]) {
       const response = await fetch(`${base}${path}`);
       assert.equal(response.status, 404, path);
       await response.text();

@@ -118,6 +118,46 @@ describe("gatehouse-proxy: packed, installed from tarballs into an empty folder 
     assert.match(gatehouse.stdout(), /"event":"relay","relay":"js","reason":"the splice addon: the addon is not built/);
   });
 
+  it("the installed admin listener serves the status page and its assets from the observability tarball", async () => {
+    const packed = await run("tar", ["-tzf", join(prefix, "gatehouse-proxy-observability-0.1.0.tgz")], prefix);
+    const pageFiles = readdirSync(join(REPO_ROOT, "packages", "observability", "status-page")).sort();
+    assert.deepEqual(
+      packed.stdout
+        .split("\n")
+        .filter((line) => line.startsWith("package/status-page/"))
+        .map((line) => line.slice("package/status-page/".length))
+        .sort(),
+      pageFiles,
+    );
+    writeFileSync(
+      join(prefix, "admin.yaml"),
+      ["listeners:", "  - listen: 127.0.0.1:0", "admin:", "  listen: 127.0.0.1:0"].join("\n"),
+    );
+    const withAdmin = await startGatehouse(["--config", "admin.yaml"], prefix, bin);
+    try {
+      const started = withAdmin
+        .stdout()
+        .split("\n")
+        .find((line) => line.includes('"event":"started"'))!;
+      const admin = (JSON.parse(started) as { admin: string }).admin;
+      const page = await fetch(`http://${admin}/`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+      assert.match(await page.text(), /<title>Gatehouse status<\/title>/);
+      for (const name of pageFiles.filter((file) => file !== "index.html")) {
+        const asset = await fetch(`http://${admin}/assets/${name}`);
+        assert.equal(asset.status, 200, name);
+        assert.equal(
+          await asset.text(),
+          readFileSync(join(REPO_ROOT, "packages", "observability", "status-page", name), "utf8"),
+          name,
+        );
+      }
+    } finally {
+      await withAdmin.stop();
+    }
+  });
+
   it("relay: splice without a built addon stops startup with GH_RELAY_UNAVAILABLE (exit 1), never relays on js", async () => {
     writeFileSync(join(prefix, "splice.yaml"), ["listeners:", "  - listen: 127.0.0.1:0", "relay: splice"].join("\n"));
     const started = await run(bin, ["--config", "splice.yaml"], prefix, 30_000);
