@@ -31,6 +31,7 @@ import { systemClock } from "./util/clock.js";
 import type { EngineClock } from "./util/clock.js";
 import { TimerWheel } from "./util/timer-wheel.js";
 import type { SpliceBackend } from "./relay/splice.js";
+import type { UdpAssociationInfo } from "./udp/association.js";
 
 /**
  * One provider or a chain of them behind an AuthPipeline, or any Authenticator (used as it is).
@@ -138,6 +139,8 @@ export interface ProxyServer {
    * asks the providers. Returns how many of each.
    */
   revoke(identity: string): Revoked;
+  /** The live UDP associations of every listener (retired ones too). */
+  udpAssociations(): UdpAssociationInfo[];
   readonly stats: ProxyStats;
   /** The resolver sessions use (the current `dns` settings, or the `resolveHost` given). */
   readonly resolveHost: HostResolver;
@@ -298,6 +301,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     },
     addresses() {
       return [...active.values()].map((listener) => listener.address());
+    },
+    udpAssociations() {
+      return everyListener().flatMap((listener) => listener.udpAssociations());
     },
     revoke(identity) {
       const cachedDecisions = authState.forgetIdentity(identity);
