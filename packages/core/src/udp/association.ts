@@ -92,6 +92,8 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
   /** Destinations the client sent to (`address|port`), with the header their replies get. */
   private readonly sentTo = new Map<string, Buffer>();
   private inFlight = 0;
+  /** Lookups under way, by name. */
+  private readonly pendingNames = new Map<string, Promise<string>>();
   private refusalsLogged = 0;
   private readonly lookups = new AbortController();
   private closed = false;
@@ -196,8 +198,7 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
     this.inFlight++;
     let address: string;
     try {
-      address = (await this.ctx.resolveHost(name, { signal: this.lookups.signal, key: this.owner.lookupKey() }))
-        .address;
+      address = await this.lookup(name);
     } catch {
       if (this.closed) return;
       this.inFlight--;
@@ -206,6 +207,23 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
     if (this.closed) return;
     this.inFlight--;
     this.sendTo(name, address, port, payload);
+  }
+
+  /**
+   * One lookup per name at a time: datagrams to a name being resolved wait on that lookup (each
+   * counted in flight) instead of each asking the resolver (and its per-client cap) again.
+   */
+  private lookup(name: string): Promise<string> {
+    let pending = this.pendingNames.get(name);
+    if (pending === undefined) {
+      pending = this.ctx
+        .resolveHost(name, { signal: this.lookups.signal, key: this.owner.lookupKey() })
+        .then((answer) => answer.address);
+      this.pendingNames.set(name, pending);
+      const settled = (): void => void this.pendingNames.delete(name);
+      pending.then(settled, settled);
+    }
+    return pending;
   }
 
   private sendTo(name: string | undefined, address: string, port: number, payload: Buffer): void {

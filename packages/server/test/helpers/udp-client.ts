@@ -90,6 +90,7 @@ export async function associate(proxyPort: number, options: AssociateOptions = {
 function client(control: Socket, socket: UdpSocket, relayHost: string, relayPort: number): UdpAssociationClient {
   const unread: RelayedDatagram[] = [];
   const waiters: (() => void)[] = [];
+  let closed = false;
   socket.on("message", (message: Buffer, from: RemoteInfo) => {
     if (from.port !== relayPort) return;
     const header = parseUdpHeader(message);
@@ -127,7 +128,8 @@ function client(control: Socket, socket: UdpSocket, relayHost: string, relayPort
     },
     close() {
       control.destroy();
-      socket.close();
+      if (!closed) socket.close();
+      closed = true;
     },
   };
 }
