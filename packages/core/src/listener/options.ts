@@ -45,7 +45,9 @@ const proxyProtocolSchema = z.strictObject({
  * then answered 07, as KumoMTA does.
  */
 const udpSchema = z.strictObject({
-  enabled: flag,
+  enabled: z.boolean({
+    error: (issue) => (issue.input === undefined ? "required (true serves UDP ASSOCIATE)" : "expected true or false"),
+  }),
   /** The address the relay sockets bind to and the reply names; default: the listener's. */
   address: parsedString(parseUdpAddress).optional(),
   /** Client-facing relay ports, `40000-40999` or one port; default: any free port the system picks. */
