@@ -23,12 +23,10 @@ export const UDP_DROP_REASONS = [
   "bad_destination",
   "policy_denied",
   "dns_failed",
-  /** The association already had max_in_flight datagrams waiting on a lookup or a send. */
+  /** The association already had max_in_flight datagrams waiting on a lookup or in a socket's send queue. */
   "in_flight_limit",
   /** From a destination the client never sent to. */
   "unknown_source",
-  /** The socket refused it (EMSGSIZE: no room for the header in a reply, ...). */
-  "send_failed",
 ] as const;
 export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];
 

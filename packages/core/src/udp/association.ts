@@ -20,9 +20,6 @@ import { formatHostPort } from "../util/address.js";
 const MAX_DESTINATIONS = 1024;
 /** Policy denials and refused names logged per association; later ones are only counted. */
 const MAX_REFUSALS_LOGGED = 16;
-/** RSV FRAG ATYP, the address, the port: 10 bytes for IPv4, 22 for IPv6. */
-const IPV4_REPLY_HEADER = 10;
-const IPV6_REPLY_HEADER = 22;
 
 /** The session that owns an association: who asks, and what ends it. */
 export interface AssociationOwner extends RelayOwner, Requester, ReportedSession {
@@ -231,20 +228,26 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
     if (!this.permitted(name, address, port, key)) return;
     if (!this.sentTo.has(key)) remember(this.sentTo, key, serializeUdpReplyHeader(address, port));
     const socket = this.outboundFor(address);
-    this.inFlight++;
+    if (!this.roomToSend(socket)) return;
     this.lastActivityAt = this.ctx.wheel.now();
-    socket.send(payload, port, address, this.sentToDest);
-  }
-
-  private readonly sentToDest = (error: Error | null, bytes: number): void => {
-    this.inFlight--;
-    if (error !== null) return this.drop("send_failed");
+    socket.send(payload, port, address);
     this.datagramsClientToDest++;
-    this.bytesClientToDest += bytes;
+    this.bytesClientToDest += payload.length;
     const { udp } = this.ctx.stats;
     udp.datagramsClientToDest++;
-    udp.bytesClientToDest += bytes;
-  };
+    udp.bytesClientToDest += payload.length;
+  }
+
+  /**
+   * Sends go without a callback: libuv then tries to send at once (no request, no completion),
+   * and only what the socket buffer cannot take waits in its queue. That queue, plus the
+   * datagrams waiting on a lookup, is what `max_in_flight` bounds.
+   */
+  private roomToSend(socket: Socket): boolean {
+    if (this.inFlight + socket.getSendQueueCount() < this.maxInFlight) return true;
+    this.drop("in_flight_limit");
+    return false;
+  }
 
   /** The policy's decision for one destination, cached until the policy is reloaded. */
   private permitted(name: string | undefined, address: string, port: number, sentKey: string): boolean {
@@ -312,29 +315,15 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
     const address = from.family === "IPv6" ? unmapIPv4(from.address) : from.address;
     const header = this.sentTo.get(`${address}|${String(from.port)}`);
     if (header === undefined) return this.drop("unknown_source");
-    if (this.inFlight >= this.maxInFlight) return this.drop("in_flight_limit");
-    this.inFlight++;
+    if (!this.roomToSend(this.relaySocket)) return;
     this.lastActivityAt = this.ctx.wheel.now();
-    const sent = header.length === IPV4_REPLY_HEADER ? this.sentToClient4 : this.sentToClient6;
-    this.relaySocket.send([header, datagram], this.clientPort, this.clientSendAddress, sent);
-  }
-
-  /** Counts the payload, as the other direction does (the callback's count includes the relay's header). */
-  private sentToClient(error: Error | null, bytes: number): void {
-    this.inFlight--;
-    if (error !== null) return this.drop("send_failed");
+    this.relaySocket.send([header, datagram], this.clientPort, this.clientSendAddress);
     this.datagramsDestToClient++;
-    this.bytesDestToClient += bytes;
+    this.bytesDestToClient += datagram.length;
     const { udp } = this.ctx.stats;
     udp.datagramsDestToClient++;
-    udp.bytesDestToClient += bytes;
+    udp.bytesDestToClient += datagram.length;
   }
-
-  private readonly sentToClient4 = (error: Error | null, bytes: number): void =>
-    this.sentToClient(error, bytes - IPV4_REPLY_HEADER);
-
-  private readonly sentToClient6 = (error: Error | null, bytes: number): void =>
-    this.sentToClient(error, bytes - IPV6_REPLY_HEADER);
 
   // --- Drops and failures --------------------------------------------------------------------
 
