@@ -1,6 +1,6 @@
 import { createSocket } from "node:dgram";
 import type { RemoteInfo, Socket } from "node:dgram";
-import { isIPv6 } from "node:net";
+import type { LookupAddress } from "node:dns";
 import { randomUUID } from "node:crypto";
 import { authorize, authorizeName } from "../policy/authorize.js";
 import type { AccessRequest, PolicyDenial, Requester } from "../policy/authorize.js";
@@ -90,7 +90,7 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
   private readonly sentTo = new Map<string, Buffer>();
   private inFlight = 0;
   /** Lookups under way, by name. */
-  private readonly pendingNames = new Map<string, Promise<string>>();
+  private readonly pendingNames = new Map<string, Promise<LookupAddress>>();
   private refusalsLogged = 0;
   private readonly lookups = new AbortController();
   private closed = false;
@@ -185,7 +185,7 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
     if (this.inFlight >= this.maxInFlight) return this.drop("in_flight_limit");
     const payload = datagram.subarray(header.length);
     if (header.address.type === "domain") return void this.sendByName(header.address.host, header.port, payload);
-    this.sendTo(undefined, header.address.host, header.port, payload);
+    this.sendTo(undefined, header.address.host, header.address.type === "ipv6", header.port, payload);
   }
 
   private async sendByName(name: string, port: number, payload: Buffer): Promise<void> {
@@ -193,7 +193,7 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
     const denial = authorizeName(this.currentPolicy(), this.owner, byName);
     if (denial !== undefined) return this.deny(byName, formatHostPort(name, port), denial);
     this.inFlight++;
-    let address: string;
+    let address: LookupAddress;
     try {
       address = await this.lookup(name);
     } catch {
@@ -203,19 +203,17 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
     }
     if (this.closed) return;
     this.inFlight--;
-    this.sendTo(name, address, port, payload);
+    this.sendTo(name, address.address, address.family === 6, port, payload);
   }
 
   /**
    * One lookup per name at a time: datagrams to a name being resolved wait on that lookup (each
    * counted in flight) instead of each asking the resolver (and its per-client cap) again.
    */
-  private lookup(name: string): Promise<string> {
+  private lookup(name: string): Promise<LookupAddress> {
     let pending = this.pendingNames.get(name);
     if (pending === undefined) {
-      pending = this.ctx
-        .resolveHost(name, { signal: this.lookups.signal, key: this.owner.lookupKey() })
-        .then((answer) => answer.address);
+      pending = this.ctx.resolveHost(name, { signal: this.lookups.signal, key: this.owner.lookupKey() });
       this.pendingNames.set(name, pending);
       const settled = (): void => void this.pendingNames.delete(name);
       pending.then(settled, settled);
@@ -223,11 +221,11 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
     return pending;
   }
 
-  private sendTo(name: string | undefined, address: string, port: number, payload: Buffer): void {
+  private sendTo(name: string | undefined, address: string, v6: boolean, port: number, payload: Buffer): void {
     const key = `${address}|${String(port)}`;
     if (!this.permitted(name, address, port, key)) return;
     if (!this.sentTo.has(key)) remember(this.sentTo, key, serializeUdpReplyHeader(address, port));
-    const socket = this.outboundFor(address);
+    const socket = v6 ? (this.outbound6 ??= this.openOutbound("udp6")) : (this.outbound4 ??= this.openOutbound("udp4"));
     if (!this.roomToSend(socket)) return;
     this.lastActivityAt = this.ctx.wheel.now();
     socket.send(payload, port, address);
@@ -293,11 +291,6 @@ export class UdpAssociation extends BoundedTunnel<AssociationOwner> {
     const nameEnd = 5 + datagram[4]!;
     const port = (datagram[nameEnd]! << 8) | datagram[nameEnd + 1]!;
     reportNameRefused(this.ctx, this.owner, reason, "udp", `${shown}:${String(port)}`);
-  }
-
-  private outboundFor(address: string): Socket {
-    if (isIPv6(address)) return (this.outbound6 ??= this.openOutbound("udp6"));
-    return (this.outbound4 ??= this.openOutbound("udp4"));
   }
 
   /** Bound to any address and a port the system picks; sends wait in Node until the bind is done. */
