@@ -28,6 +28,7 @@ export const UDP_DROP_REASONS = [
   /** From a destination the client never sent to. */
   "unknown_source",
 ] as const;
+/** One of UDP_DROP_REASONS. */
 export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];
 
 /** UDP ASSOCIATE counters: live (the hot path adds), read by the metrics at scrape time. */

@@ -27,6 +27,7 @@ export type UdpHeaderRefusal =
   | "unknown_address_type"
   | "refused_name";
 
+/** A datagram whose header parseUdpHeader refused: why (the datagram is dropped). */
 export interface RefusedUdpHeader {
   readonly ok: false;
   readonly reason: UdpHeaderRefusal;
