@@ -39,7 +39,8 @@ if (values.relay !== "js" && values.relay !== "splice") throw new Error("--relay
 if (values.relay === "splice" && !nativeRelay.available) throw new Error(`--relay splice: ${nativeRelay.reason}`);
 const splice = values.relay === "splice" ? nativeRelay : undefined;
 const server = createProxyServer({
-  listeners: [{ listen: values.listen, require_auth: withAuth }],
+  // UDP ASSOCIATE on (the udp measure); the TCP measures never use it.
+  listeners: [{ listen: values.listen, require_auth: withAuth, udp: { enabled: true } }],
   ...(withAuth && { auth: { provider: createMemoryProvider(new Map([[values.user, values.password]])) } }),
   ...(policyRules !== undefined && { policy: benchPolicy(policyRules) }),
   logger,

@@ -4,14 +4,25 @@ import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { sampleMemory, processTree, statFields } from "./procs.js";
 import { runSocksbench } from "./socksbench.js";
+import { runUdpLoad } from "./udp.js";
 
 export const PROFILES = {
-  full: { connrate: { c: 50, t: 10, W: 2 }, throughput: { t: 8 }, idle: { n: 10000, H: 10 } },
-  quick: { connrate: { c: 50, t: 2, W: 1 }, throughput: { t: 2 }, idle: { n: 1000, H: 2 } },
+  full: {
+    connrate: { c: 50, t: 10, W: 2 },
+    throughput: { t: 8 },
+    idle: { n: 10000, H: 10 },
+    udp: { t: 8, W: 1, window: 32, size: 64 },
+  },
+  quick: {
+    connrate: { c: 50, t: 2, W: 1 },
+    throughput: { t: 2 },
+    idle: { n: 1000, H: 2 },
+    udp: { t: 2, W: 0.5, window: 32, size: 64 },
+  },
 };
 
 /** Measurement order: idle first, so each proxy's "before" RSS is its fresh baseline. */
-export const MEASURES = ["idle", "connrate", "tp1", "tp50"];
+export const MEASURES = ["idle", "connrate", "tp1", "tp50", "udp"];
 
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
 
@@ -124,6 +135,7 @@ function sampleDuringHold(proxy, holdS) {
 
 /** Runs one measurement; returns a record with the figures, or an error description. */
 export async function measure(name, { subject, proxy, env, profile }) {
+  if (name === "udp") return measureUdp({ subject, proxy, env, profile });
   const { args, deadlineS } = plan(name, profile, env, subject, proxy);
   let before;
   if (name === "idle" && proxy) {
@@ -177,5 +189,29 @@ export async function measure(name, { subject, proxy, env, profile }) {
       out.kibPerTunnelCollected = (last[key] - before[key]) / r.established;
     }
   }
+  return out;
+}
+
+/**
+ * UDP ASSOCIATE: datagrams relayed per second (a closed loop of 64-byte echoes, bench/udp-load.js
+ * on the load CPU) and the proxy's CPU per datagram relayed (two per round trip), from /proc.
+ */
+async function measureUdp({ subject, proxy, env, profile }) {
+  const cpuBefore = proxy ? cpuSeconds(proxy.record.pid) : undefined;
+  const countersBefore = cpuCounters();
+  const run = await runUdpLoad({ cpu: env.loadCpu, proxyPort: proxy?.port, options: profile.udp, subject });
+  const out = { measure: "udp", ...run, cpus: cpuUse(countersBefore, cpuCounters()) };
+  if (proxy) {
+    const cpuAfter = cpuSeconds(proxy.record.pid);
+    out.proxyCpu = { userS: cpuAfter.user - cpuBefore.user, sysS: cpuAfter.sys - cpuBefore.sys };
+  }
+  if (proxy?.record.exited) out.proxyExited = String(proxy.record.exit);
+  const r = run.result;
+  out.ok = run.exitCode === 0 && r !== undefined && !run.killedByDeadline && !out.proxyExited;
+  if (r === undefined) return out;
+  out.datagramsPerS = r.datagrams_relayed_per_s;
+  // The proxy's CPU over the whole run (warm-up and association included) per datagram relayed.
+  const cpuS = out.proxyCpu === undefined ? undefined : out.proxyCpu.userS + out.proxyCpu.sysS;
+  if (cpuS !== undefined && r.received > 0) out.cpuUsPerDatagram = (cpuS * 1e6) / (2 * r.received);
   return out;
 }

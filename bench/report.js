@@ -12,6 +12,8 @@ const COLUMNS = [
   { header: "MB/s 50 tun", measure: "tp50", field: "mbPerS", digits: 1 },
   { header: "s CPU/GB 50", measure: "tp50", field: "cpuSPerGB", digits: 2 },
   { header: "KiB/idle tun", measure: "idle", field: "kibPerTunnel", digits: 2 },
+  { header: "UDP dgram/s", measure: "udp", field: "datagramsPerS", digits: 0 },
+  { header: "µs CPU/dgram", measure: "udp", field: "cpuUsPerDatagram", digits: 1 },
 ];
 
 function cell(entry, column) {
@@ -129,6 +131,9 @@ export function progressLine(subjectName, run) {
   } else if (run.mbPerS !== undefined) {
     const perGB = run.cpuSPerGB === undefined ? "" : ` (${run.cpuSPerGB.toFixed(2)} s CPU per GB relayed)`;
     figure = `${run.mbPerS.toFixed(1)} MB/s${perGB}`;
+  } else if (run.datagramsPerS !== undefined) {
+    const perDatagram = run.cpuUsPerDatagram === undefined ? "" : ` (${run.cpuUsPerDatagram.toFixed(1)} µs CPU each)`;
+    figure = `${run.datagramsPerS.toFixed(0)} datagrams/s relayed${perDatagram}, ${String(r.stalls)} stalls`;
   } else if (run.measure === "idle" && r) {
     const collected =
       run.kibPerTunnelCollected === undefined

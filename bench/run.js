@@ -24,7 +24,7 @@ const HELP = `usage: npm run bench -- [options]   (or: node bench/run.js [option
                        microsocks, microsocks-auth, dante, direct ("gatehouse" also selects
                        gatehouse-js, gatehouse-auth and gatehouse-policy: the same proxy on the JS relay,
                        with auth, with 100 policy rules)
-  --measure LIST       measurements: idle, connrate, tp1, tp50 (default: all)
+  --measure LIST       measurements: idle, connrate, tp1, tp50, udp (default: all; udp: gatehouse, dante, direct)
   --rounds N           repeat connrate and throughput N times (1-5, order reversed every other
                        round) and keep each subject's best round: use on a noisy machine
                        (with --workers: fresh starts of every subject, default 3)
@@ -164,6 +164,7 @@ async function runMeasures({ measures, rounds }, running, proxies, env, profile)
       const order = round % 2 === 1 ? running : [...running].reverse();
       for (const subject of order) {
         if (name === "idle" && subject.direct) continue; // no proxy memory to measure
+        if (name === "udp" && !subject.udp) continue; // no UDP relay (or a login the UDP load does not make)
         const proxy = proxies[subject.name];
         if (proxy?.record.exited) {
           console.log(
@@ -200,7 +201,10 @@ function printReport({ options, profile, env, running, proxies, skipped, results
       "64-byte echo, server closes first; latency = connect() to last echoed byte.\n" +
       `throughput: ${String(throughput.t)} s, echo, MB/s = verified bytes back (10^6 B; the proxy moves twice that).\n` +
       `idle: ${String(env.idleTunnels)} tunnels held ${String(idle.H)} s; peak growth per tunnel of VmRSS ` +
-      "(of Pss summed over its processes for Dante, which forks).",
+      "(of Pss summed over its processes for Dante, which forks).\n" +
+      `udp: one UDP ASSOCIATE, ${String(profile.udp.window)} × ${String(profile.udp.size)}-byte datagrams in flight to a ` +
+      `UDP echo server for ${String(profile.udp.t)} s; dgram/s = datagrams the proxy relayed (2 per round trip); ` +
+      "µs CPU/dgram = the proxy tree's user+sys from /proc over the run / datagrams relayed.",
   );
   const failures = problems(running, results);
   if (failures.length > 0) console.log(`\nProblems:\n${failures.join("\n")}`);

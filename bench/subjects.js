@@ -189,6 +189,7 @@ function danteConfig(port) {
     "user.privileged: root",
     "user.unprivileged: nobody",
     "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }",
+    // Every command, UDP ASSOCIATE (udpassociate, udpreply) too: the udp measure uses it.
     "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }",
     "",
   ].join("\n");
@@ -213,7 +214,7 @@ async function startDante(ctx) {
 
 /** Every subject, in table order. `binary` is checked before a subject runs. */
 export const SUBJECTS = [
-  { name: "gatehouse", binary: undefined, auth: undefined, start: (ctx) => startGatehouse(ctx) },
+  { name: "gatehouse", binary: undefined, auth: undefined, udp: true, start: (ctx) => startGatehouse(ctx) },
   {
     name: "gatehouse-js",
     binary: undefined,
@@ -234,9 +235,16 @@ export const SUBJECTS = [
     auth: credentials,
     start: (ctx) => startMicrosocks(ctx, credentials),
   },
-  { name: "dante", binary: "danted", auth: undefined, start: (ctx) => startDante(ctx) },
+  { name: "dante", binary: "danted", auth: undefined, udp: true, start: (ctx) => startDante(ctx) },
   { name: "pipe", binary: undefined, auth: undefined, start: (ctx) => startPipeRelay(ctx) },
-  { name: "direct", binary: undefined, auth: undefined, direct: true, start: () => Promise.resolve(undefined) },
+  {
+    name: "direct",
+    binary: undefined,
+    auth: undefined,
+    direct: true,
+    udp: true,
+    start: () => Promise.resolve(undefined),
+  },
 ];
 
 /** `gatehouse` selects gatehouse and gatehouse-auth; `gatehouse-auth` only that one. */

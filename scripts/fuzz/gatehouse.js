@@ -32,6 +32,8 @@ export async function startGatehouse({ tmpDir, password, logLevel, dnsAddress })
         handshake_timeout: "3s",
         connect_timeout: "2s",
         idle_timeout: "10s",
+        // UDP ASSOCIATE on: handshake cases that ask for it get an association, and the UDP phase uses one.
+        udp: { enabled: true },
       },
     ],
     auth: {

@@ -16,6 +16,7 @@ import { playCase } from "./client.js";
 import { startDestinations } from "./destinations.js";
 import { startGatehouse } from "./gatehouse.js";
 import { assertIsolated, insideNamespace, reexecInNamespace } from "./netns.js";
+import { runUdpPhase, startUdpDestinations } from "./udp.js";
 import { mustRefuse, parseSent } from "./model.js";
 import { HOSTILE_NAMES } from "./names.js";
 import { countReplies, judgeCase } from "./oracle.js";
@@ -33,6 +34,7 @@ const HELP = `usage: npm run fuzz -- [options]   (or: node scripts/fuzz/run.js [
   --log-level L    the proxy's log level (default debug: the most lines to search for passwords)
   --json           print the summary as one JSON line (FUZZ-SUMMARY {...}) as well
   --names          print what the proxy answered to each name of the hostile dictionary
+  --udp-datagrams N  datagrams of the UDP phase, after the handshakes (default 2000; 0 = none)
 Runs inside "unshare --user --map-root-user --net" with only loopback up (needs util-linux and
 iproute2). Exit 0 when every oracle held, 1 on any failure, 2 on bad usage or setup.`;
 
@@ -56,6 +58,7 @@ function parseOptions() {
       "log-level": { type: "string", default: "debug" },
       json: { type: "boolean", default: false },
       names: { type: "boolean", default: false },
+      "udp-datagrams": { type: "string", default: "2000" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -84,6 +87,7 @@ function parseOptions() {
     logLevel: values["log-level"],
     json: values.json,
     names: values.names,
+    udpDatagrams: number("udp-datagrams", values["udp-datagrams"]),
   };
 }
 
@@ -160,6 +164,7 @@ async function fuzz(options) {
   const password = validPasswordFor(options.seed);
   const dns = await startDnsServer({ records: DNS_RECORDS });
   const destinations = await startDestinations();
+  const udpDestinations = await startUdpDestinations();
   let proxy;
   try {
     proxy = await startGatehouse({ tmpDir, password, logLevel: options.logLevel, dnsAddress: dns.address });
@@ -240,6 +245,17 @@ async function fuzz(options) {
     }
     const elapsedMs = Date.now() - started;
     const echoDuringRun = destinations.echo.accepted.slice(echoBefore);
+    let udp;
+    if (options.replay === undefined && options.udpDatagrams > 0 && proxy.alive()) {
+      const phase = await runUdpPhase({
+        seed: options.seed,
+        count: options.udpDatagrams,
+        password,
+        destinations: udpDestinations,
+      });
+      udp = phase.summary;
+      failures.push(...phase.failures);
+    }
     clearInterval(sampler);
     const cpuUs = proxy.alive() ? proxy.stats().cpuUs - cpuBefore : NaN;
 
@@ -324,6 +340,7 @@ async function fuzz(options) {
       echoConnections: echoDuringRun.length,
       unattributedEchoConnections: unattributedEcho,
       trapConnections: destinations.trap.accepted.length,
+      udp,
       dnsQueries: dns.log.length,
       passwordsChecked: checkedSecrets.size,
       logBytes: Buffer.byteLength(log),
@@ -343,6 +360,7 @@ async function fuzz(options) {
   } finally {
     await proxy?.stop();
     await destinations.close();
+    udpDestinations.close();
     await dns.close();
     rmSync(tmpDir, { recursive: true, force: true });
   }
@@ -405,6 +423,12 @@ function printReport(options, summary, failures) {
     "tunnels (reply 00)",
     `${String(summary.tunnels)}; echo saw ${String(summary.echoConnections)} connections (${String(summary.unattributedEchoConnections)} not traced to a reply), trap saw ${String(summary.trapConnections)}`,
   );
+  if (summary.udp !== undefined) {
+    line(
+      "UDP phase",
+      `${String(summary.udp.datagrams)} datagrams (${String(summary.udp.malformed)} malformed); ${String(summary.udp.echoed)} echoed, trap received ${String(summary.udp.trap)}`,
+    );
+  }
   line("DNS queries (local server)", String(summary.dnsQueries));
   line("passwords searched in log", `${String(summary.passwordsChecked)} in ${mib(summary.logBytes / 1024)} of log`);
   line("owed replies not received", String(summary.stalled));

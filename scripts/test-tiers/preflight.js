@@ -28,8 +28,12 @@ export const REQUIRED_PROGRAMS = [
   { program: "chromium", pkg: "chromium" }, // the status page's browser test (playwright-core)
 ];
 
-/** Headers the compiled C program includes (cc alone does not bring them). */
-const REQUIRED_FILES = [{ file: "/usr/include/netdb.h", pkg: "libc6-dev" }];
+/** Headers the compiled C program includes (cc alone does not bring them), and Python modules tests import. */
+const REQUIRED_FILES = [
+  { file: "/usr/include/netdb.h", pkg: "libc6-dev" },
+  // PySocks, the UDP ASSOCIATE client the udp test runs under Debian's /usr/bin/python3.
+  { file: "/usr/lib/python3/dist-packages/socks.py", pkg: "python3-socks" },
+];
 
 function isExecutable(path) {
   try {

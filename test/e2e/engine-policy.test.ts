@@ -515,7 +515,7 @@ describe("policy: who may reach what", () => {
         policy: {
           rules: [
             { action: "allow" },
-            { action: "allow", from: ["10.0.0.0/33"], to: ["bad*name"], command: "udp" as "bind" },
+            { action: "allow", from: ["10.0.0.0/33"], to: ["bad*name"], command: "tcp" as "bind" },
           ],
         },
       }),

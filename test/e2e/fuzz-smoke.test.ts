@@ -22,6 +22,7 @@ interface FuzzSummary {
   readonly failureKinds: Record<string, number>;
   readonly failedCases: number[];
   readonly fds: { before: number; after?: number };
+  readonly udp?: { readonly datagrams: number; readonly malformed: number; readonly echoed: number; readonly trap: number };
 }
 
 function runFuzzer(args: string[]): Promise<{ code: number | null; output: string }> {
@@ -55,6 +56,9 @@ describe("fuzz smoke run (scripts/fuzz, fixed seed)", () => {
     assert.ok(summary.tunnels > 0, `no case reached a tunnel: the oracles checked nothing:\n${report}`);
     assert.equal(summary.alive, true, report);
     assert.equal(summary.trapConnections, 0, `the policy's trap was dialled:\n${report}`);
+    // The UDP phase ran (2000 datagrams by default), reached the echo server, and never the trap.
+    assert.ok(summary.udp !== undefined && summary.udp.malformed > 0 && summary.udp.echoed > 0, report);
+    assert.equal(summary.udp.trap, 0, `the policy's UDP trap received a datagram:\n${report}`);
     assert.deepEqual(
       summary.failureKinds,
       {},

@@ -16,7 +16,7 @@ export type { AuthPipelineSettings } from "./auth/pipeline-settings.js";
 export { duration, durationAtLeast } from "./config/fields.js";
 export { codeIssues, configIssues, formatIssues, formatPath, joinPath } from "./config/issues.js";
 export type { CodedProblem, ConfigIssue, ConfigIssueCode } from "./config/issues.js";
-export type { AuthEvent, PolicyDeniedEvent, ProxyHooks, SessionRecord } from "./session/context.js";
+export type { AuthEvent, PolicyDeniedEvent, ProxyHooks, SessionRecord, UdpSessionRecord } from "./session/context.js";
 export { MAX_SESSION_PAGE } from "./session/live-sessions.js";
 export type {
   LiveSession,
@@ -25,13 +25,22 @@ export type {
   SessionQuery,
   SessionSelector,
 } from "./session/live-sessions.js";
-export { ProxyStats } from "./stats.js";
+export { ProxyStats, UDP_DROP_REASONS, UdpStats } from "./stats.js";
+export type { UdpDropReason } from "./stats.js";
+export type { UdpAssociationInfo } from "./udp/association.js";
+export { parseUdpHeader, serializeUdpDatagram, serializeUdpReplyHeader } from "./protocol/udp-header.js";
+export type { RefusedUdpHeader, UdpDatagramHeader, UdpHeaderRefusal } from "./protocol/udp-header.js";
 export { ManualClock } from "./util/clock.js";
 export type { EngineClock } from "./util/clock.js";
 export type { ShedCounts } from "./stats.js";
 export type { ShedReason } from "./listener/admission.js";
 export { ListenerConfigError, hostPort, listenerOptionsSchema, parseHostPort } from "./listener/options.js";
-export type { ListenerOptions, ResolvedListenerOptions, ResolvedProxyProtocol } from "./listener/options.js";
+export type {
+  ListenerOptions,
+  ResolvedListenerOptions,
+  ResolvedProxyProtocol,
+  ResolvedUdpOptions,
+} from "./listener/options.js";
 export { AuthConfigError } from "./auth/pipeline-options.js";
 export { AuthPipeline } from "./auth/pipeline.js";
 export type { AuthCacheOptions, AuthChainEntry, AuthThrottleOptions } from "./auth/pipeline-options.js";

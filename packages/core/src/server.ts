@@ -33,6 +33,7 @@ import { systemClock } from "./util/clock.js";
 import type { EngineClock } from "./util/clock.js";
 import { TimerWheel } from "./util/timer-wheel.js";
 import type { SpliceBackend } from "./relay/splice.js";
+import type { UdpAssociationInfo } from "./udp/association.js";
 
 /**
  * One provider or a chain of them behind an AuthPipeline, or any Authenticator (used as it is).
@@ -147,6 +148,8 @@ export interface ProxyServer {
   listSessions(query: SessionQuery): SessionPage;
   /** Ends the selected sessions (session_end reason `closed_by_admin`); returns how many. */
   closeSessions(selector: SessionSelector): number;
+  /** The live UDP associations of every listener (retired ones too). */
+  udpAssociations(): UdpAssociationInfo[];
   readonly stats: ProxyStats;
   /** The resolver sessions use (the current `dns` settings, or the `resolveHost` given). */
   readonly resolveHost: HostResolver;
@@ -315,6 +318,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     },
     closeSessions(selector) {
       return live.close(selector, CLOSED_BY_ADMIN);
+    },
+    udpAssociations() {
+      return everyListener().flatMap((listener) => listener.udpAssociations());
     },
     revoke(identity) {
       const cachedDecisions = authState.forgetIdentity(identity);

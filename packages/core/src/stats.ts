@@ -6,6 +6,46 @@ export interface ShedCounts {
   readonly evicted: Record<ShedReason, number>;
 }
 
+/** Why a UDP datagram was dropped instead of relayed (the `reason` label of proxy_udp_dropped_total). */
+export const UDP_DROP_REASONS = [
+  /** To the relay port from an address (or, once known, a port) other than the association's client. */
+  "foreign_source",
+  /** Shorter than its header says. */
+  "truncated",
+  /** RSV not 0. */
+  "bad_reserved",
+  /** FRAG ≠ 0: no reassembly (as Dante). */
+  "fragmented",
+  "unknown_address_type",
+  /** A destination name that fails validation (as in a TCP request). */
+  "refused_name",
+  /** Port 0, or 0.0.0.0/8 or :: (this host). */
+  "bad_destination",
+  "policy_denied",
+  "dns_failed",
+  /** The association already had max_in_flight datagrams waiting on a lookup or in a socket's send queue. */
+  "in_flight_limit",
+  /** From a destination the client never sent to. */
+  "unknown_source",
+] as const;
+/** One of UDP_DROP_REASONS. */
+export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];
+
+/** UDP ASSOCIATE counters: live (the hot path adds), read by the metrics at scrape time. */
+export class UdpStats {
+  associationsOpened = 0;
+  activeAssociations = 0;
+  datagramsClientToDest = 0;
+  datagramsDestToClient = 0;
+  bytesClientToDest = 0;
+  bytesDestToClient = 0;
+  /** Associations refused with 01 because every port of the listener's `udp.ports` was taken. */
+  portsExhausted = 0;
+  readonly dropped: Record<UdpDropReason, number> = Object.fromEntries(
+    UDP_DROP_REASONS.map((reason) => [reason, 0]),
+  ) as Record<UdpDropReason, number>;
+}
+
 /** Counters a metrics exporter reads; plain numbers so the hot path only adds. */
 export class ProxyStats {
   connectionsAccepted = 0;
@@ -30,6 +70,7 @@ export class ProxyStats {
   readonly limitsReached = { fd_reserve: 0, max_connections: 0 };
   /** Client connections all listeners without their own `max_connections` share (from the fd limit); 0 = none. */
   connectionBudget = 0;
+  readonly udp = new UdpStats();
 
   countShed(listener: string, kind: keyof ShedCounts, reason: ShedReason): void {
     let counts = this.shed.get(listener);

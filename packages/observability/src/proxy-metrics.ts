@@ -7,7 +7,7 @@ import type {
   ShedCounts,
 } from "@gatehouse-proxy/core/engine";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { classifyAuthDecision } from "@gatehouse-proxy/core/engine";
+import { UDP_DROP_REASONS, classifyAuthDecision } from "@gatehouse-proxy/core/engine";
 import { proxyHeaderRefusal, sessionDialedOut, sessionHadTunnel, sessionWasHealthCheck } from "./session-outcome.js";
 
 /** Auth latency buckets in seconds: 1 ms to 10 s. */
@@ -51,8 +51,11 @@ interface StatsSource {
  * Prometheus metrics for the engine, KumoMTA's names. Per listener (from the hooks):
  * failed, completed, bytes each way, outbound. From ProxyStats (per server, label `all` by
  * default): accepted, active. Auth: `proxy_auth_total{provider,outcome,reason}` and
- * `proxy_auth_duration_seconds{provider,outcome}`. Policy: `proxy_policy_denied_total{listener,rule}`. No label ever holds a username, password,
- * peer or destination.
+ * `proxy_auth_duration_seconds{provider,outcome}`. Policy: `proxy_policy_denied_total{listener,rule}`.
+ * UDP ASSOCIATE (from ProxyStats): `proxy_udp_associations_active`, `proxy_udp_associations_total`,
+ * `proxy_udp_datagrams_total{direction}`, `proxy_udp_bytes_total{direction}`,
+ * `proxy_udp_dropped_total{reason}`, `proxy_udp_ports_exhausted_total`. No label ever holds a
+ * username, password, peer or destination.
  */
 export function createProxyMetrics(registry: Registry = new Registry()): ProxyMetrics {
   const sources = new Set<StatsSource>();
@@ -62,6 +65,11 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
   /** Admission-control counts of servers no longer collected from, keyed by shedKey. */
   const retiredShed = new Map<string, number>();
   const retiredLimitsReached = new Map<string, number>();
+  /** UDP counters of servers no longer collected from, keyed by metric and label. */
+  const retiredUdp = new Map<string, number>();
+  /** Sums a UDP counter over the servers collected from and those retired. */
+  const udpTotal = (key: string, read: (udp: ProxyStats["udp"]) => number): number =>
+    [...sources].reduce((sum, { stats }) => sum + read(stats.udp), retiredUdp.get(key) ?? 0);
 
   new Counter({
     name: "proxy_connections_accepted_total",
@@ -154,6 +162,67 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
     collect() {
       this.reset();
       for (const { stats } of sources) this.inc(stats.connectionBudget);
+    },
+  });
+  new Gauge({
+    name: "proxy_udp_associations_active",
+    help: "UDP associations open now",
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { stats } of sources) this.inc(stats.udp.activeAssociations);
+    },
+  });
+  new Counter({
+    name: "proxy_udp_associations_total",
+    help: "UDP associations opened (replied 00)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(udpTotal("opened", (udp) => udp.associationsOpened));
+    },
+  });
+  new Counter({
+    name: "proxy_udp_datagrams_total",
+    help: "UDP datagrams relayed, by direction (client_to_dest, dest_to_client)",
+    labelNames: ["direction"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ direction: "client_to_dest" }, udpTotal("datagrams_up", (udp) => udp.datagramsClientToDest));
+      this.inc({ direction: "dest_to_client" }, udpTotal("datagrams_down", (udp) => udp.datagramsDestToClient));
+    },
+  });
+  new Counter({
+    name: "proxy_udp_bytes_total",
+    help: "UDP payload bytes relayed (without the SOCKS header), by direction (client_to_dest, dest_to_client)",
+    labelNames: ["direction"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ direction: "client_to_dest" }, udpTotal("bytes_up", (udp) => udp.bytesClientToDest));
+      this.inc({ direction: "dest_to_client" }, udpTotal("bytes_down", (udp) => udp.bytesDestToClient));
+    },
+  });
+  new Counter({
+    name: "proxy_udp_dropped_total",
+    help: "UDP datagrams dropped instead of relayed, by reason (foreign_source, fragmented, policy_denied, in_flight_limit, unknown_source, ...)",
+    labelNames: ["reason"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const reason of UDP_DROP_REASONS) {
+        this.inc({ reason }, udpTotal(`dropped:${reason}`, (udp) => udp.dropped[reason]));
+      }
+    },
+  });
+  new Counter({
+    name: "proxy_udp_ports_exhausted_total",
+    help: "UDP ASSOCIATE requests answered 01 because every port of the listener's udp.ports was in use",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(udpTotal("ports_exhausted", (udp) => udp.portsExhausted));
     },
   });
   const failed = new Counter({
@@ -258,9 +327,23 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
         for (const [limit, count] of Object.entries(stats.limitsReached)) {
           retiredLimitsReached.set(limit, (retiredLimitsReached.get(limit) ?? 0) + count);
         }
+        for (const [key, count] of udpEntries(stats.udp)) retiredUdp.set(key, (retiredUdp.get(key) ?? 0) + count);
       };
     },
   };
+}
+
+/** The UDP counters under the keys createProxyMetrics sums them by. */
+function udpEntries(udp: ProxyStats["udp"]): [string, number][] {
+  return [
+    ["opened", udp.associationsOpened],
+    ["datagrams_up", udp.datagramsClientToDest],
+    ["datagrams_down", udp.datagramsDestToClient],
+    ["bytes_up", udp.bytesClientToDest],
+    ["bytes_down", udp.bytesDestToClient],
+    ["ports_exhausted", udp.portsExhausted],
+    ...UDP_DROP_REASONS.map((reason): [string, number] => [`dropped:${reason}`, udp.dropped[reason]]),
+  ];
 }
 
 /** `kind \0 listener \0 reason` (listener names may hold any other character). */

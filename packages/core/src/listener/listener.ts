@@ -9,6 +9,8 @@ import { RateLimitedCount, UnauthenticatedSessions } from "./admission.js";
 import type { Admittable } from "./admission.js";
 import { ConnectionLimit } from "./connection-limit.js";
 import { loadTlsMaterial, sameTlsMaterial } from "./tls.js";
+import type { UdpAssociationInfo } from "../udp/association.js";
+import { UdpRelayPorts } from "../udp/relay-ports.js";
 import type { TlsMaterial } from "./tls.js";
 
 /** Accept and fd-exhaustion errors are logged at most this often; they never stop the listener. */
@@ -82,7 +84,10 @@ export class Listener {
   private readonly ctx: ListenerContext;
 
   constructor(
-    shared: Omit<ListenerContext, "sessions" | "onResourceExhausted" | "admission" | "tlsAfterProxyHeader">,
+    shared: Omit<
+      ListenerContext,
+      "sessions" | "onResourceExhausted" | "admission" | "udpPorts" | "onUdpPortsExhausted" | "tlsAfterProxyHeader"
+    >,
     private readonly admission: SharedAdmission,
   ) {
     this.tlsAfterProxyHeader =
@@ -94,6 +99,8 @@ export class Listener {
       tlsAfterProxyHeader: this.tlsAfterProxyHeader,
       sessions: new SessionSet(() => this.whenEmpty?.()),
       onResourceExhausted: (code) => this.onResourceExhausted(code),
+      udpPorts: shared.options.udp === undefined ? undefined : new UdpRelayPorts(shared.options.udp),
+      onUdpPortsExhausted: (range) => this.onUdpPortsExhausted(range),
       admission: {
         settled: (session) => this.settled(session),
         closed: (session) => this.closed(session),
@@ -246,6 +253,16 @@ export class Listener {
     for (const session of [...this.ctx.sessions]) session.destroy(reason);
   }
 
+  /** This listener's live UDP associations. */
+  udpAssociations(): UdpAssociationInfo[] {
+    const found: UdpAssociationInfo[] = [];
+    for (const session of this.ctx.sessions) {
+      const info = session.udpAssociation();
+      if (info !== undefined) found.push(info);
+    }
+    return found;
+  }
+
   /** Ends the sessions that authenticated as `identity`; returns how many. */
   destroySessionsOf(identity: string, reason: string): number {
     const matching = [...this.ctx.sessions].filter((session) => session.authenticatedAs(identity));
@@ -394,6 +411,19 @@ export class Listener {
     this.ctx.logger.error(
       { event: "resource_exhausted", code, resource_errors_total: this.ctx.stats.resourceErrors },
       "out of file descriptors: raise the fd limit (ulimit -n) or lower max_connections",
+    );
+  }
+
+  private onUdpPortsExhausted(range: string): void {
+    this.ctx.stats.udp.portsExhausted++;
+    if (!this.errorLogDue()) return;
+    this.ctx.logger.error(
+      {
+        event: "udp_ports_exhausted",
+        ports: range,
+        udp_ports_exhausted_total: this.ctx.stats.udp.portsExhausted,
+      },
+      "every port of udp.ports is in use: UDP ASSOCIATE answered 01; widen the range or lower the limits",
     );
   }
 

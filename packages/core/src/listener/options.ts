@@ -40,6 +40,29 @@ const proxyProtocolSchema = z.strictObject({
   trusted: nonEmptyList(parsedString(parseCidr), "expected a non-empty list of addresses or CIDRs"),
 });
 
+/**
+ * UDP ASSOCIATE on this listener (RFC 1928 §7). Off unless `enabled: true`: the command is
+ * then answered 07, as KumoMTA does.
+ */
+const udpSchema = z.strictObject({
+  enabled: z.boolean({
+    error: (issue) => (issue.input === undefined ? "required (true serves UDP ASSOCIATE)" : "expected true or false"),
+  }),
+  /** The address the relay sockets bind to and the reply names; default: the listener's. */
+  address: parsedString(parseUdpAddress).optional(),
+  /** Client-facing relay ports, `40000-40999` or one port; default: any free port the system picks. */
+  ports: parsedString(parsePortRange).optional(),
+  /** Close an association with no datagram either way for this long; false = only with its TCP connection. Default 5m. */
+  idle_timeout: durationOr(isFalse, "false").optional(),
+  /** Datagrams of one association waiting on a lookup or a send; more are dropped (in_flight_limit). Default 64. */
+  max_in_flight: z
+    .number()
+    .int("expected a whole number of datagrams")
+    .positive("expected 1 or more")
+    .max(65536, "expected at most 65536")
+    .optional(),
+});
+
 /** A timeout that cannot be off. */
 const timeout = durationAtLeast(1, "must be greater than zero");
 
@@ -90,6 +113,7 @@ export const listenerOptionsSchema = z
     tls_certificate: z.string().min(1).optional(),
     tls_private_key: z.string().min(1).optional(),
     proxy_protocol: proxyProtocolSchema.optional(),
+    udp: udpSchema.optional(),
     /** This listener's rules, evaluated before the top-level policy's (compiled with it, see policy/compile.ts). */
     policy: listenerPolicySchema.optional(),
   })
@@ -98,6 +122,16 @@ export const listenerOptionsSchema = z
     const hasKey = options.tls_private_key !== undefined;
     if (options.use_tls !== true && (hasCertificate || hasKey)) {
       ctx.addIssue({ code: "custom", message: "tls_certificate/tls_private_key need use_tls: true" });
+    }
+    if (options.udp?.enabled === true && options.udp.address === undefined) {
+      const host = parseHostPort(options.listen)?.host;
+      if (host !== undefined && isIP(host) === 0) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["udp", "address"],
+          message: `required when listen names a host (${host}): the relay binds to an IP address`,
+        });
+      }
     }
     if (hasCertificate !== hasKey) {
       ctx.addIssue({ code: "custom", message: "tls_certificate and tls_private_key go together" });
@@ -130,6 +164,44 @@ export interface ResolvedListenerOptions {
   readonly tls: { readonly certificateFile?: string; readonly privateKeyFile?: string } | undefined;
   /** Set: every connection must come from `trusted` and start with a PROXY header of `versions`. */
   readonly proxyProtocol: ResolvedProxyProtocol | undefined;
+  /** Set: UDP ASSOCIATE is served; undefined: it is answered 07. */
+  readonly udp: ResolvedUdpOptions | undefined;
+}
+
+/** A listener's `udp:` with defaults applied. */
+export interface ResolvedUdpOptions {
+  /** The address the relay sockets bind to (the listener's when not given). */
+  readonly address: string;
+  /** Inclusive; 0–0 = any port the system picks. */
+  readonly portLow: number;
+  readonly portHigh: number;
+  /** 0 = no idle bound. */
+  readonly idleTimeoutMs: number;
+  readonly maxInFlight: number;
+}
+
+/** Default `udp.idle_timeout`: NAT bindings and resolvers give up on a quiet UDP flow within minutes too. */
+const DEFAULT_UDP_IDLE_TIMEOUT_MS = 300_000;
+const DEFAULT_UDP_MAX_IN_FLIGHT = 64;
+
+/** `udp.address`: an IP address (the relay binds to it, so no host name). */
+function parseUdpAddress(text: string): string {
+  if (isIP(text) === 0)
+    throw new RangeError(`expected an IP address such as 127.0.0.1 or ::1, got ${JSON.stringify(text)}`);
+  return text;
+}
+
+/** `udp.ports`: `LOW-HIGH` (1..65535, LOW ≤ HIGH) or one port. */
+export function parsePortRange(text: string): { low: number; high: number } {
+  const match = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text.trim());
+  if (match === null) {
+    throw new RangeError(`expected a port range such as "40000-40999" (or one port), got ${JSON.stringify(text)}`);
+  }
+  const low = Number(match[1]);
+  const high = match[2] === undefined ? low : Number(match[2]);
+  if (low < 1 || high > 65535) throw new RangeError(`ports must be 1 to 65535, got ${JSON.stringify(text)}`);
+  if (low > high) throw new RangeError(`the range's first port is above its last: ${JSON.stringify(text)}`);
+  return { low, high };
 }
 
 /** A listener's `proxy_protocol`, with its CIDRs parsed. */
@@ -191,11 +263,27 @@ export function resolveListenerOptions(input: ListenerOptions, path: string): Re
             versions: [...(options.proxy_protocol.versions ?? [1, 2])].sort(),
             trusted: options.proxy_protocol.trusted.map(parseCidr),
           },
+    udp: resolveUdp(options.udp, address.host),
     tls: options.use_tls
       ? {
           ...(options.tls_certificate !== undefined && { certificateFile: options.tls_certificate }),
           ...(options.tls_private_key !== undefined && { privateKeyFile: options.tls_private_key }),
         }
       : undefined,
+  };
+}
+
+function resolveUdp(udp: z.output<typeof udpSchema> | undefined, listenerHost: string): ResolvedUdpOptions | undefined {
+  if (udp?.enabled !== true) return undefined;
+  const range = udp.ports === undefined ? { low: 0, high: 0 } : parsePortRange(udp.ports);
+  let idleTimeoutMs = DEFAULT_UDP_IDLE_TIMEOUT_MS;
+  if (udp.idle_timeout === false) idleTimeoutMs = 0;
+  else if (udp.idle_timeout !== undefined) idleTimeoutMs = parseDuration(udp.idle_timeout);
+  return {
+    address: udp.address ?? listenerHost,
+    portLow: range.low,
+    portHigh: range.high,
+    idleTimeoutMs,
+    maxInFlight: udp.max_in_flight ?? DEFAULT_UDP_MAX_IN_FLIGHT,
   };
 }

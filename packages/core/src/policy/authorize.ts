@@ -1,6 +1,11 @@
 import type { NormalizedAuthInfo } from "../auth/contract.js";
 import type { CompiledPolicy } from "./compile.js";
-import { decisionLabel, evaluatePolicy, evaluatePolicyBeforeLookup } from "./evaluate.js";
+import {
+  decisionLabel,
+  evaluatePolicy,
+  evaluatePolicyBeforeLookup,
+  evaluatePolicyForAnyDestination,
+} from "./evaluate.js";
 import type { PolicyDecision, PolicyRequest } from "./evaluate.js";
 import { parseIp } from "./ip.js";
 import type { LimitExceeded } from "./limits.js";
@@ -95,6 +100,25 @@ export function authorize(
     return denial(SOURCE_PORT_NOT_NAMED, decision.index, SOURCE_PORT_NOT_NAMED);
   }
   return { allowed: true, limits: policy };
+}
+
+/**
+ * A UDP ASSOCIATE itself: refused when no datagram could be allowed (see
+ * evaluatePolicyForAnyDestination); a grant names the connection limits the association holds
+ * a slot under, as a tunnel does. Every datagram is then checked with `authorize`.
+ */
+export function authorizeAssociation(policy: CompiledPolicy | undefined, who: Requester): PolicyGrant | PolicyDenial {
+  if (policy === undefined) return GRANTED;
+  const request: AccessRequest = {
+    command: "udp",
+    host: undefined,
+    address: undefined,
+    port: 0,
+    source: undefined,
+    sourcePort: 0,
+  };
+  const decision = evaluatePolicyForAnyDestination(policy, policyRequest(who, request));
+  return decision.allowed ? { allowed: true, limits: policy } : denialBy(decision);
 }
 
 /** The denial for a full connection limit. */

@@ -27,7 +27,7 @@ export class PolicyConfigError extends GatehouseError {
   }
 }
 
-export const CommandBit = { connect: 1, bind: 2 } as const;
+export const CommandBit = { connect: 1, bind: 2, udp: 4 } as const;
 
 /** A rule compiled once at load time: match sets and parsed networks, evaluated without allocation. */
 export interface CompiledRule {

@@ -60,6 +60,22 @@ export function evaluatePolicyBeforeLookup(policy: CompiledPolicy, request: Poli
   return policy.defaultAllow ? ALLOW_BY_DEFAULT : DENY_BY_DEFAULT;
 }
 
+/**
+ * A UDP ASSOCIATE, before any datagram names a destination: allowed when some destination
+ * could be — the first rule that matches apart from destinations decides if it names none
+ * (`to:`), an allowing rule with `to:` is enough, a denying one only denies those
+ * destinations. Each datagram is then decided by evaluatePolicy with its destination.
+ */
+export function evaluatePolicyForAnyDestination(policy: CompiledPolicy, request: PolicyRequest): PolicyDecision {
+  const { rules } = policy;
+  for (let index = 0; index < rules.length; index++) {
+    const rule = rules[index]!;
+    if (!matchesApartFromDestination(rule, request)) continue;
+    if (rule.to === undefined || rule.allow) return { allowed: rule.allow, rule, index };
+  }
+  return policy.defaultAllow ? ALLOW_BY_DEFAULT : DENY_BY_DEFAULT;
+}
+
 /** The label a decision is logged and counted under. */
 export function decisionLabel(decision: PolicyDecision): string {
   return decision.rule?.label ?? "default";
@@ -69,7 +85,7 @@ function ruleMatches(rule: CompiledRule, request: PolicyRequest): boolean {
   if (!matchesApartFromDestination(rule, request)) return false;
   if (rule.to !== undefined) {
     // BIND has no destination: a rule about destinations never matches it.
-    if (request.command !== "connect") return false;
+    if (request.command === "bind") return false;
     let hit = false;
     for (let i = 0; i < rule.to.length && !hit; i++) hit = destinationMatches(rule.to[i]!, request);
     if (!hit) return false;
@@ -83,7 +99,7 @@ type Match = (typeof Match)[keyof typeof Match];
 function matchBeforeLookup(rule: CompiledRule, request: PolicyRequest): Match {
   if (!matchesApartFromDestination(rule, request)) return Match.No;
   if (rule.to === undefined) return Match.Yes;
-  if (request.command !== "connect") return Match.No;
+  if (request.command === "bind") return Match.No;
   let needsAddress = false;
   for (let i = 0; i < rule.to.length; i++) {
     const pattern = rule.to[i]!;

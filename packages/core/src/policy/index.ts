@@ -9,7 +9,12 @@ export { PolicyConfigError, compileListenerPolicies } from "./compile.js";
 export type { CompiledPolicy, CompiledRule, PolicyIssue } from "./compile.js";
 export { parseDestination } from "./destination.js";
 export type { DestinationPattern } from "./destination.js";
-export { decisionLabel, evaluatePolicy, evaluatePolicyBeforeLookup } from "./evaluate.js";
+export {
+  decisionLabel,
+  evaluatePolicy,
+  evaluatePolicyBeforeLookup,
+  evaluatePolicyForAnyDestination,
+} from "./evaluate.js";
 export type { PolicyDecision, PolicyRequest } from "./evaluate.js";
 export { isUnspecifiedAddress, parseIp } from "./ip.js";
 export type { ParsedIp } from "./ip.js";

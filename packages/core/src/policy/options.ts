@@ -15,8 +15,8 @@ const policyAction = z.enum(["allow", "deny"], {
       ? "required (allow or deny)"
       : `expected allow or deny, got ${JSON.stringify(issue.input)}`,
 });
-const policyCommand = z.enum(["connect", "bind"], {
-  error: (issue) => `unknown command ${JSON.stringify(issue.input)} (connect or bind)`,
+const policyCommand = z.enum(["connect", "bind", "udp"], {
+  error: (issue) => `unknown command ${JSON.stringify(issue.input)} (connect, bind or udp)`,
 });
 const nonEmptyString = z.string({ error: "expected a non-empty string" }).min(1, "expected a non-empty string");
 const noLimit = z
@@ -44,7 +44,7 @@ export const policyRuleSchema = z
     /** Destinations: CIDRs, addresses, host names, `*.domain`, `*`; each with an optional :port or :low-high. */
     to: nonEmptyList(parsedString(parseDestination)).optional(),
     command: z
-      .union([policyCommand, nonEmptyList(policyCommand, "expected connect, bind or a list of them")])
+      .union([policyCommand, nonEmptyList(policyCommand, "expected connect, bind, udp or a list of them")])
       .optional(),
     /** Local source addresses (KumoMTA's BIND): the address a BIND asks for, or the one a CONNECT leaves from. */
     source: nonEmptyList(parsedString(parseSource)).optional(),

@@ -174,11 +174,13 @@ export function parseReply(buf: Uint8Array): Parsed<SocksReplyMessage> | undefin
   return { value: { code: buf[1]!, address, port }, length: addressEnd + 2 };
 }
 
-function formatIPv4(buf: Uint8Array, offset: number): string {
+/** Four bytes at `offset` as dotted decimal. */
+export function formatIPv4(buf: Uint8Array, offset: number): string {
   return `${String(buf[offset])}.${String(buf[offset + 1])}.${String(buf[offset + 2])}.${String(buf[offset + 3])}`;
 }
 
-function formatIPv6(buf: Uint8Array, offset: number): string {
+/** Sixteen bytes at `offset` in RFC 5952 text form. */
+export function formatIPv6(buf: Uint8Array, offset: number): string {
   const groups: string[] = [];
   for (let i = 0; i < 8; i++) {
     groups.push(((buf[offset + 2 * i]! << 8) | buf[offset + 2 * i + 1]!).toString(16));

@@ -98,6 +98,11 @@ export function serializeUserPass(username: Uint8Array, password: Uint8Array): B
 
 /** `asDomainName` sends even an IP literal as ATYP 3, as some clients do. */
 export function serializeRequest(command: number, host: string, port: number, asDomainName = false): Buffer {
+  return Buffer.concat([Buffer.from([SOCKS_VERSION, command, 0x00]), serializeAddress(host, port, asDomainName)]);
+}
+
+/** ATYP, DST.ADDR and DST.PORT as requests and UDP datagram headers carry them. */
+export function serializeAddress(host: string, port: number, asDomainName = false): Buffer {
   let address: Buffer;
   if (!asDomainName && isIPv4(host)) {
     address = Buffer.from([AddressType.IPv4, ...host.split(".").map(Number)]);
@@ -112,5 +117,5 @@ export function serializeRequest(command: number, host: string, port: number, as
   }
   const portBytes = Buffer.alloc(2);
   portBytes.writeUInt16BE(port);
-  return Buffer.concat([Buffer.from([SOCKS_VERSION, command, 0x00]), address, portBytes]);
+  return Buffer.concat([address, portBytes]);
 }

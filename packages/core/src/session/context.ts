@@ -5,9 +5,12 @@ import type { Admittable } from "../listener/admission.js";
 import type { ResolvedListenerOptions } from "../listener/options.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { DenialReason } from "../policy/authorize.js";
+import type { PolicyCommand } from "../policy/options.js";
 import type { ConnectionLimiter } from "../policy/limits.js";
 import type { Logger } from "../log.js";
-import type { ProxyStats } from "../stats.js";
+import type { ProxyStats, UdpDropReason } from "../stats.js";
+import type { UdpAssociationInfo } from "../udp/association.js";
+import type { UdpRelayPorts } from "../udp/relay-ports.js";
 import type { SpliceBackend } from "../relay/splice.js";
 import type { TimerWheel } from "../util/timer-wheel.js";
 import type { HandshakeFailureSummary } from "./handshake-failures.js";
@@ -40,8 +43,22 @@ export interface SessionRecord {
   readonly reason: string;
   /** The CONNECT succeeded and the relay ran. */
   readonly tunnel: boolean;
-  /** Which relay carried the tunnel: `js` (bytes through Node Buffers) or `splice` (kernel to kernel). */
-  readonly relay?: "js" | "splice" | undefined;
+  /** Which relay carried the tunnel: `js` (bytes through Node Buffers), `splice` (kernel to kernel), or `udp` (an association). */
+  readonly relay?: "js" | "splice" | "udp" | undefined;
+  /** A UDP association's own figures (its bytes are the payloads, in the fields above). */
+  readonly udp?: UdpSessionRecord | undefined;
+}
+
+/** What a session_end record adds for a UDP ASSOCIATE. */
+export interface UdpSessionRecord {
+  /** The relay endpoint the reply named (`ip:port`). */
+  readonly relay: string;
+  /** The client's UDP source (`ip:port`; port 0 when it never sent). */
+  readonly client: string;
+  readonly datagramsClientToDest: number;
+  readonly datagramsDestToClient: number;
+  /** Datagrams dropped, by reason (see UDP_DROP_REASONS). */
+  readonly dropped: Readonly<Partial<Record<UdpDropReason, number>>>;
 }
 
 /** One username/password decision, as reported to ProxyHooks.onAuthDecision (never with the password). */
@@ -58,8 +75,8 @@ export interface PolicyDeniedEvent {
   readonly listener: string;
   readonly peer: string;
   readonly identity: string | undefined;
-  readonly command: "connect" | "bind";
-  /** `host:port` as requested (CONNECT) or the source address asked for (BIND). */
+  readonly command: PolicyCommand;
+  /** `host:port` as requested (CONNECT, a UDP datagram) or the source address asked for (BIND). */
   readonly destination: string;
   /** The deciding rule's name or path, `default`, or the limit's name. */
   readonly rule: string;
@@ -92,7 +109,15 @@ export interface ListenerContext {
   /** Open sessions per identity and per IP, shared by every listener of the server (and by every worker). */
   readonly limits: ConnectionLimiter;
   readonly hooks: ProxyHooks;
-  readonly sessions: Set<{ destroy(reason: string): void; authenticatedAs(identity: string): boolean }>;
+  readonly sessions: Set<{
+    destroy(reason: string): void;
+    authenticatedAs(identity: string): boolean;
+    udpAssociation(): UdpAssociationInfo | undefined;
+  }>;
+  /** The listener's UDP relay ports; undefined when UDP ASSOCIATE is off (answered 07). */
+  readonly udpPorts: UdpRelayPorts | undefined;
+  /** Every port of `udp.ports` is taken: counted, and logged at most once per interval. */
+  readonly onUdpPortsExhausted: (range: string) => void;
   /**
    * A TLS listener behind a balancer: the TLS handshake follows the PROXY header, on the same
    * connection, with the certificate served now (`current`, replaced when it is re-read).

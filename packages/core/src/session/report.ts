@@ -130,6 +130,13 @@ export function reportSessionEnd(ctx: ListenerContext, record: SessionRecord, an
     duration_ms: record.durationMs,
     reason: record.reason,
     relay: record.relay,
+    ...(record.udp !== undefined && {
+      udp_relay: record.udp.relay,
+      udp_client: record.udp.client,
+      datagrams_client_to_dest: record.udp.datagramsClientToDest,
+      datagrams_dest_to_client: record.udp.datagramsDestToClient,
+      datagrams_dropped: record.udp.dropped,
+    }),
   };
   // Shed by admission control (logged as counts) or a balancer's health check: neither is a failure.
   const quiet = /^(?:evicted|refused):/.test(record.reason) || record.reason === "health_check";

@@ -18,8 +18,8 @@ import {
   serializeReply,
   unmapIPv4,
 } from "../protocol/serialize.js";
-import { authorize, authorizeName, limitDenial } from "../policy/authorize.js";
-import type { AccessRequest, LimitsToHold, PolicyDenial, Requester } from "../policy/authorize.js";
+import { authorize, authorizeAssociation, authorizeName, limitDenial } from "../policy/authorize.js";
+import type { AccessRequest, LimitsToHold, PolicyDenial, PolicyGrant, Requester } from "../policy/authorize.js";
 import { anyCidrContains } from "../policy/cidr.js";
 import { isUnspecifiedAddress, parseIp } from "../policy/ip.js";
 import type { LimitExceeded, LimitSlot } from "../policy/limits.js";
@@ -31,7 +31,10 @@ import { formatHostPort, formatSocketAddress } from "../util/address.js";
 import { decodeUtf8Strict } from "../util/utf8.js";
 import type { WheelEntry } from "../util/timer-wheel.js";
 import type { Admittable, ShedReason } from "../listener/admission.js";
-import type { ListenerContext, SessionRecord } from "./context.js";
+import { UdpAssociation } from "../udp/association.js";
+import type { AssociationOwner, UdpAssociationInfo } from "../udp/association.js";
+import { UdpPortsExhaustedError } from "../udp/relay-ports.js";
+import type { ListenerContext, SessionRecord, UdpSessionRecord } from "./context.js";
 import type { ListableSession, LiveSession } from "./live-sessions.js";
 import { replyForDialError } from "./reply-codes.js";
 import { reportAuthDecision, reportNameRefused, reportPolicyDenied, reportSessionEnd } from "./report.js";
@@ -49,8 +52,12 @@ const State = {
   Closed: 8,
   /** Before the greeting on a `proxy_protocol` listener: reading the balancer's PROXY header. */
   ProxyHeader: 9,
+  /** UDP ASSOCIATE: the policy, the limits and a relay port are being taken. */
+  Associating: 10,
+  /** UDP ASSOCIATE replied: datagrams flow; the TCP connection only keeps the association alive. */
+  Associated: 11,
   /** A TLS listener behind a balancer: the TLS handshake that follows the PROXY header. */
-  TlsHandshake: 10,
+  TlsHandshake: 12,
 } as const;
 type State = (typeof State)[keyof typeof State];
 
@@ -70,7 +77,9 @@ type SessionSocket = Socket & { [kSession]?: Session | undefined };
  * once the tunnel is up, the Relay owns the bytes, the FINs and the idle bounds. What it logs
  * and reports is in report.ts, what it may do in policy/authorize.ts.
  */
-export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelayOwner, Requester, ListableSession {
+export class Session
+  implements WheelEntry, Admittable, RelayOwner, SplicedRelayOwner, Requester, AssociationOwner, ListableSession
+{
   wheelDueAt = 0;
   wheelSlot = -1;
   /** In the server's LiveSessions. */
@@ -81,11 +90,12 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   private pending: Buffer | undefined;
   private destSocket: Socket | undefined;
   private relay: Relay | SplicedRelay | undefined;
+  private association: UdpAssociation | undefined;
   private readonly startedAt: number;
   private readonly handshakeDeadline: number;
   auth: NormalizedAuthInfo | undefined;
-  /** The provider that allowed the login. */
-  private authProvider: string | undefined;
+  /** The provider that authenticated the session. */
+  provider: string | undefined;
   private command: string | undefined;
   private destination: string | undefined;
   private destinationAddress: string | undefined;
@@ -187,7 +197,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       peer: this.peer,
       identity: this.auth?.identities[0]?.identity,
       groups: this.groups,
-      provider: this.authProvider,
+      provider: this.provider,
       command: this.command,
       destinationName: this.destinationName,
       destinationAddress: this.destinationAddress,
@@ -213,7 +223,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   // --- Bytes in ------------------------------------------------------------------------------
 
   receive(chunk: Buffer): void {
-    if (this.state === State.Closing || this.state === State.Closed) return;
+    // Nothing more is read on an association's TCP connection (RFC 1928 §7): it only keeps it alive.
+    if (this.state === State.Closing || this.state === State.Closed || this.state === State.Associated) return;
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     this.advance();
   }
@@ -418,7 +429,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     reportAuthDecision(this.ctx, this.peer, username, decision, this.ctx.wheel.now() - startedAt);
     if (!decision.allowed) return this.closeWithFailure(AUTH_FAILURE, `auth_failed:${decision.reason}`);
     this.auth = decision.info;
-    this.authProvider = decision.provider;
+    this.provider = decision.provider;
     this.ctx.admission.settled(this);
     this.client.write(AUTH_SUCCESS);
     this.state = State.Request;
@@ -437,6 +448,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       case Command.Bind:
         return void this.bindSource(request);
       default:
+        // Only UDP ASSOCIATE gets here (the parser refuses unknown commands); off unless the listener enables it.
+        if (this.ctx.udpPorts !== undefined) return void this.associate(request, this.ctx.udpPorts);
         this.command = "udp_associate";
         return this.closeWithFailure(failureReply(Reply.CommandNotSupported), "command_not_supported");
     }
@@ -487,6 +500,68 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       this.client.resume();
       this.advance();
     });
+  }
+
+  /**
+   * UDP ASSOCIATE: the policy (could any destination be allowed?), a connection-limit slot as a
+   * tunnel takes, then a relay socket from the listener's port range; the reply names it. The
+   * association lives until this TCP connection ends (either side), its idle bound passes, or
+   * the session is ended (revocation, drain, shutdown).
+   */
+  private async associate(request: SocksRequest, ports: NonNullable<ListenerContext["udpPorts"]>): Promise<void> {
+    this.state = State.Associating;
+    this.client.pause();
+    this.command = "udp";
+    if (this.clientAddress === undefined) {
+      return this.closeWithFailure(failureReply(Reply.GeneralFailure), "udp_client_address_unknown");
+    }
+    const asked: AccessRequest = {
+      command: "udp",
+      host: undefined,
+      address: undefined,
+      port: 0,
+      source: undefined,
+      sourcePort: 0,
+    };
+    const declared = formatHostPort(request.address.host, request.port);
+    if (!(await this.permits(asked, declared, authorizeAssociation(this.ctx.policy.current, this)))) return;
+    let socket: Awaited<ReturnType<typeof ports.bind>>;
+    try {
+      socket = await ports.bind();
+    } catch (error) {
+      if (!this.isIn(State.Associating)) return;
+      if (error instanceof UdpPortsExhaustedError) {
+        this.ctx.onUdpPortsExhausted(error.range);
+        return this.closeWithFailure(failureReply(Reply.GeneralFailure), "udp_ports_exhausted");
+      }
+      const code = (error as NodeJS.ErrnoException).code ?? "unknown";
+      return this.closeWithFailure(failureReply(Reply.GeneralFailure), `udp_bind_failed:${code}`);
+    }
+    if (!this.isIn(State.Associating)) {
+      socket.close();
+      return;
+    }
+    const association = new UdpAssociation(this.ctx, this, socket, request.port);
+    this.association = association;
+    this.state = State.Associated;
+    this.ctx.admission.settled(this);
+    this.ctx.wheel.cancel(this);
+    const bound = socket.address().address;
+    const parsed = parseIp(bound);
+    // Bound to every address: name the one this client reached the listener on.
+    const shown = parsed !== undefined && isUnspecifiedAddress(parsed) ? this.client.localAddress : bound;
+    this.client.write(serializeReply(Reply.Succeeded, shown, association.port));
+    this.client.resume();
+  }
+
+  /** What the admin API lists for this session's UDP association; undefined when it has none. */
+  udpAssociation(): UdpAssociationInfo | undefined {
+    return this.association?.describe();
+  }
+
+  /** A relay socket of the association failed. */
+  onAssociationError(reason: string): void {
+    this.destroy(reason);
   }
 
   private async connect(request: SocksRequest): Promise<void> {
@@ -548,8 +623,11 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
    * refusal: reply 02, one `policy_denied` event, false. False too when the session ended
    * while a shared limit store was answering (the slot it got is given back).
    */
-  private async permits(request: AccessRequest, shown: string): Promise<boolean> {
-    const verdict = authorize(this.ctx.policy.current, this, request);
+  private async permits(
+    request: AccessRequest,
+    shown: string,
+    verdict: PolicyGrant | PolicyDenial = authorize(this.ctx.policy.current, this, request),
+  ): Promise<boolean> {
     if (!verdict.allowed) {
       this.deny(request, shown, verdict);
       return false;
@@ -584,7 +662,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
   }
 
   /** Who a lookup is counted against: the identity, or before authentication the client's IP. */
-  private lookupKey(): string {
+  lookupKey(): string {
     const identity = this.auth?.identities[0]?.identity;
     if (identity !== undefined) return `identity:${identity}`;
     return `ip:${this.clientIp}`;
@@ -713,6 +791,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     switch (this.state) {
       case State.Relaying:
         return; // the relay passes the FIN on
+      case State.Associated:
+        return this.destroy("client_closed");
       case State.Authenticating:
       case State.Binding:
       case State.Connecting:
@@ -740,6 +820,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       }
       return;
     }
+    if (socket === this.client && this.state === State.Associated) return this.destroy("client_closed");
     if (socket === this.client) this.destroy(this.clientLeftReason() ?? "client_closed_during_handshake");
     // a failed dial is handled by its error
   }
@@ -760,6 +841,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       case State.Closing:
         return this.destroy(this.endReason ?? "closed");
       case State.Relaying:
+      case State.Associated:
       case State.Closed:
         return;
       case State.ProxyHeader:
@@ -842,7 +924,8 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
 
   /** Gives back what the session held, counts it, and writes its record. */
   private finish(): void {
-    const { ctx, relay } = this;
+    const { ctx, association } = this;
+    const relay = this.relay ?? association;
     ctx.wheel.cancel(this);
     relay?.stop();
     ctx.sessions.delete(this);
@@ -852,7 +935,7 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
     const bytesClientToDest = relay?.bytesClientToDest ?? 0;
     const bytesDestToClient = relay?.bytesDestToClient ?? 0;
     ctx.stats.activeConnections--;
-    if (relay !== undefined) ctx.stats.activeTunnels--;
+    if (this.relay !== undefined) ctx.stats.activeTunnels--;
     ctx.stats.bytesClientToDest += bytesClientToDest;
     ctx.stats.bytesDestToClient += bytesDestToClient;
     ctx.admission.closed(this);
@@ -871,10 +954,22 @@ export class Session implements WheelEntry, Admittable, RelayOwner, SplicedRelay
       reason: this.endReason ?? "closed",
       tunnel: relay !== undefined,
       relay: relay?.kind,
+      ...(association !== undefined && { udp: udpRecord(association) }),
     };
     const anonymousFailure = relay === undefined && this.auth === undefined && !this.requestReceived;
     reportSessionEnd(ctx, record, anonymousFailure);
   }
+}
+
+function udpRecord(association: UdpAssociation): UdpSessionRecord {
+  const info = association.describe();
+  return {
+    relay: info.relay,
+    client: info.client,
+    datagramsClientToDest: info.datagramsClientToDest,
+    datagramsDestToClient: info.datagramsDestToClient,
+    dropped: info.dropped,
+  };
 }
 
 interface ClientOrigin {

@@ -6,6 +6,7 @@ import {
   compileListenerPolicies,
   evaluatePolicy,
   evaluatePolicyBeforeLookup,
+  evaluatePolicyForAnyDestination,
   isUnspecifiedAddress,
   parseCidr,
   parseDestination,
@@ -217,6 +218,36 @@ describe("policy: compile and evaluate", () => {
     assert.equal(evaluatePolicy(policy!, request({ command: "bind", source: parseIp("127.0.0.1") })).index, 1);
   });
 
+  it("udp: `to` rules decide each datagram; an association is refused only when no destination could be allowed", () => {
+    const [policy] = compile({
+      default: "deny",
+      rules: [
+        { name: "no-dns-out", action: "deny", command: "udp", to: ["*:53"] },
+        { name: "udp-to-lab", action: "allow", command: "udp", to: ["192.0.2.0/24"] },
+        { name: "staff", action: "allow", groups: ["staff"] },
+      ],
+    });
+    const udp = (overrides: Partial<PolicyRequest>) => request({ command: "udp", ...overrides });
+    assert.equal(evaluatePolicy(policy!, udp({ port: 53 })).rule?.label, "no-dns-out");
+    assert.equal(evaluatePolicy(policy!, udp({ port: 123 })).rule?.label, "udp-to-lab");
+    assert.equal(evaluatePolicy(policy!, udp({ address: parseIp("198.51.100.1"), port: 123 })).allowed, false);
+    assert.equal(evaluatePolicy(policy!, request({ port: 53 })).allowed, false, "a udp rule is not a connect rule");
+    // The association: bob may reach 192.0.2.0/24, so it is allowed; its datagrams are decided one by one.
+    const association = udp({ address: undefined, port: 0 });
+    assert.equal(evaluatePolicyForAnyDestination(policy!, association).rule?.label, "udp-to-lab");
+    const [closed] = compile({
+      default: "allow",
+      rules: [
+        { action: "deny", command: "udp", to: ["*"] },
+        { name: "no-udp-for-guests", action: "deny", command: "udp", groups: ["guests"] },
+      ],
+    });
+    assert.equal(evaluatePolicyForAnyDestination(closed!, association).allowed, true, "a denying `to` rule denies only those");
+    const guest = udp({ address: undefined, port: 0, groups: ["guests"] });
+    assert.equal(evaluatePolicyForAnyDestination(closed!, guest).rule?.label, "no-udp-for-guests");
+    assert.equal(evaluatePolicyForAnyDestination(closed!, guest).allowed, false);
+  });
+
   it("source entries: an optional :port or :low-high; without one any port matches, but none is named", () => {
     const [policy] = compile({
       default: "deny",
@@ -264,7 +295,7 @@ describe("policy: compile and evaluate", () => {
                 action: "allow",
                 identities: [],
                 from: ["x"],
-                command: ["connect", "udp" as "bind"],
+                command: ["connect", "tcp" as "bind"],
                 extra: 1,
               } as never,
             ],

@@ -12,10 +12,13 @@ import {
   parseGreeting,
   parseReply,
   parseRequest,
+  parseUdpHeader,
   parseUserPass,
   serializeGreeting,
   serializeReply,
   serializeRequest,
+  serializeUdpDatagram,
+  serializeUdpReplyHeader,
   serializeUserPass,
 } from "@gatehouse-proxy/core/engine";
 import { ProtocolError, RefusedNameError } from "../../dist/protocol/errors.js";
@@ -252,6 +255,80 @@ describe("protocol properties (fast-check)", () => {
     );
   });
 
+  it("any bytes: a UDP datagram header (well-formed address, payload offset within the datagram) or a refusal, never a throw", () => {
+    const datagramLike = fc.oneof(
+      fc.uint8Array({ maxLength: 300 }),
+      fc
+        .tuple(
+          fc.constantFrom(0, 0, 0, 1),
+          fc.constantFrom(0, 0, 0, 2),
+          fc.constantFrom(1, 3, 3, 4, 2),
+          anyName,
+          fc.uint8Array({ maxLength: 20 }),
+        )
+        .map(([reserved, frag, atyp, name, tail]) =>
+          Buffer.concat([
+            Buffer.from([0, reserved, frag, atyp]),
+            atyp === 3 ? Buffer.from([name.length]) : Buffer.alloc(0),
+            atyp === 3 ? name : Buffer.from(name.subarray(0, 16)),
+            tail,
+          ]),
+        ),
+    );
+    check(
+      fc.property(datagramLike, (bytes) => {
+        const header = parseUdpHeader(bytes);
+        if (!header.ok) {
+          assert.ok(
+            ["truncated", "bad_reserved", "fragmented", "unknown_address_type", "refused_name"].includes(header.reason),
+          );
+          if (header.reason === "refused_name") assert.match(header.shownName!, /^[\x21-\x7e]*$/);
+          if (bytes.length >= 4 && (bytes[0] !== 0 || bytes[1] !== 0)) assert.equal(header.reason, "bad_reserved");
+          return;
+        }
+        assert.equal(bytes[2], 0, "only FRAG 0 is accepted");
+        assert.ok(header.length >= 8 && header.length <= bytes.length);
+        assert.ok(header.port >= 0 && header.port <= 65535);
+        assertWellFormedAddress(header.address);
+        // The same validation as a TCP request with that address.
+        const asRequest = parseRequest(Buffer.concat([Buffer.from([5, 1]), bytes.subarray(2, header.length)]));
+        assert.deepEqual(asRequest?.value.address, header.address);
+      }),
+    );
+  });
+
+  it("every serialized UDP datagram and reply header parses back to itself; FRAG ≠ 0 is refused", () => {
+    check(
+      fc.property(
+        fc.oneof(
+          fc.ipV4(),
+          fc.ipV6(),
+          validName.filter((name) => interpretDestinationName(Buffer.from(name)).kind === "name"),
+        ),
+        fc.integer({ min: 0, max: 65535 }),
+        fc.uint8Array({ maxLength: 64 }),
+        fc.integer({ min: 1, max: 255 }),
+        (host, port, payload, frag) => {
+          const datagram = serializeUdpDatagram(host, port, payload);
+          const header = parseUdpHeader(datagram);
+          assert.ok(header.ok);
+          assert.equal(header.port, port);
+          assert.deepEqual([...datagram.subarray(header.length)], [...payload]);
+          const expected = isIPv4(host) || isIPv6(host) ? host : host.toLowerCase().replace(/\.$/, "");
+          assert.deepEqual(serializeUdpDatagram(header.address.host, port, payload), serializeUdpDatagram(expected, port, payload));
+          assert.deepEqual(parseUdpHeader(serializeUdpDatagram(host, port, payload, { frag })), {
+            ok: false,
+            reason: "fragmented",
+          });
+          if (!isIPv4(host) && !isIPv6(host)) return;
+          const reply = parseUdpHeader(Buffer.concat([serializeUdpReplyHeader(host, port), payload]));
+          assert.ok(reply.ok);
+          assert.deepEqual({ host: reply.address.host, port: reply.port }, { host: header.address.host, port });
+        },
+      ),
+    );
+  });
+
   it("the name validator: accepted names satisfy the grammar and keep their meaning", () => {
     check(
       fc.property(anyName, (bytes) => {
@@ -311,6 +388,6 @@ describe("protocol properties (fast-check)", () => {
 
   it(`ran ${String(RUNS)} cases per property`, (t) => {
     t.diagnostic(`fast-check runs in total: ${String(totalRuns)}`);
-    assert.ok(totalRuns >= RUNS * 9);
+    assert.ok(totalRuns >= RUNS * 11);
   });
 });

@@ -65,6 +65,65 @@ describe("resolveListenerOptions", () => {
   });
 });
 
+describe("resolveListenerOptions: udp", () => {
+  it("off unless enabled; defaults: the listener's address, any port, 5m idle, 64 in flight", () => {
+    assert.equal(resolveListenerOptions({ listen: "127.0.0.1:1080" }, "l").udp, undefined);
+    assert.equal(resolveListenerOptions({ listen: "127.0.0.1:1080", udp: { enabled: false } }, "l").udp, undefined);
+    assert.deepEqual(resolveListenerOptions({ listen: "[::1]:1080", udp: { enabled: true } }, "l").udp, {
+      address: "::1",
+      portLow: 0,
+      portHigh: 0,
+      idleTimeoutMs: 300_000,
+      maxInFlight: 64,
+    });
+    const given = resolveListenerOptions(
+      {
+        listen: "0.0.0.0:1080",
+        udp: { enabled: true, address: "192.0.2.7", ports: "40000-40999", idle_timeout: false, max_in_flight: 8 },
+      },
+      "l",
+    ).udp;
+    assert.deepEqual(given, { address: "192.0.2.7", portLow: 40000, portHigh: 40999, idleTimeoutMs: 0, maxInFlight: 8 });
+    assert.deepEqual(resolveListenerOptions({ listen: "127.0.0.1:1080", udp: { enabled: true, ports: "5353" } }, "l").udp, {
+      address: "127.0.0.1",
+      portLow: 5353,
+      portHigh: 5353,
+      idleTimeoutMs: 300_000,
+      maxInFlight: 64,
+    });
+  });
+
+  it("names every bad udp value with its path: a range that is not one, a host name, a listener named by host", () => {
+    const problems = (udp: unknown, listen = "127.0.0.1:1080"): string[] => {
+      try {
+        resolveListenerOptions({ listen, udp } as never, "listeners[1]");
+        return [];
+      } catch (error) {
+        assert.ok(error instanceof ListenerConfigError);
+        return [...error.problems];
+      }
+    };
+    assert.deepEqual(problems({ enabled: true, ports: "40999-40000" }), [
+      'listeners[1].udp.ports: the range\'s first port is above its last: "40999-40000"',
+    ]);
+    assert.deepEqual(problems({ enabled: true, ports: "40000:40999" }), [
+      'listeners[1].udp.ports: expected a port range such as "40000-40999" (or one port), got "40000:40999"',
+    ]);
+    assert.deepEqual(problems({ enabled: true, ports: "0-10" }), ['listeners[1].udp.ports: ports must be 1 to 65535, got "0-10"']);
+    assert.deepEqual(problems({ enabled: true, address: "relay.example" }), [
+      'listeners[1].udp.address: expected an IP address such as 127.0.0.1 or ::1, got "relay.example"',
+    ]);
+    assert.deepEqual(problems({ enabled: true }, "localhost:1080"), [
+      "listeners[1].udp.address: required when listen names a host (localhost): the relay binds to an IP address",
+    ]);
+    assert.deepEqual(problems({ ports: "1-2" }), ["listeners[1].udp.enabled: required (true serves UDP ASSOCIATE)"]);
+    assert.deepEqual(
+      problems({ enabled: true, max_in_flight: 0, idle_timeout: "soon", colour: 1 }).map((line) => line.split(":")[0]),
+      ["listeners[1].udp.idle_timeout", "listeners[1].udp.max_in_flight", "listeners[1].udp.colour"],
+    );
+  });
+});
+
 describe("replyForDialError", () => {
   it("maps errno codes to SOCKS replies", () => {
     const code = (errno: string) => replyForDialError(Object.assign(new Error(errno), { code: errno }));

@@ -19,7 +19,7 @@ Usage:
   gatehouse policy test --config FILE [--user NAME] [--group G ...] --to HOST:PORT [--from IP]
                                        print the policy's decision for one request and the rule
                                        that made it (exit 0 allow, 1 deny); also --address IP,
-                                       --command connect|bind, --source IP[:PORT], --listener NAME
+                                       --command connect|bind|udp, --source IP[:PORT], --listener NAME
   gatehouse plugins verify NAME_OR_PATH [--config FILE]
                                        check a plugin through the production loader; with FILE,
                                        also its providers' options there, init/health/close

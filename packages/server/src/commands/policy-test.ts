@@ -40,7 +40,7 @@ export const EXIT_POLICY_DENIED = 1;
 
 const USAGE =
   "usage: gatehouse policy test --config FILE [--user NAME] [--group G ...] --to HOST:PORT " +
-  "[--from IP] [--address IP] [--command connect|bind] [--source IP[:PORT]] [--listener NAME]";
+  "[--from IP] [--address IP] [--command connect|bind|udp] [--source IP[:PORT]] [--listener NAME]";
 
 export function parsePolicyCommand(argv: readonly string[]): PolicyTestCommand {
   let parsed;
@@ -67,11 +67,13 @@ export function parsePolicyCommand(argv: readonly string[]): PolicyTestCommand {
   if (positionals[0] !== "test" || positionals.length > 1) throw usage("the policy command has one verb: test");
   if (values.config === undefined) throw usage("--config FILE is required");
   const command = values.command ?? "connect";
-  if (command !== "connect" && command !== "bind") throw usage(`--command: connect or bind, got ${command}`);
+  if (command !== "connect" && command !== "bind" && command !== "udp") {
+    throw usage(`--command: connect, bind or udp, got ${command}`);
+  }
   const to = values.to === undefined ? undefined : parseHostPort(values.to);
   if (values.to !== undefined && to === undefined)
     throw usage(`--to: expected HOST:PORT ([v6]:PORT), got ${values.to}`);
-  if (command === "connect" && to === undefined) throw usage("--to HOST:PORT is required for connect");
+  if (command !== "bind" && to === undefined) throw usage(`--to HOST:PORT is required for ${command}`);
   if (command === "bind" && values.source === undefined) throw usage("--source IP is required for bind");
   let source = values.source;
   let sourcePort = 0;
@@ -139,7 +141,7 @@ export async function policyTestCommand(
   const shownTarget = `${command.to === undefined ? "" : escapeName(Buffer.from(command.to.host, "utf8"))}:${String(port)}`;
   if (target?.kind === "refused") {
     return refuse(
-      `connect ${shownTarget}`,
+      `${command.command} ${shownTarget}`,
       `reason: refused_name:${target.reason}: the proxy refuses this name (reply 04) and never looks it up`,
     );
   }
@@ -156,12 +158,12 @@ export async function policyTestCommand(
     sourcePort: command.sourcePort,
   };
   let address = target === undefined || name !== undefined ? command.address : target.host;
-  if (name !== undefined && command.command === "connect") {
+  if (name !== undefined && command.command !== "bind") {
     const early =
       policy === undefined ? undefined : evaluatePolicyBeforeLookup(policy, { ...base, address: undefined });
     if (early !== undefined && !early.allowed) {
       return refuse(
-        `connect ${shownTarget}`,
+        `${command.command} ${shownTarget}`,
         ruleLine(policy!, early),
         "note: decided on the name alone: not looked up",
       );
@@ -173,7 +175,7 @@ export async function policyTestCommand(
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code ?? "error";
         return refuse(
-          `connect ${shownTarget}`,
+          `${command.command} ${shownTarget}`,
           `reason: dns_failed:${code}: ${name} did not resolve; the proxy replies 04`,
         );
       } finally {
@@ -184,10 +186,10 @@ export async function policyTestCommand(
   const what =
     command.command === "bind"
       ? `bind ${command.source ?? ""}:${String(command.sourcePort)}`
-      : `connect ${shownTarget}` +
+      : `${command.command} ${shownTarget}` +
         (address !== undefined && address !== command.to?.host ? ` (address ${address})` : "");
   const dialled = address === undefined ? undefined : parseIp(address);
-  if (command.command === "connect" && dialled !== undefined && isUnspecifiedAddress(dialled)) {
+  if (command.command !== "bind" && dialled !== undefined && isUnspecifiedAddress(dialled)) {
     return refuse(what, "reason: unspecified_address: 0.0.0.0/8 and :: are never dialled (reply 04)");
   }
   // A chosen source port (say 25) is a privilege: only an allowing rule whose source: names it grants it.

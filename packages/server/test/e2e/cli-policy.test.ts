@@ -93,7 +93,7 @@ describe("policy through the gatehouse CLI", () => {
         "    - action: allow",
         '      from: ["10.0.0.0/33"]',
         '      to: ["ok.example.com:25", "a*b.example.com", "[::1]:70000"]',
-        "      command: udp",
+        "      command: tcp",
         "    - action: deny",
         "      groups: []",
       ].join("\n"),
