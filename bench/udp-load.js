@@ -5,9 +5,11 @@
 // after --warmup. Prints one JSON line: round trips, datagrams the proxy relayed (two per round
 // trip: out and back), losses.
 //   node bench/udp-load.js (--proxy 127.0.0.1:PORT | --direct) [--seconds 8] [--warmup 1] [--window 32] [--size 64]
+import { Buffer } from "node:buffer";
 import { createSocket } from "node:dgram";
 import { once } from "node:events";
 import { connect } from "node:net";
+import { clearInterval, setInterval } from "node:timers";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({

@@ -169,15 +169,26 @@ export async function runUdpPhase({ seed, count, password, destinations }) {
       const tag = tagOf(message);
       const datagram = tag === undefined ? undefined : sent.get(Number(tag));
       if (datagram === undefined) {
-        failures.push({ index: -1, what: `UDP: the relay sent a datagram no case sent: ${message.toString("hex", 0, 48)}` });
+        failures.push({
+          index: -1,
+          what: `UDP: the relay sent a datagram no case sent: ${message.toString("hex", 0, 48)}`,
+        });
       } else if (!datagram.wellFormed) {
         failures.push({
           index: datagram.index,
           what: "UDP: a malformed datagram was relayed",
           label: `${datagram.label}: ${datagram.bytes.toString("hex", 0, 48)}`,
         });
-      } else if (message[0] !== 0 || message[1] !== 0 || message[2] !== 0 || ![ATYP.ipv4, ATYP.ipv6].includes(message[3])) {
-        failures.push({ index: datagram.index, what: `UDP: a reply with a bad header: ${message.toString("hex", 0, 24)}` });
+      } else if (
+        message[0] !== 0 ||
+        message[1] !== 0 ||
+        message[2] !== 0 ||
+        ![ATYP.ipv4, ATYP.ipv6].includes(message[3])
+      ) {
+        failures.push({
+          index: datagram.index,
+          what: `UDP: a reply with a bad header: ${message.toString("hex", 0, 24)}`,
+        });
       }
     }
     for (const received of destinations.trap.received) {
@@ -190,14 +201,21 @@ export async function runUdpPhase({ seed, count, password, destinations }) {
     }
     // The association lives on: a clean datagram to the echo server comes back.
     const before = echoed.length;
-    const clean = Buffer.concat([Buffer.from([0, 0, 0, ATYP.ipv4, 127, 0, 0, 1, ALLOWED_PORT >> 8, ALLOWED_PORT & 0xff]), Buffer.from("udp#clean#")]);
+    const clean = Buffer.concat([
+      Buffer.from([0, 0, 0, ATYP.ipv4, 127, 0, 0, 1, ALLOWED_PORT >> 8, ALLOWED_PORT & 0xff]),
+      Buffer.from("udp#clean#"),
+    ]);
     for (let attempt = 0; attempt < 10 && echoed.length === before; attempt++) {
       udp.send(clean, relayPort, "127.0.0.1");
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    if (echoed.length === before) failures.push({ index: -1, what: "UDP: the association relayed nothing after the phase" });
+    if (echoed.length === before)
+      failures.push({ index: -1, what: "UDP: the association relayed nothing after the phase" });
     const malformed = [...sent.values()].filter((datagram) => !datagram.wellFormed).length;
-    return { summary: { datagrams: count, malformed, echoed: before, trap: destinations.trap.received.length }, failures };
+    return {
+      summary: { datagrams: count, malformed, echoed: before, trap: destinations.trap.received.length },
+      failures,
+    };
   } finally {
     control.destroy();
     udp.close();

@@ -2,7 +2,7 @@
 // not before), on a revocation, on shutdown, and with its TCP connection; a relay port range
 // that is full answers 01 (logged and counted); a reloaded policy applies to the datagrams of
 // live associations; a listener without `udp` still answers 07.
-import { after, afterEach, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import type { RemoteInfo, Socket as UdpSocket } from "node:dgram";
@@ -107,10 +107,12 @@ describe("UDP ASSOCIATE in the engine (simulated time)", () => {
     await proxy?.close();
     proxy = undefined;
   });
-  after(() => echo?.socket.close());
+  before(async () => {
+    echo = await udpEcho();
+  });
+  after(() => echo.socket.close());
 
   it("ends on its idle bound: not while datagrams flow, then with reason idle_timeout and its TCP connection closed", async () => {
-    echo = await udpEcho();
     const clock = new ManualClock();
     proxy = await startProxy({ listeners: [udpListener({ enabled: true, idle_timeout: "30s" })], clock });
     const association = await associate(proxy.port);
@@ -125,7 +127,12 @@ describe("UDP ASSOCIATE in the engine (simulated time)", () => {
     clock.advance(20_000 + 2 * WHEEL_RESOLUTION_MS);
     const [record] = await proxy.sessionsEnded(1);
     assert.deepEqual(
-      { command: record!.command, reason: record!.reason, relay: record!.relay, datagrams: record!.udp?.datagramsClientToDest },
+      {
+        command: record!.command,
+        reason: record!.reason,
+        relay: record!.relay,
+        datagrams: record!.udp?.datagramsClientToDest,
+      },
       { command: "udp", reason: "idle_timeout", relay: "udp", datagrams: 1 },
     );
     await until(() => association.ended, "the TCP connection ended");
@@ -133,7 +140,6 @@ describe("UDP ASSOCIATE in the engine (simulated time)", () => {
   });
 
   it("ends with its TCP connection, on a revocation and on shutdown; udpAssociations() lists the live ones", async () => {
-    echo ??= await udpEcho();
     proxy = await startProxy({
       listeners: [udpListener({ enabled: true })],
       auth: {
@@ -190,7 +196,6 @@ describe("UDP ASSOCIATE in the engine (simulated time)", () => {
   });
 
   it("a full relay port range answers 01, logged and counted; the port is free again once its association ends", async () => {
-    echo ??= await udpEcho();
     const probe = createSocket("udp4");
     probe.bind(0, "127.0.0.1");
     await once(probe, "listening");
@@ -216,7 +221,6 @@ describe("UDP ASSOCIATE in the engine (simulated time)", () => {
   });
 
   it("a reloaded policy applies to the next datagram of a live association; a listener without udp answers 07", async () => {
-    echo ??= await udpEcho();
     const listeners = [{ listen: "127.0.0.1:0", udp: { enabled: true } }, { listen: "127.0.0.1:0" }];
     proxy = await startProxy({ listeners, policy: { default: "allow" } });
     const association = await associate(proxy.ports[0]!);
@@ -224,12 +228,22 @@ describe("UDP ASSOCIATE in the engine (simulated time)", () => {
     assert.equal(await association.roundTrip(echo.port, "allowed"), "allowed");
     await proxy.server.reconfigure({
       listeners,
-      policy: { default: "allow", rules: [{ name: "no-echo", action: "deny", command: "udp", to: [`127.0.0.1:${String(echo.port)}`] }] },
+      policy: {
+        default: "allow",
+        rules: [{ name: "no-echo", action: "deny", command: "udp", to: [`127.0.0.1:${String(echo.port)}`] }],
+      },
     });
-    association.udp.send(serializeUdpDatagram("127.0.0.1", echo.port, Buffer.from("denied")), association.relayPort, "127.0.0.1");
-    await until(() => proxy!.server.stats.udp.dropped.policy_denied === 1, "the datagram dropped by the reloaded policy");
-    assert.equal(proxy.policyDenials[0]?.rule, "no-echo");
-    assert.equal(proxy.policyDenials[0]?.command, "udp");
+    association.udp.send(
+      serializeUdpDatagram("127.0.0.1", echo.port, Buffer.from("denied")),
+      association.relayPort,
+      "127.0.0.1",
+    );
+    await until(
+      () => proxy!.server.stats.udp.dropped.policy_denied === 1,
+      "the datagram dropped by the reloaded policy",
+    );
+    assert.equal(proxy.policyDenials.at(0)?.rule, "no-echo");
+    assert.equal(proxy.policyDenials.at(0)?.command, "udp");
 
     const control = await connectTcp(proxy.ports[1]!);
     await negotiateNoAuth(control);

@@ -22,7 +22,12 @@ interface FuzzSummary {
   readonly failureKinds: Record<string, number>;
   readonly failedCases: number[];
   readonly fds: { before: number; after?: number };
-  readonly udp?: { readonly datagrams: number; readonly malformed: number; readonly echoed: number; readonly trap: number };
+  readonly udp?: {
+    readonly datagrams: number;
+    readonly malformed: number;
+    readonly echoed: number;
+    readonly trap: number;
+  };
 }
 
 function runFuzzer(args: string[]): Promise<{ code: number | null; output: string }> {

@@ -189,8 +189,14 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
     registers: [registry],
     collect() {
       this.reset();
-      this.inc({ direction: "client_to_dest" }, udpTotal("datagrams_up", (udp) => udp.datagramsClientToDest));
-      this.inc({ direction: "dest_to_client" }, udpTotal("datagrams_down", (udp) => udp.datagramsDestToClient));
+      this.inc(
+        { direction: "client_to_dest" },
+        udpTotal("datagrams_up", (udp) => udp.datagramsClientToDest),
+      );
+      this.inc(
+        { direction: "dest_to_client" },
+        udpTotal("datagrams_down", (udp) => udp.datagramsDestToClient),
+      );
     },
   });
   new Counter({
@@ -200,8 +206,14 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
     registers: [registry],
     collect() {
       this.reset();
-      this.inc({ direction: "client_to_dest" }, udpTotal("bytes_up", (udp) => udp.bytesClientToDest));
-      this.inc({ direction: "dest_to_client" }, udpTotal("bytes_down", (udp) => udp.bytesDestToClient));
+      this.inc(
+        { direction: "client_to_dest" },
+        udpTotal("bytes_up", (udp) => udp.bytesClientToDest),
+      );
+      this.inc(
+        { direction: "dest_to_client" },
+        udpTotal("bytes_down", (udp) => udp.bytesDestToClient),
+      );
     },
   });
   new Counter({
@@ -212,7 +224,10 @@ export function createProxyMetrics(registry: Registry = new Registry()): ProxyMe
     collect() {
       this.reset();
       for (const reason of UDP_DROP_REASONS) {
-        this.inc({ reason }, udpTotal(`dropped:${reason}`, (udp) => udp.dropped[reason]));
+        this.inc(
+          { reason },
+          udpTotal(`dropped:${reason}`, (udp) => udp.dropped[reason]),
+        );
       }
     },
   });

@@ -242,7 +242,11 @@ describe("policy: compile and evaluate", () => {
         { name: "no-udp-for-guests", action: "deny", command: "udp", groups: ["guests"] },
       ],
     });
-    assert.equal(evaluatePolicyForAnyDestination(closed!, association).allowed, true, "a denying `to` rule denies only those");
+    assert.equal(
+      evaluatePolicyForAnyDestination(closed!, association).allowed,
+      true,
+      "a denying `to` rule denies only those",
+    );
     const guest = udp({ address: undefined, port: 0, groups: ["guests"] });
     assert.equal(evaluatePolicyForAnyDestination(closed!, guest).rule?.label, "no-udp-for-guests");
     assert.equal(evaluatePolicyForAnyDestination(closed!, guest).allowed, false);

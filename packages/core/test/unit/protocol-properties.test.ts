@@ -315,7 +315,10 @@ describe("protocol properties (fast-check)", () => {
           assert.equal(header.port, port);
           assert.deepEqual([...datagram.subarray(header.length)], [...payload]);
           const expected = isIPv4(host) || isIPv6(host) ? host : host.toLowerCase().replace(/\.$/, "");
-          assert.deepEqual(serializeUdpDatagram(header.address.host, port, payload), serializeUdpDatagram(expected, port, payload));
+          assert.deepEqual(
+            serializeUdpDatagram(header.address.host, port, payload),
+            serializeUdpDatagram(expected, port, payload),
+          );
           assert.deepEqual(parseUdpHeader(serializeUdpDatagram(host, port, payload, { frag })), {
             ok: false,
             reason: "fragmented",

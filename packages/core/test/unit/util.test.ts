@@ -83,14 +83,23 @@ describe("resolveListenerOptions: udp", () => {
       },
       "l",
     ).udp;
-    assert.deepEqual(given, { address: "192.0.2.7", portLow: 40000, portHigh: 40999, idleTimeoutMs: 0, maxInFlight: 8 });
-    assert.deepEqual(resolveListenerOptions({ listen: "127.0.0.1:1080", udp: { enabled: true, ports: "5353" } }, "l").udp, {
-      address: "127.0.0.1",
-      portLow: 5353,
-      portHigh: 5353,
-      idleTimeoutMs: 300_000,
-      maxInFlight: 64,
+    assert.deepEqual(given, {
+      address: "192.0.2.7",
+      portLow: 40000,
+      portHigh: 40999,
+      idleTimeoutMs: 0,
+      maxInFlight: 8,
     });
+    assert.deepEqual(
+      resolveListenerOptions({ listen: "127.0.0.1:1080", udp: { enabled: true, ports: "5353" } }, "l").udp,
+      {
+        address: "127.0.0.1",
+        portLow: 5353,
+        portHigh: 5353,
+        idleTimeoutMs: 300_000,
+        maxInFlight: 64,
+      },
+    );
   });
 
   it("names every bad udp value with its path: a range that is not one, a host name, a listener named by host", () => {
@@ -109,7 +118,9 @@ describe("resolveListenerOptions: udp", () => {
     assert.deepEqual(problems({ enabled: true, ports: "40000:40999" }), [
       'listeners[1].udp.ports: expected a port range such as "40000-40999" (or one port), got "40000:40999"',
     ]);
-    assert.deepEqual(problems({ enabled: true, ports: "0-10" }), ['listeners[1].udp.ports: ports must be 1 to 65535, got "0-10"']);
+    assert.deepEqual(problems({ enabled: true, ports: "0-10" }), [
+      'listeners[1].udp.ports: ports must be 1 to 65535, got "0-10"',
+    ]);
     assert.deepEqual(problems({ enabled: true, address: "relay.example" }), [
       'listeners[1].udp.address: expected an IP address such as 127.0.0.1 or ::1, got "relay.example"',
     ]);

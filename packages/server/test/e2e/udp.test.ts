@@ -196,7 +196,10 @@ describe("UDP ASSOCIATE through the gatehouse process", () => {
     const since = proxy.stdout().length;
     const association = await opened();
     assert.equal(association.relayHost, "127.0.0.1");
-    assert.ok(association.relayPort >= base && association.relayPort <= base + 15, `relay port ${String(association.relayPort)}`);
+    assert.ok(
+      association.relayPort >= base && association.relayPort <= base + 15,
+      `relay port ${String(association.relayPort)}`,
+    );
     association.send("127.0.0.1", echo.port, "by address");
     const byAddress = await association.receive();
     assert.deepEqual(
@@ -261,11 +264,14 @@ describe("UDP ASSOCIATE through the gatehouse process", () => {
     assert.equal(association.relayHost, "::1");
     association.send("::1", echo6.port, "six");
     const back = await association.receive();
-    assert.deepEqual({ host: back.host, port: back.port, text: back.payload.toString() }, {
-      host: "::1",
-      port: echo6.port,
-      text: "six",
-    });
+    assert.deepEqual(
+      { host: back.host, port: back.port, text: back.payload.toString() },
+      {
+        host: "::1",
+        port: echo6.port,
+        text: "six",
+      },
+    );
     association.close();
   });
 
@@ -322,17 +328,26 @@ describe("UDP ASSOCIATE through the gatehouse process", () => {
     const first = await opened(bob);
     await assert.rejects(opened(bob), (error: unknown) => error instanceof AssociationRefused && error.code === 0x02);
     const denial = await proxy.waitForEvent("policy_denied", since);
-    assert.deepEqual({ command: denial.command, reason: denial.reason }, {
-      command: "udp",
-      reason: "max_connections_per_identity",
-    });
+    assert.deepEqual(
+      { command: denial.command, reason: denial.reason },
+      {
+        command: "udp",
+        reason: "max_connections_per_identity",
+      },
+    );
     // The tunnel ends: its slot goes to a new association.
     tunnel.socket.destroy();
     await lineWhere(proxy, "session_end", since, (line) => line.command === "connect");
     const second = await opened(bob);
     second.send("127.0.0.1", echo.port, "slot");
     assert.equal((await second.receive()).payload.toString(), "slot");
-    assert.equal(await echoRoundTrip((await attempt(port, tcpEcho.port, { user: "alice", password: PASSWORDS.alice })).socket, "x"), "x");
+    assert.equal(
+      await echoRoundTrip(
+        (await attempt(port, tcpEcho.port, { user: "alice", password: PASSWORDS.alice })).socket,
+        "x",
+      ),
+      "x",
+    );
     first.close();
     second.close();
   });
@@ -449,7 +464,10 @@ describe("UDP ASSOCIATE with workers: 2", () => {
         association.send("127.0.0.1", echo.port, `worker ${String(index)}`);
         assert.equal((await association.receive()).payload.toString(), `worker ${String(index)}`);
       }
-      await assert.rejects(associate(port), (error: unknown) => error instanceof AssociationRefused && error.code === 0x01);
+      await assert.rejects(
+        associate(port),
+        (error: unknown) => error instanceof AssociationRefused && error.code === 0x01,
+      );
       const exhausted = await proxy.waitForEvent("udp_ports_exhausted");
       assert.equal(exhausted.ports, `${String(base)}-${String(base + 2)}`);
       const text = (await adminGet(proxy.adminPort!, "/metrics")).body;

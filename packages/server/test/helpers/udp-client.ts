@@ -164,7 +164,9 @@ function portBytes(port: number): Buffer {
 }
 
 /** A UDP echo server that counts what it received. */
-export async function startUdpEcho(host = "127.0.0.1"): Promise<{ port: number; received: () => number; close(): void }> {
+export async function startUdpEcho(
+  host = "127.0.0.1",
+): Promise<{ port: number; received: () => number; close(): void }> {
   const socket = createSocket(host.includes(":") ? "udp6" : "udp4");
   let received = 0;
   socket.on("message", (message: Buffer, from: RemoteInfo) => {
