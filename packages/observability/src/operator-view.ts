@@ -19,7 +19,14 @@ export interface SessionRow {
   readonly bytes: { readonly up: number; readonly down: number };
   readonly started: string;
   readonly last_activity: string;
-  readonly relay: "js" | "splice" | null;
+  readonly relay: "js" | "splice" | "udp" | null;
+  /** A UDP association (`command: "udp"`): where the client sends, from where, datagrams each way, drops by reason; null for a tunnel. */
+  readonly udp: {
+    readonly relay: string;
+    readonly client: string;
+    readonly datagrams: { readonly up: number; readonly down: number };
+    readonly dropped: Readonly<Record<string, number>>;
+  } | null;
   /** The `workers` worker that serves it; null without workers. */
   readonly worker: number | null;
 }
@@ -109,6 +116,15 @@ export function sessionRow(session: LiveSession, worker?: number): SessionRow {
     started: new Date(session.startedAt).toISOString(),
     last_activity: new Date(session.lastActivityAt).toISOString(),
     relay: session.relay ?? null,
+    udp:
+      session.udp === undefined
+        ? null
+        : {
+            relay: session.udp.relay,
+            client: session.udp.client,
+            datagrams: { up: session.udp.datagramsClientToDest, down: session.udp.datagramsDestToClient },
+            dropped: session.udp.dropped,
+          },
     worker: worker ?? null,
   };
 }

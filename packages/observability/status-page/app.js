@@ -81,7 +81,10 @@ function formatTime(iso) {
   return new Date(iso).toLocaleTimeString([], { hour12: false });
 }
 
-function destinationText(destination) {
+function destinationText(session) {
+  if (session.udp) return `UDP via ${session.udp.relay}`;
+  const { destination } = session;
+  if (destination.port === null) return "…";
   const host = destination.name ?? destination.address?.replace(/:\d+$/, "") ?? "?";
   return `${host}:${destination.port}`;
 }
@@ -122,7 +125,7 @@ const rowsById = new Map();
 const SORT_VALUES = {
   identity: (s) => s.identity ?? "\uffff",
   peer: (s) => s.peer,
-  destination: (s) => destinationText(s.destination),
+  destination: (s) => destinationText(s),
   up: (s) => s.bytes.up,
   down: (s) => s.bytes.down,
   started: (s) => Date.parse(s.started),
@@ -154,7 +157,9 @@ function matchesFilter(session, words) {
     session.peer,
     session.destination.name,
     session.destination.address,
-    String(session.destination.port),
+    session.destination.port === null ? null : String(session.destination.port),
+    session.udp?.relay,
+    session.udp ? "udp" : null,
     session.provider,
     session.listener,
   ]
@@ -248,8 +253,10 @@ function updateRow({ cells }, session, now) {
     .filter(Boolean)
     .join("; ");
   cells.peer.textContent = session.peer;
-  cells.destination.textContent = destinationText(session.destination);
-  cells.destination.title = session.destination.address ?? "";
+  cells.destination.textContent = destinationText(session);
+  cells.destination.title = session.udp
+    ? `datagrams ${session.udp.datagrams.up} up, ${session.udp.datagrams.down} down; from ${session.udp.client}`
+    : (session.destination.address ?? "");
   cells.up.textContent = formatBytes(session.bytes.up);
   cells.down.textContent = formatBytes(session.bytes.down);
   cells.started.textContent = formatAge(session.started, now);

@@ -1,3 +1,4 @@
+import type { UdpSessionRecord } from "./context.js";
 import { unmapIPv4 } from "../protocol/serialize.js";
 
 /** What the operator's view shows of one live session (`GET /api/sessions`). */
@@ -27,7 +28,9 @@ export interface LiveSession {
    * else the tunnel's start.
    */
   readonly lastActivityAt: number;
-  readonly relay: "js" | "splice" | undefined;
+  readonly relay: "js" | "splice" | "udp" | undefined;
+  /** A UDP association's relay endpoint, datagram counts and drops (its bytes are the counts above). */
+  readonly udp?: UdpSessionRecord;
 }
 
 /** Which live sessions a listing or a close is about; every given field must match. */

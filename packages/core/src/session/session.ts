@@ -183,7 +183,8 @@ export class Session
   }
 
   describe(id: number, now: number, toEpoch: (time: number) => number): LiveSession {
-    const relay = this.relay;
+    const { association } = this;
+    const relay = this.relay ?? association;
     const bytesClientToDest = relay?.bytesClientToDest ?? 0;
     const bytesDestToClient = relay?.bytesDestToClient ?? 0;
     const moved = bytesClientToDest + bytesDestToClient;
@@ -207,6 +208,7 @@ export class Session
       startedAt: toEpoch(this.startedAt),
       lastActivityAt: toEpoch(this.activityAt),
       relay: relay?.kind,
+      ...(association !== undefined && { udp: udpRecord(association) }),
     };
   }
 

@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { hashPassword } from "@gatehouse-proxy/core";
 import { startDnsServer } from "../../../../test/dist/helpers/dns-server.js";
 import type { TestDnsServer } from "../../../../test/dist/helpers/dns-server.js";
+import { api, listSessions } from "../helpers/admin-api.js";
 import { startCli } from "../helpers/cli.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
@@ -215,6 +216,23 @@ describe("UDP ASSOCIATE through the gatehouse process", () => {
     assert.equal(answer.payload.readUInt16BE(0), 0x4242);
     assert.deepEqual(dnsAnswerAddresses(answer.payload), ["127.0.0.1"]);
     assert.equal(metricValue(await metrics(proxy), "proxy_udp_associations_active"), 1);
+    const sent = "by address".length + "by name".length + dnsQuery("echo.test", 0).length;
+    const listed = (await listSessions(proxy.adminPort!, "identity=alice")).sessions;
+    assert.equal(listed.length, 1, "the admin API lists the association");
+    assert.deepEqual(
+      { command: listed[0]!.command, relay: listed[0]!.relay, up: listed[0]!.bytes.up, udp: listed[0]!.udp },
+      {
+        command: "udp",
+        relay: "udp",
+        up: sent,
+        udp: {
+          relay: `127.0.0.1:${String(association.relayPort)}`,
+          client: `127.0.0.1:${String(association.socket.address().port)}`,
+          datagrams: { up: 3, down: 3 },
+          dropped: {},
+        },
+      },
+    );
 
     association.control.destroy();
     const end = await endOf(proxy, association.relayPort, since);
@@ -224,7 +242,6 @@ describe("UDP ASSOCIATE through the gatehouse process", () => {
     assert.equal(end.relay, "udp");
     assert.equal(end.datagrams_client_to_dest, 3);
     assert.equal(end.datagrams_dest_to_client, 3);
-    const sent = "by address".length + "by name".length + dnsQuery("echo.test", 0).length;
     assert.equal(end.bytes_client_to_dest, sent);
     assert.equal(end.udp_relay, `127.0.0.1:${String(association.relayPort)}`);
     const text = await metrics(proxy);
@@ -236,8 +253,11 @@ describe("UDP ASSOCIATE through the gatehouse process", () => {
     const next = await opened();
     next.send("127.0.0.1", echo.port, "again");
     assert.equal((await next.receive()).payload.toString(), "again");
+    const [nextListed] = (await listSessions(proxy.adminPort!, "identity=alice")).sessions;
+    const closed = await api(proxy.adminPort!, "/api/sessions/close", { body: { id: nextListed!.id } });
+    assert.deepEqual(closed.body, { closed: 1 });
+    assert.equal((await endOf(proxy, next.relayPort, sinceNext)).reason, "closed_by_admin");
     next.close();
-    await endOf(proxy, next.relayPort, sinceNext);
   });
 
   it("PySocks (python3-socks) relays through it: an echo and a real DNS answer", async () => {
