@@ -37,6 +37,8 @@ export interface SessionListing {
   readonly total: number;
   /** Pass as `cursor` for the next page; null on the last. */
   readonly next_cursor: string | null;
+  /** `workers` whose answer did not come in time: their sessions are missing from this page and `total`. Empty without workers. */
+  readonly unanswered_workers: readonly number[];
 }
 
 export interface SessionListQuery extends SessionFilter {

@@ -136,17 +136,20 @@ async function fetchSessions() {
   const rows = [];
   let cursor = null;
   let total = 0;
+  const unanswered = new Set();
   for (let page = 0; page < MAX_SESSION_PAGES; page++) {
     const query = new URLSearchParams({ limit: String(SESSION_PAGE) });
     if (cursor !== null) query.set("cursor", cursor);
     const body = await api(`/api/sessions?${query}`);
     rows.push(...body.sessions);
     total = body.total;
+    for (const worker of body.unanswered_workers ?? []) unanswered.add(worker);
     cursor = body.next_cursor;
     if (cursor === null || cursor === undefined) break;
   }
   tunnels.rows = rows;
   tunnels.total = total;
+  tunnels.unanswered = [...unanswered].sort((a, b) => a - b);
   renderTunnels();
 }
 
@@ -302,12 +305,16 @@ function renderTunnels() {
   $("tunnel-count").textContent = String(tunnels.total);
   $("identity-count").textContent = String(new Set(tunnels.rows.map((s) => s.identity).filter(Boolean)).size);
   $("tunnels-empty").hidden = shown.length > 0;
+  const missing =
+    tunnels.unanswered?.length > 0
+      ? ` Worker ${tunnels.unanswered.join(", ")} did not answer: its tunnels are missing.`
+      : "";
   $("tunnel-note").textContent =
-    tunnels.rows.length < tunnels.total
+    (tunnels.rows.length < tunnels.total
       ? `Showing ${tunnels.rows.length} of ${tunnels.total} tunnels.`
       : words.length > 0
         ? `${shown.length} of ${tunnels.total} tunnels match.`
-        : "";
+        : "") + missing;
   for (const button of document.querySelectorAll("#tunnels th button")) {
     const sorted = button.dataset.sort === key;
     button.parentElement.setAttribute("aria-sort", sorted ? (direction > 0 ? "ascending" : "descending") : "none");

@@ -11,6 +11,7 @@ export function singleProcessOperator(view: ProcessView): OperatorApi {
         sessions: page.sessions,
         total: page.total,
         next_cursor: page.more ? (page.sessions.at(-1)?.id ?? null) : null,
+        unanswered_workers: [],
       });
     },
     closeSessions(selector) {

@@ -26,7 +26,8 @@ type Pool = Pick<WorkerPool, "askEach">;
  * The operator's view of a `workers` primary: every answer gathered from the workers over IPC.
  * Session ids are `WORKER-ID` (`2-17`); pages run through the workers in order (a cursor names
  * the worker and the session it stopped at), and `total` counts every worker's matches. A worker
- * that does not answer in time is left out, with a warning.
+ * that does not answer in time is left out, with a warning (and, in a listing, named in
+ * `unanswered_workers`).
  */
 export function primaryOperator(pool: Pool, logger: PinoLogger): OperatorApi {
   const ask = async <K extends keyof WorkerAnswers>(
@@ -47,7 +48,7 @@ export function primaryOperator(pool: Pool, logger: PinoLogger): OperatorApi {
   return {
     async listSessions({ cursor, limit, ...filter }) {
       const from = cursor === undefined ? undefined : parseWorkerSessionId(cursor, "cursor");
-      const { answers } = await ask("sessions", (worker): SessionsRequest => {
+      const { answers, failed } = await ask("sessions", (worker): SessionsRequest => {
         // Workers before the cursor's are asked for their total only.
         const after =
           from === undefined || worker > from.worker ? 0 : worker === from.worker ? from.id : Number.MAX_SAFE_INTEGER;
@@ -60,6 +61,7 @@ export function primaryOperator(pool: Pool, logger: PinoLogger): OperatorApi {
         sessions: page,
         total: answers.reduce((sum, { answer }) => sum + answer.total, 0),
         next_cursor: more ? (page.at(-1)?.id ?? null) : null,
+        unanswered_workers: failed,
       };
     },
     async closeSessions(selector) {

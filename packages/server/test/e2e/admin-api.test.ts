@@ -461,6 +461,7 @@ describe("admin API with workers: 2 — gathered from both workers", () => {
     }
     const listing = await listSessions(admin);
     assert.equal(listing.total, 4);
+    assert.deepEqual(listing.unanswered_workers, []);
     assert.deepEqual([...new Set(listing.sessions.map((session) => session.worker))].sort(), [1, 2]);
     for (const session of listing.sessions) assert.match(session.id, new RegExp(`^${String(session.worker)}-\\d+$`));
 
@@ -532,6 +533,29 @@ describe("admin API with workers: 2 — gathered from both workers", () => {
     assert.deepEqual((await api(admin, "/api/sessions/close", { body: { peer: "127.0.0.1" } })).body, { closed: 1 });
     const bobs = listing.sessions.find((session) => session.identity === "bob")!;
     await endedByClose(transferOf.get(bobs.id)!, closedAt);
+
+    // A worker that cannot answer (stopped by SIGSTOP, as a hung event loop would be): after the
+    // 2 s IPC deadline the listing comes from worker 1 alone and names worker 2 as missing.
+    const kept = startTransfer(port, stream.port, credentials("alice"));
+    const both = await waitForSessions(admin, 1);
+    const workerOf = (worker: number): number =>
+      lines(proxy).find((line) => line.worker === worker && typeof line.pid === "number")!.pid as number;
+    const alive = both.sessions[0]!.worker!;
+    const stopped = alive === 1 ? 2 : 1;
+    process.kill(workerOf(stopped), "SIGSTOP");
+    try {
+      const started = Date.now();
+      const partial = await listSessions(admin);
+      assert.deepEqual(partial.unanswered_workers, [stopped]);
+      assert.equal(partial.total, 1, "the answering worker's tunnel is listed");
+      assert.ok(Date.now() - started < 4000, "answered within the IPC deadline");
+    } finally {
+      process.kill(workerOf(stopped), "SIGCONT");
+    }
+    assert.deepEqual((await listSessions(admin)).unanswered_workers, []);
+    closedAt = Date.now();
+    assert.deepEqual((await api(admin, "/api/sessions/close", { body: { identity: "alice" } })).body, { closed: 1 });
+    await endedByClose(kept, closedAt);
   });
 });
 

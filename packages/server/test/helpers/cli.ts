@@ -63,10 +63,12 @@ export function startCli(
   options: {
     /** A command node is run under, e.g. ["prlimit", "--nofile=256:256", "--"]; it must exec node (same PID). */
     readonly wrapper?: readonly string[];
+    /** Options for node itself, before the CLI's path (e.g. GC_PROBE_NODE_ARGS). */
+    readonly nodeArgs?: readonly string[];
   } = {},
 ): Promise<RunningCli> {
   return new Promise((resolve, reject) => {
-    const argv = [...(options.wrapper ?? []), process.execPath, CLI, ...args];
+    const argv = [...(options.wrapper ?? []), process.execPath, ...(options.nodeArgs ?? []), CLI, ...args];
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
