@@ -16,6 +16,8 @@ interface Row {
   readonly bytes: { readonly up: number; readonly down: number };
   readonly started: string;
   readonly relay: string | null;
+  /** A UDP association's relay endpoint; null for a tunnel. */
+  readonly udp: { readonly relay: string } | null;
   readonly worker: number | null;
 }
 
@@ -23,6 +25,14 @@ interface Listing {
   readonly sessions: Row[];
   readonly total: number;
   readonly next_cursor: string | null;
+  /** Absent from a server older than this CLI. */
+  readonly unanswered_workers?: readonly number[];
+}
+
+/** Every session the pages listed, and the workers that did not answer some page. */
+interface Gathered {
+  readonly rows: Row[];
+  readonly unanswered: readonly number[];
 }
 
 /** `gatehouse sessions list|close`: the admin API of a running server. */
@@ -42,17 +52,21 @@ export async function sessionsCommand(
     );
     return;
   }
-  const rows = await listAll(target, command.filter);
+  const { rows, unanswered } = await listAll(target, command.filter);
   if (command.json) {
-    out.write(`${JSON.stringify({ sessions: rows, total: rows.length })}\n`);
+    out.write(`${JSON.stringify({ sessions: rows, total: rows.length, unanswered_workers: unanswered })}\n`);
     return;
   }
   out.write(formatTable(rows, now()));
+  if (unanswered.length > 0) {
+    out.write(`worker ${unanswered.join(", ")} did not answer in time: its sessions are missing above\n`);
+  }
 }
 
 /** Every page, following next_cursor. */
-async function listAll(target: AdminTarget, filter: SessionsCommand["filter"]): Promise<Row[]> {
+async function listAll(target: AdminTarget, filter: SessionsCommand["filter"]): Promise<Gathered> {
   const rows: Row[] = [];
+  const unanswered = new Set<number>();
   let cursor: string | null = null;
   do {
     const query = new URLSearchParams({ ...filter, limit: String(PAGE), ...(cursor !== null && { cursor }) });
@@ -60,9 +74,10 @@ async function listAll(target: AdminTarget, filter: SessionsCommand["filter"]): 
     if (!Array.isArray(page.sessions))
       throw new GatehouseError("GH_ADMIN_FAILED", "admin API: no sessions in the answer");
     rows.push(...page.sessions);
+    for (const worker of page.unanswered_workers ?? []) unanswered.add(worker);
     cursor = page.next_cursor;
   } while (cursor !== null);
-  return rows;
+  return { rows, unanswered: [...unanswered].sort((a, b) => a - b) };
 }
 
 /** One line per session under a header, columns padded; names JSON-quoted when not printable. */
@@ -90,6 +105,7 @@ export function formatTable(rows: readonly Row[], now: number): string {
 }
 
 function destinationOf(row: Row): string {
+  if (row.udp) return `udp via ${row.udp.relay}`;
   const { name, address, port } = row.destination;
   if (name !== null) {
     const shown = `${display(name)}:${String(port ?? "")}`;

@@ -549,6 +549,13 @@ describe("admin API with workers: 2 — gathered from both workers", () => {
       assert.deepEqual(partial.unanswered_workers, [stopped]);
       assert.equal(partial.total, 1, "the answering worker's tunnel is listed");
       assert.ok(Date.now() - started < 4000, "answered within the IPC deadline");
+      const table = await runCli(["sessions", "list", "--admin", `http://127.0.0.1:${String(admin)}`]);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /^1 session \(ids are WORKER-SESSION\)$/m);
+      assert.match(
+        table.stdout,
+        new RegExp(`^worker ${String(stopped)} did not answer in time: its sessions are missing above$`, "m"),
+      );
     } finally {
       process.kill(workerOf(stopped), "SIGCONT");
     }

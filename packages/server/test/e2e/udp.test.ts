@@ -12,7 +12,7 @@ import { hashPassword } from "@gatehouse-proxy/core";
 import { startDnsServer } from "../../../../test/dist/helpers/dns-server.js";
 import type { TestDnsServer } from "../../../../test/dist/helpers/dns-server.js";
 import { api, listSessions } from "../helpers/admin-api.js";
-import { startCli } from "../helpers/cli.js";
+import { runCli, startCli } from "../helpers/cli.js";
 import { GC_PROBE_NODE_ARGS, liveMemory } from "../helpers/live-memory.js";
 import type { RunningCli } from "../helpers/cli.js";
 import { CHEAP_SCRYPT, makeFixtureDir } from "../helpers/fixtures.js";
@@ -227,6 +227,14 @@ describe("UDP ASSOCIATE through the gatehouse process", () => {
           dropped: {},
         },
       },
+    );
+    const table = await runCli(["sessions", "list", "--admin", `http://127.0.0.1:${String(proxy.adminPort!)}`]);
+    assert.match(
+      table.stdout,
+      new RegExp(
+        `\\salice\\s+127\\.0\\.0\\.1:\\d+\\s+udp via 127\\.0\\.0\\.1:${String(association.relayPort)}\\s+${String(sent)}\\s`,
+      ),
+      table.stdout,
     );
 
     association.control.destroy();
