@@ -119,7 +119,8 @@ function toast(text) {
 
 // ---- live tunnels ----
 
-const tunnels = { rows: [], total: 0, sort: { key: "started", direction: -1 }, filter: "" };
+// unanswered: the workers a listing had to leave out (their tunnels are missing from rows and total).
+const tunnels = { rows: [], total: 0, unanswered: [], sort: { key: "started", direction: -1 }, filter: "" };
 const rowsById = new Map();
 
 const SORT_VALUES = {
@@ -306,7 +307,7 @@ function renderTunnels() {
   $("identity-count").textContent = String(new Set(tunnels.rows.map((s) => s.identity).filter(Boolean)).size);
   $("tunnels-empty").hidden = shown.length > 0;
   const missing =
-    tunnels.unanswered?.length > 0
+    tunnels.unanswered.length > 0
       ? ` Worker ${tunnels.unanswered.join(", ")} did not answer: its tunnels are missing.`
       : "";
   $("tunnel-note").textContent =

@@ -535,7 +535,7 @@ describe("admin API with workers: 2 — gathered from both workers", () => {
     await endedByClose(transferOf.get(bobs.id)!, closedAt);
 
     // A worker that cannot answer (stopped by SIGSTOP, as a hung event loop would be): after the
-    // 2 s IPC deadline the listing comes from worker 1 alone and names worker 2 as missing.
+    // 2 s IPC deadline the listing comes from the other worker alone and names the stopped one.
     const kept = startTransfer(port, stream.port, credentials("alice"));
     const both = await waitForSessions(admin, 1);
     const workerOf = (worker: number): number =>

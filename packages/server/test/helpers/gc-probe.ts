@@ -12,6 +12,7 @@ process.on("SIGUSR2", () => {
   setTimeout(() => {
     collect();
     const { heapUsed, external, rss } = process.memoryUsage();
+    // The line's prefix is the one live-memory.ts looks for (not imported: this file runs in the proxy).
     process.stderr.write(`gc-probe ${JSON.stringify({ heapUsed, external, rss })}\n`);
   }, 100);
 });
