@@ -17,7 +17,7 @@ export interface SlapdOptions {
   readonly adSchema?: boolean;
   /** `allow bind_anon_dn`: a DN with an empty password binds anonymously, as Active Directory does. */
   readonly allowUnauthenticatedBind?: boolean;
-  /** Log every operation (needed by countBinds); off for benchmarks. */
+  /** Log every operation (needed by loggedBinds); off for benchmarks. */
   readonly logOperations?: boolean;
   /** Folder to work in; a fresh temp folder unless given. */
   readonly dir?: string;
@@ -55,6 +55,8 @@ export class Slapd {
   private log = "";
   private partialLine = "";
   private binds = 0;
+  private markers = 0;
+  private readonly markersLogged = new Set<string>();
   private exited: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -140,8 +142,27 @@ export class Slapd {
     if (this.options.dir === undefined) await rm(this.dir, { recursive: true, force: true });
   }
 
-  /** Simple binds slapd has logged (needs logOperations, the default). */
-  countBinds(): number {
+  /**
+   * Simple binds slapd has logged up to now (needs logOperations, the default). slapd writes an
+   * operation's log line before it replies, but the line reaches us through a pipe, later than the
+   * reply did. So this first sends an anonymous search naming a fresh marker and waits until that
+   * search is in the log: every bind answered before it has been logged, and counted, by then.
+   */
+  async loggedBinds(): Promise<number> {
+    this.markers += 1;
+    const marker = `gatehouse-log-marker-${String(process.pid)}-${String(this.markers)}`;
+    const client = new Client({ url: this.url, connectTimeout: 5000, timeout: 5000 });
+    try {
+      // The answer does not matter (anonymous reads may be refused); the log line does.
+      await client.search(this.suffix, { scope: "base", filter: `(description=${marker})` }).catch(() => undefined);
+    } finally {
+      await client.unbind();
+    }
+    const deadline = Date.now() + 5000;
+    while (!this.markersLogged.has(marker)) {
+      if (Date.now() > deadline) throw new Error(`slapd did not log the marker search within 5 s`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     return this.binds;
   }
 
@@ -149,7 +170,13 @@ export class Slapd {
     this.log = (this.log + data).slice(-8192);
     const lines = (this.partialLine + data).split("\n");
     this.partialLine = lines.pop() ?? "";
-    for (const line of lines) if (line.includes(" BIND dn=")) this.binds += 1;
+    for (const line of lines) {
+      // A bind is logged as "BIND dn=… method=128" when it arrives, and once more ("mech=SIMPLE")
+      // if it succeeds; count arrivals.
+      if (/ BIND dn=".*" method=/.test(line)) this.binds += 1;
+      const marker = /gatehouse-log-marker-[0-9-]+/.exec(line);
+      if (marker !== null) this.markersLogged.add(marker[0]);
+    }
   }
 
   /** Runs `work` with a client bound as the rootdn. */
