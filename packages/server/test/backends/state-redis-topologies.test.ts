@@ -54,17 +54,21 @@ async function sharesState([a, b]: [RedisStateStore, RedisStateStore]): Promise<
   const heardByB: string[] = [];
   a.onRevocation((identity) => heardByA.push(identity));
   b.onRevocation((identity) => heardByB.push(identity));
-  const bothHeard = async (identity: string, publishEveryTry: boolean): Promise<void> => {
-    const deadline = Date.now() + 5000;
-    for (let tries = 0; Date.now() < deadline; tries++) {
-      if (heardByA.includes(identity) && heardByB.includes(identity)) return;
-      if (publishEveryTry || tries === 0) await a.publishRevocation(identity);
+  const heardByBoth = (identity: string): boolean => heardByA.includes(identity) && heardByB.includes(identity);
+  /** Runs `step` every 25 ms until `done` (at most 5 s). */
+  const repeatUntil = async (done: () => boolean, step?: () => Promise<unknown>) => {
+    for (const deadline = Date.now() + 5000; !done() && Date.now() < deadline;) {
+      await step?.();
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   };
   // Both subscriptions are made once a probe, published until then, reaches both.
-  await bothHeard("probe", true);
-  await bothHeard("erin", false);
+  await repeatUntil(
+    () => heardByBoth("probe"),
+    () => a.publishRevocation("probe"),
+  );
+  await a.publishRevocation("erin");
+  await repeatUntil(() => heardByBoth("erin"));
   const erin = (heard: string[]): string[] => heard.filter((identity) => identity === "erin");
   assert.deepEqual(
     [erin(heardByA), erin(heardByB)],

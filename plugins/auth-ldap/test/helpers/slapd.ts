@@ -55,8 +55,9 @@ export class Slapd {
   private log = "";
   private partialLine = "";
   private binds = 0;
-  private markers = 0;
-  private readonly markersLogged = new Set<string>();
+  /** Marker searches sent by loggedBinds, and the highest one seen in the log. */
+  private markersSent = 0;
+  private markersLogged = 0;
   private exited: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -149,17 +150,18 @@ export class Slapd {
    * search is in the log: every bind answered before it has been logged, and counted, by then.
    */
   async loggedBinds(): Promise<number> {
-    this.markers += 1;
-    const marker = `gatehouse-log-marker-${String(process.pid)}-${String(this.markers)}`;
+    const marker = (this.markersSent += 1);
     const client = new Client({ url: this.url, connectTimeout: 5000, timeout: 5000 });
     try {
       // The answer does not matter (anonymous reads may be refused); the log line does.
-      await client.search(this.suffix, { scope: "base", filter: `(description=${marker})` }).catch(() => undefined);
+      await client
+        .search(this.suffix, { scope: "base", filter: `(description=gatehouse-log-marker-${String(marker)})` })
+        .catch(() => undefined);
     } finally {
       await client.unbind();
     }
     const deadline = Date.now() + 5000;
-    while (!this.markersLogged.has(marker)) {
+    while (this.markersLogged < marker) {
       if (Date.now() > deadline) throw new Error(`slapd did not log the marker search within 5 s`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -174,8 +176,8 @@ export class Slapd {
       // A bind is logged as "BIND dn=… method=128" when it arrives, and once more ("mech=SIMPLE")
       // if it succeeds; count arrivals.
       if (/ BIND dn=".*" method=/.test(line)) this.binds += 1;
-      const marker = /gatehouse-log-marker-[0-9-]+/.exec(line);
-      if (marker !== null) this.markersLogged.add(marker[0]);
+      const marker = /gatehouse-log-marker-([0-9]+)/.exec(line);
+      if (marker !== null) this.markersLogged = Math.max(this.markersLogged, Number(marker[1]));
     }
   }
 
